@@ -1,0 +1,39 @@
+# Quick start: `make demo`, then `make test`. Needs only python3 (3.11), git and make.
+VENV := .venv
+BIN := $(abspath $(VENV))/bin
+PY := $(BIN)/python
+DEMO_DIR := build/demo
+DEMO_SLUG := qcp-assistant
+
+.PHONY: help install demo test lint bench clean
+
+help:  ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
+
+install: $(VENV)/.installed  ## Create .venv with the template's dev tools (uv, cookiecutter, cruft, pytest)
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check uv==0.13.9
+	$(BIN)/uv pip install --quiet --python $(PY) -r pyproject.toml --extra dev
+	touch $@
+
+demo: install  ## Generate a project with defaults, install it, run its offline experiment
+	rm -rf $(DEMO_DIR)
+	$(BIN)/cookiecutter --no-input --output-dir $(DEMO_DIR) .
+	$(MAKE) -C $(DEMO_DIR)/$(DEMO_SLUG) install experiment
+	@echo "Demo project: $(DEMO_DIR)/$(DEMO_SLUG) (results under its results/ folder)"
+
+test: install  ## The template's tests: bake matrix, hooks, and generated projects' own lint/test/experiment
+	$(PY) -m pytest
+
+lint: install  ## Lint the template's own Python (hooks, tests, benchmarks)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+bench: install  ## Benchmarks quoted in issue notes, printed as ratios
+	$(PY) benchmarks/bake_hooks.py
+	$(PY) benchmarks/experiment_engines.py
+
+clean:  ## Remove the venv, demo and caches
+	rm -rf $(VENV) build .pytest_cache .ruff_cache

@@ -1,0 +1,39 @@
+"""Shared helpers for the template tests: one place that knows the template and its options."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+TEMPLATE = Path(__file__).resolve().parents[1]
+OPTIONS = json.loads((TEMPLATE / "cookiecutter.json").read_text(encoding="utf-8"))
+
+
+def files_in(project: Path) -> set[str]:
+    """Every file a generation wrote, relative and POSIX, ignoring the git repo the hook creates."""
+    return {p.relative_to(project).as_posix() for p in project.rglob("*") if p.is_file() and ".git" not in p.parts}
+
+
+def load_hook(name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(name, TEMPLATE / "hooks" / f"{name}.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture
+def bake(cookies):
+    """Bake with extra answers and insist it worked, returning the project folder."""
+
+    def _bake(**answers: object) -> Path:
+        result = cookies.bake(extra_context=answers)
+        assert result.exception is None, result.exception
+        assert result.exit_code == 0
+        return Path(result.project_path)
+
+    return _bake

@@ -1,0 +1,144 @@
+"""What the template generates, option by option. Reads as the spec of the generated file set."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+from conftest import OPTIONS, files_in
+
+PACKAGE_FILES = [
+    "__init__.py",
+    "__main__.py",
+    "cli.py",
+    "engines/__init__.py",
+    "engines/inprocess.py",
+    "engines/promptflow.py",
+    "experiment.py",
+    "llm.py",
+    "offline_model.py",
+    "prompts.py",
+    "report.py",
+    "results.py",
+    "runner.py",
+    "settings.py",
+]
+COMMON_FILES = {
+    ".env.example",
+    ".gitignore",
+    ".pre-commit-config.yaml",
+    "Makefile",
+    "README.md",
+    "pyproject.toml",
+    "experiment.yaml",
+    "experiment.schema.json",
+    "data/core_qa.jsonl",
+    "data/hard_qa.jsonl",
+    "flows/qa/flow.flex.yaml",
+    "flows/qa/flow.py",
+    "flows/qa/qa.jinja2",
+    "flows/eval_qa/flow.flex.yaml",
+    "flows/eval_qa/qa_metrics.py",
+    "tests/conftest.py",
+    "tests/test_cli.py",
+    "tests/test_engines.py",
+    "tests/test_evaluator.py",
+    "tests/test_experiment.py",
+    "tests/test_flow.py",
+    "tests/test_offline_model.py",
+    "tests/test_settings.py",
+}
+FILES_FOR_OPTION = {
+    ("ci_provider", "github"): {".github/workflows/pr.yml"},
+    ("ci_provider", "azure_devops"): {".azure-pipelines/pr.yml"},
+    ("deployment_target", "aml_online_endpoint"): {"deployment/aml/endpoint.yml"},
+    ("deployment_target", "azure_webapp"): {"deployment/webapp/app_settings.json"},
+}
+
+SUPPORTED = {
+    "defaults": {},
+    "azure-devops-webapp": {"ci_provider": "azure_devops", "deployment_target": "azure_webapp"},
+    "github-webapp": {"deployment_target": "azure_webapp"},
+    "azure-devops-aml": {"ci_provider": "azure_devops"},
+    "openai-api-key": {"llm_provider": "openai", "azure_openai_auth": "api_key"},
+    "cmc-custom-names": {
+        "project_name": "CMC Helper",
+        "project_slug": "cmc-helper-app",
+        "package_name": "cmc_helper",
+        "use_case_code": "CMC",
+        "register_on_generate": False,
+    },
+}
+
+
+def expected_files(answers: dict) -> set[str]:
+    chosen = {key: answers.get(key, OPTIONS[key][0]) for key in ("ci_provider", "deployment_target")}
+    package = answers.get("package_name", "qcp_assistant")
+    expected = COMMON_FILES | {f"src/{package}/{name}" for name in PACKAGE_FILES}
+    for option, value in chosen.items():
+        expected |= FILES_FOR_OPTION[option, value]
+    return expected
+
+
+@pytest.mark.parametrize("answers", SUPPORTED.values(), ids=SUPPORTED.keys())
+def test_supported_answers_generate_exactly_the_expected_files(bake, answers):
+    project = bake(**answers)
+    assert files_in(project) == expected_files(answers)
+
+
+@pytest.mark.parametrize("answers", SUPPORTED.values(), ids=SUPPORTED.keys())
+def test_no_template_syntax_is_left_in_any_path_or_file(bake, answers):
+    project = bake(**answers)
+    leftovers = re.compile(r"\{\{\s*cookiecutter\.|\{%|%\}")
+    for name in files_in(project):
+        assert not leftovers.search(name), name
+        assert not leftovers.search((project / name).read_text(encoding="utf-8")), name
+
+
+@pytest.mark.parametrize("answers", SUPPORTED.values(), ids=SUPPORTED.keys())
+def test_generated_python_compiles(bake, answers):
+    project = bake(**answers)
+    for name in files_in(project):
+        if name.endswith(".py"):
+            compile((project / name).read_text(encoding="utf-8"), name, "exec")
+
+
+def test_every_choice_of_every_option_is_covered_by_a_supported_combination():
+    for option, choices in OPTIONS.items():
+        if isinstance(choices, list) and not option.startswith("_"):
+            covered = {answers.get(option, choices[0]) for answers in SUPPORTED.values()}
+            assert covered == set(choices), option
+
+
+def test_answers_reach_the_generated_settings(bake):
+    project = bake(llm_provider="openai", azure_openai_auth="api_key", azure_openai_api_version="2025-01-01-preview")
+    settings = (project / "src/qcp_assistant/settings.py").read_text(encoding="utf-8")
+    assert 'CONFIGURED_PROVIDER: Provider = "openai"' in settings
+    assert '= "api_key"' in settings
+    assert '"2025-01-01-preview"' in settings
+
+
+def test_same_answers_give_byte_identical_trees(cookies, tmp_path):
+    trees = []
+    for attempt in ("first", "second"):
+        result = cookies.bake(extra_context={"project_name": "Twin Check"}, template=None)
+        assert result.exit_code == 0
+        project = Path(result.project_path)
+        trees.append({name: (project / name).read_bytes() for name in files_in(project)})
+    assert trees[0] == trees[1]
+
+
+def test_secrets_stay_out_of_git(bake):
+    project = bake()
+    assert ".env" in (project / ".gitignore").read_text(encoding="utf-8").splitlines()
+    assert "AZURE_OPENAI_API_KEY=\n" in (project / ".env.example").read_text(encoding="utf-8")
+
+
+def test_first_generation_makes_one_initial_commit(bake):
+    project = bake()
+    log = subprocess.run(["git", "log", "--format=%s"], cwd=project, capture_output=True, text=True, check=True)
+    assert log.stdout.splitlines() == ["Initial commit"]
+    status = subprocess.run(["git", "status", "--porcelain"], cwd=project, capture_output=True, text=True, check=True)
+    assert status.stdout == ""

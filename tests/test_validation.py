@@ -1,0 +1,59 @@
+"""Bad answers fail before anything is written, naming the field, the value and the rule."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from conftest import TEMPLATE
+from cookiecutter.exceptions import FailedHookException
+from cookiecutter.main import cookiecutter
+
+UNSUPPORTED = {
+    "slug-with-dotdot": ("project_slug", "my..project", "must not contain '..'"),
+    "slug-with-slash": ("project_slug", "team/project", "must not contain '..', '/'"),
+    "slug-upper-case": ("project_slug", "QCP-Assistant", "lowercase letters, digits and single hyphens"),
+    "slug-too-short": ("project_slug", "ab", "must be 3 to 50 characters long"),
+    "package-keyword": ("package_name", "class", "is a Python keyword"),
+    "package-stdlib": ("package_name", "logging", "standard-library module"),
+    "package-shadows-dependency": ("package_name", "openai", "would shadow the dependency"),
+    "package-with-hyphen": ("package_name", "qcp-assistant", "lowercase letters, digits and underscores"),
+    "package-too-long": ("package_name", "p" * 41, "must be 3 to 40 characters long"),
+    "use-case-lower": ("use_case_code", "qcp", "upper-case letters or digits"),
+    "owner-team-empty": ("owner_team", "", "must be 2 to 64 characters long"),
+    "description-multiline": ("description", "line one\nline two", "must be one line"),
+    "subscription-not-guid": ("azure_subscription_id", "my-subscription", "must be a GUID"),
+    "resource-group-trailing-period": ("azure_resource_group", "rg-genai.", "must not end with a period"),
+    "resource-group-space": ("azure_resource_group", "rg genai", "Azure resource-group rule"),
+    "workspace-too-short": ("azure_ml_workspace", "ws", "3 to 33 letters"),
+    "workspace-bad-char": ("azure_ml_workspace", "mlw.genai", "3 to 33 letters"),
+    "location-with-space": ("azure_location", "West Europe", "an Azure region name"),
+    "endpoint-http": ("azure_openai_endpoint", "http://x.openai.azure.com/", "must be an https URL"),
+    "endpoint-not-url": ("azure_openai_endpoint", "my-endpoint", "must be an https URL"),
+    "api-version": ("azure_openai_api_version", "latest", "a date version"),
+    "deployment-bad-char": ("azure_openai_chat_deployment", "gpt 4o", "letters, digits"),
+}
+
+
+def generate(output_dir: Path, answers: dict[str, str]) -> None:
+    cookiecutter(str(TEMPLATE), no_input=True, extra_context=answers, output_dir=str(output_dir), default_config=True)
+
+
+@pytest.mark.parametrize(("field", "value", "rule"), UNSUPPORTED.values(), ids=UNSUPPORTED.keys())
+def test_bad_answer_fails_with_field_value_and_rule_and_leaves_nothing(tmp_path: Path, capfd, field, value, rule):
+    with pytest.raises(FailedHookException):
+        generate(tmp_path, {field: value})
+    stderr = capfd.readouterr().err
+    assert f"{field} = {value!r}: " in stderr
+    assert rule in stderr
+    # No file is written. (A slug with '/' is the one case where cookiecutter itself has already
+    # created the empty intermediate folder before any hook can run.)
+    assert [p for p in tmp_path.rglob("*") if not p.is_dir() or any(p.iterdir())] == []
+
+
+def test_every_broken_answer_is_reported_at_once(tmp_path: Path, capfd):
+    with pytest.raises(FailedHookException):
+        generate(tmp_path, {"use_case_code": "x", "azure_location": "West Europe"})
+    stderr = capfd.readouterr().err
+    assert "use_case_code = 'x'" in stderr
+    assert "azure_location = 'West Europe'" in stderr

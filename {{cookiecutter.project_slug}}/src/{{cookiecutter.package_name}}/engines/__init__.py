@@ -1,0 +1,53 @@
+"""The execution-engine seam. Every engine takes the same request and returns the same result.
+
+`inprocess` (default) calls the flow functions directly with bounded concurrency. `promptflow`
+hands the same flow folders to Prompt Flow's batch engine. Flows never import an engine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+OnLine = Callable[[], None]
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """One flow folder over one dataset; `base` makes it an evaluation of that earlier run."""
+
+    flow_dir: Path
+    data: Path
+    column_mapping: dict[str, str]
+    concurrency: int
+    base: RunResult | None = None
+
+
+@dataclass
+class RunResult:
+    """Per-line outputs in dataset order (None for a failed line) and aggregated metrics."""
+
+    outputs: list[dict[str, Any] | None]
+    errors: list[str | None]
+    metrics: dict[str, float] = field(default_factory=dict)
+    handle: Any = None  # the engine's own reference to the run (a Prompt Flow run name)
+
+    @property
+    def failed(self) -> int:
+        return sum(error is not None for error in self.errors)
+
+
+class Engine(Protocol):
+    def run(self, request: RunRequest, on_line: OnLine) -> RunResult: ...
+
+
+def get_engine(name: str, project_root: Path) -> Engine:
+    if name == "promptflow":
+        from {{ cookiecutter.package_name }}.engines.promptflow import PromptFlowEngine
+
+        return PromptFlowEngine(home=project_root / ".promptflow")
+    from {{ cookiecutter.package_name }}.engines.inprocess import InProcessEngine
+
+    return InProcessEngine()

@@ -1,0 +1,80 @@
+"""The default engine: plain Python calls with a bounded thread pool, no per-run fixed overhead."""
+
+from __future__ import annotations
+
+import importlib.util
+import inspect
+import json
+import re
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from {{ cookiecutter.package_name }}.engines import OnLine, RunRequest, RunResult
+
+_REFERENCE = re.compile(r"^\$\{(data|run\.outputs)\.([A-Za-z_][A-Za-z0-9_]*)\}$")
+
+
+def load_entry(flow_dir: Path) -> Callable[..., Any]:
+    """The callable named by `entry: module:name` in flow.flex.yaml; a class entry is instantiated."""
+    spec = yaml.safe_load((flow_dir / "flow.flex.yaml").read_text(encoding="utf-8"))
+    module_name, _, attribute = spec["entry"].partition(":")
+    module_path = flow_dir / f"{module_name.replace('.', '/')}.py"
+    unique_name = f"_flow_{flow_dir.resolve().as_posix().replace('/', '_')}_{module_name}"
+    module_spec = importlib.util.spec_from_file_location(unique_name, module_path)
+    if module_spec is None or module_spec.loader is None:
+        raise ImportError(f"cannot load {module_path}")
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
+    entry = getattr(module, attribute)
+    return entry() if inspect.isclass(entry) else entry
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    with path.open(encoding="utf-8") as lines:
+        return [json.loads(line) for line in lines if line.strip()]
+
+
+def resolve_inputs(mapping: dict[str, str], row: dict[str, Any], outputs: dict[str, Any] | None) -> dict:
+    """Apply `${data.x}` / `${run.outputs.y}` references the way Prompt Flow does."""
+    inputs = {}
+    for name, reference in mapping.items():
+        match = _REFERENCE.match(reference)
+        if match is None:
+            inputs[name] = reference
+        elif match[1] == "data":
+            inputs[name] = row[match[2]]
+        else:
+            inputs[name] = (outputs or {})[match[2]]
+    return inputs
+
+
+class InProcessEngine:
+    def run(self, request: RunRequest, on_line: OnLine) -> RunResult:
+        entry = load_entry(request.flow_dir)
+        rows = read_jsonl(request.data)
+        base_outputs = request.base.outputs if request.base else [None] * len(rows)
+
+        def run_line(index: int) -> tuple[dict[str, Any] | None, str | None]:
+            try:
+                if request.base and base_outputs[index] is None:
+                    raise RuntimeError("the base run failed on this line")
+                inputs = resolve_inputs(request.column_mapping, rows[index], base_outputs[index])
+                return dict(entry(**inputs)), None
+            except Exception as error:
+                return None, f"{type(error).__name__}: {error}"
+            finally:
+                on_line()
+
+        with ThreadPoolExecutor(max_workers=request.concurrency) as pool:
+            results = list(pool.map(run_line, range(len(rows))))
+        outputs = [output for output, _ in results]
+        metrics = {}
+        aggregate = getattr(entry, "__aggregate__", None)
+        succeeded = [output for output in outputs if output is not None]
+        if aggregate is not None and succeeded:
+            metrics = dict(aggregate(succeeded))
+        return RunResult(outputs=outputs, errors=[error for _, error in results], metrics=metrics)

@@ -1,0 +1,85 @@
+"""Experiment results in memory and on disk: one folder per experiment run, nothing overwritten."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from {{ cookiecutter.package_name }}.engines import RunResult
+
+
+@dataclass
+class RunRecord:
+    flow: str
+    dataset: str
+    result: RunResult
+
+    @property
+    def folder(self) -> Path:
+        return Path("runs") / self.flow / self.dataset
+
+
+@dataclass
+class EvaluationRecord:
+    evaluator: str
+    flow: str
+    dataset: str
+    result: RunResult
+
+    @property
+    def folder(self) -> Path:
+        return Path("evaluations") / self.evaluator / self.flow / self.dataset
+
+
+@dataclass
+class ExperimentResults:
+    experiment: str
+    engine: str
+    runs: list[RunRecord]
+    evaluations: list[EvaluationRecord]
+
+    def to_json(self) -> dict:
+        return {
+            "experiment": self.experiment,
+            "engine": self.engine,
+            "runs": [_summary(record, flow=record.flow, dataset=record.dataset) for record in self.runs],
+            "evaluations": [
+                _summary(record, evaluator=record.evaluator, flow=record.flow, dataset=record.dataset)
+                | {"metrics": record.result.metrics}
+                for record in self.evaluations
+            ],
+        }
+
+
+def _summary(record: RunRecord | EvaluationRecord, **keys: str) -> dict:
+    return keys | {
+        "lines": len(record.result.outputs),
+        "failed": record.result.failed,
+        "details": (record.folder / "lines.jsonl").as_posix(),
+    }
+
+
+def new_results_dir(base: Path) -> Path:
+    """A fresh timestamped folder; a second run in the same second gets a suffix, never a merge."""
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    candidate, suffix = base / stamp, 1
+    while candidate.exists():
+        suffix += 1
+        candidate = base / f"{stamp}-{suffix}"
+    candidate.mkdir(parents=True)
+    return candidate
+
+
+def save(results: ExperimentResults, directory: Path, summary_markdown: str) -> None:
+    for record in [*results.runs, *results.evaluations]:
+        folder = directory / record.folder
+        folder.mkdir(parents=True, exist_ok=True)
+        with (folder / "lines.jsonl").open("w", encoding="utf-8") as lines:
+            for index, (output, error) in enumerate(
+                zip(record.result.outputs, record.result.errors, strict=True)
+            ):
+                lines.write(json.dumps({"line": index, "outputs": output, "error": error}) + "\n")
+    (directory / "results.json").write_text(json.dumps(results.to_json(), indent=2) + "\n", encoding="utf-8")
+    (directory / "summary.md").write_text(summary_markdown, encoding="utf-8")

@@ -1,0 +1,72 @@
+"""Offline, isolated tests: the offline model, a throw-away Prompt Flow home, and no network."""
+
+from __future__ import annotations
+
+import os
+import socket
+import tempfile
+from pathlib import Path
+
+import pytest
+import yaml
+
+# Before anything imports promptflow (it reads its home at import time) or builds settings.
+for _variable in [name for name in os.environ if name.startswith(("AZURE_OPENAI_", "OPENAI_"))]:
+    del os.environ[_variable]
+os.environ["LLM_PROVIDER"] = "offline"
+
+from {{ cookiecutter.package_name }}.engines.promptflow import isolate  # noqa: E402
+
+# Under $HOME because `pf flow build` refuses a PF home outside it; removed when pytest exits.
+_PF_HOME = tempfile.TemporaryDirectory(prefix="pf-home-", dir=Path.home())
+isolate(Path(_PF_HOME.name))
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+_LOOPBACK = ("127.", "::1", "localhost")
+_real_connect = socket.socket.connect
+
+
+def _loopback_only(self: socket.socket, address: object) -> None:
+    host = address[0] if isinstance(address, tuple) else str(address)
+    if self.family == socket.AF_UNIX or str(host).startswith(_LOOPBACK):
+        return _real_connect(self, address)
+    raise RuntimeError(f"test tried to reach the network: {address!r}")
+
+
+@pytest.fixture(autouse=True)
+def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(socket.socket, "connect", _loopback_only)
+
+
+@pytest.fixture
+def project_root() -> Path:
+    return PROJECT_ROOT
+
+
+@pytest.fixture
+def tiny_experiment(tmp_path: Path) -> Path:
+    """The real flows and evaluator on the first three lines of each sample dataset."""
+    for name in ("core_qa", "hard_qa"):
+        lines = (PROJECT_ROOT / "data" / f"{name}.jsonl").read_text(encoding="utf-8").splitlines()[:3]
+        (tmp_path / f"{name}.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    flows = PROJECT_ROOT / "flows"
+    experiment = {
+        "name": "tiny",
+        "flows": [
+            {
+                "name": "qa",
+                "path": str(flows / "qa"),
+                "column_mapping": {"question": "${data.question}", "context": "${data.context}"},
+            }
+        ],
+        "datasets": [{"name": name, "path": f"{name}.jsonl"} for name in ("core_qa", "hard_qa")],
+        "evaluators": [
+            {
+                "name": "qa_metrics",
+                "path": str(flows / "eval_qa"),
+                "column_mapping": {"answer": "${run.outputs.answer}", "ground_truth": "${data.ground_truth}"},
+            }
+        ],
+    }
+    (tmp_path / "experiment.yaml").write_text(yaml.safe_dump(experiment, sort_keys=False), encoding="utf-8")
+    return tmp_path / "experiment.yaml"

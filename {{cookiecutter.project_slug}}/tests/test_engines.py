@@ -1,0 +1,53 @@
+"""Both engines run the same flows to the same results; the in-process one is the default."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from {{ cookiecutter.package_name }}.engines import get_engine
+from {{ cookiecutter.package_name }}.experiment import load
+from {{ cookiecutter.package_name }}.results import ExperimentResults
+from {{ cookiecutter.package_name }}.runner import run_experiment
+
+
+def _run(experiment_file: Path, engine_name: str) -> ExperimentResults:
+    experiment = load(experiment_file)
+    engine = get_engine(engine_name, experiment_file.parent)
+    return run_experiment(
+        experiment, experiment_file.parent, engine, engine_name, 2, lambda label, total: lambda: None
+    )
+
+
+def test_inprocess_runs_every_dataset_and_scores_each_run(tiny_experiment: Path):
+    results = _run(tiny_experiment, "inprocess")
+    assert [(r.flow, r.dataset) for r in results.runs] == [("qa", "core_qa"), ("qa", "hard_qa")]
+    assert all(r.result.failed == 0 and len(r.result.outputs) == 3 for r in results.runs)
+    for evaluation in results.evaluations:
+        assert set(evaluation.result.metrics) == {"exact_match", "f1_score", "rouge_l"}
+        assert all(0.0 <= value <= 1.0 for value in evaluation.result.metrics.values())
+    core = results.evaluations[0].result.metrics
+    assert core["exact_match"] == 1.0  # the stand-in extracts the exact sentence for the core set
+
+
+def test_a_failing_line_is_recorded_and_the_rest_still_run(tiny_experiment: Path):
+    data = tiny_experiment.parent / "core_qa.jsonl"
+    lines = data.read_text(encoding="utf-8").splitlines()
+    data.write_text(
+        "\n".join([lines[0], '{"id": "x", "question": "no context"}', lines[2]]) + "\n", encoding="utf-8"
+    )
+    results = _run(tiny_experiment, "inprocess")
+    core_run, core_eval = results.runs[0].result, results.evaluations[0].result
+    assert core_run.failed == 1 and "KeyError" in (core_run.errors[1] or "")
+    assert core_eval.failed == 1 and core_eval.outputs[0] is not None
+
+
+@pytest.mark.promptflow
+def test_promptflow_engine_gives_the_same_outputs_and_metrics(tiny_experiment: Path):
+    fast, prompt_flow = _run(tiny_experiment, "inprocess"), _run(tiny_experiment, "promptflow")
+    assert [r.result.outputs for r in prompt_flow.runs] == [r.result.outputs for r in fast.runs]
+    for ours, theirs in zip(fast.evaluations, prompt_flow.evaluations, strict=True):
+        assert theirs.result.metrics == pytest.approx(ours.result.metrics)
+        for their_line, our_line in zip(theirs.result.outputs, ours.result.outputs, strict=True):
+            assert their_line == pytest.approx(our_line)

@@ -1,0 +1,56 @@
+"""Provider selection: offline unless configured, and clear errors naming missing variables."""
+
+from __future__ import annotations
+
+import pytest
+
+from {{ cookiecutter.package_name }}.llm import ConfigError, build_client
+from {{ cookiecutter.package_name }}.settings import CONFIGURED_PROVIDER, Settings
+
+
+def test_auto_stays_offline_without_endpoint_or_key():
+    assert Settings(llm_provider="auto").provider == "offline"
+
+
+def test_auto_goes_online_once_the_configured_provider_is_set_up():
+    online = Settings(
+        llm_provider="auto",
+        azure_openai_endpoint="https://x.openai.azure.com/",
+        openai_api_key="sk-test",  # pragma: allowlist secret
+    )
+    assert online.provider == CONFIGURED_PROVIDER
+
+
+@pytest.mark.parametrize(
+    ("settings", "variable"),
+    [
+        (Settings(llm_provider="azure_openai"), "AZURE_OPENAI_ENDPOINT"),
+        (
+            Settings(
+                llm_provider="azure_openai",
+                azure_openai_endpoint="https://x.openai.azure.com/",
+                azure_openai_auth="api_key",
+            ),
+            "AZURE_OPENAI_API_KEY",
+        ),
+        (Settings(llm_provider="openai"), "OPENAI_API_KEY"),
+    ],
+    ids=["azure-endpoint", "azure-api-key", "openai-key"],
+)
+def test_missing_setting_is_an_error_naming_the_variable(settings: Settings, variable: str):
+    with pytest.raises(ConfigError, match=variable):
+        build_client(settings)
+
+
+def test_online_clients_have_explicit_timeout_and_bounded_retries():
+    settings = Settings(
+        llm_provider="azure_openai",
+        azure_openai_endpoint="https://x.openai.azure.com/",
+        azure_openai_auth="api_key",
+        azure_openai_api_key="not-a-real-key",  # pragma: allowlist secret
+        llm_timeout_seconds=7,
+        llm_max_retries=2,
+    )
+    client = build_client(settings)
+    assert client.timeout == 7
+    assert client.max_retries == 2
