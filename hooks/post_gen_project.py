@@ -34,11 +34,15 @@ def init_git(project_dir: Path) -> None:
     if (project_dir / ".git").exists():
         return
     if shutil.which("git") is None:
-        print("Skipped: git init (git is not installed). Re-run later with: git init && git add -A && git commit")
+        print("Skipped: git init (git is not installed). Later run: git init && git add -A && git commit")
         return
     identity = [] if _git_identity_configured(project_dir) else FALLBACK_GIT_IDENTITY
     try:
-        for args in (["init", "-q", "-b", "main"], ["add", "-A"], [*identity, "commit", "-q", "-m", "Initial commit"]):
+        for args in (
+            ["init", "-q", "-b", "main"],
+            ["add", "-A"],
+            [*identity, "commit", "-q", "-m", "Initial commit"],
+        ):
             subprocess.run(["git", *args], cwd=project_dir, check=True, capture_output=True, text=True)
     except subprocess.CalledProcessError as error:
         print(f"Skipped: first git commit ({error.stderr.strip() or error}).")

@@ -15,7 +15,9 @@ OPTIONS = json.loads((TEMPLATE / "cookiecutter.json").read_text(encoding="utf-8"
 
 def files_in(project: Path) -> set[str]:
     """Every file a generation wrote, relative and POSIX, ignoring the git repo the hook creates."""
-    return {p.relative_to(project).as_posix() for p in project.rglob("*") if p.is_file() and ".git" not in p.parts}
+    return {
+        p.relative_to(project).as_posix() for p in project.rglob("*") if p.is_file() and ".git" not in p.parts
+    }
 
 
 def load_hook(name: str) -> ModuleType:

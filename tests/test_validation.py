@@ -36,11 +36,15 @@ UNSUPPORTED = {
 
 
 def generate(output_dir: Path, answers: dict[str, str]) -> None:
-    cookiecutter(str(TEMPLATE), no_input=True, extra_context=answers, output_dir=str(output_dir), default_config=True)
+    cookiecutter(
+        str(TEMPLATE), no_input=True, extra_context=answers, output_dir=str(output_dir), default_config=True
+    )
 
 
 @pytest.mark.parametrize(("field", "value", "rule"), UNSUPPORTED.values(), ids=UNSUPPORTED.keys())
-def test_bad_answer_fails_with_field_value_and_rule_and_leaves_nothing(tmp_path: Path, capfd, field, value, rule):
+def test_bad_answer_fails_with_field_value_and_rule_and_leaves_nothing(
+    tmp_path: Path, capfd, field, value, rule
+):
     with pytest.raises(FailedHookException):
         generate(tmp_path, {field: value})
     stderr = capfd.readouterr().err
