@@ -28,8 +28,8 @@ test: install  ## The template's tests: bake matrix, hooks, and generated projec
 	$(PY) -m pytest
 
 lint: install  ## Lint the template's own Python (hooks, tests, benchmarks)
-	$(BIN)/ruff check hooks tests benchmarks
-	$(BIN)/ruff format --check hooks tests benchmarks
+	$(BIN)/ruff check hooks tests benchmarks docs
+	$(BIN)/ruff format --check hooks tests benchmarks docs
 
 bench: install  ## Benchmarks quoted in issue notes, printed as ratios
 	$(PY) benchmarks/bake_hooks.py

@@ -35,6 +35,7 @@ COMMON_FILES = {
     "experiment.schema.json",
     "data/core_qa.jsonl",
     "data/hard_qa.jsonl",
+    "benchmarks/engine_overhead.py",
     "flows/qa/flow.flex.yaml",
     "flows/qa/flow.py",
     "flows/qa/qa.jinja2",
