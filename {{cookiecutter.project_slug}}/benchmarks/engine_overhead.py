@@ -45,9 +45,8 @@ def measure_inprocess(experiment_file: Path) -> float:
     experiment = load(experiment_file)
     start = time.perf_counter()
     engine = get_engine("inprocess", experiment_file.parent)
-    run_experiment(
-        experiment, experiment_file.parent, engine, "inprocess", experiment.concurrency, lambda *_: lambda: None
-    )
+    root, concurrency = experiment_file.parent, experiment.concurrency
+    run_experiment(experiment, root, engine, "inprocess", concurrency, lambda *_: lambda: None)
     return time.perf_counter() - start
 
 
@@ -65,7 +64,9 @@ def measure_pfclient(experiment_file: Path) -> float:
     base = {}
     for planned in runs:
         base[planned.flow.name, planned.dataset.name] = client.run(
-            flow=str(planned.flow.path), data=str(planned.dataset.path), column_mapping=planned.flow.column_mapping
+            flow=str(planned.flow.path),
+            data=str(planned.dataset.path),
+            column_mapping=planned.flow.column_mapping,
         )
     for planned in evaluations:
         client.run(

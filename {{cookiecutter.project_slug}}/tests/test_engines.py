@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,8 @@ from {{ cookiecutter.package_name }}.engines import get_engine
 from {{ cookiecutter.package_name }}.experiment import load
 from {{ cookiecutter.package_name }}.results import ExperimentResults
 from {{ cookiecutter.package_name }}.runner import run_experiment
+
+PROMPT_FLOW_SERVICE_PORT = 23333
 
 
 def _run(experiment_file: Path, engine_name: str) -> ExperimentResults:
@@ -51,3 +54,6 @@ def test_promptflow_engine_gives_the_same_outputs_and_metrics(tiny_experiment: P
         assert theirs.result.metrics == pytest.approx(ours.result.metrics)
         for their_line, our_line in zip(theirs.result.outputs, ours.result.outputs, strict=True):
             assert their_line == pytest.approx(our_line)
+    with socket.socket() as probe:
+        service_left_running = probe.connect_ex(("127.0.0.1", PROMPT_FLOW_SERVICE_PORT)) == 0
+    assert not service_left_running

@@ -64,7 +64,7 @@ class InProcessEngine:
                     raise RuntimeError("the base run failed on this line")
                 inputs = resolve_inputs(request.column_mapping, rows[index], base_outputs[index])
                 return dict(entry(**inputs)), None
-            except Exception as error:
+            except Exception as error:  # noqa: BLE001 - one bad line must not stop the run
                 return None, f"{type(error).__name__}: {error}"
             finally:
                 on_line()
