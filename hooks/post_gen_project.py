@@ -7,12 +7,18 @@ it skipped and how to re-run it.
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
+# Jinja only inside string literals, so this file stays importable (and testable) unrendered.
+REGISTER_ON_GENERATE = "{{ cookiecutter.register_on_generate }}" == "True"
+PACKAGE = "{{ cookiecutter.package_name }}"
+REQUIRED_MODULES = ("promptflow", "azure.ai.ml", "typer", "pydantic_settings")
+RERUN_REGISTER = "make register"
 FALLBACK_GIT_IDENTITY = ["-c", "user.name=AIOps template", "-c", "user.email=aiops-template@example.invalid"]
 
 
@@ -27,6 +33,42 @@ def remove_empty_dirs(project_dir: Path) -> None:
     for folder in sorted(project_dir.rglob("*"), key=lambda p: len(p.parts), reverse=True):
         if folder.is_dir() and ".git" not in folder.parts and not any(folder.iterdir()):
             folder.rmdir()
+
+
+def python_with_dependencies(project_dir: Path) -> str | None:
+    """The project's own .venv (a re-generation over an installed project) or AIOPS_PROJECT_PYTHON."""
+    candidates = [project_dir / ".venv" / "bin" / "python", os.environ.get("AIOPS_PROJECT_PYTHON")]
+    probe = (
+        f"import importlib.util as u, sys; sys.exit(not all(u.find_spec(m) for m in {REQUIRED_MODULES!r}))"
+    )
+    for candidate in candidates:
+        if candidate and Path(candidate).exists():
+            found = subprocess.run([str(candidate), "-c", probe], capture_output=True, check=False)
+            if found.returncode == 0:
+                return str(candidate)
+    return None
+
+
+def register(project_dir: Path) -> None:
+    """Local registration through the project's own command; on any failure, say what to re-run."""
+    python = python_with_dependencies(project_dir)
+    if python is None:
+        print(
+            "Skipped: registering data assets and connections (the project's dependencies are not installed)."
+        )
+        print(f"Run after `make install`: {RERUN_REGISTER}")
+        return
+    environment = {**os.environ, "PYTHONPATH": str(project_dir / "src")}
+    command = [python, "-m", PACKAGE, "register", "--target", "local"]
+    result = subprocess.run(
+        command, cwd=project_dir, env=environment, capture_output=True, text=True, check=False
+    )
+    if result.returncode != 0:
+        print("Skipped: registering data assets and connections failed:")
+        print("  " + "\n  ".join((result.stdout + result.stderr).strip().splitlines()[-12:]))
+        print(f"Fix the problem above, then run: {RERUN_REGISTER}")
+        return
+    print(result.stdout.rstrip())
 
 
 def init_git(project_dir: Path) -> None:
@@ -65,6 +107,8 @@ def main() -> int:
     remove_empty_dirs(project_dir)
     if is_update_render(project_dir):
         return 0
+    if REGISTER_ON_GENERATE:
+        register(project_dir)
     init_git(project_dir)
     print_next_steps(project_dir)
     return 0

@@ -13,10 +13,15 @@ TEMPLATE = Path(__file__).resolve().parents[1]
 OPTIONS = json.loads((TEMPLATE / "cookiecutter.json").read_text(encoding="utf-8"))
 
 
+LOCAL_STATE = {".git", ".aiops", ".promptflow", ".venv"}  # made by the hook or by running, never rendered
+
+
 def files_in(project: Path) -> set[str]:
-    """Every file a generation wrote, relative and POSIX, ignoring the git repo the hook creates."""
+    """Every file the template rendered, relative and POSIX."""
     return {
-        p.relative_to(project).as_posix() for p in project.rglob("*") if p.is_file() and ".git" not in p.parts
+        p.relative_to(project).as_posix()
+        for p in project.rglob("*")
+        if p.is_file() and not LOCAL_STATE.intersection(p.relative_to(project).parts)
     }
 
 

@@ -1,7 +1,7 @@
-"""Do what a user does: generate, then run the project's own `make install lint test experiment`.
+"""Do what a user does: generate, then run the project's own `make` targets.
 
-`install` needs the package registry; everything after it runs in a network namespace with no
-network at all (where `unshare` is available, as on CI), which proves the project works offline.
+`make install` needs the package registry; everything after it runs in a network namespace with
+no network at all (where `unshare` works, as on CI), which proves the project works offline.
 """
 
 from __future__ import annotations
@@ -12,19 +12,19 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from conftest import TEMPLATE, files_in
+from cookiecutter.main import cookiecutter
+from test_generation import expected_files
 
 pytestmark = pytest.mark.project
 
-USER_COMBINATIONS = {
-    "defaults": {},
-    "azure-devops-webapp-openai-custom-names": {
-        "project_name": "CMC Helper",
-        "package_name": "cmc_helper",
-        "use_case_code": "CMC",
-        "llm_provider": "openai",
-        "ci_provider": "azure_devops",
-        "deployment_target": "azure_webapp",
-    },
+OTHER_COMBINATION = {
+    "project_name": "CMC Helper",
+    "package_name": "cmc_helper",
+    "use_case_code": "CMC",
+    "llm_provider": "openai",
+    "ci_provider": "azure_devops",
+    "deployment_target": "azure_webapp",
 }
 
 
@@ -35,7 +35,7 @@ def _offline_prefix() -> list[str]:
     return []
 
 
-def make(project: Path, *targets: str, offline: bool) -> subprocess.CompletedProcess[str]:
+def make(project: Path, *targets: str, offline: bool = True) -> subprocess.CompletedProcess[str]:
     command = [*(_offline_prefix() if offline else []), "make", "-C", str(project), *targets]
     result = subprocess.run(command, capture_output=True, text=True, check=False)
     assert result.returncode == 0, (
@@ -44,20 +44,88 @@ def make(project: Path, *targets: str, offline: bool) -> subprocess.CompletedPro
     return result
 
 
-@pytest.mark.parametrize("answers", USER_COMBINATIONS.values(), ids=USER_COMBINATIONS.keys())
-def test_generated_project_installs_lints_tests_and_runs_its_experiment_offline(bake, answers):
-    project = bake(**answers)
-    make(project, "install", offline=False)
-    make(project, "lint", offline=True)
-    tests = make(project, "test", offline=True)
-    assert " passed" in tests.stdout and " failed" not in tests.stdout
-    experiment = make(project, "experiment", offline=True)
-
+def assert_experiment_ran(project: Path, output: str) -> None:
     (results_dir,) = (project / "results").iterdir()
     saved = json.loads((results_dir / "results.json").read_text(encoding="utf-8"))
     assert [(e["dataset"], e["failed"]) for e in saved["evaluations"]] == [("core_qa", 0), ("hard_qa", 0)]
     for evaluation in saved["evaluations"]:
         assert set(evaluation["metrics"]) == {"exact_match", "f1_score", "rouge_l"}
         assert all(0.0 <= value <= 1.0 for value in evaluation["metrics"].values())
-    assert "core_qa" in experiment.stdout and "hard_qa" in experiment.stdout
+    assert "core_qa" in output and "hard_qa" in output
     assert (results_dir / "summary.md").is_file()
+
+
+def registered_versions(project: Path) -> dict[str, list[str]]:
+    index = json.loads((project / ".aiops/registry/index.json").read_text(encoding="utf-8"))
+    return {name: [v["version"] for v in versions] for name, versions in index["data"].items()}
+
+
+@pytest.fixture(scope="module")
+def installed_default(cookies_session) -> Path:
+    """The default project after `make install`: its .venv also serves the hook tests below."""
+    result = cookies_session.bake()
+    assert result.exit_code == 0, result.exception
+    project = Path(result.project_path)
+    make(project, "install", offline=False)
+    return project
+
+
+def test_default_project_lints_tests_registers_and_runs_its_experiment_offline(installed_default: Path):
+    make(installed_default, "lint")
+    tests = make(installed_default, "test")
+    assert " passed" in tests.stdout and " failed" not in tests.stdout
+    make(installed_default, "data-validate", "register")
+    assert registered_versions(installed_default) == {"qcp_core_qa": ["1"], "qcp_hard_qa": ["1"]}
+    assert_experiment_ran(installed_default, make(installed_default, "experiment").stdout)
+
+
+def test_another_combination_installs_lints_tests_and_runs_offline(bake):
+    project = bake(**OTHER_COMBINATION)
+    make(project, "install", offline=False)
+    make(project, "lint")
+    tests = make(project, "test")
+    assert " passed" in tests.stdout and " failed" not in tests.stdout
+    assert_experiment_ran(project, make(project, "experiment").stdout)
+
+
+def test_hook_registers_data_and_connections_when_dependencies_are_installed(
+    bake, installed_default: Path, monkeypatch: pytest.MonkeyPatch, capfd
+):
+    python = installed_default / ".venv/bin/python"
+    monkeypatch.setenv("AIOPS_PROJECT_PYTHON", str(python))
+    project = bake(project_name="Registered Right Away")
+    assert "new version" in capfd.readouterr().out
+    assert registered_versions(project) == {"qcp_core_qa": ["1"], "qcp_hard_qa": ["1"]}
+    listing = subprocess.run(
+        [str(python.parent / "pf"), "connection", "list"],
+        env={
+            "PF_HOME_DIRECTORY": str(project / ".promptflow"),
+            "PATH": str(python.parent),
+            "HOME": str(Path.home()),
+        },
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert '"name": "azure_openai"' in listing.stdout
+
+
+def test_a_broken_dataset_never_loses_the_generated_project(
+    tmp_path: Path, installed_default: Path, monkeypatch: pytest.MonkeyPatch, capfd
+):
+    template = tmp_path / "template"
+    shutil.copytree(TEMPLATE, template, ignore=shutil.ignore_patterns(".git", ".venv", "build", "*cache*"))
+    broken = template / "{{cookiecutter.project_slug}}/data/hard_qa.jsonl"
+    broken.write_text('{"id": "1", "question": "unclosed"\n', encoding="utf-8")
+    monkeypatch.setenv("AIOPS_PROJECT_PYTHON", str(installed_default / ".venv/bin/python"))
+
+    project = Path(
+        cookiecutter(str(template), no_input=True, output_dir=str(tmp_path / "out"), default_config=True)
+    )
+
+    out = capfd.readouterr().out
+    assert "Skipped: registering data assets and connections failed" in out
+    assert "hard_qa.jsonl:1: not valid JSON" in out
+    assert "Fix the problem above, then run: make register" in out
+    assert files_in(project) == expected_files({})
+    assert not (project / ".aiops").exists()

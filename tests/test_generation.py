@@ -11,7 +11,10 @@ from conftest import OPTIONS, files_in
 PACKAGE_FILES = [
     "__init__.py",
     "__main__.py",
+    "azure_ml.py",
     "cli.py",
+    "connections.py",
+    "data_validation.py",
     "engines/__init__.py",
     "engines/inprocess.py",
     "engines/promptflow.py",
@@ -19,6 +22,7 @@ PACKAGE_FILES = [
     "llm.py",
     "offline_model.py",
     "prompts.py",
+    "registry.py",
     "report.py",
     "results.py",
     "runner.py",
@@ -36,6 +40,9 @@ COMMON_FILES = {
     "data/core_qa.jsonl",
     "data/hard_qa.jsonl",
     "benchmarks/engine_overhead.py",
+    "connections/azure_openai.yaml",
+    "data/core_qa.yml",
+    "data/hard_qa.yml",
     "flows/qa/flow.flex.yaml",
     "flows/qa/flow.py",
     "flows/qa/qa.jinja2",
@@ -43,14 +50,19 @@ COMMON_FILES = {
     "flows/eval_qa/qa_metrics.py",
     "tests/conftest.py",
     "tests/test_cli.py",
+    "tests/test_connections.py",
+    "tests/test_data_validation.py",
     "tests/test_engines.py",
     "tests/test_evaluator.py",
     "tests/test_experiment.py",
     "tests/test_flow.py",
     "tests/test_offline_model.py",
+    "tests/test_registry.py",
     "tests/test_settings.py",
 }
 FILES_FOR_OPTION = {
+    ("llm_provider", "azure_openai"): set(),
+    ("llm_provider", "openai"): {"connections/openai.yaml"},
     ("ci_provider", "github"): {".github/workflows/pr.yml"},
     ("ci_provider", "azure_devops"): {".azure-pipelines/pr.yml"},
     ("deployment_target", "aml_online_endpoint"): {"deployment/aml/endpoint.yml"},
@@ -74,7 +86,9 @@ SUPPORTED = {
 
 
 def expected_files(answers: dict) -> set[str]:
-    chosen = {key: answers.get(key, OPTIONS[key][0]) for key in ("ci_provider", "deployment_target")}
+    chosen = {
+        key: answers.get(key, OPTIONS[key][0]) for key in ("llm_provider", "ci_provider", "deployment_target")
+    }
     package = answers.get("package_name", "qcp_assistant")
     expected = COMMON_FILES | {f"src/{package}/{name}" for name in PACKAGE_FILES}
     for option, value in chosen.items():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import tempfile
 from pathlib import Path
@@ -30,7 +31,8 @@ def _loopback_only(self: socket.socket, address: object) -> None:
     host = address[0] if isinstance(address, tuple) else str(address)
     if self.family == socket.AF_UNIX or str(host).startswith(_LOOPBACK):
         return _real_connect(self, address)
-    raise RuntimeError(f"test tried to reach the network: {address!r}")
+    # An OSError, as a real offline machine gives, so clients fail the way they would in the field.
+    raise ConnectionRefusedError(f"test tried to reach the network: {address!r}")
 
 
 @pytest.fixture(autouse=True)
@@ -41,6 +43,16 @@ def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 def project_root() -> Path:
     return PROJECT_ROOT
+
+
+@pytest.fixture
+def project_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A scratch copy of the project's data, flows, connections and experiment, as the working dir."""
+    for folder in ("data", "flows", "connections"):
+        shutil.copytree(PROJECT_ROOT / folder, tmp_path / folder)
+    shutil.copy(PROJECT_ROOT / "experiment.yaml", tmp_path / "experiment.yaml")
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
 
 
 @pytest.fixture

@@ -7,20 +7,37 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich import box
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
 
+from {{ cookiecutter.package_name }} import azure_ml, connections, data_validation, registry, report, results
 from {{ cookiecutter.package_name }} import experiment as experiment_file
-from {{ cookiecutter.package_name }} import report, results
 from {{ cookiecutter.package_name }}.engines import get_engine
 from {{ cookiecutter.package_name }}.runner import run_experiment
+from {{ cookiecutter.package_name }}.settings import get_settings
 
 app = typer.Typer(no_args_is_help=True, help="{{ cookiecutter.project_name }} AIOps commands.")
 experiment_app = typer.Typer(no_args_is_help=True, help="Run and validate experiment.yaml.")
 app.add_typer(experiment_app, name="experiment")
+data_app = typer.Typer(no_args_is_help=True, help="Validate and list datasets.")
+app.add_typer(data_app, name="data")
+register_app = typer.Typer(help="Register data assets and connections (local by default).")
+app.add_typer(register_app, name="register")
 console = Console()
 
 ExperimentFile = Annotated[Path, typer.Option("--file", "-f", help="Experiment file")]
+
+
+class RegistryTarget(StrEnum):
+    local = "local"
+    azureml = "azureml"
+
+
+TargetOption = Annotated[
+    RegistryTarget | None, typer.Option("--target", help="local (default) or azureml; env REGISTRY_TARGET")
+]
 
 
 class EngineName(StrEnum):
@@ -32,8 +49,7 @@ def _load(path: Path) -> experiment_file.Experiment:
     try:
         return experiment_file.load(path)
     except experiment_file.ExperimentError as error:
-        console.print(f"[bold red]Invalid experiment[/]\n{error}", highlight=False)
-        raise typer.Exit(2) from error
+        raise _fail(f"invalid experiment\n{error}", code=2) from error
 
 
 @experiment_app.command("validate")
@@ -98,3 +114,90 @@ def run(
     failed = sum(record.result.failed for record in [*outcome.runs, *outcome.evaluations])
     if failed:
         console.print(f"[yellow]{failed} lines failed; see lines.jsonl under {directory}[/]", soft_wrap=True)
+
+
+def _fail(message: object, code: int = 1) -> typer.Exit:
+    console.print(f"[bold red]Error[/] {message}", highlight=False, soft_wrap=True)
+    return typer.Exit(code)
+
+
+@data_app.command("validate")
+def data_validate(file: ExperimentFile = Path("experiment.yaml")) -> None:
+    """Check every dataset line: JSON, the columns the mappings need, and non-empty unique ids."""
+    loaded = _load(file)
+    problems = data_validation.validate_experiment_data(loaded, file.parent)
+    for problem in problems:
+        console.print(f"[red]✗[/] {problem}", highlight=False, soft_wrap=True)
+    if problems:
+        raise _fail(f"{len(problems)} problem(s) in the datasets of {file}")
+    console.print(f"[green]OK[/] {len(loaded.datasets)} datasets valid")
+
+
+@data_app.command("list")
+def data_list(root: Annotated[Path, typer.Option(help="Project folder")] = Path(".")) -> None:
+    """Every version in the local data-asset registry."""
+    table = Table("name", "version", "sha256", "path", "registered", box=box.SIMPLE_HEAD)
+    for name, versions in registry.LocalRegistry(root).versions().items():
+        for version in versions:
+            table.add_row(name, version.version, version.sha256[:12], version.path, version.registered_at)
+    console.print(table)
+
+
+def _target(option: RegistryTarget | None) -> RegistryTarget:
+    return option or RegistryTarget(get_settings().registry_target)
+
+
+@register_app.callback(invoke_without_command=True)
+def register_everything(ctx: typer.Context, target: TargetOption = None) -> None:
+    """With no sub-command: data assets, then connections."""
+    if ctx.invoked_subcommand is None:
+        register_data(target=target)
+        register_connections(target=target)
+
+
+@register_app.command("data")
+def register_data(
+    target: TargetOption = None, file: ExperimentFile = Path("experiment.yaml"), data_dir: Path = Path("data")
+) -> None:
+    """Register each data/*.yml asset; a new version only when its content changed."""
+    chosen = _target(target)
+    try:
+        specs = registry.load_specs(data_dir)
+        problems = data_validation.validate_experiment_data(_load(file), file.parent)
+        problems += [
+            p for spec in specs if spec.path.is_file() for p in data_validation.validate_jsonl(spec.path)
+        ]
+        if problems:
+            raise registry.RegistryError(
+                "nothing registered; fix these first:\n" + "\n".join(sorted({str(p) for p in problems}))
+            )
+        store = (
+            registry.LocalRegistry(file.parent.resolve())
+            if chosen is RegistryTarget.local
+            else registry.AzureMLRegistry(azure_ml.workspace_client(get_settings()))
+        )
+        outcomes = registry.register_all(specs, store)
+    except (registry.RegistryError, azure_ml.AzureUnavailable) as error:
+        raise _fail(error) from error
+    table = Table(
+        "asset", "version", "sha256", "status", title=f"data assets ({chosen.value})", box=box.SIMPLE_HEAD
+    )
+    for outcome in outcomes:
+        status = "[green]new version[/]" if outcome.created else "unchanged"
+        table.add_row(outcome.asset.name, outcome.asset.version, outcome.asset.sha256[:12], status)
+    console.print(table)
+
+
+@register_app.command("connections")
+def register_connections(target: TargetOption = None, folder: Path = Path("connections")) -> None:
+    """Create or update each connections/*.yaml in Prompt Flow's local store or the workspace."""
+    chosen = _target(target)
+    try:
+        specs = connections.load_specs(folder)
+        if chosen is RegistryTarget.local:
+            names = connections.register_local(specs, folder.resolve().parent / ".promptflow")
+        else:
+            names = connections.register_azureml(specs, azure_ml.workspace_client(get_settings()))
+    except (connections.ConnectionSpecError, azure_ml.AzureUnavailable) as error:
+        raise _fail(error) from error
+    console.print(f"[green]Registered connections ({chosen.value}):[/] {', '.join(names)}")

@@ -18,6 +18,8 @@ from pydantic import (
     model_validator,
 )
 
+from {{ cookiecutter.package_name }}.registry import LocalRegistry, RegistryError
+
 Name = Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_-]{0,63}$", description="Identifier used in paths")]
 DATA_REF = r"^\$\{data\.[A-Za-z_][A-Za-z0-9_]*\}$"
 DATA_OR_RUN_REF = r"^\$\{(data|run\.outputs)\.[A-Za-z_][A-Za-z0-9_]*\}$"
@@ -56,7 +58,22 @@ class FlowConfig(_LocalPath):
 
 class DatasetConfig(_LocalPath):
     name: Name
-    path: Path = Field(description="JSON Lines file, relative to experiment.yaml")
+    path: Path = Field(
+        description="JSON Lines file relative to experiment.yaml, or a registered asset: "
+        "azureml:<name>:<version> or azureml:<name>@latest"
+    )
+
+    @field_validator("path", mode="before")
+    @classmethod
+    def _resolve_asset(cls, value: object, info: ValidationInfo) -> object:
+        """Registered assets resolve to their immutable copy in the local registry."""
+        root = (info.context or {}).get("root")
+        if root is None or not str(value).startswith("azureml:"):
+            return value
+        try:
+            return LocalRegistry(root).resolve(str(value))
+        except RegistryError as error:
+            raise ValueError(str(error)) from error
 
 
 class EvaluatorConfig(_LocalPath):

@@ -30,6 +30,11 @@ class Settings(BaseSettings):
     openai_api_key: SecretStr | None = None
     openai_model: str = "gpt-4o-mini"
 
+    registry_target: Literal["local", "azureml"] = "local"
+    azure_subscription_id: str = "{{ cookiecutter.azure_subscription_id }}"
+    azure_resource_group: str = "{{ cookiecutter.azure_resource_group }}"
+    azure_ml_workspace: str = "{{ cookiecutter.azure_ml_workspace }}"
+
     @property
     def provider(self) -> Provider:
         """`auto` goes online only once the configured provider's endpoint or key is present."""

@@ -1,0 +1,47 @@
+"""The Azure ML workspace client, keyless (Entra ID), and one translation of Azure's auth errors."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+from {{ cookiecutter.package_name }}.settings import Settings
+
+if TYPE_CHECKING:
+    from azure.ai.ml import MLClient
+
+
+class AzureUnavailable(RuntimeError):
+    """Azure could not be reached or refused us; nothing was changed there."""
+
+
+def workspace_client(settings: Settings) -> MLClient:
+    """Lazy: constructing it makes no call, so a missing login shows up at the first request."""
+    from azure.ai.ml import MLClient
+    from azure.identity import DefaultAzureCredential
+
+    return MLClient(
+        DefaultAzureCredential(),
+        settings.azure_subscription_id,
+        settings.azure_resource_group,
+        settings.azure_ml_workspace,
+    )
+
+
+@contextmanager
+def azure_errors(action: str) -> Iterator[None]:
+    from azure.core.exceptions import ClientAuthenticationError, HttpResponseError, ServiceRequestError
+    from azure.identity import CredentialUnavailableError
+
+    try:
+        yield
+    except (ClientAuthenticationError, CredentialUnavailableError) as error:
+        raise AzureUnavailable(
+            f"{action}: no Azure credentials. Run `az login` (or configure a workload identity), "
+            f"then re-run with REGISTRY_TARGET=azureml. ({type(error).__name__})"
+        ) from error
+    except ServiceRequestError as error:
+        raise AzureUnavailable(f"{action}: Azure is unreachable ({error}).") from error
+    except HttpResponseError as error:
+        raise AzureUnavailable(f"{action}: Azure ML refused the request: {error.message}") from error

@@ -1,0 +1,196 @@
+"""Data-asset registry with Azure ML's `name:version` semantics, locally or in a workspace.
+
+A new version is created only when the content hash changes, so registering twice is a no-op.
+The local registry (the default) keeps an immutable copy of each version, as Azure ML does, so
+`azureml:name:1` still means the same bytes after the source file is edited.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import tempfile
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal, Protocol
+
+import yaml
+
+from {{ cookiecutter.package_name }}.azure_ml import azure_errors
+
+if TYPE_CHECKING:
+    from azure.ai.ml import MLClient
+    from azure.ai.ml.entities import Data
+
+REGISTRY_DIR = Path(".aiops") / "registry"
+_REFERENCE = re.compile(r"^azureml:(?P<name>[A-Za-z0-9_-]+)(?::(?P<version>[0-9]+)|@(?P<label>latest))$")
+
+
+class RegistryError(RuntimeError):
+    """Registration could not happen; nothing was written. The message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    """An Azure ML Data spec (`data/<name>.yml`), already validated by azure-ai-ml's loader."""
+
+    name: str
+    type: Literal["uri_file", "uri_folder"]
+    path: Path
+    description: str
+    spec_file: Path
+
+
+@dataclass(frozen=True)
+class AssetVersion:
+    name: str
+    version: str
+    sha256: str
+    path: str
+    source: str
+    registered_at: str
+
+
+@dataclass(frozen=True)
+class Outcome:
+    asset: AssetVersion
+    created: bool
+
+
+class Target(Protocol):
+    def register(self, spec: DataSpec, sha256: str) -> Outcome: ...
+
+
+def load_specs(data_dir: Path) -> list[DataSpec]:
+    """Every `*.yml` under data/, through `azure.ai.ml.load_data` so Azure would accept it too."""
+    from azure.ai.ml import load_data
+    from azure.ai.ml.exceptions import ValidationException
+    from marshmallow.exceptions import ValidationError
+
+    specs = []
+    for spec_file in sorted(data_dir.glob("*.yml")):
+        try:
+            data = load_data(source=spec_file)
+        except (ValidationException, ValidationError) as error:
+            raise RegistryError(f"{spec_file}: not a valid Azure ML Data spec: {error}") from error
+        raw = yaml.safe_load(spec_file.read_text(encoding="utf-8"))
+        path = (spec_file.parent / raw["path"]).resolve()
+        if not path.exists():
+            raise RegistryError(f"{spec_file}: path does not exist: {path}")
+        specs.append(DataSpec(data.name, data.type, path, data.description or "", spec_file))
+    return specs
+
+
+def content_hash(path: Path) -> str:
+    """sha256 of a file, or of a folder's relative names and contents in sorted order."""
+    digest = hashlib.sha256()
+    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+    for file in files:
+        if path.is_dir():
+            digest.update(file.relative_to(path).as_posix().encode() + b"\0")
+        digest.update(file.read_bytes())
+    return digest.hexdigest()
+
+
+class LocalRegistry:
+    """`<project>/.aiops/registry/`: index.json plus one immutable copy per version."""
+
+    def __init__(self, project_root: Path) -> None:
+        self.root = project_root / REGISTRY_DIR
+        self.index_file = self.root / "index.json"
+
+    def versions(self) -> dict[str, list[AssetVersion]]:
+        if not self.index_file.exists():
+            return {}
+        raw = json.loads(self.index_file.read_text(encoding="utf-8"))
+        return {name: [AssetVersion(**v) for v in versions] for name, versions in raw["data"].items()}
+
+    def register(self, spec: DataSpec, sha256: str) -> Outcome:
+        index = self.versions()
+        history = index.get(spec.name, [])
+        if history and history[-1].sha256 == sha256:
+            return Outcome(history[-1], created=False)
+        version = str(int(history[-1].version) + 1 if history else 1)
+        snapshot = self.root / "data" / spec.name / version / spec.path.name
+        snapshot.parent.mkdir(parents=True, exist_ok=True)
+        if spec.path.is_dir():
+            shutil.copytree(spec.path, snapshot)
+        else:
+            shutil.copy2(spec.path, snapshot)
+        asset = AssetVersion(
+            name=spec.name,
+            version=version,
+            sha256=sha256,
+            path=snapshot.relative_to(self.root.parents[1]).as_posix(),
+            source=spec.path.relative_to(self.root.parents[1]).as_posix(),
+            registered_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        )
+        index[spec.name] = [*history, asset]
+        self._write(index)
+        return Outcome(asset, created=True)
+
+    def resolve(self, reference: str) -> Path:
+        """`azureml:name:version` or `azureml:name@latest` -> the registered copy."""
+        match = _REFERENCE.match(reference)
+        if match is None:
+            raise RegistryError(f"{reference!r} is not azureml:<name>:<version> or azureml:<name>@latest")
+        history = self.versions().get(match["name"], [])
+        chosen = history[-1:] if match["label"] else [v for v in history if v.version == match["version"]]
+        if not chosen:
+            known = ", ".join(v.version for v in history) or "none"
+            raise RegistryError(
+                f"{reference} is not registered locally (versions: {known}); run `make register`"
+            )
+        return self.root.parents[1] / chosen[0].path
+
+    def _write(self, index: dict[str, list[AssetVersion]]) -> None:
+        """Atomic: a crash leaves the previous index, never half a file."""
+        payload = {"data": {name: [asdict(v) for v in versions] for name, versions in sorted(index.items())}}
+        self.root.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(dir=self.root, suffix=".json")
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            json.dump(payload, out, indent=2)
+            out.write("\n")
+        os.replace(temporary, self.index_file)
+
+
+class AzureMLRegistry:
+    """Workspace data assets, tagged with the content hash; a version only when content changed."""
+
+    def __init__(self, client: MLClient) -> None:
+        self.client = client
+
+    def register(self, spec: DataSpec, sha256: str) -> Outcome:
+        from azure.ai.ml.entities import Data
+        from azure.core.exceptions import ResourceNotFoundError
+
+        with azure_errors(f"register data asset {spec.name}"):
+            try:
+                latest = self.client.data.get(spec.name, label="latest")
+            except ResourceNotFoundError:
+                latest = None
+            if latest is not None and (latest.tags or {}).get("sha256") == sha256:
+                return Outcome(self._as_version(latest, spec, sha256), created=False)
+            version = str(int(latest.version) + 1) if latest is not None else "1"
+            asset = Data(
+                name=spec.name,
+                version=version,
+                type=spec.type,
+                path=str(spec.path),
+                description=spec.description,
+                tags={"sha256": sha256},
+            )
+            created = self.client.data.create_or_update(asset)
+        return Outcome(self._as_version(created, spec, sha256), created=True)
+
+    @staticmethod
+    def _as_version(asset: Data, spec: DataSpec, sha256: str) -> AssetVersion:
+        return AssetVersion(asset.name, str(asset.version), sha256, str(asset.path), str(spec.path), "")
+
+
+def register_all(specs: list[DataSpec], target: Target) -> list[Outcome]:
+    return [target.register(spec, content_hash(spec.path)) for spec in specs]

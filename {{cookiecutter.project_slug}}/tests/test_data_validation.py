@@ -1,0 +1,51 @@
+"""`data validate`: every line parses, has the columns the mappings need, and a unique id."""
+
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from {{ cookiecutter.package_name }}.cli import app
+from {{ cookiecutter.package_name }}.data_validation import required_columns, validate_experiment_data, validate_jsonl
+from {{ cookiecutter.package_name }}.experiment import load
+
+
+def _write(path: Path, *lines: str) -> Path:
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def test_the_shipped_datasets_are_valid(project_root: Path):
+    experiment = load(project_root / "experiment.yaml")
+    assert validate_experiment_data(experiment, project_root) == []
+
+
+def test_required_columns_come_from_flow_and_evaluator_mappings(project_root: Path):
+    experiment = load(project_root / "experiment.yaml")
+    assert required_columns(experiment, "core_qa") == {"question", "context", "ground_truth"}
+
+
+def test_malformed_line_is_reported_as_file_and_line(tmp_path: Path):
+    data = _write(tmp_path / "d.jsonl", '{"id": "1"}', '{"id": "2",', '{"id": "3"}')
+    (problem,) = validate_jsonl(data)
+    assert str(problem).startswith(f"{data}:2: not valid JSON")
+
+
+def test_missing_columns_empty_and_duplicate_ids_are_flagged(tmp_path: Path):
+    data = _write(
+        tmp_path / "d.jsonl",
+        '{"id": "a", "question": "q"}',
+        '{"id": "", "question": "q", "context": "c"}',
+        '{"id": "a", "question": "q", "context": "c"}',
+    )
+    assert [str(p) for p in validate_jsonl(data, {"question", "context"})] == [
+        f"{data}:1: missing columns ['context']",
+        f"{data}:2: empty 'id'",
+        f"{data}:3: duplicate 'id' 'a' (first on line 1)",
+    ]
+
+
+def test_cli_fails_naming_each_problem(project_copy: Path):
+    _write(project_copy / "data/hard_qa.jsonl", '{"id": "x", "question": "q"}')
+    result = CliRunner().invoke(app, ["data", "validate"])
+    assert result.exit_code == 1
+    assert "data/hard_qa.jsonl:1: missing columns ['context', 'ground_truth']" in result.output

@@ -1,0 +1,95 @@
+"""The local data-asset registry mirrors Azure ML: name:version, new versions only on new content."""
+
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from {{ cookiecutter.package_name }}.cli import app
+from {{ cookiecutter.package_name }}.experiment import ExperimentError, load
+from {{ cookiecutter.package_name }}.registry import REGISTRY_DIR, LocalRegistry, RegistryError, load_specs
+
+CORE = "{{ cookiecutter.use_case_code | lower }}_core_qa"
+HARD = "{{ cookiecutter.use_case_code | lower }}_hard_qa"
+runner = CliRunner()
+
+
+def _register(*extra: str):
+    return runner.invoke(app, ["register", "data", "--target", "local", *extra])
+
+
+def _versions(root: Path) -> dict[str, list[str]]:
+    return {name: [v.version for v in versions] for name, versions in LocalRegistry(root).versions().items()}
+
+
+def test_every_data_spec_loads_with_azure_ml_own_loader(project_root: Path):
+    specs = load_specs(project_root / "data")
+    assert [(s.name, s.type, s.path.name) for s in specs] == [
+        (CORE, "uri_file", "core_qa.jsonl"),
+        (HARD, "uri_file", "hard_qa.jsonl"),
+    ]
+
+
+def test_registering_twice_changes_nothing(project_copy: Path):
+    assert _register().exit_code == 0
+    index = (project_copy / REGISTRY_DIR / "index.json").read_bytes()
+    second = _register()
+    assert second.exit_code == 0
+    assert "new version" not in second.output
+    assert (project_copy / REGISTRY_DIR / "index.json").read_bytes() == index
+    assert _versions(project_copy) == {CORE: ["1"], HARD: ["1"]}
+
+
+def test_editing_one_dataset_bumps_only_that_asset(project_copy: Path):
+    _register()
+    data = project_copy / "data/hard_qa.jsonl"
+    original = data.read_text(encoding="utf-8")
+    data.write_text(original.replace("twice a year per line", "four times a year per line"), encoding="utf-8")
+    _register()
+    assert _versions(project_copy) == {CORE: ["1"], HARD: ["1", "2"]}
+    registry = LocalRegistry(project_copy)
+    assert registry.resolve(f"azureml:{HARD}:1").read_text(encoding="utf-8") == original
+    assert "four times a year" in registry.resolve(f"azureml:{HARD}@latest").read_text(encoding="utf-8")
+
+
+def test_experiment_datasets_can_be_registered_asset_references(project_copy: Path):
+    _register()
+    spec = yaml.safe_load((project_copy / "experiment.yaml").read_text(encoding="utf-8"))
+    spec["datasets"][0]["path"] = f"azureml:{CORE}:1"
+    (project_copy / "experiment.yaml").write_text(yaml.safe_dump(spec), encoding="utf-8")
+    experiment = load(project_copy / "experiment.yaml")
+    assert experiment.datasets[0].path == project_copy / REGISTRY_DIR / "data" / CORE / "1" / "core_qa.jsonl"
+
+
+def test_an_unregistered_reference_is_a_clear_error(project_copy: Path):
+    spec = yaml.safe_load((project_copy / "experiment.yaml").read_text(encoding="utf-8"))
+    spec["datasets"][0]["path"] = f"azureml:{CORE}:7"
+    (project_copy / "experiment.yaml").write_text(yaml.safe_dump(spec), encoding="utf-8")
+    with pytest.raises(ExperimentError, match=rf"datasets\[0\]\.path: .*azureml:{CORE}:7 is not registered"):
+        load(project_copy / "experiment.yaml")
+    with pytest.raises(RegistryError, match="not azureml:<name>:<version>"):
+        LocalRegistry(project_copy).resolve("azureml:bad name")
+
+
+@pytest.mark.parametrize(
+    ("broken_line", "message"),
+    [
+        ('{"id": "x", "question": "q", "context": "c"', "hard_qa.jsonl:1: not valid JSON"),
+        ('{"id": "x", "question": "q", "context": "c"}', "hard_qa.jsonl:1: missing columns ['ground_truth']"),
+    ],
+    ids=["malformed-jsonl", "missing-column"],
+)
+def test_bad_data_registers_nothing(project_copy: Path, broken_line: str, message: str):
+    (project_copy / "data/hard_qa.jsonl").write_text(broken_line + "\n", encoding="utf-8")
+    result = _register()
+    assert result.exit_code == 1
+    assert "nothing registered" in result.output and message in result.output
+    assert not (project_copy / REGISTRY_DIR).exists()
+
+
+def test_azure_target_without_credentials_fails_clearly_and_writes_nothing(project_copy: Path):
+    result = runner.invoke(app, ["register", "data", "--target", "azureml"])
+    assert result.exit_code == 1
+    assert "no Azure credentials" in result.output and "az login" in result.output
+    assert not (project_copy / REGISTRY_DIR).exists()
