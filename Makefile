@@ -21,7 +21,7 @@ $(VENV)/.installed: pyproject.toml
 demo: install  ## Generate a project with defaults, install it, run its offline experiment
 	rm -rf $(DEMO_DIR)
 	$(BIN)/cookiecutter --no-input --output-dir $(DEMO_DIR) .
-	$(MAKE) -C $(DEMO_DIR)/$(DEMO_SLUG) install experiment
+	$(MAKE) -C $(DEMO_DIR)/$(DEMO_SLUG) install register experiment
 	@echo "Demo project: $(DEMO_DIR)/$(DEMO_SLUG) (results under its results/ folder)"
 
 test: install  ## The template's tests: bake matrix, hooks, and generated projects' own lint/test/experiment
