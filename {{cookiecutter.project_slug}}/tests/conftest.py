@@ -48,7 +48,7 @@ def project_root() -> Path:
 @pytest.fixture
 def project_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A scratch copy of the project's data, flows, connections and experiment, as the working dir."""
-    for folder in ("data", "flows", "connections"):
+    for folder in ("data", "flows", "connections", "evaluators"):
         shutil.copytree(PROJECT_ROOT / folder, tmp_path / folder)
     shutil.copy(PROJECT_ROOT / "experiment.yaml", tmp_path / "experiment.yaml")
     monkeypatch.chdir(tmp_path)

@@ -21,8 +21,10 @@ def test_experiment_run_writes_results_and_summary_for_each_dataset(tiny_experim
     saved = json.loads((folder / "results.json").read_text(encoding="utf-8"))
     assert [(e["dataset"], e["lines"]) for e in saved["evaluations"]] == [("core_qa", 3), ("hard_qa", 3)]
     summary = (folder / "summary.md").read_text(encoding="utf-8")
-    assert "| qa | core_qa | 3 | 0 |" in summary and "| qa | hard_qa | 3 | 0 |" in summary
-    assert (folder / "evaluations/qa_metrics/qa/hard_qa/lines.jsonl").is_file()
+    assert "| qa | default | core_qa | 3 | 0 |" in summary and "| qa | default | hard_qa | 3 | 0 |" in summary
+    assert "Gate" not in summary  # no thresholds, no baseline: nothing to gate
+    assert (folder / "evaluations/qa_metrics/qa/default/hard_qa/lines.jsonl").is_file()
+    assert (folder / "report.html").is_file()
     assert "exact_match" in result.output
 
 

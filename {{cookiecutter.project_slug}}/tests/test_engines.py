@@ -6,6 +6,7 @@ import socket
 from pathlib import Path
 
 import pytest
+import yaml
 
 from {{ cookiecutter.package_name }}.engines import get_engine
 from {{ cookiecutter.package_name }}.experiment import load
@@ -47,7 +48,16 @@ def test_a_failing_line_is_recorded_and_the_rest_still_run(tiny_experiment: Path
 
 
 @pytest.mark.promptflow
-def test_promptflow_engine_gives_the_same_outputs_and_metrics(tiny_experiment: Path):
+def test_promptflow_engine_gives_the_same_outputs_and_metrics(tiny_experiment: Path, project_root: Path):
+    data = yaml.safe_load(tiny_experiment.read_text(encoding="utf-8"))
+    data["flows"][0]["variants"] = [
+        {"name": "baseline"},
+        {"name": "concise", "inputs": {"prompt": "qa_concise.jinja2"}},
+    ]
+    data["evaluators"].append(
+        {"name": "length", "path": f"{project_root}/evaluators/answer_length.py:answer_length"}
+    )
+    tiny_experiment.write_text(yaml.safe_dump(data), encoding="utf-8")
     fast, prompt_flow = _run(tiny_experiment, "inprocess"), _run(tiny_experiment, "promptflow")
     assert [r.result.outputs for r in prompt_flow.runs] == [r.result.outputs for r in fast.runs]
     for ours, theirs in zip(fast.evaluations, prompt_flow.evaluations, strict=True):

@@ -7,17 +7,19 @@ from pathlib import Path
 import pytest
 import yaml
 
-from {{ cookiecutter.package_name }}.experiment import ExperimentError, json_schema, load, plan
+from {{ cookiecutter.package_name }}.experiment import ExperimentError, json_schema, load, merge, overlay_path, plan
 
 
 def test_the_shipped_experiment_loads_and_plans_every_flow_dataset_and_evaluation(project_root: Path):
     experiment = load(project_root / "experiment.yaml")
     runs, evaluations = plan(experiment)
-    assert [(r.flow.name, r.dataset.name) for r in runs] == [("qa", "core_qa"), ("qa", "hard_qa")]
-    assert [(e.evaluator.name, e.base.dataset.name) for e in evaluations] == [
-        ("qa_metrics", "core_qa"),
-        ("qa_metrics", "hard_qa"),
+    assert [run.key for run in runs] == [
+        ("qa", "baseline", "core_qa"),
+        ("qa", "baseline", "hard_qa"),
+        ("qa", "concise", "core_qa"),
+        ("qa", "concise", "hard_qa"),
     ]
+    assert len(evaluations) == 3 * len(runs)  # qa_metrics, judges, answer_length on every run
 
 
 def test_the_committed_json_schema_is_current(project_root: Path):
@@ -72,3 +74,55 @@ def test_a_missing_file_and_bad_yaml_are_clear(tmp_path: Path):
     (tmp_path / "bad.yaml").write_text("name: [unclosed\n", encoding="utf-8")
     with pytest.raises(ExperimentError, match="not valid YAML"):
         load(tmp_path / "bad.yaml")
+
+
+def test_overlay_merge_rules():
+    base = {
+        "concurrency": 8,
+        "gate": {"thresholds": {"a.x": 0.5, "a.y": 0.1}, "tolerance": 0.02},
+        "datasets": [{"name": "core", "path": "c.jsonl"}, {"name": "hard", "path": "h.jsonl"}],
+    }
+    overlay = {
+        "concurrency": 16,
+        "gate": {"thresholds": {"a.x": 0.7}},
+        "datasets": [
+            {"name": "core", "limit": 5},
+            {"name": "hard", "drop": True},
+            {"name": "new", "path": "n.jsonl"},
+        ],
+    }
+    assert merge(base, overlay) == {
+        "concurrency": 16,
+        "gate": {"thresholds": {"a.x": 0.7, "a.y": 0.1}, "tolerance": 0.02},
+        "datasets": [{"name": "core", "path": "c.jsonl", "limit": 5}, {"name": "new", "path": "n.jsonl"}],
+    }
+
+
+@pytest.mark.parametrize("environment", ["pr", "dev", "test", "prod"])
+def test_every_shipped_overlay_loads(project_root: Path, environment: str):
+    assert load(project_root / "experiment.yaml", environment).name
+
+
+def test_the_pr_overlay_limits_lines_and_prod_raises_the_bar(project_root: Path):
+    pr = load(project_root / "experiment.yaml", "pr")
+    assert {d.name: d.limit for d in pr.datasets} == {"core_qa": 10, "hard_qa": 10}
+    prod, base = load(project_root / "experiment.yaml", "prod"), load(project_root / "experiment.yaml")
+    key = "qa_metrics.f1_score"
+    assert prod.gate.thresholds[key]["core_qa"] > base.gate.thresholds[key]["core_qa"]
+
+
+def test_overlay_errors_name_both_files(tiny_experiment: Path):
+    with pytest.raises(ExperimentError, match=r"experiment\.nope\.yaml: file not found"):
+        load(tiny_experiment, "nope")
+    overlay_path(tiny_experiment, "pr").write_text("concurrency: 0\n", encoding="utf-8")
+    with pytest.raises(ExperimentError, match=r"experiment\.yaml \+ experiment\.pr\.yaml: concurrency"):
+        load(tiny_experiment, "pr")
+
+
+def test_gate_thresholds_must_name_a_known_evaluator_and_dataset(tiny_experiment: Path):
+    path = _broken(tiny_experiment, lambda d: d.update(gate={"thresholds": {"nope.f1": 0.5}}))
+    with pytest.raises(ExperimentError, match="no evaluator named 'nope'"):
+        load(path)
+    path = _broken(tiny_experiment, lambda d: d.update(gate={"thresholds": {"qa_metrics.f1": {"x": 0.5}}}))
+    with pytest.raises(ExperimentError, match=r"unknown datasets \['x'\]"):
+        load(path)

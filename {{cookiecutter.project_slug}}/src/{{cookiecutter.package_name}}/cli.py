@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import sys
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -9,12 +11,15 @@ from typing import Annotated
 import typer
 from rich import box
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from {{ cookiecutter.package_name }} import azure_ml, connections, data_validation, registry, report, results
 from {{ cookiecutter.package_name }} import experiment as experiment_file
 from {{ cookiecutter.package_name }}.engines import get_engine
+from {{ cookiecutter.package_name }}.gate import GateReport
+from {{ cookiecutter.package_name }}.gate import check as check_gate
 from {{ cookiecutter.package_name }}.runner import run_experiment
 from {{ cookiecutter.package_name }}.settings import get_settings
 
@@ -25,7 +30,8 @@ data_app = typer.Typer(no_args_is_help=True, help="Validate and list datasets.")
 app.add_typer(data_app, name="data")
 register_app = typer.Typer(help="Register data assets and connections (local by default).")
 app.add_typer(register_app, name="register")
-console = Console()
+# Logs (CI, pipes) get room for the metric tables; a terminal keeps its own width.
+console = Console(width=None if sys.stdout.isatty() else 120)
 
 ExperimentFile = Annotated[Path, typer.Option("--file", "-f", help="Experiment file")]
 
@@ -45,17 +51,45 @@ class EngineName(StrEnum):
     promptflow = "promptflow"
 
 
-def _load(path: Path) -> experiment_file.Experiment:
+EnvironmentOption = Annotated[
+    str | None,
+    typer.Option("--env", help="Merge experiment.<env>.yaml (pr, dev, test, prod) over the base file"),
+]
+BaselineOption = Annotated[
+    Path | None, typer.Option(help="A results.json to compare against (e.g. from main): deltas, regressions")
+]
+
+
+def _load(path: Path, environment: str | None = None) -> experiment_file.Experiment:
     try:
-        return experiment_file.load(path)
+        return experiment_file.load(path, environment)
     except experiment_file.ExperimentError as error:
         raise _fail(f"invalid experiment\n{error}", code=2) from error
 
 
+def _read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as error:
+        raise _fail(f"cannot read results file {path}: {error}") from error
+
+
+def _print_gate(verdict: GateReport) -> None:
+    for finding in verdict.failures:
+        console.print(f"[red]✗ {finding}[/]", highlight=False, soft_wrap=True)
+    for finding in verdict.regressions:
+        if finding not in verdict.failures:
+            console.print(f"[yellow]⚠ {finding}[/]", highlight=False, soft_wrap=True)
+    if verdict.passed:
+        console.print("[bold green]Gate passed[/]")
+    else:
+        console.print(f"[bold red]Gate failed:[/] {len(verdict.failures)} finding(s)")
+
+
 @experiment_app.command("validate")
-def validate(file: ExperimentFile = Path("experiment.yaml")) -> None:
+def validate(file: ExperimentFile = Path("experiment.yaml"), env: EnvironmentOption = None) -> None:
     """Check the experiment file against its schema and that every path exists."""
-    loaded = _load(file)
+    loaded = _load(file, env)
     runs, evaluations = experiment_file.plan(loaded)
     console.print(f"[green]OK[/] {file}: {len(runs)} runs, {len(evaluations)} evaluations")
 
@@ -83,9 +117,13 @@ def run(
     engine: Annotated[EngineName | None, typer.Option(help="Override the file's engine")] = None,
     concurrency: Annotated[int | None, typer.Option(min=1, max=64, help="Override concurrency")] = None,
     output: Annotated[Path, typer.Option(help="Results folder")] = Path("results"),
+    env: EnvironmentOption = None,
+    gate: Annotated[bool, typer.Option("--gate", help="Exit 1 when a threshold or regression fails")] = False,
+    baseline: BaselineOption = None,
 ) -> None:
-    """Run every flow on every dataset, evaluate each run, and save results, JSON and markdown."""
-    loaded = _load(file)
+    """Run every flow variant on every dataset, evaluate each run, save JSON, markdown and HTML."""
+    loaded = _load(file, env)
+    baseline_results = _read_json(baseline) if baseline else None
     engine_name = (engine or EngineName(loaded.engine)).value
     with Progress(
         TextColumn("{task.description}"),
@@ -96,7 +134,7 @@ def run(
     ) as progress:
 
         def start_task(label: str, total: int):
-            task = progress.add_task(label, total=total)
+            task = progress.add_task(escape(label), total=total)
             return lambda: progress.advance(task)
 
         outcome = run_experiment(
@@ -107,13 +145,40 @@ def run(
             concurrency or loaded.concurrency,
             start_task,
         )
+    verdict = check_gate(outcome.to_json(), loaded.gate, baseline_results)
+    shown = verdict if loaded.gate.thresholds or baseline_results else None  # nothing to gate: no verdict
     directory = results.new_results_dir(output)
-    results.save(outcome, directory, report.markdown(outcome))
+    reports = {
+        "summary.md": report.markdown(outcome, shown),
+        "report.html": report.html(outcome, outcome.rows, shown),
+    }
+    extra = {"gate": {"passed": verdict.passed, "failures": [str(f) for f in verdict.failures]}}
+    results.save(outcome, directory, reports, extra)
     console.print(*report.metrics_tables(outcome))
-    console.print(f"Results: {directory}/results.json\nSummary: {directory}/summary.md", soft_wrap=True)
     failed = sum(record.result.failed for record in [*outcome.runs, *outcome.evaluations])
     if failed:
         console.print(f"[yellow]{failed} lines failed; see lines.jsonl under {directory}[/]", soft_wrap=True)
+    _print_gate(verdict)
+    for label, name in (("Results", "results.json"), ("Summary", "summary.md"), ("Report", "report.html")):
+        console.print(f"{label + ':':9}{directory / name}", soft_wrap=True, highlight=False)
+    if gate and not verdict.passed:
+        raise typer.Exit(1)
+
+
+@experiment_app.command("gate")
+def gate_saved(
+    results_file: Annotated[Path, typer.Argument(help="A saved results.json")],
+    file: ExperimentFile = Path("experiment.yaml"),
+    env: EnvironmentOption = None,
+    baseline: BaselineOption = None,
+) -> None:
+    """Gate saved results against the experiment's thresholds (and a baseline) without re-running."""
+    verdict = check_gate(
+        _read_json(results_file), _load(file, env).gate, _read_json(baseline) if baseline else None
+    )
+    _print_gate(verdict)
+    if not verdict.passed:
+        raise typer.Exit(1)
 
 
 def _fail(message: object, code: int = 1) -> typer.Exit:

@@ -24,11 +24,12 @@ class Problem:
 
 
 def required_columns(experiment: Experiment, dataset: str) -> set[str]:
-    """`${data.x}` columns used by every flow, and by the evaluators that score this dataset."""
+    """`${data.x}` columns used by every flow, and by the evaluators that score this dataset
+    (an evaluator without a mapping takes what it finds, so it requires nothing up front)."""
     mappings = [flow.column_mapping for flow in experiment.flows] + [
         evaluator.column_mapping
         for evaluator in experiment.evaluators
-        if evaluator.datasets is None or dataset in evaluator.datasets
+        if evaluator.column_mapping and (evaluator.datasets is None or dataset in evaluator.datasets)
     ]
     return {m[1] for mapping in mappings for ref in mapping.values() if (m := _DATA_REFERENCE.match(ref))}
 

@@ -23,7 +23,8 @@ from {{ cookiecutter.package_name }}.registry import LocalRegistry, RegistryErro
 Name = Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_-]{0,63}$", description="Identifier used in paths")]
 DATA_REF = r"^\$\{data\.[A-Za-z_][A-Za-z0-9_]*\}$"
 DATA_OR_RUN_REF = r"^\$\{(data|run\.outputs)\.[A-Za-z_][A-Za-z0-9_]*\}$"
-SCHEMA_FILE = "experiment.schema.json"
+METRIC_KEY = r"^[A-Za-z][A-Za-z0-9_-]*\.[A-Za-z_][A-Za-z0-9_]*$"
+OVERLAY_ENVIRONMENTS = ("pr", "dev", "test", "prod")
 
 
 class ExperimentError(ValueError):
@@ -43,9 +44,17 @@ class _LocalPath(_Strict):
     @classmethod
     def _exists(cls, value: Path, info: ValidationInfo) -> Path:
         root = (info.context or {}).get("root")
-        if root is not None and not (root / value).exists():
-            raise ValueError(f"path does not exist: {root / value}")
+        file_part = Path(str(value).partition(":")[0])  # `file.py:Callable` entries name a file
+        if root is not None and not (root / file_part).exists():
+            raise ValueError(f"path does not exist: {root / file_part}")
         return value
+
+
+class VariantConfig(_Strict):
+    name: Name
+    inputs: dict[str, str | int | float | bool] = Field(
+        default_factory=dict, description="Literal flow inputs for this variant, e.g. prompt or temperature"
+    )
 
 
 class FlowConfig(_LocalPath):
@@ -53,6 +62,11 @@ class FlowConfig(_LocalPath):
     path: Path = Field(description="Folder holding flow.flex.yaml")
     column_mapping: dict[str, Annotated[str, Field(pattern=DATA_REF)]] = Field(
         description="Flow input -> ${data.column}"
+    )
+    variants: list[VariantConfig] = Field(
+        default_factory=lambda: [VariantConfig(name="default")],
+        min_length=1,
+        description="Each variant runs as its own run; results show them side by side",
     )
 
 
@@ -75,14 +89,31 @@ class DatasetConfig(_LocalPath):
         except RegistryError as error:
             raise ValueError(str(error)) from error
 
+    limit: int | None = Field(None, ge=1, description="Use only the first N lines (e.g. in the pr overlay)")
+
 
 class EvaluatorConfig(_LocalPath):
     name: Name
-    path: Path = Field(description="Folder holding the evaluation flow's flow.flex.yaml")
-    column_mapping: dict[str, Annotated[str, Field(pattern=DATA_OR_RUN_REF)]] = Field(
-        description="Evaluator input -> ${data.column} or ${run.outputs.field}"
+    path: Path = Field(description="Evaluation flow folder (flow.flex.yaml), or `file.py:Callable`")
+    column_mapping: dict[str, Annotated[str, Field(pattern=DATA_OR_RUN_REF)]] | None = Field(
+        None,
+        description="Evaluator input -> ${data.column} or ${run.outputs.field}; when omitted, each "
+        "parameter is taken from the flow output, else the data column, of the same name",
     )
     datasets: list[Name] | None = Field(None, description="Datasets to evaluate; all when omitted")
+
+
+class GateConfig(_Strict):
+    """What `experiment run --gate` enforces."""
+
+    thresholds: dict[Annotated[str, Field(pattern=METRIC_KEY)], float | dict[Name, float]] = Field(
+        default_factory=dict,
+        description="`evaluator.metric` -> minimum for every dataset, or {dataset: minimum}",
+    )
+    tolerance: float = Field(
+        0.02, ge=0, description="Allowed drop against a baseline before it is a regression"
+    )
+    fail_on_regression: bool = Field(True, description="Regressions beyond the tolerance fail the gate")
 
 
 class Experiment(_Strict):
@@ -96,6 +127,7 @@ class Experiment(_Strict):
     flows: list[FlowConfig] = Field(min_length=1)
     datasets: list[DatasetConfig] = Field(min_length=1)
     evaluators: list[EvaluatorConfig] = Field(default_factory=list)
+    gate: GateConfig = Field(default_factory=GateConfig)
 
     @model_validator(mode="after")
     def _names_are_unique_and_known(self) -> Experiment:
@@ -109,13 +141,29 @@ class Experiment(_Strict):
             unknown = sorted(set(evaluator.datasets or []) - known)
             if unknown:
                 raise ValueError(f"evaluators.{evaluator.name}.datasets: unknown datasets {unknown}")
+        for flow in self.flows:
+            variants = [variant.name for variant in flow.variants]
+            if len(set(variants)) != len(variants):
+                raise ValueError(f"flows.{flow.name}.variants: duplicate names {variants}")
+        evaluators = {e.name for e in self.evaluators}
+        for key, minimum in self.gate.thresholds.items():
+            if key.partition(".")[0] not in evaluators:
+                raise ValueError(f"gate.thresholds.{key}: no evaluator named {key.partition('.')[0]!r}")
+            unknown = sorted(set(minimum) - known) if isinstance(minimum, dict) else []
+            if unknown:
+                raise ValueError(f"gate.thresholds.{key}: unknown datasets {unknown}")
         return self
 
 
 @dataclass(frozen=True)
 class PlannedRun:
     flow: FlowConfig
+    variant: VariantConfig
     dataset: DatasetConfig
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return self.flow.name, self.variant.name, self.dataset.name
 
 
 @dataclass(frozen=True)
@@ -130,8 +178,7 @@ def _location(loc: tuple[Any, ...]) -> str:
     )
 
 
-def load(path: Path) -> Experiment:
-    """Parse and validate; every problem is reported as `file: key: message`."""
+def _read(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise ExperimentError(f"{path}: file not found")
     try:
@@ -140,16 +187,60 @@ def load(path: Path) -> Experiment:
         raise ExperimentError(f"{path}: not valid YAML: {error}") from error
     if not isinstance(raw, dict):
         raise ExperimentError(f"{path}: expected a mapping at the top level")
+    return raw
+
+
+def merge(base: Any, overlay: Any) -> Any:
+    """Overlay rules: mappings merge key by key; lists of named items merge by `name` (an item
+    with `drop: true` removes it, a new name is appended); anything else is replaced."""
+    if isinstance(base, dict) and isinstance(overlay, dict):
+        return {
+            **base,
+            **{key: merge(base[key], value) if key in base else value for key, value in overlay.items()},
+        }
+    if _named_items(base) and _named_items(overlay):
+        merged = {item["name"]: item for item in base}
+        for item in overlay:
+            if item.get("drop"):
+                merged.pop(item["name"], None)
+            else:
+                merged[item["name"]] = merge(merged[item["name"]], item) if item["name"] in merged else item
+        return list(merged.values())
+    return overlay
+
+
+def _named_items(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(item, dict) and "name" in item for item in value)
+
+
+def overlay_path(path: Path, environment: str) -> Path:
+    return path.with_name(f"{path.stem}.{environment}{path.suffix}")
+
+
+def load(path: Path, environment: str | None = None) -> Experiment:
+    """Parse, merge the `experiment.<environment>.yaml` overlay, and validate.
+
+    Every problem is reported as `file: key: message`.
+    """
+    raw, source = _read(path), str(path)
+    if environment:
+        overlay = overlay_path(path, environment)
+        raw, source = merge(raw, _read(overlay)), f"{path} + {overlay.name}"
     try:
         return Experiment.model_validate(raw, context={"root": path.parent})
     except ValidationError as error:
-        lines = [f"{path}: {_location(e['loc'])}: {e['msg']}" for e in error.errors()]
+        lines = [f"{source}: {_location(e['loc'])}: {e['msg']}" for e in error.errors()]
         raise ExperimentError("\n".join(lines)) from error
 
 
 def plan(experiment: Experiment) -> tuple[list[PlannedRun], list[PlannedEvaluation]]:
-    """Every flow on every dataset, then every evaluator on each base run of its datasets."""
-    runs = [PlannedRun(flow, dataset) for flow in experiment.flows for dataset in experiment.datasets]
+    """Every flow variant on every dataset, then every evaluator on each base run of its datasets."""
+    runs = [
+        PlannedRun(flow, variant, dataset)
+        for flow in experiment.flows
+        for variant in flow.variants
+        for dataset in experiment.datasets
+    ]
     evaluations = [
         PlannedEvaluation(evaluator, run)
         for evaluator in experiment.evaluators

@@ -32,7 +32,7 @@ def build_client(settings: Settings) -> openai.OpenAI:
         return openai.OpenAI(
             api_key="offline",  # pragma: allowlist secret
             base_url=offline_model.BASE_URL,
-            http_client=httpx.Client(transport=offline_model.transport()),
+            http_client=httpx.Client(transport=offline_model.transport(settings.offline_model_latency_ms)),
             **limits,
         )
     if settings.provider == "openai":
@@ -65,9 +65,12 @@ def get_client() -> openai.OpenAI:
     return build_client(get_settings())
 
 
-def chat(messages: list[dict[str, str]], temperature: float = 0.0) -> Completion:
+def chat(
+    messages: list[dict[str, str]], temperature: float = 0.0, response_format: dict[str, str] | None = None
+) -> Completion:
+    extra = {"response_format": response_format} if response_format else {}
     response = get_client().chat.completions.create(
-        model=get_settings().model, messages=messages, temperature=temperature
+        model=get_settings().model, messages=messages, temperature=temperature, **extra
     )
     usage = response.usage
     return Completion(

@@ -1,14 +1,18 @@
 """A deterministic stand-in for a chat model, for development and tests. It is not a model.
 
 It answers OpenAI chat-completion requests by picking the context sentence that shares the most
-words with the question. It sits behind the real `openai` client as an httpx transport, so flows
-exercise the same client code path as Azure OpenAI, with no server, port or network.
+words with the question (cut to N words when the system prompt says "at most N words"). Asked
+for JSON (`response_format: json_object`), it acts as a judge: a 1-5 score from word overlap
+between the answer and the reference the judge prompt names. It sits behind the real `openai`
+client as an httpx transport, so flows exercise the same client code path as Azure OpenAI, with
+no server, port or network.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import time
 
 import httpx
 
@@ -16,6 +20,16 @@ NO_ANSWER = "I don't know based on the provided context."
 BASE_URL = "http://offline.invalid/v1"
 _WORD = re.compile(r"[a-z0-9]+")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+_WORD_LIMIT = re.compile(r"at most (\d+) words", re.IGNORECASE)
+_SECTION = re.compile(r"^(Question|Context|Answer|Ground truth):[ \t]*", re.MULTILINE)
+# judge name in the system prompt -> the section its answer is compared with (None: form only)
+JUDGE_REFERENCES = {
+    "groundedness": "Context",
+    "relevance": "Question",
+    "similarity": "Ground truth",
+    "coherence": None,
+    "fluency": None,
+}
 _STOPWORDS = frozenset(
     [
         "a",
@@ -76,11 +90,39 @@ def answer(prompt: str) -> str:
     return best
 
 
+def sections(prompt: str) -> dict[str, str]:
+    parts = _SECTION.split(prompt)
+    return {name: text.strip() for name, text in zip(parts[1::2], parts[2::2], strict=True)}
+
+
+def judge(system: str, prompt: str) -> str:
+    """JSON {"score": 1-5, "reason": ...}: overlap of the answer's words with the reference."""
+    name = next((n for n in JUDGE_REFERENCES if n in system.lower()), "relevance")
+    found = sections(prompt)
+    answer_words = set(words(found.get("Answer", ""))) - _STOPWORDS
+    reference = JUDGE_REFERENCES[name]
+    if reference is None:
+        ratio = min(len(words(found.get("Answer", ""))) / 6, 1.0)
+    else:
+        reference_words = set(words(found.get(reference, ""))) - _STOPWORDS
+        ratio = len(answer_words & reference_words) / max(len(answer_words), 1)
+    score = 1 + round(4 * ratio)
+    return json.dumps({"score": score, "reason": f"offline stand-in: {name} overlap {ratio:.2f}"})
+
+
 def complete(request: dict) -> dict:
     """An OpenAI chat.completion response body for an OpenAI chat.completions request body."""
     user_turns = [m["content"] for m in request["messages"] if m["role"] == "user"]
+    system = " ".join(m["content"] for m in request["messages"] if m["role"] == "system")
     prompt_text = " ".join(str(m["content"]) for m in request["messages"])
-    text = answer(user_turns[-1] if user_turns else "")
+    user = user_turns[-1] if user_turns else ""
+    if (request.get("response_format") or {}).get("type") == "json_object":
+        text = judge(system, user)
+    else:
+        text = answer(user)
+        limit = _WORD_LIMIT.search(system)
+        if limit and text != NO_ANSWER:
+            text = " ".join(text.split()[: int(limit[1])])
     prompt_tokens, completion_tokens = len(words(prompt_text)), len(words(text))
     return {
         "id": "offline-0",
@@ -96,11 +138,13 @@ def complete(request: dict) -> dict:
     }
 
 
-def _handle(request: httpx.Request) -> httpx.Response:
-    if not request.url.path.endswith("/chat/completions"):
-        return httpx.Response(404, json={"error": {"message": f"offline model: no route {request.url.path}"}})
-    return httpx.Response(200, json=complete(json.loads(request.content)))
+def transport(latency_ms: int = 0) -> httpx.MockTransport:
+    def handle(request: httpx.Request) -> httpx.Response:
+        if not request.url.path.endswith("/chat/completions"):
+            return httpx.Response(
+                404, json={"error": {"message": f"offline model: no route {request.url.path}"}}
+            )
+        time.sleep(latency_ms / 1000)
+        return httpx.Response(200, json=complete(json.loads(request.content)))
 
-
-def transport() -> httpx.MockTransport:
-    return httpx.MockTransport(_handle)
+    return httpx.MockTransport(handle)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from {{ cookiecutter.package_name }}.engines import RunResult
 
@@ -13,24 +14,26 @@ from {{ cookiecutter.package_name }}.engines import RunResult
 @dataclass
 class RunRecord:
     flow: str
+    variant: str
     dataset: str
     result: RunResult
 
     @property
     def folder(self) -> Path:
-        return Path("runs") / self.flow / self.dataset
+        return Path("runs") / self.flow / self.variant / self.dataset
 
 
 @dataclass
 class EvaluationRecord:
     evaluator: str
     flow: str
+    variant: str
     dataset: str
     result: RunResult
 
     @property
     def folder(self) -> Path:
-        return Path("evaluations") / self.evaluator / self.flow / self.dataset
+        return Path("evaluations") / self.evaluator / self.flow / self.variant / self.dataset
 
 
 @dataclass
@@ -39,14 +42,24 @@ class ExperimentResults:
     engine: str
     runs: list[RunRecord]
     evaluations: list[EvaluationRecord]
+    rows: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # dataset -> the lines used
 
     def to_json(self) -> dict:
         return {
             "experiment": self.experiment,
             "engine": self.engine,
-            "runs": [_summary(record, flow=record.flow, dataset=record.dataset) for record in self.runs],
+            "runs": [
+                _summary(record, flow=record.flow, variant=record.variant, dataset=record.dataset)
+                for record in self.runs
+            ],
             "evaluations": [
-                _summary(record, evaluator=record.evaluator, flow=record.flow, dataset=record.dataset)
+                _summary(
+                    record,
+                    evaluator=record.evaluator,
+                    flow=record.flow,
+                    variant=record.variant,
+                    dataset=record.dataset,
+                )
                 | {"metrics": record.result.metrics}
                 for record in self.evaluations
             ],
@@ -72,7 +85,8 @@ def new_results_dir(base: Path) -> Path:
     return candidate
 
 
-def save(results: ExperimentResults, directory: Path, summary_markdown: str) -> None:
+def save(results: ExperimentResults, directory: Path, reports: dict[str, str], extra: dict[str, Any]) -> None:
+    """Per-line files, `results.json` (with `extra`, e.g. the gate verdict) and the rendered reports."""
     for record in [*results.runs, *results.evaluations]:
         folder = directory / record.folder
         folder.mkdir(parents=True, exist_ok=True)
@@ -81,5 +95,7 @@ def save(results: ExperimentResults, directory: Path, summary_markdown: str) -> 
                 zip(record.result.outputs, record.result.errors, strict=True)
             ):
                 lines.write(json.dumps({"line": index, "outputs": output, "error": error}) + "\n")
-    (directory / "results.json").write_text(json.dumps(results.to_json(), indent=2) + "\n", encoding="utf-8")
-    (directory / "summary.md").write_text(summary_markdown, encoding="utf-8")
+    summary = results.to_json() | extra
+    (directory / "results.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    for name, text in reports.items():
+        (directory / name).write_text(text, encoding="utf-8")

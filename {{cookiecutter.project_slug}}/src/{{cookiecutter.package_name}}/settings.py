@@ -20,6 +20,7 @@ class Settings(BaseSettings):
     llm_provider: Literal["auto", "offline", "azure_openai", "openai"] = "auto"
     llm_timeout_seconds: float = 30.0
     llm_max_retries: int = 3
+    offline_model_latency_ms: int = 0  # simulated per-call latency, for throughput benchmarks
 
     azure_openai_endpoint: str | None = None
     azure_openai_auth: Literal["entra_id", "api_key"] = "{{ cookiecutter.azure_openai_auth }}"

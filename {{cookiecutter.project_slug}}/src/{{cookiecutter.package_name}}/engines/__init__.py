@@ -18,10 +18,11 @@ OnLine = Callable[[], None]
 class RunRequest:
     """One flow folder over one dataset; `base` makes it an evaluation of that earlier run."""
 
-    flow_dir: Path
+    flow_dir: Path  # a flow folder, or `file.py:Callable`
     data: Path
     column_mapping: dict[str, str]
     concurrency: int
+    limit: int | None = None
     base: RunResult | None = None
 
 

@@ -18,12 +18,20 @@ from {{ cookiecutter.package_name }}.engines import OnLine, RunRequest, RunResul
 _REFERENCE = re.compile(r"^\$\{(data|run\.outputs)\.([A-Za-z_][A-Za-z0-9_]*)\}$")
 
 
-def load_entry(flow_dir: Path) -> Callable[..., Any]:
-    """The callable named by `entry: module:name` in flow.flex.yaml; a class entry is instantiated."""
-    spec = yaml.safe_load((flow_dir / "flow.flex.yaml").read_text(encoding="utf-8"))
+def entry_of(flow: Path) -> tuple[Path, str]:
+    """(module file, callable name) for a flow folder (its flow.flex.yaml) or a `file.py:Callable` path."""
+    file_part, _, attribute = str(flow).partition(":")
+    if attribute:
+        return Path(file_part), attribute
+    spec = yaml.safe_load((flow / "flow.flex.yaml").read_text(encoding="utf-8"))
     module_name, _, attribute = spec["entry"].partition(":")
-    module_path = flow_dir / f"{module_name.replace('.', '/')}.py"
-    unique_name = f"_flow_{flow_dir.resolve().as_posix().replace('/', '_')}_{module_name}"
+    return flow / f"{module_name.replace('.', '/')}.py", attribute
+
+
+def load_entry(flow: Path) -> Callable[..., Any]:
+    """The flow's callable; a class entry is instantiated, as Prompt Flow does."""
+    module_path, attribute = entry_of(flow)
+    unique_name = f"_flow_{module_path.resolve().as_posix().replace('/', '_').removesuffix('.py')}"
     module_spec = importlib.util.spec_from_file_location(unique_name, module_path)
     if module_spec is None or module_spec.loader is None:
         raise ImportError(f"cannot load {module_path}")
@@ -31,6 +39,10 @@ def load_entry(flow_dir: Path) -> Callable[..., Any]:
     module_spec.loader.exec_module(module)
     entry = getattr(module, attribute)
     return entry() if inspect.isclass(entry) else entry
+
+
+def entry_parameters(flow: Path) -> list[str]:
+    return list(inspect.signature(load_entry(flow)).parameters)
 
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
@@ -55,7 +67,7 @@ def resolve_inputs(mapping: dict[str, str], row: dict[str, Any], outputs: dict[s
 class InProcessEngine:
     def run(self, request: RunRequest, on_line: OnLine) -> RunResult:
         entry = load_entry(request.flow_dir)
-        rows = read_jsonl(request.data)
+        rows = read_jsonl(request.data)[: request.limit]
         base_outputs = request.base.outputs if request.base else [None] * len(rows)
 
         def run_line(index: int) -> tuple[dict[str, Any] | None, str | None]:

@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
+import tempfile
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -42,12 +44,34 @@ class PromptFlowEngine:
         from promptflow.client import PFClient
 
         self._client = PFClient()
+        self._scratch = home / "scratch"
+        self._scratch.mkdir(exist_ok=True)
+
+    def _flow_folder(self, flow: Path) -> Path:
+        """Prompt Flow runs folders: a `file.py:Callable` evaluator gets a generated flow.flex.yaml."""
+        file_part, _, attribute = str(flow).partition(":")
+        if not attribute:
+            return flow
+        folder = Path(tempfile.mkdtemp(prefix="flow-", dir=self._scratch))
+        shutil.copy(file_part, folder)
+        (folder / "flow.flex.yaml").write_text(
+            f"entry: {Path(file_part).stem}:{attribute}\n", encoding="utf-8"
+        )
+        return folder
+
+    def _data(self, request: RunRequest) -> Path:
+        if request.limit is None:
+            return request.data
+        lines = [line for line in request.data.read_text(encoding="utf-8").splitlines() if line.strip()]
+        trimmed = Path(tempfile.mkstemp(suffix=".jsonl", dir=self._scratch)[1])
+        trimmed.write_text("\n".join(lines[: request.limit]) + "\n", encoding="utf-8")
+        return trimmed
 
     def run(self, request: RunRequest, on_line: OnLine) -> RunResult:
         os.environ["PF_WORKER_COUNT"] = str(request.concurrency)
         run = self._client.run(
-            flow=str(request.flow_dir),
-            data=str(request.data),
+            flow=str(self._flow_folder(request.flow_dir)),
+            data=str(self._data(request)),
             run=request.base.handle if request.base else None,
             column_mapping=request.column_mapping,
             stream=False,

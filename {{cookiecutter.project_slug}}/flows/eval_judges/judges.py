@@ -1,0 +1,41 @@
+"""Groundedness, relevance, coherence, fluency and similarity, each scored 1 to 5 by a judge prompt.
+
+The judges call the model through the same provider seam as the flow: the offline stand-in in
+tests, Azure OpenAI or OpenAI for real. A reply that is not a 1-5 score fails that line.
+"""
+
+import json
+from pathlib import Path
+from statistics import fmean
+from typing import TypedDict
+
+from {{ cookiecutter.package_name }}.llm import chat
+from {{ cookiecutter.package_name }}.prompts import render_chat
+
+PROMPTS = Path(__file__).with_name("prompts")
+SCORE_RANGE = (1, 5)
+
+
+class Scores(TypedDict):
+    groundedness: float
+    relevance: float
+    coherence: float
+    fluency: float
+    similarity: float
+
+
+def judge(name: str, **fields: str) -> float:
+    reply = chat(render_chat(PROMPTS / f"{name}.jinja2", **fields), response_format={"type": "json_object"})
+    score = json.loads(reply.text)["score"]
+    if not isinstance(score, int | float) or not SCORE_RANGE[0] <= score <= SCORE_RANGE[1]:
+        raise ValueError(f"{name} judge returned {score!r}, outside {SCORE_RANGE}")
+    return float(score)
+
+
+class LLMJudges:
+    def __call__(self, question: str, answer: str, context: str, ground_truth: str) -> Scores:
+        fields = {"question": question, "answer": answer, "context": context, "ground_truth": ground_truth}
+        return {name: judge(name, **fields) for name in Scores.__annotations__}
+
+    def __aggregate__(self, line_results: list[Scores]) -> dict[str, float]:
+        return {name: fmean(float(line[name]) for line in line_results) for name in Scores.__annotations__}

@@ -1,0 +1,105 @@
+"""The gate fails on every metric, dataset and variant below its threshold, and on regressions."""
+
+import json
+from pathlib import Path
+
+import yaml
+from typer.testing import CliRunner
+
+from {{ cookiecutter.package_name }}.cli import app
+from {{ cookiecutter.package_name }}.experiment import GateConfig
+from {{ cookiecutter.package_name }}.gate import check
+
+runner = CliRunner()
+
+
+def _results(**metrics_by_dataset: dict[str, float]) -> dict:
+    return {
+        "evaluations": [
+            {"evaluator": "qa_metrics", "flow": "qa", "variant": "v1", "dataset": dataset, "metrics": metrics}
+            for dataset, metrics in metrics_by_dataset.items()
+        ]
+    }
+
+
+def _with_gate(experiment: Path, gate: dict) -> Path:
+    data = yaml.safe_load(experiment.read_text(encoding="utf-8"))
+    data["gate"] = gate
+    experiment.write_text(yaml.safe_dump(data), encoding="utf-8")
+    return experiment
+
+
+def test_every_metric_below_its_threshold_is_named():
+    gate = GateConfig(thresholds={"qa_metrics.f1_score": {"core": 0.8, "hard": 0.5}, "qa_metrics.em": 0.9})
+    report = check(_results(core={"f1_score": 0.9, "em": 0.5}, hard={"f1_score": 0.4, "em": 1.0}), gate)
+    assert not report.passed
+    assert sorted(str(f) for f in report.failures) == [
+        "qa_metrics.em on core (flow qa, variant v1): 0.500 is below the threshold 0.900",
+        "qa_metrics.f1_score on hard (flow qa, variant v1): 0.400 is below the threshold 0.500",
+    ]
+
+
+def test_reachable_thresholds_pass_and_a_missing_metric_fails():
+    assert check(_results(core={"f1_score": 0.9}), GateConfig(thresholds={"qa_metrics.f1_score": 0.5})).passed
+    report = check(_results(core={"f1_score": 0.9}), GateConfig(thresholds={"qa_metrics.recall": 0.5}))
+    assert "no such metric (produced: ['f1_score'])" in str(report.failures[0])
+
+
+def test_a_drop_beyond_the_tolerance_is_a_regression_with_its_delta():
+    baseline = _results(core={"f1_score": 0.90, "em": 0.50})
+    current = _results(core={"f1_score": 0.80, "em": 0.49})
+    report = check(current, GateConfig(tolerance=0.02), baseline)
+    assert [str(f) for f in report.regressions] == [
+        "qa_metrics.f1_score on core (flow qa, variant v1): 0.800 regressed -0.100 from baseline 0.900 "
+        "(tolerance 0.020)"
+    ]
+    assert not report.passed
+    assert round(report.deltas[("qa_metrics", "qa", "v1", "core"), "em"].change, 3) == -0.01
+    assert check(current, GateConfig(tolerance=0.02, fail_on_regression=False), baseline).passed
+
+
+def test_run_with_gate_exits_1_naming_the_failure(tiny_experiment: Path, tmp_path: Path):
+    _with_gate(tiny_experiment, {"thresholds": {"qa_metrics.f1_score": 0.99}})
+    out = tmp_path / "out"
+    result = runner.invoke(
+        app, ["experiment", "run", "--gate", "-f", str(tiny_experiment), "--output", str(out)]
+    )
+    assert result.exit_code == 1
+    assert "qa_metrics.f1_score on hard_qa (flow qa, variant default)" in result.output
+    assert "Gate failed" in result.output
+    (folder,) = out.iterdir()
+    assert json.loads((folder / "results.json").read_text(encoding="utf-8"))["gate"]["passed"] is False
+
+
+def test_run_with_a_reachable_gate_passes(tiny_experiment: Path, tmp_path: Path):
+    _with_gate(
+        tiny_experiment,
+        {"thresholds": {"qa_metrics.f1_score": 0.1, "qa_metrics.exact_match": {"core_qa": 1.0}}},
+    )
+    out = tmp_path / "out"
+    result = runner.invoke(
+        app, ["experiment", "run", "--gate", "-f", str(tiny_experiment), "--output", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    assert "Gate passed" in result.output
+
+
+def test_baseline_deltas_show_in_the_summary_and_saved_results_can_be_gated(
+    tiny_experiment: Path, tmp_path: Path
+):
+    runner.invoke(app, ["experiment", "run", "-f", str(tiny_experiment), "--output", str(tmp_path / "main")])
+    (main_results,) = (tmp_path / "main").glob("*/results.json")
+    inflated = json.loads(main_results.read_text(encoding="utf-8"))
+    for evaluation in inflated["evaluations"]:
+        evaluation["metrics"] = {name: value + 0.5 for name, value in evaluation["metrics"].items()}
+    baseline = tmp_path / "baseline.json"
+    baseline.write_text(json.dumps(inflated), encoding="utf-8")
+
+    arguments = ["-f", str(tiny_experiment), "--baseline", str(baseline)]
+    result = runner.invoke(app, ["experiment", "run", *arguments, "--output", str(tmp_path / "pr")])
+    (summary,) = (tmp_path / "pr").glob("*/summary.md")
+    assert "(-0.500) ⚠" in summary.read_text(encoding="utf-8")
+    assert "regressed -0.500" in result.output
+
+    gated = runner.invoke(app, ["experiment", "gate", str(main_results), *arguments])
+    assert gated.exit_code == 1 and "regressed" in gated.output
