@@ -44,15 +44,27 @@ def make(project: Path, *targets: str, offline: bool = True) -> subprocess.Compl
     return result
 
 
-def assert_experiment_ran(project: Path, output: str) -> None:
+METRIC_RANGES = {  # evaluator -> (metrics, documented range)
+    "qa_metrics": ({"exact_match", "f1_score", "rouge_l"}, (0.0, 1.0)),
+    "judges": ({"groundedness", "relevance", "coherence", "fluency", "similarity"}, (1.0, 5.0)),
+    "answer_length": ({"answer_words"}, (0.0, 200.0)),
+}
+
+
+def assert_experiment_ran(project: Path, output: str, lines: dict[str, int]) -> None:
+    """Every evaluator scored every variant on both datasets, within its range, and the gate passed."""
     (results_dir,) = (project / "results").iterdir()
     saved = json.loads((results_dir / "results.json").read_text(encoding="utf-8"))
-    assert [(e["dataset"], e["failed"]) for e in saved["evaluations"]] == [("core_qa", 0), ("hard_qa", 0)]
+    runs = {(e["evaluator"], e["variant"], e["dataset"]) for e in saved["evaluations"]}
+    assert runs == {(e, v, d) for e in METRIC_RANGES for v in ("baseline", "concise") for d in lines}
     for evaluation in saved["evaluations"]:
-        assert set(evaluation["metrics"]) == {"exact_match", "f1_score", "rouge_l"}
-        assert all(0.0 <= value <= 1.0 for value in evaluation["metrics"].values())
-    assert "core_qa" in output and "hard_qa" in output
-    assert (results_dir / "summary.md").is_file()
+        names, (low, high) = METRIC_RANGES[evaluation["evaluator"]]
+        assert (evaluation["lines"], evaluation["failed"]) == (lines[evaluation["dataset"]], 0)
+        assert set(evaluation["metrics"]) == names
+        assert all(low <= value <= high for value in evaluation["metrics"].values()), evaluation
+    assert saved["gate"]["passed"] is True
+    assert "core_qa" in output and "hard_qa" in output and "Gate passed" in output
+    assert {p.name for p in results_dir.iterdir()} >= {"summary.md", "report.html", "results.json"}
 
 
 def registered_versions(project: Path) -> dict[str, list[str]]:
@@ -76,7 +88,9 @@ def test_default_project_lints_tests_registers_and_runs_its_experiment_offline(i
     assert " passed" in tests.stdout and " failed" not in tests.stdout
     make(installed_default, "data-validate", "register")
     assert registered_versions(installed_default) == {"qcp_core_qa": ["1"], "qcp_hard_qa": ["1"]}
-    assert_experiment_ran(installed_default, make(installed_default, "experiment").stdout)
+    assert_experiment_ran(
+        installed_default, make(installed_default, "gate").stdout, {"core_qa": 24, "hard_qa": 20}
+    )
 
 
 def test_another_combination_installs_lints_tests_and_runs_offline(bake):
@@ -85,7 +99,8 @@ def test_another_combination_installs_lints_tests_and_runs_offline(bake):
     make(project, "lint")
     tests = make(project, "test")
     assert " passed" in tests.stdout and " failed" not in tests.stdout
-    assert_experiment_ran(project, make(project, "experiment").stdout)
+    pr_overlay = make(project, "gate", "ENV=pr").stdout
+    assert_experiment_ran(project, pr_overlay, {"core_qa": 10, "hard_qa": 10})
 
 
 def test_hook_registers_data_and_connections_when_dependencies_are_installed(

@@ -29,10 +29,12 @@ PACKAGE_FILES = [
     "report.py",
     "results.py",
     "runner.py",
+    "scaleout.py",
     "settings.py",
     "templates/report.html.jinja2",
 ]
 COMMON_FILES = {
+    ".amlignore",
     ".env.example",
     ".gitignore",
     ".pre-commit-config.yaml",
@@ -48,7 +50,7 @@ COMMON_FILES = {
     "evaluators/answer_length.py",
     "data/core_qa.jsonl",
     "data/hard_qa.jsonl",
-    "benchmarks/engine_overhead.py",
+    "benchmarks/engines.py",
     "connections/azure_openai.yaml",
     "data/core_qa.yml",
     "data/hard_qa.yml",
@@ -75,6 +77,7 @@ COMMON_FILES = {
     "tests/test_offline_model.py",
     "tests/test_registry.py",
     "tests/test_report.py",
+    "tests/test_scaleout.py",
     "tests/test_settings.py",
 }
 FILES_FOR_OPTION = {

@@ -50,7 +50,8 @@ def project_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A scratch copy of the project's data, flows, connections and experiment, as the working dir."""
     for folder in ("data", "flows", "connections", "evaluators"):
         shutil.copytree(PROJECT_ROOT / folder, tmp_path / folder)
-    shutil.copy(PROJECT_ROOT / "experiment.yaml", tmp_path / "experiment.yaml")
+    for file in [*PROJECT_ROOT.glob("experiment*.yaml"), PROJECT_ROOT / "pyproject.toml"]:
+        shutil.copy(file, tmp_path / file.name)
     monkeypatch.chdir(tmp_path)
     return tmp_path
 

@@ -15,13 +15,13 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from {{ cookiecutter.package_name }} import azure_ml, connections, data_validation, registry, report, results
+from {{ cookiecutter.package_name }} import azure_ml, connections, data_validation, registry, report, results, scaleout
 from {{ cookiecutter.package_name }} import experiment as experiment_file
 from {{ cookiecutter.package_name }}.engines import get_engine
 from {{ cookiecutter.package_name }}.gate import GateReport
 from {{ cookiecutter.package_name }}.gate import check as check_gate
 from {{ cookiecutter.package_name }}.runner import run_experiment
-from {{ cookiecutter.package_name }}.settings import get_settings
+from {{ cookiecutter.package_name }}.settings import CONFIGURED_AZURE_OPENAI_ENDPOINT, get_settings
 
 app = typer.Typer(no_args_is_help=True, help="{{ cookiecutter.project_name }} AIOps commands.")
 experiment_app = typer.Typer(no_args_is_help=True, help="Run and validate experiment.yaml.")
@@ -120,9 +120,14 @@ def run(
     env: EnvironmentOption = None,
     gate: Annotated[bool, typer.Option("--gate", help="Exit 1 when a threshold or regression fails")] = False,
     baseline: BaselineOption = None,
+    variant: Annotated[list[str] | None, typer.Option(help="Only this variant (repeatable)")] = None,
+    dataset: Annotated[list[str] | None, typer.Option(help="Only this dataset (repeatable)")] = None,
 ) -> None:
     """Run every flow variant on every dataset, evaluate each run, save JSON, markdown and HTML."""
-    loaded = _load(file, env)
+    try:
+        loaded = experiment_file.select(_load(file, env), variant, dataset)
+    except experiment_file.ExperimentError as error:
+        raise _fail(error, code=2) from error
     baseline_results = _read_json(baseline) if baseline else None
     engine_name = (engine or EngineName(loaded.engine)).value
     with Progress(
@@ -163,6 +168,21 @@ def run(
         console.print(f"{label + ':':9}{directory / name}", soft_wrap=True, highlight=False)
     if gate and not verdict.passed:
         raise typer.Exit(1)
+
+
+@experiment_app.command("azureml")
+def azureml_specs(
+    file: ExperimentFile = Path("experiment.yaml"),
+    env: EnvironmentOption = None,
+    output: Annotated[Path, typer.Option(help="Folder for the specs")] = Path("azureml"),
+) -> None:
+    """Write the Azure ML pipeline job (one step per variant x dataset) for this experiment."""
+    settings = get_settings()
+    endpoint = settings.azure_openai_endpoint or CONFIGURED_AZURE_OPENAI_ENDPOINT
+    root = file.parent.resolve()
+    written = scaleout.write_specs(_load(file, env), root, output, env, settings.azure_ml_compute, endpoint)
+    console.print(f"[green]Wrote[/] {', '.join(str(path) for path in written)}", soft_wrap=True)
+    console.print(f"Submit with: az ml job create -f {output / 'experiment.pipeline.yml'}", soft_wrap=True)
 
 
 @experiment_app.command("gate")

@@ -233,6 +233,26 @@ def load(path: Path, environment: str | None = None) -> Experiment:
         raise ExperimentError("\n".join(lines)) from error
 
 
+def select(experiment: Experiment, variants: list[str] | None, datasets: list[str] | None) -> Experiment:
+    """A slice of the experiment (one Azure ML pipeline step runs one); unknown names are errors."""
+    known_variants = {v.name for flow in experiment.flows for v in flow.variants}
+    known_datasets = {d.name for d in experiment.datasets}
+    for kind, wanted, known in (("variant", variants, known_variants), ("dataset", datasets, known_datasets)):
+        unknown = sorted(set(wanted or []) - known)
+        if unknown:
+            raise ExperimentError(f"no {kind} named {unknown}; known: {sorted(known)}")
+    flows = [
+        flow.model_copy(update={"variants": [v for v in flow.variants if not variants or v.name in variants]})
+        for flow in experiment.flows
+    ]
+    return experiment.model_copy(
+        update={
+            "flows": [flow for flow in flows if flow.variants],
+            "datasets": [d for d in experiment.datasets if not datasets or d.name in datasets],
+        }
+    )
+
+
 def plan(experiment: Experiment) -> tuple[list[PlannedRun], list[PlannedEvaluation]]:
     """Every flow variant on every dataset, then every evaluator on each base run of its datasets."""
     runs = [

@@ -12,6 +12,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 Provider = Literal["offline", "azure_openai", "openai"]
 
 CONFIGURED_PROVIDER: Provider = "{{ cookiecutter.llm_provider }}"
+CONFIGURED_AZURE_OPENAI_ENDPOINT = "{{ cookiecutter.azure_openai_endpoint }}"
 
 
 class Settings(BaseSettings):
@@ -35,6 +36,7 @@ class Settings(BaseSettings):
     azure_subscription_id: str = "{{ cookiecutter.azure_subscription_id }}"
     azure_resource_group: str = "{{ cookiecutter.azure_resource_group }}"
     azure_ml_workspace: str = "{{ cookiecutter.azure_ml_workspace }}"
+    azure_ml_compute: str = "cpu-cluster"
 
     @property
     def provider(self) -> Provider:

@@ -1,0 +1,166 @@
+"""Engine benchmarks: the default in-process engine against Prompt Flow's PFClient on the same runs.
+
+    python benchmarks/engines.py overhead --lines 20     # 2 datasets x 20 lines, every evaluator
+    python benchmarks/engines.py overhead --lines 200    # 2 datasets x 200 lines x 3 evaluators
+    python benchmarks/engines.py throughput --latency-ms 200 --concurrency 16 --lines 200
+
+`overhead` prints wall times and their ratio (target <= 0.3). `throughput` runs the flow alone
+against the offline model with a simulated latency and prints lines/s against the ideal
+concurrency / latency (target >= 85%). Each measurement runs in a fresh process; imports happen
+before the clock starts, so PFClient's own ~2 s import is not counted against it. Datasets are
+cycled to the requested length (ids stay unique); only the first variant of each flow runs.
+"""
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def prepare(experiment_file: Path, lines: int, workdir: Path, evaluate: bool) -> Path:
+    """A copy of the experiment with datasets cycled to `lines` lines and absolute paths."""
+    spec = yaml.safe_load(experiment_file.read_text(encoding="utf-8"))
+    for dataset in spec["datasets"]:
+        source = (experiment_file.parent / dataset["path"]).read_text(encoding="utf-8").splitlines()
+        rows = [json.loads(line) for line in source if line.strip()]
+        cycled = [{**rows[i % len(rows)], "id": f"{dataset['name']}-{i:05d}"} for i in range(lines)]
+        target = workdir / f"{dataset['name']}.jsonl"
+        target.write_text("".join(json.dumps(row) + "\n" for row in cycled), encoding="utf-8")
+        dataset["path"] = str(target)
+    for flow in spec["flows"]:
+        flow["variants"] = flow.get("variants", [{"name": "default"}])[:1]
+    spec["evaluators"] = spec.get("evaluators", []) if evaluate else []
+    for item in [*spec["flows"], *spec["evaluators"]]:
+        item["path"] = str((experiment_file.parent / item["path"]).resolve())
+    copy = workdir / "experiment.yaml"
+    copy.write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
+    return copy
+
+
+def measure_inprocess(experiment_file: Path, concurrency: int | None) -> float:
+    from {{ cookiecutter.package_name }}.engines import get_engine
+    from {{ cookiecutter.package_name }}.experiment import load
+    from {{ cookiecutter.package_name }}.runner import run_experiment
+
+    experiment = load(experiment_file)
+    root, workers = experiment_file.parent, concurrency or experiment.concurrency
+    start = time.perf_counter()
+    engine = get_engine("inprocess", root)
+    run_experiment(experiment, root, engine, "inprocess", workers, lambda *_: lambda: None)
+    return time.perf_counter() - start
+
+
+def measure_pfclient(experiment_file: Path, concurrency: int | None) -> float:
+    from {{ cookiecutter.package_name }}.engines.inprocess import entry_parameters
+    from {{ cookiecutter.package_name }}.engines.promptflow import isolate
+    from {{ cookiecutter.package_name }}.experiment import load, plan
+
+    isolate(experiment_file.parent / ".promptflow")
+    from promptflow.client import PFClient
+
+    experiment = load(experiment_file)
+    os.environ["PF_WORKER_COUNT"] = str(concurrency or experiment.concurrency)
+    runs, evaluations = plan(experiment)
+    client = PFClient()
+    start = time.perf_counter()
+    base = {}
+    for planned in runs:
+        base[planned.key] = client.run(
+            flow=str(planned.flow.path),
+            data=str(planned.dataset.path),
+            column_mapping={**planned.flow.column_mapping, **planned.variant.inputs},
+        )
+    for planned in evaluations:
+        evaluator = str(planned.evaluator.path)
+        # A one-file evaluator without a mapping reads flow outputs by name (the shipped one does).
+        mapping = planned.evaluator.column_mapping or {
+            name: "${run.outputs." + name + "}" for name in entry_parameters(planned.evaluator.path)
+        }
+        if ":" in evaluator:  # Prompt Flow needs a folder with flow.flex.yaml
+            file_part, _, entry = evaluator.partition(":")
+            folder = Path(tempfile.mkdtemp(dir=experiment_file.parent))
+            shutil.copy(file_part, folder)
+            entry_line = f"entry: {Path(file_part).stem}:{entry}\n"
+            (folder / "flow.flex.yaml").write_text(entry_line, encoding="utf-8")
+            evaluator = str(folder)
+        data, base_run = str(planned.base.dataset.path), base[planned.base.key]
+        client.run(flow=evaluator, data=data, run=base_run, column_mapping=mapping)
+    return time.perf_counter() - start
+
+
+MEASURES = {"inprocess": measure_inprocess, "pfclient": measure_pfclient}
+
+
+def in_fresh_process(engine: str, experiment_file: Path, concurrency: int | None, latency_ms: int) -> float:
+    command = [sys.executable, __file__, "measure", engine, str(experiment_file)]
+    if concurrency:
+        command += ["--concurrency", str(concurrency)]
+    environment = {**os.environ, "LLM_PROVIDER": "offline", "OFFLINE_MODEL_LATENCY_MS": str(latency_ms)}
+    result = subprocess.run(command, capture_output=True, text=True, check=True, env=environment)
+    return json.loads(result.stdout.strip().splitlines()[-1])["seconds"]
+
+
+def timings(args: argparse.Namespace, evaluate: bool, latency_ms: int) -> dict[str, float]:
+    with tempfile.TemporaryDirectory(dir=Path.home()) as workdir:
+        experiment_file = prepare(args.experiment, args.lines, Path(workdir), evaluate)
+        measured = {engine: [] for engine in MEASURES}
+        for _ in range(args.repeat):
+            for engine in MEASURES:
+                seconds = in_fresh_process(engine, experiment_file, args.concurrency, latency_ms)
+                measured[engine].append(seconds)
+        return {engine: statistics.median(values) for engine, values in measured.items()}
+
+
+def overhead(args: argparse.Namespace) -> None:
+    seconds = timings(args, evaluate=True, latency_ms=0)
+    evaluators = len(yaml.safe_load(args.experiment.read_text(encoding="utf-8")).get("evaluators", []))
+    print(f"2 datasets x {args.lines} lines, {evaluators} evaluators, median of {args.repeat}")
+    print(f"in-process engine (default): {seconds['inprocess']:.2f} s")
+    print(f"PFClient directly:           {seconds['pfclient']:.2f} s")
+    print(f"ratio in-process / PFClient: {seconds['inprocess'] / seconds['pfclient']:.3f} (target <= 0.3)")
+
+
+def throughput(args: argparse.Namespace) -> None:
+    seconds = timings(args, evaluate=False, latency_ms=args.latency_ms)
+    lines = 2 * args.lines  # both datasets
+    ideal = args.concurrency * 1000 / args.latency_ms
+    print(f"flow only, {lines} lines, {args.latency_ms} ms per model call, concurrency {args.concurrency}")
+    print(f"ideal: {ideal:.1f} lines/s")
+    for engine, label in (("inprocess", "in-process engine"), ("pfclient", "PFClient (PF_WORKER_COUNT)")):
+        rate = lines / seconds[engine]
+        print(f"{label + ':':28} {rate:6.1f} lines/s = {100 * rate / ideal:.0f}% of ideal")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    for name in ("overhead", "throughput"):
+        command = commands.add_parser(name)
+        command.add_argument("--experiment", type=Path, default=ROOT / "experiment.yaml")
+        command.add_argument("--lines", type=int, default=20)
+        command.add_argument("--repeat", type=int, default=1)
+        command.add_argument("--concurrency", type=int, default=16 if name == "throughput" else None)
+        command.add_argument("--latency-ms", type=int, default=200)
+    measure = commands.add_parser("measure")
+    measure.add_argument("engine", choices=MEASURES)
+    measure.add_argument("experiment", type=Path)
+    measure.add_argument("--concurrency", type=int)
+    args = parser.parse_args()
+    if args.command == "measure":
+        print(json.dumps({"seconds": MEASURES[args.engine](args.experiment, args.concurrency)}))
+    else:
+        {"overhead": overhead, "throughput": throughput}[args.command](args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,41 @@
+"""The same experiment as an Azure ML pipeline job, checked offline with azure-ai-ml's loaders.
+
+Nothing is submitted to Azure here; `az ml job create -f azureml/experiment.pipeline.yml` does that.
+"""
+
+from pathlib import Path
+
+import pytest
+from azure.ai.ml import load_environment, load_job
+from azure.ai.ml.entities import PipelineJob
+from typer.testing import CliRunner
+
+from {{ cookiecutter.package_name }}.cli import app
+from {{ cookiecutter.package_name }}.experiment import ExperimentError, load, select
+
+
+def test_a_slice_keeps_only_the_chosen_variant_and_dataset(project_root: Path):
+    sliced = select(load(project_root / "experiment.yaml"), ["concise"], ["hard_qa"])
+    assert [v.name for flow in sliced.flows for v in flow.variants] == ["concise"]
+    assert [d.name for d in sliced.datasets] == ["hard_qa"]
+    with pytest.raises(ExperimentError, match=r"no dataset named \['nope'\]"):
+        select(sliced, None, ["nope"])
+
+
+def test_pipeline_has_one_step_per_variant_and_dataset_and_loads_with_azure_ml(project_copy: Path):
+    result = CliRunner().invoke(app, ["experiment", "azureml", "--env", "test", "--output", "azureml"])
+    assert result.exit_code == 0, result.output
+    environment = load_environment(project_copy / "azureml" / "environment.yml")
+    pip_packages = environment.conda_file["dependencies"][-1]["pip"]
+    assert "promptflow==1.18.5" in pip_packages and "azure-ai-evaluation==1.18.10" in pip_packages
+    job = load_job(project_copy / "azureml" / "experiment.pipeline.yml")
+    assert isinstance(job, PipelineJob)
+    assert sorted(job.jobs) == [
+        "qa_baseline_core_qa",
+        "qa_baseline_hard_qa",
+        "qa_concise_core_qa",
+        "qa_concise_hard_qa",
+    ]
+    step = job.jobs["qa_concise_hard_qa"]
+    assert "experiment run --gate --env test --variant concise --dataset hard_qa" in step.command
+    assert step.environment_variables["LLM_PROVIDER"] == "azure_openai"
