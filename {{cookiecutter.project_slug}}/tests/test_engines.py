@@ -54,9 +54,19 @@ def test_promptflow_engine_gives_the_same_outputs_and_metrics(tiny_experiment: P
         {"name": "baseline"},
         {"name": "concise", "inputs": {"prompt": "qa_concise.jinja2"}},
     ]
-    data["evaluators"].append(
-        {"name": "length", "path": f"{project_root}/evaluators/answer_length.py:answer_length"}
-    )
+    data["evaluators"] += [
+        {"name": "length", "path": f"{project_root}/evaluators/answer_length.py:answer_length"},
+        {
+            "name": "judges",
+            "path": str(project_root / "flows/eval_judges"),
+            "column_mapping": {
+                "question": "${data.question}",
+                "answer": "${run.outputs.answer}",
+                "context": "${data.context}",
+                "ground_truth": "${data.ground_truth}",
+            },
+        },
+    ]
     tiny_experiment.write_text(yaml.safe_dump(data), encoding="utf-8")
     fast, prompt_flow = _run(tiny_experiment, "inprocess"), _run(tiny_experiment, "promptflow")
     assert [r.result.outputs for r in prompt_flow.runs] == [r.result.outputs for r in fast.runs]

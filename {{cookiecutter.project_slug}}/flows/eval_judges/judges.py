@@ -33,9 +33,13 @@ def judge(name: str, **fields: str) -> float:
 
 
 class LLMJudges:
+    def __init__(self) -> None:
+        # An explicit __init__: Prompt Flow cannot inspect object.__init__ of a class entry.
+        self.judges = tuple(Scores.__annotations__)
+
     def __call__(self, question: str, answer: str, context: str, ground_truth: str) -> Scores:
         fields = {"question": question, "answer": answer, "context": context, "ground_truth": ground_truth}
-        return {name: judge(name, **fields) for name in Scores.__annotations__}
+        return {name: judge(name, **fields) for name in self.judges}
 
     def __aggregate__(self, line_results: list[Scores]) -> dict[str, float]:
-        return {name: fmean(float(line[name]) for line in line_results) for name in Scores.__annotations__}
+        return {name: fmean(float(line[name]) for line in line_results) for name in self.judges}
