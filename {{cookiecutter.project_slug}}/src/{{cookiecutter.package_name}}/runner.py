@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from statistics import fmean
 
@@ -51,6 +52,14 @@ def _evaluation_request(
     return RunRequest(path, data, mapping, concurrency, planned.base.dataset.limit, base=base)
 
 
+def run_all(engine: Engine, jobs: list[tuple[RunRequest, OnLine]]) -> list[RunResult]:
+    """Independent runs start together when the engine allows it; results keep the plan's order."""
+    if not engine.concurrent_runs or len(jobs) < 2:
+        return [engine.run(request, on_line) for request, on_line in jobs]
+    with ThreadPoolExecutor(max_workers=len(jobs), thread_name_prefix="run") as runs:
+        return list(runs.map(lambda job: engine.run(*job), jobs))
+
+
 def run_experiment(
     experiment: Experiment,
     root: Path,
@@ -61,22 +70,25 @@ def run_experiment(
 ) -> ExperimentResults:
     planned_runs, planned_evaluations = plan(experiment)
     rows = {d.name: read_jsonl(root / d.path)[: d.limit] for d in experiment.datasets}
-    base_results: dict[tuple[str, str, str], RunResult] = {}
-    runs = []
+    base_jobs = []
     for planned in planned_runs:
-        data, limit = root / planned.dataset.path, planned.dataset.limit
         label = f"{planned.flow.name}/{planned.variant.name} on {planned.dataset.name}"
-        on_line = start_task(label, len(rows[planned.dataset.name]))
         mapping = {**planned.flow.column_mapping, **planned.variant.inputs}
-        result = engine.run(RunRequest(root / planned.flow.path, data, mapping, concurrency, limit), on_line)
-        base_results[planned.key] = result
-        runs.append(RunRecord(*planned.key, result))
-    evaluations = []
+        request = RunRequest(
+            root / planned.flow.path, root / planned.dataset.path, mapping, concurrency, planned.dataset.limit
+        )
+        base_jobs.append((request, start_task(label, len(rows[planned.dataset.name]))))
+    base_results = dict(zip((p.key for p in planned_runs), run_all(engine, base_jobs), strict=True))
+
+    evaluation_jobs = []
     for planned in planned_evaluations:
         base = base_results[planned.base.key]
         label = f"{planned.evaluator.name} on {planned.base.flow.name}/{planned.base.variant.name}"
         on_line = start_task(f"{label}/{planned.base.dataset.name}", len(base.outputs))
-        result = engine.run(_evaluation_request(planned, root, base, concurrency), on_line)
+        evaluation_jobs.append((_evaluation_request(planned, root, base, concurrency), on_line))
+    evaluations = []
+    for planned, result in zip(planned_evaluations, run_all(engine, evaluation_jobs), strict=True):
         result.metrics = result.metrics or mean_of_lines(result)
         evaluations.append(EvaluationRecord(planned.evaluator.name, *planned.base.key, result))
+    runs = [RunRecord(*key, result) for key, result in base_results.items()]
     return ExperimentResults(experiment.name, engine_name, runs, evaluations, rows)

@@ -41,6 +41,8 @@ class RunResult:
 
 
 class Engine(Protocol):
+    concurrent_runs: bool  # may independent runs be started at once?
+
     def run(self, request: RunRequest, on_line: OnLine) -> RunResult: ...
 
 

@@ -6,6 +6,7 @@ import importlib.util
 import inspect
 import json
 import re
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -65,6 +66,21 @@ def resolve_inputs(mapping: dict[str, str], row: dict[str, Any], outputs: dict[s
 
 
 class InProcessEngine:
+    """Lines of every run share one pool of `concurrency` workers, so runs started together (the
+    runner starts independent runs at once) fill each other's tails instead of waiting them out."""
+
+    concurrent_runs = True
+
+    def __init__(self) -> None:
+        self._pool: ThreadPoolExecutor | None = None
+        self._lock = threading.Lock()
+
+    def _lines_pool(self, workers: int) -> ThreadPoolExecutor:
+        with self._lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="line")
+            return self._pool
+
     def run(self, request: RunRequest, on_line: OnLine) -> RunResult:
         entry = load_entry(request.flow_dir)
         rows = read_jsonl(request.data)[: request.limit]
@@ -81,8 +97,7 @@ class InProcessEngine:
             finally:
                 on_line()
 
-        with ThreadPoolExecutor(max_workers=request.concurrency) as pool:
-            results = list(pool.map(run_line, range(len(rows))))
+        results = list(self._lines_pool(request.concurrency).map(run_line, range(len(rows))))
         outputs = [output for output, _ in results]
         metrics = {}
         aggregate = getattr(entry, "__aggregate__", None)

@@ -39,6 +39,8 @@ def _clean(value: Any) -> Any:
 
 
 class PromptFlowEngine:
+    concurrent_runs = False  # one PFClient run at a time; it has its own worker pool
+
     def __init__(self, home: Path) -> None:
         isolate(home)
         from promptflow.client import PFClient

