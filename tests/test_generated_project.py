@@ -1,7 +1,7 @@
 """Do what a user does: generate, then run the project's own `make` targets.
 
-`make install` needs the package registry; everything after it runs in a network namespace with
-no network at all (where `unshare` works, as on CI), which proves the project works offline.
+`make install` needs the package registry; everything after it runs in a network namespace that
+has only loopback (where `unshare` works, as on CI), which proves the project works offline.
 """
 
 from __future__ import annotations
@@ -29,9 +29,13 @@ OTHER_COMBINATION = {
 
 
 def _offline_prefix() -> list[str]:
-    unshare = shutil.which("unshare")
-    if unshare and subprocess.run([unshare, "--net", "--map-root-user", "true"], check=False).returncode == 0:
-        return [unshare, "--net", "--map-root-user"]
+    """A new network namespace with only loopback up: local servers work, nothing else does."""
+    unshare, ip = shutil.which("unshare"), shutil.which("ip")
+    if unshare and ip:
+        loopback_up = f'{ip} link set lo up && exec "$@"'
+        command = [unshare, "--net", "--map-root-user", "sh", "-c", loopback_up, "offline"]
+        if subprocess.run([*command, "true"], check=False).returncode == 0:
+            return command
     return []
 
 

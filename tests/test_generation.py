@@ -30,11 +30,13 @@ PACKAGE_FILES = [
     "results.py",
     "runner.py",
     "scaleout.py",
+    "serving.py",
     "settings.py",
     "templates/report.html.jinja2",
 ]
 COMMON_FILES = {
     ".amlignore",
+    ".dockerignore",
     ".env.example",
     ".gitignore",
     ".pre-commit-config.yaml",
@@ -54,6 +56,8 @@ COMMON_FILES = {
     "connections/azure_openai.yaml",
     "data/core_qa.yml",
     "data/hard_qa.yml",
+    "deployment/Dockerfile",
+    "deployment/sample_request.json",
     "flows/qa/flow.flex.yaml",
     "flows/qa/flow.py",
     "flows/qa/qa.jinja2",
@@ -78,15 +82,29 @@ COMMON_FILES = {
     "tests/test_registry.py",
     "tests/test_report.py",
     "tests/test_scaleout.py",
+    "tests/test_serve.py",
     "tests/test_settings.py",
 }
-FILES_FOR_OPTION = {
+FILES_FOR_OPTION = {  # "{package}" stands for the package folder
     ("llm_provider", "azure_openai"): set(),
     ("llm_provider", "openai"): {"connections/openai.yaml"},
-    ("ci_provider", "github"): {".github/workflows/pr.yml"},
-    ("ci_provider", "azure_devops"): {".azure-pipelines/pr.yml"},
-    ("deployment_target", "aml_online_endpoint"): {"deployment/aml/endpoint.yml"},
-    ("deployment_target", "azure_webapp"): {"deployment/webapp/app_settings.json"},
+    ("ci_provider", "github"): {
+        f".github/workflows/{name}.yml" for name in ("pr", "evaluate", "deploy", "deploy-environment")
+    },
+    ("ci_provider", "azure_devops"): {
+        f".azure-pipelines/{name}.yml" for name in ("pr", "evaluate", "deploy")
+    },
+    ("deployment_target", "aml_online_endpoint"): {
+        "deployment/aml/endpoint.yml",
+        "deployment/aml/deployment.yml",
+        "deployment/aml/environment.yml",
+        "src/{package}/deploy.py",
+        "tests/test_deploy_aml.py",
+    },
+    ("deployment_target", "azure_webapp"): {
+        "deployment/webapp/app_settings.json",
+        "deployment/webapp/deploy.sh",
+    },
 }
 
 SUPPORTED = {
@@ -112,7 +130,7 @@ def expected_files(answers: dict) -> set[str]:
     package = answers.get("package_name", "qcp_assistant")
     expected = COMMON_FILES | {f"src/{package}/{name}" for name in PACKAGE_FILES}
     for option, value in chosen.items():
-        expected |= FILES_FOR_OPTION[option, value]
+        expected |= {name.format(package=package) for name in FILES_FOR_OPTION[option, value]}
     return expected
 
 

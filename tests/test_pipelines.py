@@ -34,9 +34,19 @@ def azure_pipelines(project: Path) -> list[Path]:
     return sorted((project / ".azure-pipelines").glob("*.yml"))
 
 
-@pytest.mark.parametrize(
-    "answers", [{}, {"azure_openai_auth": "api_key", "deployment_target": "azure_webapp"}]
-)
+GITHUB_COMBINATIONS = [
+    {},
+    {"azure_openai_auth": "api_key", "deployment_target": "azure_webapp"},
+    {"llm_provider": "openai"},
+]
+AZURE_DEVOPS_COMBINATIONS = [
+    {"ci_provider": "azure_devops"},
+    {"ci_provider": "azure_devops", "llm_provider": "openai", "deployment_target": "azure_webapp"},
+    {"ci_provider": "azure_devops", "azure_openai_auth": "api_key"},
+]
+
+
+@pytest.mark.parametrize("answers", GITHUB_COMBINATIONS)
 def test_github_workflows_pass_actionlint(bake, answers):
     files = workflows(bake(**answers))
     assert files, "a github project has workflows"
@@ -63,9 +73,7 @@ def test_actionlint_catches_a_broken_workflow(tmp_path: Path):
     assert result.returncode == 1 and "uzes" in result.stdout
 
 
-@pytest.mark.parametrize(
-    "answers", [{"ci_provider": "azure_devops"}, {"ci_provider": "azure_devops", "llm_provider": "openai"}]
-)
+@pytest.mark.parametrize("answers", AZURE_DEVOPS_COMBINATIONS)
 def test_azure_pipelines_pass_the_vendored_schema(bake, answers):
     files = azure_pipelines(bake(**answers))
     assert files, "an azure_devops project has pipelines"
@@ -93,8 +101,9 @@ def test_the_schema_check_catches_a_typo(tmp_path: Path):
     assert subprocess.run([*command, str(broken)], capture_output=True, check=False).returncode == 1
 
 
-def test_workflows_use_current_action_majors_least_privilege_and_no_stored_credentials(bake):
-    for path in workflows(bake()):
+@pytest.mark.parametrize("answers", GITHUB_COMBINATIONS)
+def test_workflows_use_current_action_majors_least_privilege_and_no_stored_credentials(bake, answers):
+    for path in workflows(bake(**answers)):
         text = path.read_text(encoding="utf-8")
         spec = yaml.safe_load(text)
         assert "permissions" in spec, f"{path.name}: declare least-privilege permissions"
@@ -103,3 +112,37 @@ def test_workflows_use_current_action_majors_least_privilege_and_no_stored_crede
         )
         for action, major in re.findall(r"uses:\s*([\w.-]+/[\w.-]+)@v(\d+)", text):
             assert int(major) >= MINIMUM_MAJOR.get(action, 0), f"{path.name}: {action}@v{major} is outdated"
+
+
+def _needs(jobs: dict, name: str) -> set[str]:
+    """Every job `name` waits for, directly or through other jobs."""
+    direct = jobs[name].get("needs", [])
+    direct = [direct] if isinstance(direct, str) else direct
+    return set(direct).union(*(_needs(jobs, job) for job in direct))
+
+
+@pytest.mark.parametrize("answers", GITHUB_COMBINATIONS)
+def test_github_prod_needs_the_gate_and_an_approved_environment(bake, answers):
+    project = bake(**answers)
+    jobs = yaml.safe_load((project / ".github/workflows/deploy.yml").read_text(encoding="utf-8"))["jobs"]
+    assert {"gate", "dev", "test"} <= _needs(jobs, "prod")
+    assert jobs["prod"]["with"]["environment"] == "prod"
+    called = yaml.safe_load(
+        (project / ".github/workflows/deploy-environment.yml").read_text(encoding="utf-8")
+    )
+    assert called["jobs"]["deploy"]["environment"] == "${{ inputs.environment }}"
+    assert "make gate ENV=test" in str(jobs["gate"]["steps"])
+
+
+@pytest.mark.parametrize("answers", AZURE_DEVOPS_COMBINATIONS)
+def test_azure_devops_prod_needs_the_gate_and_an_environment(bake, answers):
+    project = bake(**answers)
+    stages = yaml.safe_load((project / ".azure-pipelines/deploy.yml").read_text(encoding="utf-8"))["stages"]
+    by_name = {stage["stage"]: stage for stage in stages}
+    assert by_name["Prod"]["dependsOn"] == ["Gate", "Test"]
+    assert by_name["Test"]["dependsOn"] == "Dev" and by_name["Dev"]["dependsOn"] == "Gate"
+    assert by_name["Prod"]["jobs"][0]["environment"].endswith("-prod")
+    for path in azure_pipelines(project):
+        text = path.read_text(encoding="utf-8")
+        assert "AzureCLI" not in text or "azureSubscription: $(AZURE_SERVICE_CONNECTION)" in text, path.name
+        assert not re.search(r"servicePrincipalKey|client[-_]secret", text, re.IGNORECASE), path.name

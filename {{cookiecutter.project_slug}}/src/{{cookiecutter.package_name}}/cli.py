@@ -15,7 +15,16 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from {{ cookiecutter.package_name }} import azure_ml, connections, data_validation, registry, report, results, scaleout
+from {{ cookiecutter.package_name }} import (
+    azure_ml,
+    connections,
+    data_validation,
+    registry,
+    report,
+    results,
+    scaleout,
+    serving,
+)
 from {{ cookiecutter.package_name }} import experiment as experiment_file
 from {{ cookiecutter.package_name }}.engines import get_engine
 from {{ cookiecutter.package_name }}.gate import GateReport
@@ -286,3 +295,67 @@ def register_connections(target: TargetOption = None, folder: Path = Path("conne
     except (connections.ConnectionSpecError, azure_ml.AzureUnavailable) as error:
         raise _fail(error) from error
     console.print(f"[green]Registered connections ({chosen.value}):[/] {', '.join(names)}")
+
+
+@app.command("serve")
+def serve_flow(
+    flow: Annotated[Path, typer.Option(help="Flow folder")] = Path("flows/qa"),
+    host: str = "127.0.0.1",
+    port: int = 8080,
+) -> None:
+    """Serve the flow locally over HTTP (Prompt Flow's server): GET /health, POST /score."""
+    raise typer.Exit(serving.serve(flow, host, port, flow.resolve().parents[1] / ".promptflow"))
+
+
+@app.command("smoke")
+def smoke(
+    url: Annotated[str, typer.Argument(help="Base URL, e.g. http://127.0.0.1:8080 or the endpoint's")],
+    request: Annotated[Path, typer.Option(help="Sample request")] = Path("deployment/sample_request.json"),
+    timeout: Annotated[float, typer.Option(help="Seconds before giving up")] = 30.0,
+    entra: Annotated[bool, typer.Option(help="Send an Entra ID token (aad_token endpoints)")] = False,
+) -> None:
+    """POST the sample request to URL/score and fail unless a non-empty answer comes back."""
+    try:
+        answer = serving.smoke_test(url, request, timeout, serving.entra_headers() if entra else {})
+    except serving.SmokeTestFailed as error:
+        raise _fail(f"smoke test failed: {error}") from error
+    console.print(f"[green]Smoke test passed[/]: {answer}", highlight=False, soft_wrap=True)
+{%- if cookiecutter.deployment_target == 'aml_online_endpoint' %}
+
+
+deploy_app = typer.Typer(no_args_is_help=True, help="Blue/green deployment to the Azure ML online endpoint.")
+app.add_typer(deploy_app, name="deploy")
+
+
+@deploy_app.command("aml")
+def deploy_aml(
+    request: Annotated[Path, typer.Option(help="Sample request")] = Path("deployment/sample_request.json"),
+) -> None:
+    """New colour at 0%, smoke test, then all traffic; the old colour stays for rollback."""
+    from {{ cookiecutter.package_name }} import deploy
+
+    client = azure_ml.workspace_client(get_settings())
+    endpoint = deploy.load_specs(Path("."), "blue")[0].name
+    try:
+        deploy.blue_green(client, Path("."), deploy.endpoint_smoke(client, endpoint, request), console.print)
+    except (deploy.DeploymentError, azure_ml.AzureUnavailable) as error:
+        raise _fail(f"deployment stopped, live traffic unchanged: {error}") from error
+
+
+@deploy_app.command("rollback")
+def deploy_rollback() -> None:
+    """Send all traffic back to the previous colour."""
+    from {{ cookiecutter.package_name }} import deploy
+
+    client = azure_ml.workspace_client(get_settings())
+    endpoint, _ = deploy.load_specs(Path("."), "blue")
+    try:
+        with azure_ml.azure_errors(f"roll back endpoint {endpoint.name}"):
+            traffic = dict(client.online_endpoints.get(endpoint.name).traffic or {})
+            target = deploy.rollback_target(traffic)
+            endpoint.traffic = deploy.switched(traffic, target)
+            client.online_endpoints.begin_create_or_update(endpoint).result()
+    except (deploy.DeploymentError, azure_ml.AzureUnavailable) as error:
+        raise _fail(error) from error
+    console.print(f"[green]Rolled back:[/] {target} takes all traffic")
+{%- endif %}

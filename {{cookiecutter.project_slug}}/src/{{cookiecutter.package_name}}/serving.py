@@ -1,0 +1,52 @@
+"""Serving the flow over HTTP (Prompt Flow's server: /health, /score) and smoke-testing an endpoint.
+
+The same smoke test runs against a local `serve`, in the PR pipeline, and after each deployment.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+
+from {{ cookiecutter.package_name }}.engines.promptflow import isolate
+
+AML_SCOPE = "https://ml.azure.com/.default"
+
+
+class SmokeTestFailed(RuntimeError):
+    """The endpoint did not answer the sample request with a non-empty answer."""
+
+
+def serve(flow: Path, host: str, port: int, pf_home: Path) -> int:
+    """Blocks while Prompt Flow serves `flow`; returns the server's exit code."""
+    isolate(pf_home)
+    pf = Path(sys.executable).with_name("pf")
+    command = [str(pf), "flow", "serve", "--source", str(flow), "--host", host, "--port", str(port)]
+    return subprocess.run([*command, "--skip-open-browser"], check=False).returncode
+
+
+def smoke_test(base_url: str, request_file: Path, timeout: float, headers: dict[str, str]) -> str:
+    """POST the sample request to `<base_url>/score`; the answer, or SmokeTestFailed saying why."""
+    payload = json.loads(request_file.read_text(encoding="utf-8"))
+    url = base_url.rstrip("/") + "/score"
+    try:
+        response = httpx.post(url, json=payload, headers=headers, timeout=timeout)
+    except httpx.HTTPError as error:
+        raise SmokeTestFailed(f"{url}: {type(error).__name__}: {error}") from error
+    if response.status_code != 200:
+        raise SmokeTestFailed(f"{url}: HTTP {response.status_code}: {response.text[:300]}")
+    answer = response.json().get("answer", "")
+    if not isinstance(answer, str) or not answer.strip():
+        raise SmokeTestFailed(f"{url}: no answer in {response.text[:300]}")
+    return answer
+
+
+def entra_headers() -> dict[str, str]:
+    """A bearer token for an Azure ML endpoint with `auth_mode: aad_token` (keyless)."""
+    from azure.identity import DefaultAzureCredential
+
+    return {"Authorization": f"Bearer {DefaultAzureCredential().get_token(AML_SCOPE).token}"}

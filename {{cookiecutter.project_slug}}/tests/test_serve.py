@@ -1,0 +1,58 @@
+"""The flow served over real HTTP on loopback answers the sample request (the pipelines' smoke test)."""
+
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from typer.testing import CliRunner
+
+from {{ cookiecutter.package_name }}.cli import app
+from {{ cookiecutter.package_name }}.serving import SmokeTestFailed, smoke_test
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def served(project_root: Path):
+    port = _free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "{{ cookiecutter.package_name }}", "serve", "--port", str(port)],
+        cwd=project_root,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(120):
+            try:
+                if httpx.get(f"{base_url}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.5)
+        else:
+            pytest.fail("the server did not become healthy within 60 s")
+        yield base_url
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def test_served_flow_answers_the_sample_request_over_http(served: str, project_root: Path):
+    result = CliRunner().invoke(
+        app, ["smoke", served, "--request", str(project_root / "deployment/sample_request.json")]
+    )
+    assert result.exit_code == 0, result.output
+    assert "Balances are calibrated every six months" in result.output
+
+
+def test_smoke_test_fails_clearly_when_nothing_listens(project_root: Path):
+    with pytest.raises(SmokeTestFailed, match="ConnectError"):
+        smoke_test(f"http://127.0.0.1:{_free_port()}", project_root / "deployment/sample_request.json", 2, {})
