@@ -70,6 +70,7 @@ COMMON_FILES = {
     "tests/conftest.py",
     "tests/test_cli.py",
     "tests/test_connections.py",
+    "tests/test_container.py",
     "tests/test_custom_evaluator.py",
     "tests/test_data_validation.py",
     "tests/test_engines.py",

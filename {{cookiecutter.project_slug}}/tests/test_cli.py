@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import yaml
 from typer.testing import CliRunner
 
 from {{ cookiecutter.package_name }}.cli import app
@@ -41,3 +42,14 @@ def test_validate_reports_a_bad_file_and_exits_2(tmp_path: Path):
     result = runner.invoke(app, ["experiment", "validate", "-f", str(tmp_path / "experiment.yaml")])
     assert result.exit_code == 2
     assert "flows: List should have at least 1 item" in result.output
+
+
+def test_validate_loads_every_flow_and_evaluator_entry(tiny_experiment: Path):
+    ok = runner.invoke(app, ["experiment", "validate", "-f", str(tiny_experiment)])
+    assert ok.exit_code == 0, ok.output
+    data = yaml.safe_load(tiny_experiment.read_text(encoding="utf-8"))
+    data["flows"][0]["column_mapping"]["topic"] = "${data.question}"
+    tiny_experiment.write_text(yaml.safe_dump(data), encoding="utf-8")
+    result = runner.invoke(app, ["experiment", "validate", "-f", str(tiny_experiment)])
+    assert result.exit_code == 2
+    assert "flow qa: mapped inputs ['topic'] are not parameters" in result.output

@@ -29,7 +29,7 @@ from {{ cookiecutter.package_name }} import experiment as experiment_file
 from {{ cookiecutter.package_name }}.engines import get_engine
 from {{ cookiecutter.package_name }}.gate import GateReport
 from {{ cookiecutter.package_name }}.gate import check as check_gate
-from {{ cookiecutter.package_name }}.runner import run_experiment
+from {{ cookiecutter.package_name }}.runner import entry_problems, run_experiment
 from {{ cookiecutter.package_name }}.settings import CONFIGURED_AZURE_OPENAI_ENDPOINT, get_settings
 
 app = typer.Typer(no_args_is_help=True, help="{{ cookiecutter.project_name }} AIOps commands.")
@@ -97,8 +97,13 @@ def _print_gate(verdict: GateReport) -> None:
 
 @experiment_app.command("validate")
 def validate(file: ExperimentFile = Path("experiment.yaml"), env: EnvironmentOption = None) -> None:
-    """Check the experiment file against its schema and that every path exists."""
+    """Check the file against its schema, every path, and every flow and evaluator entry."""
     loaded = _load(file, env)
+    problems = entry_problems(loaded, file.parent)
+    for problem in problems:
+        console.print(f"[red]✗[/] {problem}", highlight=False, soft_wrap=True)
+    if problems:
+        raise _fail(f"{len(problems)} flow/evaluator problem(s) in {file}", code=2)
     runs, evaluations = experiment_file.plan(loaded)
     console.print(f"[green]OK[/] {file}: {len(runs)} runs, {len(evaluations)} evaluations")
 

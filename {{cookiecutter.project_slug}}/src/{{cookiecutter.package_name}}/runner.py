@@ -52,6 +52,27 @@ def _evaluation_request(
     return RunRequest(path, data, mapping, concurrency, planned.base.dataset.limit, base=base)
 
 
+def entry_problems(experiment: Experiment, root: Path) -> list[str]:
+    """Flows and evaluators that do not import, or whose mapping names a parameter they lack."""
+    problems = []
+    for kind, items in (("flow", experiment.flows), ("evaluator", experiment.evaluators)):
+        for item in items:
+            try:
+                parameters = set(entry_parameters(root / item.path))
+            except Exception as error:  # noqa: BLE001 - report any import failure, keep checking
+                reason = f"{type(error).__name__}: {error}"
+                problems.append(f"{kind} {item.name}: cannot load {item.path}: {reason}")
+                continue
+            mapped = set(item.column_mapping or {}) | {
+                name for variant in getattr(item, "variants", []) for name in variant.inputs
+            }
+            unknown = sorted(mapped - parameters)
+            if unknown:
+                known = sorted(parameters)
+                problems.append(f"{kind} {item.name}: mapped inputs {unknown} are not parameters {known}")
+    return problems
+
+
 def run_all(engine: Engine, jobs: list[tuple[RunRequest, OnLine]]) -> list[RunResult]:
     """Independent runs start together when the engine allows it; results keep the plan's order."""
     if not engine.concurrent_runs or len(jobs) < 2:
