@@ -1,0 +1,138 @@
+"""Re-running generation months later: `cruft update` merges template changes into a user's repo.
+
+The template is copied into its own git repo (cruft only sees committed template changes), a
+project is created from that commit, the user edits and commits, the template changes, and the
+project is updated. A stand-in interpreter records every registration the hook attempts.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import TEMPLATE
+
+CRUFT = str(Path(sys.executable).with_name("cruft"))
+IDENTITY = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.invalid"}
+IDENTITY |= {"GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.invalid"}
+
+
+def git(cwd: Path, *args: str) -> str:
+    env = {**os.environ, **IDENTITY}
+    return subprocess.run(["git", *args], cwd=cwd, env=env, check=True, capture_output=True, text=True).stdout
+
+
+def edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text(encoding="utf-8")
+    assert old in text, f"{old!r} not in {path}"
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+
+
+@pytest.fixture
+def template_repo(tmp_path: Path) -> Path:
+    repo = tmp_path / "template"
+    shutil.copytree(TEMPLATE, repo, ignore=shutil.ignore_patterns(".git", ".venv", "build", "*cache*"))
+    git(repo, "init", "-q", "-b", "main")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "template v1")
+    return repo
+
+
+@pytest.fixture
+def registration_log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An 'interpreter' that only logs its calls: the hook's registration attempts become visible."""
+    log = tmp_path / "registrations.log"
+    python = tmp_path / "logging-python"
+    python.write_text(f'#!/bin/sh\necho "$PWD $*" >> {log}\nexit 0\n', encoding="utf-8")
+    python.chmod(0o755)
+    monkeypatch.setenv("AIOPS_PROJECT_PYTHON", str(python))
+    return log
+
+
+def create(template: Path, out: Path) -> Path:
+    context = json.dumps({"project_name": "Update Check"})
+    command = [
+        CRUFT,
+        "create",
+        str(template),
+        "--no-input",
+        "--output-dir",
+        str(out),
+        "--extra-context",
+        context,
+    ]
+    subprocess.run(command, check=True, capture_output=True, text=True, env={**os.environ, **IDENTITY})
+    project = out / "update-check"
+    git(project, "add", "-A")
+    git(project, "commit", "-q", "-m", "link to the template (.cruft.json)")
+    return project
+
+
+def update(project: Path) -> subprocess.CompletedProcess[str]:
+    """The project's own `make template-update`, with this test run's cruft."""
+    command = ["make", "-C", str(project), "template-update", f"VENV={Path(sys.executable).parents[1]}"]
+    return subprocess.run(command, capture_output=True, text=True, env={**os.environ, **IDENTITY})
+
+
+def test_user_edits_survive_and_the_template_change_arrives(template_repo, registration_log, tmp_path):
+    project = create(template_repo, tmp_path / "out")
+    calls_at_creation = registration_log.read_text(encoding="utf-8").splitlines()
+    assert any("register --target local" in call for call in calls_at_creation)
+
+    edit(project / "flows/qa/flow.py", '"""`prompt` and', '"""Edited by the team. `prompt` and')
+    edit(project / "flows/qa/qa.jinja2", "Use only the context.", "Use only the context. Cite the SOP.")
+    edit(project / "experiment.yaml", "concurrency: 8", "concurrency: 4")
+    (project / "README.md").write_text((project / "README.md").read_text() + "\n## Team notes\n", "utf-8")
+    git(project, "commit", "-qam", "team edits")
+
+    edit(template_repo / "{{cookiecutter.project_slug}}/.gitignore", "build/\n", "build/\n*.log\n")
+    report = template_repo / "{{cookiecutter.project_slug}}/src/{{cookiecutter.package_name}}/report.py"
+    edit(report, "WORST_LINES = 5", "WORST_LINES = 8")
+    git(template_repo, "commit", "-qam", "template v2")
+
+    result = update(project)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+    assert "Edited by the team." in (project / "flows/qa/flow.py").read_text()
+    assert "Cite the SOP." in (project / "flows/qa/qa.jinja2").read_text()
+    assert "concurrency: 4" in (project / "experiment.yaml").read_text()
+    assert "## Team notes" in (project / "README.md").read_text()
+    assert "*.log" in (project / ".gitignore").read_text().splitlines()
+    assert "WORST_LINES = 8" in (project / "src/update_check/report.py").read_text()
+    assert not list(project.rglob("*.rej"))
+    assert not [
+        p
+        for p in project.rglob("*")
+        if p.is_file() and ".git" not in p.parts and b"<<<<<<<" in p.read_bytes()
+    ]
+    assert registration_log.read_text(encoding="utf-8").splitlines() == calls_at_creation, "update registered"
+    check = subprocess.run([CRUFT, "check"], cwd=project, capture_output=True, text=True)
+    assert check.returncode == 0, check.stdout
+
+
+def test_cruft_check_fails_on_an_outdated_project(template_repo, registration_log, tmp_path):
+    project = create(template_repo, tmp_path / "out")
+    assert subprocess.run([CRUFT, "check"], cwd=project, capture_output=True).returncode == 0
+    edit(template_repo / "{{cookiecutter.project_slug}}/.gitignore", "build/\n", "build/\n*.log\n")
+    git(template_repo, "commit", "-qam", "template v2")
+    assert subprocess.run([CRUFT, "check"], cwd=project, capture_output=True).returncode == 1
+
+
+def test_a_real_conflict_is_reported_and_loses_nothing(template_repo, registration_log, tmp_path):
+    project = create(template_repo, tmp_path / "out")
+    edit(project / "experiment.yaml", "concurrency: 8", "concurrency: 4")
+    git(project, "commit", "-qam", "team: concurrency 4")
+    edit(template_repo / "{{cookiecutter.project_slug}}/experiment.yaml", "concurrency: 8", "concurrency: 12")
+    git(template_repo, "commit", "-qam", "template: concurrency 12")
+
+    result = update(project)
+
+    assert result.returncode != 0
+    assert "Template update has conflicts" in result.stdout and "experiment.yaml" in result.stdout
+    merged = (project / "experiment.yaml").read_text()
+    assert "<<<<<<< ours\nconcurrency: 4\n=======\nconcurrency: 12\n>>>>>>> theirs" in merged
