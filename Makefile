@@ -5,7 +5,7 @@ PY := $(BIN)/python
 DEMO_DIR := build/demo
 DEMO_SLUG := qcp-assistant
 
-.PHONY: help install demo test lint bench clean
+.PHONY: help install demo new test lint bench clean
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
@@ -24,6 +24,10 @@ demo: install  ## Generate a project with defaults, install it, run its offline 
 	$(BIN)/cookiecutter --no-input --output-dir $(DEMO_DIR) .
 	$(MAKE) -C $(DEMO_DIR)/$(DEMO_SLUG) install register experiment
 	@echo "Demo project: $(DEMO_DIR)/$(DEMO_SLUG) (results under its results/ folder)"
+
+new: install  ## Generate a linked project from a use-case preset: make new USECASE=qcp|cmc [OUT=..]
+	test -f usecases/$(USECASE).yaml || { echo "USECASE must be one of: $$(ls usecases | sed 's/.yaml//')"; exit 2; }
+	$(BIN)/cruft create . --no-input --config-file usecases/$(USECASE).yaml --output-dir $(or $(OUT),build/new)
 
 test: install  ## The template's tests: bake matrix, hooks, and generated projects' own lint/test/experiment
 	$(PY) -m pytest

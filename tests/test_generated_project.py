@@ -12,16 +12,22 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import yaml
 from conftest import TEMPLATE, files_in
 from cookiecutter.main import cookiecutter
 from test_generation import expected_files
 
 pytestmark = pytest.mark.project
 
-OTHER_COMBINATION = {
-    "project_name": "CMC Helper",
-    "package_name": "cmc_helper",
-    "use_case_code": "CMC",
+
+def preset(name: str) -> dict:
+    return yaml.safe_load((TEMPLATE / "usecases" / f"{name}.yaml").read_text(encoding="utf-8"))[
+        "default_context"
+    ]
+
+
+# The two use-case presets; the second also takes every non-default option.
+OTHER_COMBINATION = preset("cmc") | {
     "llm_provider": "openai",
     "ci_provider": "azure_devops",
     "deployment_target": "azure_webapp",
@@ -79,22 +85,27 @@ def registered_versions(project: Path) -> dict[str, list[str]]:
 @pytest.fixture(scope="module")
 def installed_default(cookies_session) -> Path:
     """The default project after `make install`: its .venv also serves the hook tests below."""
-    result = cookies_session.bake()
+    result = cookies_session.bake(extra_context=preset("qcp"))
     assert result.exit_code == 0, result.exception
     project = Path(result.project_path)
     make(project, "install", offline=False)
     return project
 
 
-def test_default_project_lints_tests_registers_and_runs_its_experiment_offline(installed_default: Path):
-    make(installed_default, "lint")
-    tests = make(installed_default, "test")
-    assert " passed" in tests.stdout and " failed" not in tests.stdout
-    make(installed_default, "data-validate", "register")
+def onboarding_commands(project: Path) -> list[str]:
+    """The make targets of docs/onboarding.md's day-one block, in order: the doc is the script."""
+    text = (project / "docs/onboarding.md").read_text(encoding="utf-8")
+    block = text.split("```bash\n", 1)[1].split("```", 1)[0]
+    return [line.removeprefix("make ").strip() for line in block.splitlines() if line.startswith("make ")]
+
+
+def test_the_day_one_commands_of_the_onboarding_doc_pass_offline(installed_default: Path):
+    commands = onboarding_commands(installed_default)
+    assert commands == ["install", "lint", "test", "data-validate", "register", "gate"]
+    outputs = {target: make(installed_default, target).stdout for target in commands[1:]}  # installed above
+    assert " passed" in outputs["test"] and " failed" not in outputs["test"]
     assert registered_versions(installed_default) == {"qcp_core_qa": ["1"], "qcp_hard_qa": ["1"]}
-    assert_experiment_ran(
-        installed_default, make(installed_default, "gate").stdout, {"core_qa": 24, "hard_qa": 20}
-    )
+    assert_experiment_ran(installed_default, outputs["gate"], {"core_qa": 24, "hard_qa": 20})
 
 
 def test_another_combination_installs_lints_tests_and_runs_offline(bake):
@@ -105,6 +116,7 @@ def test_another_combination_installs_lints_tests_and_runs_offline(bake):
     assert " passed" in tests.stdout and " failed" not in tests.stdout
     pr_overlay = make(project, "gate", "ENV=pr").stdout
     assert_experiment_ran(project, pr_overlay, {"core_qa": 10, "hard_qa": 10})
+    assert "drug substance" in (project / "data/core_qa.jsonl").read_text(encoding="utf-8")
 
 
 def test_hook_registers_data_and_connections_when_dependencies_are_installed(

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 from fnmatch import fnmatch
 
 import pytest
-from conftest import OPTIONS, files_in
+import yaml
+from conftest import OPTIONS, TEMPLATE, files_in
 
 JUDGES = ("coherence", "fluency", "groundedness", "relevance", "similarity")
 PACKAGE_FILES = [
@@ -57,6 +59,9 @@ COMMON_FILES = {
     "data/core_qa.yml",
     "data/hard_qa.yml",
     "deployment/Dockerfile",
+    "docs/design.md",
+    "docs/onboarding.md",
+    "docs/runbook.md",
     "deployment/sample_request.json",
     "flows/qa/flow.flex.yaml",
     "flows/qa/flow.py",
@@ -203,3 +208,25 @@ def test_first_generation_makes_one_initial_commit(bake):
         ["git", "status", "--porcelain"], cwd=project, capture_output=True, text=True, check=True
     )
     assert status.stdout == ""
+
+
+PRESETS = sorted(path.stem for path in (TEMPLATE / "usecases").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+def test_each_use_case_preset_bakes_with_its_own_flavour(bake, preset):
+    context = yaml.safe_load((TEMPLATE / "usecases" / f"{preset}.yaml").read_text(encoding="utf-8"))[
+        "default_context"
+    ]
+    project = bake(**context)
+    assert files_in(project) == expected_files(
+        {"package_name": context["project_name"].lower().replace(" ", "_")}
+    )
+    first = json.loads((project / "data/core_qa.jsonl").read_text(encoding="utf-8").splitlines()[0])
+    flavour = {"qcp": "batch records", "cmc": "drug substance specification"}[preset]
+    assert flavour in first["question"].lower() + first["context"].lower()
+    assert context["description"] in (project / "README.md").read_text(encoding="utf-8")
+
+
+def test_presets_cover_the_two_documented_use_cases():
+    assert PRESETS == ["cmc", "qcp"]

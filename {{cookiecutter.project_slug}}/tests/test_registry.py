@@ -45,7 +45,8 @@ def test_editing_one_dataset_bumps_only_that_asset(project_copy: Path):
     _register()
     data = project_copy / "data/hard_qa.jsonl"
     original = data.read_text(encoding="utf-8")
-    data.write_text(original.replace("twice a year per line", "four times a year per line"), encoding="utf-8")
+    edited = original.replace('"ground_truth": "', '"ground_truth": "four times a year, ', 1)
+    data.write_text(edited, encoding="utf-8")
     _register()
     assert _versions(project_copy) == {CORE: ["1"], HARD: ["1", "2"]}
     registry = LocalRegistry(project_copy)
