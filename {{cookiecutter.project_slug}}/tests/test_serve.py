@@ -43,6 +43,8 @@ def served(project_root: Path):
     finally:
         server.terminate()
         server.wait(timeout=30)
+        with socket.socket() as probe:  # the server itself is gone, not just a wrapper around it
+            assert probe.connect_ex(("127.0.0.1", port)) != 0
 
 
 def test_served_flow_answers_the_sample_request_over_http(served: str, project_root: Path):

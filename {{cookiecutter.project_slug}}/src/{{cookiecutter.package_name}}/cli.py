@@ -309,7 +309,7 @@ def serve_flow(
     port: int = 8080,
 ) -> None:
     """Serve the flow locally over HTTP (Prompt Flow's server): GET /health, POST /score."""
-    raise typer.Exit(serving.serve(flow, host, port, flow.resolve().parents[1] / ".promptflow"))
+    serving.serve(flow, host, port, flow.resolve().parents[1] / ".promptflow")
 
 
 @app.command("smoke")

@@ -6,9 +6,10 @@ The same smoke test runs against a local `serve`, in the PR pipeline, and after 
 from __future__ import annotations
 
 import json
-import subprocess
+import os
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 import httpx
 
@@ -21,12 +22,12 @@ class SmokeTestFailed(RuntimeError):
     """The endpoint did not answer the sample request with a non-empty answer."""
 
 
-def serve(flow: Path, host: str, port: int, pf_home: Path) -> int:
-    """Blocks while Prompt Flow serves `flow`; returns the server's exit code."""
+def serve(flow: Path, host: str, port: int, pf_home: Path) -> NoReturn:
+    """Becomes Prompt Flow's server (exec), so stopping this process stops the server too."""
     isolate(pf_home)
-    pf = Path(sys.executable).with_name("pf")
-    command = [str(pf), "flow", "serve", "--source", str(flow), "--host", host, "--port", str(port)]
-    return subprocess.run([*command, "--skip-open-browser"], check=False).returncode
+    pf = str(Path(sys.executable).with_name("pf"))
+    address = ["--host", host, "--port", str(port)]
+    os.execv(pf, [pf, "flow", "serve", "--source", str(flow), *address, "--skip-open-browser"])
 
 
 def smoke_test(base_url: str, request_file: Path, timeout: float, headers: dict[str, str]) -> str:
