@@ -29,7 +29,7 @@ demo: install  ## Generate a project with defaults, install it, run its offline 
 	@echo "Demo project: $(DEMO_DIR)/$(DEMO_SLUG) (results under its results/ folder)"
 
 new: install  ## Generate a linked project from a use-case preset: make new USECASE=qcp|cmc [OUT=..]
-	test -f usecases/$(USECASE).yaml || { echo "USECASE must be one of: $$(ls usecases | sed 's/.yaml//')"; exit 2; }
+	test -f usecases/$(USECASE).yaml || { echo "USECASE must be one of: $$(ls usecases | sed 's/.yaml//' | tr '\n' ' ')"; exit 2; }
 	$(BIN)/cruft create . --no-input --config-file usecases/$(USECASE).yaml --output-dir $(or $(OUT),build/new)
 
 test: install $(ACTIONLINT)  ## The template's tests: bake matrix, hooks, and generated projects' own lint/test/experiment
