@@ -84,6 +84,7 @@ COMMON_FILES = {
     "tests/test_flow.py",
     "tests/test_gate.py",
     "tests/test_judges.py",
+    "tests/test_model_failures.py",
     "tests/test_offline_model.py",
     "tests/test_registry.py",
     "tests/test_report.py",

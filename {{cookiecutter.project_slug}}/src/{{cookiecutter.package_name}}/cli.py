@@ -27,8 +27,10 @@ from {{ cookiecutter.package_name }} import (
 )
 from {{ cookiecutter.package_name }} import experiment as experiment_file
 from {{ cookiecutter.package_name }}.engines import get_engine
+from {{ cookiecutter.package_name }}.engines.inprocess import load_entry
 from {{ cookiecutter.package_name }}.gate import GateReport
 from {{ cookiecutter.package_name }}.gate import check as check_gate
+from {{ cookiecutter.package_name }}.llm import ConfigError, ModelCallError
 from {{ cookiecutter.package_name }}.runner import entry_problems, run_experiment
 from {{ cookiecutter.package_name }}.settings import CONFIGURED_AZURE_OPENAI_ENDPOINT, get_settings
 
@@ -300,6 +302,22 @@ def register_connections(target: TargetOption = None, folder: Path = Path("conne
     except (connections.ConnectionSpecError, azure_ml.AzureUnavailable) as error:
         raise _fail(error) from error
     console.print(f"[green]Registered connections ({chosen.value}):[/] {', '.join(names)}")
+
+
+@app.command("run")
+def run_once(
+    inputs: Annotated[list[str], typer.Option("--input", "-i", help="name=value, repeatable")],
+    flow: Annotated[Path, typer.Option(help="Flow folder")] = Path("flows/qa"),
+) -> None:
+    """Run the flow once on one input and print its output as JSON."""
+    pairs = [item.partition("=") for item in inputs]
+    if any(not separator for _, separator, _ in pairs):
+        raise _fail("each --input must be name=value", code=2)
+    try:
+        output = load_entry(flow)(**{name: value for name, _, value in pairs})
+    except (ConfigError, ModelCallError) as error:
+        raise _fail(error) from error
+    console.print_json(json.dumps(output))
 
 
 @app.command("serve")

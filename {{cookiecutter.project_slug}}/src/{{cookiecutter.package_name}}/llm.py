@@ -18,6 +18,24 @@ class ConfigError(RuntimeError):
     """A setting the chosen provider needs is missing; the message names the variable."""
 
 
+class ModelCallError(RuntimeError):
+    """The model could not be reached or refused the call, after the configured retries."""
+
+
+def describe_failure(settings: Settings, error: openai.APIError) -> str:
+    """One line a developer can act on: which provider, what went wrong, which setting to check."""
+    where = f"{settings.provider} ({settings.azure_openai_endpoint or 'api.openai.com'})"
+    limits = f"timeout {settings.llm_timeout_seconds:g} s, {settings.llm_max_retries} retries"
+    if isinstance(error, openai.AuthenticationError | openai.PermissionDeniedError):
+        hint = "check AZURE_OPENAI_API_KEY / OPENAI_API_KEY, or your Entra ID role on the resource"
+        return f"{where} refused the call ({error.status_code}): {hint}"
+    if isinstance(error, openai.APITimeoutError):
+        return f"{where} did not answer ({limits}); check the endpoint and the network"
+    if isinstance(error, openai.APIConnectionError):
+        return f"{where} is unreachable ({limits}): {error.__cause__ or error}"
+    return f"{where} failed: {error}"
+
+
 @dataclass(frozen=True)
 class Completion:
     text: str
@@ -69,9 +87,13 @@ def chat(
     messages: list[dict[str, str]], temperature: float = 0.0, response_format: dict[str, str] | None = None
 ) -> Completion:
     extra = {"response_format": response_format} if response_format else {}
-    response = get_client().chat.completions.create(
-        model=get_settings().model, messages=messages, temperature=temperature, **extra
-    )
+    settings = get_settings()
+    try:
+        response = get_client().chat.completions.create(
+            model=settings.model, messages=messages, temperature=temperature, **extra
+        )
+    except openai.APIError as error:
+        raise ModelCallError(describe_failure(settings, error)) from error
     usage = response.usage
     return Completion(
         text=response.choices[0].message.content or "",

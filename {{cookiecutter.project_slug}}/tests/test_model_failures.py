@@ -1,0 +1,76 @@
+"""A model that is unreachable or refuses the call fails fast, within the configured limits, saying why."""
+
+import socket
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from typer.testing import CliRunner
+
+from {{ cookiecutter.package_name }} import llm
+from {{ cookiecutter.package_name }}.cli import app
+from {{ cookiecutter.package_name }}.settings import Settings
+
+
+def _closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class _Unauthorised(BaseHTTPRequestHandler):
+    def do_POST(self):
+        self.send_response(401)
+        self.send_header("Content-Type", "application/json")
+        self.end_headers()
+        self.wfile.write(b'{"error": {"code": "401", "message": "Access denied"}}')
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def settings_for(monkeypatch: pytest.MonkeyPatch):
+    def use(endpoint: str) -> Settings:
+        settings = Settings(
+            llm_provider="azure_openai",
+            azure_openai_endpoint=endpoint,
+            azure_openai_auth="api_key",
+            azure_openai_api_key="placeholder-not-a-key",  # pragma: allowlist secret
+            llm_timeout_seconds=2,
+            llm_max_retries=1,
+        )
+        monkeypatch.setattr(llm, "get_settings", lambda: settings)
+        monkeypatch.setattr(llm, "get_client", lambda: llm.build_client(settings))
+        return settings
+
+    return use
+
+
+def test_an_unreachable_endpoint_fails_within_the_limits_and_names_it(settings_for):
+    endpoint = f"http://127.0.0.1:{_closed_port()}"
+    settings_for(endpoint)
+    start = time.perf_counter()
+    expected = rf"azure_openai \({endpoint}\) is unreachable \(timeout 2 s, 1 retries\)"
+    with pytest.raises(llm.ModelCallError, match=expected):
+        llm.chat([{"role": "user", "content": "hi"}])
+    assert time.perf_counter() - start < 2 * 2 + 5  # two attempts, each bounded by the timeout
+
+
+def test_an_unauthorised_call_says_which_credential_to_check(settings_for):
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Unauthorised)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        settings_for(f"http://127.0.0.1:{server.server_address[1]}")
+        with pytest.raises(llm.ModelCallError, match=r"refused the call \(401\): check AZURE_OPENAI_API_KEY"):
+            llm.chat([{"role": "user", "content": "hi"}])
+    finally:
+        server.shutdown()
+
+
+def test_run_once_prints_the_flow_output(project_root):
+    inputs = ["-i", "question=When are checks done?", "-i", "context=Checks are done weekly. Audits too."]
+    result = CliRunner().invoke(app, ["run", "--flow", str(project_root / "flows/qa"), *inputs])
+    assert result.exit_code == 0, result.output
+    assert '"answer": "Checks are done weekly."' in result.output
