@@ -26,7 +26,7 @@ demo: install  ## Generate a project with defaults, install it, run its offline 
 	rm -rf $(DEMO_DIR)
 	$(BIN)/cookiecutter --no-input --output-dir $(DEMO_DIR) .
 	$(MAKE) -C $(DEMO_DIR)/$(DEMO_SLUG) install register experiment
-	@echo "Demo project: $(DEMO_DIR)/$(DEMO_SLUG) (results under its results/ folder)"
+	@echo "Demo project: $(DEMO_DIR)/$(DEMO_SLUG). Open the report: $$(ls -d $(DEMO_DIR)/$(DEMO_SLUG)/results/*/ | tail -n 1)report.html"
 
 new: install  ## Generate a linked project from a use-case preset: make new USECASE=qcp|cmc [OUT=..]
 	test -f usecases/$(USECASE).yaml || { echo "USECASE must be one of: $$(ls usecases | sed 's/.yaml//' | tr '\n' ' ')"; exit 2; }

@@ -24,7 +24,6 @@ Name = Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_-]{0,63}$", descriptio
 DATA_REF = r"^\$\{data\.[A-Za-z_][A-Za-z0-9_]*\}$"
 DATA_OR_RUN_REF = r"^\$\{(data|run\.outputs)\.[A-Za-z_][A-Za-z0-9_]*\}$"
 METRIC_KEY = r"^[A-Za-z][A-Za-z0-9_-]*\.[A-Za-z_][A-Za-z0-9_]*$"
-OVERLAY_ENVIRONMENTS = ("pr", "dev", "test", "prod")
 
 
 class ExperimentError(ValueError):

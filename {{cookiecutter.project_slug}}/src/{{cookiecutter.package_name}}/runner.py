@@ -26,10 +26,9 @@ def mean_of_lines(result: RunResult) -> dict[str, float]:
     return {name: fmean(float(line[name]) for line in lines) for name in names}
 
 
-def inferred_mapping(evaluator_path: Path, base: RunResult, data: Path) -> dict[str, str]:
+def inferred_mapping(evaluator_path: Path, base: RunResult, columns: dict[str, object]) -> dict[str, str]:
     """Each parameter from the flow output of the same name, else the data column of that name."""
     outputs = next((output for output in base.outputs if output is not None), {})
-    columns = read_jsonl(data)[0] if data.stat().st_size else {}
     mapping = {}
     for parameter in entry_parameters(evaluator_path):
         if parameter in outputs:
@@ -45,10 +44,10 @@ def inferred_mapping(evaluator_path: Path, base: RunResult, data: Path) -> dict[
 
 
 def _evaluation_request(
-    planned: PlannedEvaluation, root: Path, base: RunResult, concurrency: int
+    planned: PlannedEvaluation, root: Path, base: RunResult, first_row: dict, concurrency: int
 ) -> RunRequest:
     path, data = root / planned.evaluator.path, root / planned.base.dataset.path
-    mapping = planned.evaluator.column_mapping or inferred_mapping(path, base, data)
+    mapping = planned.evaluator.column_mapping or inferred_mapping(path, base, first_row)
     return RunRequest(path, data, mapping, concurrency, planned.base.dataset.limit, base=base)
 
 
@@ -106,7 +105,8 @@ def run_experiment(
         base = base_results[planned.base.key]
         label = f"{planned.evaluator.name} on {planned.base.flow.name}/{planned.base.variant.name}"
         on_line = start_task(f"{label}/{planned.base.dataset.name}", len(base.outputs))
-        evaluation_jobs.append((_evaluation_request(planned, root, base, concurrency), on_line))
+        first_row = next(iter(rows[planned.base.dataset.name]), {})  # already read above
+        evaluation_jobs.append((_evaluation_request(planned, root, base, first_row, concurrency), on_line))
     evaluations = []
     for planned, result in zip(planned_evaluations, run_all(engine, evaluation_jobs), strict=True):
         result.metrics = result.metrics or mean_of_lines(result)
