@@ -31,7 +31,10 @@ ANSWERS: dict[str, str] = {
 
 # Names a generated package must not shadow: its own runtime dependencies.
 DEPENDENCY_MODULES = frozenset(
-    {"azure", "dotenv", "httpx", "jinja2", "openai", "promptflow", "pydantic", "rich", "typer", "yaml"}
+    {
+        "azure", "bm25s", "dotenv", "httpx", "jinja2", "numpy", "openai", "opentelemetry",
+        "promptflow", "pydantic", "rich", "typer", "yaml",
+    }
 )
 
 Rule = Callable[[str], str | None]

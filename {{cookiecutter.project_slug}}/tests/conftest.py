@@ -15,6 +15,9 @@ import yaml
 for _variable in [name for name in os.environ if name.startswith(("AZURE_OPENAI_", "OPENAI_"))]:
     del os.environ[_variable]
 os.environ["LLM_PROVIDER"] = "offline"
+# Spans from the tests go to a throw-away store, not the project's .aiops/traces.
+_TRACES = tempfile.TemporaryDirectory(prefix="traces-")
+os.environ["AIOPS_TRACE_DIR"] = _TRACES.name
 
 from {{ cookiecutter.package_name }}.engines.promptflow import isolate  # noqa: E402
 
@@ -48,7 +51,7 @@ def project_root() -> Path:
 @pytest.fixture
 def project_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A scratch copy of the project's data, flows, connections and experiment, as the working dir."""
-    for folder in ("data", "flows", "connections", "evaluators"):
+    for folder in ("data", "flows", "connections", "evaluators", "monitoring"):
         shutil.copytree(PROJECT_ROOT / folder, tmp_path / folder)
     for file in [*PROJECT_ROOT.glob("experiment*.yaml"), PROJECT_ROOT / "pyproject.toml"]:
         shutil.copy(file, tmp_path / file.name)
@@ -57,29 +60,25 @@ def project_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 @pytest.fixture
-def tiny_experiment(tmp_path: Path) -> Path:
-    """The real flows and evaluator on the first three lines of each sample dataset."""
-    for name in ("core_qa", "hard_qa"):
+def shipped() -> dict:
+    """experiment.yaml as shipped, unvalidated: tests take its flow and evaluator entries from it."""
+    return yaml.safe_load((PROJECT_ROOT / "experiment.yaml").read_text(encoding="utf-8"))
+
+
+@pytest.fixture
+def tiny_experiment(tmp_path: Path, shipped: dict) -> Path:
+    """The shipped flow and the qa_metrics evaluator on the first three lines of each sample dataset."""
+    datasets = [dataset["name"] for dataset in shipped["datasets"]][:2]
+    for name in datasets:
         lines = (PROJECT_ROOT / "data" / f"{name}.jsonl").read_text(encoding="utf-8").splitlines()[:3]
         (tmp_path / f"{name}.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    flows = PROJECT_ROOT / "flows"
+    flow = {key: value for key, value in shipped["flows"][0].items() if key != "variants"}
+    qa_metrics = next(evaluator for evaluator in shipped["evaluators"] if evaluator["name"] == "qa_metrics")
     experiment = {
         "name": "tiny",
-        "flows": [
-            {
-                "name": "qa",
-                "path": str(flows / "qa"),
-                "column_mapping": {"question": "${data.question}", "context": "${data.context}"},
-            }
-        ],
-        "datasets": [{"name": name, "path": f"{name}.jsonl"} for name in ("core_qa", "hard_qa")],
-        "evaluators": [
-            {
-                "name": "qa_metrics",
-                "path": str(flows / "eval_qa"),
-                "column_mapping": {"answer": "${run.outputs.answer}", "ground_truth": "${data.ground_truth}"},
-            }
-        ],
+        "flows": [{**flow, "path": str(PROJECT_ROOT / flow["path"])}],
+        "datasets": [{"name": name, "path": f"{name}.jsonl"} for name in datasets],
+        "evaluators": [{**qa_metrics, "path": str(PROJECT_ROOT / qa_metrics["path"])}],
     }
     (tmp_path / "experiment.yaml").write_text(yaml.safe_dump(experiment, sort_keys=False), encoding="utf-8")
     return tmp_path / "experiment.yaml"

@@ -22,9 +22,10 @@ def test_experiment_run_writes_results_and_summary_for_each_dataset(tiny_experim
     saved = json.loads((folder / "results.json").read_text(encoding="utf-8"))
     assert [(e["dataset"], e["lines"]) for e in saved["evaluations"]] == [("core_qa", 3), ("hard_qa", 3)]
     summary = (folder / "summary.md").read_text(encoding="utf-8")
-    assert "| qa | default | core_qa | 3 | 0 |" in summary and "| qa | default | hard_qa | 3 | 0 |" in summary
+    for dataset in ("core_qa", "hard_qa"):
+        assert f"| {{ cookiecutter.flow_kind }} | default | {dataset} | 3 | 0 |" in summary
     assert "Gate" not in summary  # no thresholds, no baseline: nothing to gate
-    assert (folder / "evaluations/qa_metrics/qa/default/hard_qa/lines.jsonl").is_file()
+    assert (folder / "evaluations/qa_metrics/{{ cookiecutter.flow_kind }}/default/hard_qa/lines.jsonl").is_file()
     assert (folder / "report.html").is_file()
     assert "exact_match" in result.output
 
@@ -52,4 +53,4 @@ def test_validate_loads_every_flow_and_evaluator_entry(tiny_experiment: Path):
     tiny_experiment.write_text(yaml.safe_dump(data), encoding="utf-8")
     result = runner.invoke(app, ["experiment", "validate", "-f", str(tiny_experiment)])
     assert result.exit_code == 2
-    assert "flow qa: mapped inputs ['topic'] are not parameters" in result.output
+    assert "flow {{ cookiecutter.flow_kind }}: mapped inputs ['topic'] are not parameters" in result.output

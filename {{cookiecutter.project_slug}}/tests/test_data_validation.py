@@ -21,7 +21,16 @@ def test_the_shipped_datasets_are_valid(project_root: Path):
 
 def test_required_columns_come_from_flow_and_evaluator_mappings(project_root: Path):
     experiment = load(project_root / "experiment.yaml")
-    assert required_columns(experiment, "core_qa") == {"question", "context", "ground_truth"}
+    assert required_columns(experiment, "core_qa") == {
+        "question",
+{%- if cookiecutter.flow_kind != 'rag' %}
+        "context",
+{%- endif %}
+{%- if cookiecutter.flow_kind == 'chat' %}
+        "chat_history",
+{%- endif %}
+        "ground_truth",
+    }
 
 
 def test_malformed_line_is_reported_as_file_and_line(tmp_path: Path):
@@ -48,4 +57,5 @@ def test_cli_fails_naming_each_problem(project_copy: Path):
     _write(project_copy / "data/hard_qa.jsonl", '{"id": "x", "question": "q"}')
     result = CliRunner().invoke(app, ["data", "validate"])
     assert result.exit_code == 1
-    assert "data/hard_qa.jsonl:1: missing columns ['context', 'ground_truth']" in result.output
+    missing = {{ {'qa': ['context', 'ground_truth'], 'chat': ['chat_history', 'context', 'ground_truth'], 'rag': ['ground_truth']}[cookiecutter.flow_kind] | tojson }}
+    assert f"data/hard_qa.jsonl:1: missing columns {missing}" in result.output

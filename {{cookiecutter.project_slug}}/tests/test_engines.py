@@ -26,7 +26,8 @@ def _run(experiment_file: Path, engine_name: str) -> ExperimentResults:
 
 def test_inprocess_runs_every_dataset_and_scores_each_run(tiny_experiment: Path):
     results = _run(tiny_experiment, "inprocess")
-    assert [(r.flow, r.dataset) for r in results.runs] == [("qa", "core_qa"), ("qa", "hard_qa")]
+    flow = "{{ cookiecutter.flow_kind }}"
+    assert [(r.flow, r.dataset) for r in results.runs] == [(flow, "core_qa"), (flow, "hard_qa")]
     assert all(r.result.failed == 0 and len(r.result.outputs) == 3 for r in results.runs)
     for evaluation in results.evaluations:
         assert set(evaluation.result.metrics) == {"exact_match", "f1_score", "rouge_l"}
@@ -38,9 +39,7 @@ def test_inprocess_runs_every_dataset_and_scores_each_run(tiny_experiment: Path)
 def test_a_failing_line_is_recorded_and_the_rest_still_run(tiny_experiment: Path):
     data = tiny_experiment.parent / "core_qa.jsonl"
     lines = data.read_text(encoding="utf-8").splitlines()
-    data.write_text(
-        "\n".join([lines[0], '{"id": "x", "question": "no context"}', lines[2]]) + "\n", encoding="utf-8"
-    )
+    data.write_text("\n".join([lines[0], '{"id": "x"}', lines[2]]) + "\n", encoding="utf-8")
     results = _run(tiny_experiment, "inprocess")
     core_run, core_eval = results.runs[0].result, results.evaluations[0].result
     assert core_run.failed == 1 and "KeyError" in (core_run.errors[1] or "")
@@ -48,24 +47,18 @@ def test_a_failing_line_is_recorded_and_the_rest_still_run(tiny_experiment: Path
 
 
 @pytest.mark.promptflow
-def test_promptflow_engine_gives_the_same_outputs_and_metrics(tiny_experiment: Path, project_root: Path):
+def test_promptflow_engine_gives_the_same_outputs_and_metrics(
+    tiny_experiment: Path, project_root: Path, shipped: dict
+):
     data = yaml.safe_load(tiny_experiment.read_text(encoding="utf-8"))
     data["flows"][0]["variants"] = [
         {"name": "baseline"},
-        {"name": "concise", "inputs": {"prompt": "qa_concise.jinja2"}},
+        {"name": "concise", "inputs": {"prompt": "{{ cookiecutter.flow_kind }}_concise.jinja2"}},
     ]
     data["evaluators"] += [
         {"name": "length", "path": f"{project_root}/evaluators/answer_length.py:answer_length"},
-        {
-            "name": "judges",
-            "path": str(project_root / "flows/eval_judges"),
-            "column_mapping": {
-                "question": "${data.question}",
-                "answer": "${run.outputs.answer}",
-                "context": "${data.context}",
-                "ground_truth": "${data.ground_truth}",
-            },
-        },
+        next(evaluator for evaluator in shipped["evaluators"] if evaluator["name"] == "judges")
+        | {"path": str(project_root / "flows/eval_judges")},
     ]
     tiny_experiment.write_text(yaml.safe_dump(data), encoding="utf-8")
     fast, prompt_flow = _run(tiny_experiment, "inprocess"), _run(tiny_experiment, "promptflow")

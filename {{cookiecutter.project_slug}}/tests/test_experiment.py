@@ -9,15 +9,14 @@ import yaml
 
 from {{ cookiecutter.package_name }}.experiment import ExperimentError, json_schema, load, merge, overlay_path, plan
 
+DATASETS = ("core_qa", "hard_qa"{% if cookiecutter.flow_kind == 'chat' %}, "multi_turn_qa"{% endif %})
+
 
 def test_the_shipped_experiment_loads_and_plans_every_flow_dataset_and_evaluation(project_root: Path):
     experiment = load(project_root / "experiment.yaml")
     runs, evaluations = plan(experiment)
     assert [run.key for run in runs] == [
-        ("qa", "baseline", "core_qa"),
-        ("qa", "baseline", "hard_qa"),
-        ("qa", "concise", "core_qa"),
-        ("qa", "concise", "hard_qa"),
+        ("{{ cookiecutter.flow_kind }}", variant, dataset) for variant in ("baseline", "concise") for dataset in DATASETS
     ]
     assert len(evaluations) == 3 * len(runs)  # qa_metrics, judges, answer_length on every run
 
@@ -105,7 +104,13 @@ def test_every_shipped_overlay_loads(project_root: Path, environment: str):
 
 def test_the_pr_overlay_limits_lines_and_prod_raises_the_bar(project_root: Path):
     pr = load(project_root / "experiment.yaml", "pr")
-    assert {d.name: d.limit for d in pr.datasets} == {"core_qa": 10, "hard_qa": 10}
+    assert {d.name: d.limit for d in pr.datasets} == {
+        "core_qa": 10,
+        "hard_qa": 10,
+{%- if cookiecutter.flow_kind == 'chat' %}
+        "multi_turn_qa": None,  # six lines: all of them
+{%- endif %}
+    }
     prod, base = load(project_root / "experiment.yaml", "prod"), load(project_root / "experiment.yaml")
     key = "qa_metrics.f1_score"
     assert prod.gate.thresholds[key]["core_qa"] > base.gate.thresholds[key]["core_qa"]

@@ -1,24 +1,81 @@
-"""The QA flow is a plain function: called directly, it renders its prompt and answers offline."""
+"""The flow is plain Python: called directly it answers offline, and Prompt Flow runs the same code."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+import pytest
+
+from {{ cookiecutter.package_name }}.engines import RunRequest
 from {{ cookiecutter.package_name }}.engines.inprocess import load_entry
+from {{ cookiecutter.package_name }}.engines.promptflow import PromptFlowEngine
 from {{ cookiecutter.package_name }}.prompts import render_chat
 
+FLOW = Path(__file__).resolve().parents[1] / "flows" / "{{ cookiecutter.flow_kind }}"
+{%- if cookiecutter.flow_kind == 'qa' %}
+LINE = {
+    "question": "Who must review batch records?",
+    "context": "Batch records must be reviewed by QA. Any open deviation blocks release.",
+}
+EXPECTED = {"answer": "Batch records must be reviewed by QA."}
+{%- elif cookiecutter.flow_kind == 'chat' %}
+CONTEXT = "Balances are checked daily by the operator. Pipettes are checked weekly by the laboratory."
+EARLIER = [{"inputs": {"question": "How often are pipettes checked?"}, "outputs": {"answer": "Weekly."}}]
+LINE = {"question": "Who are they checked by?", "context": CONTEXT, "chat_history": EARLIER}
+EXPECTED = {"answer": "Pipettes are checked weekly by the laboratory."}
+{%- else %}
+LINE = {"question": "{{ 'What is the shelf life?' if cookiecutter.use_case_code == 'CMC' else 'How long are retained samples stored?' }}"}
+EXPECTED_ANSWER = "{{ 'The shelf life is 36 months when stored below 25 degrees Celsius.' if cookiecutter.use_case_code == 'CMC' else 'Retained samples are stored for one year after the expiry date of the batch.' }}"
+{%- endif %}
 
-def test_prompt_renders_system_and_user_messages(project_root: Path):
-    messages = render_chat(project_root / "flows/qa/qa.jinja2", question="Q?", context="C.")
+
+def test_prompt_renders_system_and_user_messages():
+    messages = render_chat(FLOW / "{{ cookiecutter.flow_kind }}.jinja2", question="Q?", context="C.")
     assert [m["role"] for m in messages] == ["system", "user"]
     assert messages[1]["content"].endswith("Question: Q?")
     assert "C." in messages[1]["content"]
+{%- if cookiecutter.flow_kind == 'rag' %}
 
 
-def test_flow_answers_from_the_context(project_root: Path):
-    answer_question = load_entry(project_root / "flows/qa")
-    result = answer_question(
-        question="Who must review batch records?",
-        context="Batch records must be reviewed by QA. Any open deviation blocks release.",
-    )
-    assert result == {"answer": "Batch records must be reviewed by QA."}
+def test_flow_answers_from_the_retrieved_documents_and_returns_them():
+    result = load_entry(FLOW)(**LINE)
+    assert result["answer"] == EXPECTED_ANSWER
+    assert EXPECTED_ANSWER in result["context"]  # what the model saw is returned for the judges
+
+
+def test_top_k_bounds_the_retrieved_context():
+    one, three = load_entry(FLOW)(**LINE, top_k=1), load_entry(FLOW)(**LINE, top_k=3)
+    assert len(one["context"]) < len(three["context"])
+{%- else %}
+
+
+def test_flow_answers_from_the_context():
+    assert load_entry(FLOW)(**LINE) == EXPECTED
+{%- endif %}
+{%- if cookiecutter.flow_kind == 'chat' %}
+
+
+def test_earlier_turns_decide_what_a_follow_up_refers_to():
+    without_history = load_entry(FLOW)(**{**LINE, "chat_history": []})
+    assert without_history == {"answer": "Balances are checked daily by the operator."}
+
+
+def test_history_becomes_chat_messages_and_is_capped():
+    flow = load_entry(FLOW).__wrapped__.__globals__  # the flow module, under the tracing wrapper
+    turns = [{"inputs": {"question": f"q{i}"}, "outputs": {"answer": f"a{i}"}} for i in range(15)]
+    messages = flow["history_messages"](turns)
+    assert len(messages) == 2 * flow["MAX_TURNS"]
+    assert messages[:2] == [{"role": "user", "content": "q5"}, {"role": "assistant", "content": "a5"}]
+{%- endif %}
+
+
+@pytest.mark.promptflow
+def test_prompt_flow_runs_the_same_function_to_the_same_answer(tmp_path: Path):
+    data = tmp_path / "line.jsonl"
+    data.write_text(json.dumps(LINE) + "\n", encoding="utf-8")
+    mapping = {name: "${data." + name + "}" for name in LINE}
+    engine = PromptFlowEngine(home=tmp_path / ".promptflow")
+    result = engine.run(RunRequest(FLOW, data, mapping, concurrency=1), on_line=lambda: None)
+    assert result.failed == 0, result.errors
+    assert result.outputs == [load_entry(FLOW)(**LINE)]

@@ -1,6 +1,7 @@
 """A model that is unreachable or refuses the call fails fast, within the configured limits, saying why."""
 
-import socket
+{% if cookiecutter.flow_kind == 'rag' %}import json
+{% endif %}import socket
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -10,6 +11,9 @@ from typer.testing import CliRunner
 
 from {{ cookiecutter.package_name }} import llm
 from {{ cookiecutter.package_name }}.cli import app
+{%- if cookiecutter.flow_kind == 'rag' %}
+from {{ cookiecutter.package_name }}.offline_model import NO_ANSWER
+{%- endif %}
 from {{ cookiecutter.package_name }}.settings import Settings
 
 
@@ -70,7 +74,20 @@ def test_an_unauthorised_call_says_which_credential_to_check(settings_for):
 
 
 def test_run_once_prints_the_flow_output(project_root):
+{%- if cookiecutter.flow_kind == 'rag' %}
+    question = "{{ 'What is the shelf life?' if cookiecutter.use_case_code == 'CMC' else 'How long are retained samples stored?' }}"
+    flow = str(project_root / "flows/rag")
+    result = CliRunner().invoke(app, ["run", "--flow", flow, "-i", f"question={question}"])
+    assert result.exit_code == 0, result.output
+    output = json.loads(result.output)
+    assert output["answer"] != NO_ANSWER and output["answer"] in output["context"]
+{%- else %}
     inputs = ["-i", "question=When are checks done?", "-i", "context=Checks are done weekly. Audits too."]
-    result = CliRunner().invoke(app, ["run", "--flow", str(project_root / "flows/qa"), *inputs])
+{%- if cookiecutter.flow_kind == 'chat' %}
+    inputs += ["-i", 'chat_history=[{"inputs": {"question": "Hi"}, "outputs": {"answer": "Hello."}}]']
+{%- endif %}
+    flow = str(project_root / "flows/{{ cookiecutter.flow_kind }}")
+    result = CliRunner().invoke(app, ["run", "--flow", flow, *inputs])
     assert result.exit_code == 0, result.output
     assert '"answer": "Checks are done weekly."' in result.output
+{%- endif %}

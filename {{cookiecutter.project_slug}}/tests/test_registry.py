@@ -12,6 +12,15 @@ from {{ cookiecutter.package_name }}.registry import REGISTRY_DIR, LocalRegistry
 
 CORE = "{{ cookiecutter.use_case_code | lower }}_core_qa"
 HARD = "{{ cookiecutter.use_case_code | lower }}_hard_qa"
+SPECS = [
+    (CORE, "uri_file", "core_qa.jsonl"),
+    (HARD, "uri_file", "hard_qa.jsonl"),
+{%- if cookiecutter.flow_kind == 'chat' %}
+    ("{{ cookiecutter.use_case_code | lower }}_multi_turn_qa", "uri_file", "multi_turn_qa.jsonl"),
+{%- endif %}
+]
+FIRST_VERSIONS = {name: ["1"] for name, _, _ in SPECS}
+MISSING = {{ (['chat_history', 'ground_truth'] if cookiecutter.flow_kind == 'chat' else ['ground_truth']) | tojson }}  # columns
 runner = CliRunner()
 
 
@@ -25,10 +34,7 @@ def _versions(root: Path) -> dict[str, list[str]]:
 
 def test_every_data_spec_loads_with_azure_ml_own_loader(project_root: Path):
     specs = load_specs(project_root / "data")
-    assert [(s.name, s.type, s.path.name) for s in specs] == [
-        (CORE, "uri_file", "core_qa.jsonl"),
-        (HARD, "uri_file", "hard_qa.jsonl"),
-    ]
+    assert [(s.name, s.type, s.path.name) for s in specs] == SPECS
 
 
 def test_registering_twice_changes_nothing(project_copy: Path):
@@ -38,7 +44,7 @@ def test_registering_twice_changes_nothing(project_copy: Path):
     assert second.exit_code == 0
     assert "new version" not in second.output
     assert (project_copy / REGISTRY_DIR / "index.json").read_bytes() == index
-    assert _versions(project_copy) == {CORE: ["1"], HARD: ["1"]}
+    assert _versions(project_copy) == FIRST_VERSIONS
 
 
 def test_editing_one_dataset_bumps_only_that_asset(project_copy: Path):
@@ -48,7 +54,7 @@ def test_editing_one_dataset_bumps_only_that_asset(project_copy: Path):
     edited = original.replace('"ground_truth": "', '"ground_truth": "four times a year, ', 1)
     data.write_text(edited, encoding="utf-8")
     _register()
-    assert _versions(project_copy) == {CORE: ["1"], HARD: ["1", "2"]}
+    assert _versions(project_copy) == FIRST_VERSIONS | {HARD: ["1", "2"]}
     registry = LocalRegistry(project_copy)
     assert registry.resolve(f"azureml:{HARD}:1").read_text(encoding="utf-8") == original
     assert "four times a year" in registry.resolve(f"azureml:{HARD}@latest").read_text(encoding="utf-8")
@@ -77,7 +83,7 @@ def test_an_unregistered_reference_is_a_clear_error(project_copy: Path):
     ("broken_line", "message"),
     [
         ('{"id": "x", "question": "q", "context": "c"', "hard_qa.jsonl:1: not valid JSON"),
-        ('{"id": "x", "question": "q", "context": "c"}', "hard_qa.jsonl:1: missing columns ['ground_truth']"),
+        ('{"id": "x", "question": "q", "context": "c"}', f"hard_qa.jsonl:1: missing columns {MISSING}"),
     ],
     ids=["malformed-jsonl", "missing-column"],
 )

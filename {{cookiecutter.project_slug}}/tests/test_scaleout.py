@@ -30,12 +30,11 @@ def test_pipeline_has_one_step_per_variant_and_dataset_and_loads_with_azure_ml(p
     assert "promptflow==1.18.5" in pip_packages and "azure-ai-evaluation==1.18.10" in pip_packages
     job = load_job(project_copy / "azureml" / "experiment.pipeline.yml")
     assert isinstance(job, PipelineJob)
+    datasets = ["core_qa", "hard_qa"{% if cookiecutter.flow_kind == 'chat' %}, "multi_turn_qa"{% endif %}]
+    flow = "{{ cookiecutter.flow_kind }}"
     assert sorted(job.jobs) == [
-        "qa_baseline_core_qa",
-        "qa_baseline_hard_qa",
-        "qa_concise_core_qa",
-        "qa_concise_hard_qa",
+        f"{flow}_{variant}_{dataset}" for variant in ("baseline", "concise") for dataset in datasets
     ]
-    step = job.jobs["qa_concise_hard_qa"]
+    step = job.jobs[f"{flow}_concise_hard_qa"]
     assert "experiment run --gate --env test --variant concise --dataset hard_qa" in step.command
     assert step.environment_variables["LLM_PROVIDER"] == "azure_openai"

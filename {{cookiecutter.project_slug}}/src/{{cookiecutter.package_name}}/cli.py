@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from enum import StrEnum
 from pathlib import Path
@@ -19,9 +20,14 @@ from {{ cookiecutter.package_name }} import (
     azure_ml,
     connections,
     data_validation,
+    monitor,
+    monitoring_config,
     registry,
     report,
     results,
+{%- if cookiecutter.flow_kind == 'rag' %}
+    retrieval,
+{%- endif %}
     scaleout,
     serving,
 )
@@ -41,6 +47,10 @@ data_app = typer.Typer(no_args_is_help=True, help="Validate and list datasets.")
 app.add_typer(data_app, name="data")
 register_app = typer.Typer(help="Register data assets and connections (local by default).")
 app.add_typer(register_app, name="register")
+monitor_app = typer.Typer(no_args_is_help=True, help="Read the trace store: summaries and samples.")
+app.add_typer(monitor_app, name="monitor")
+# Absolute, so Prompt Flow's worker processes and server (which inherit it) trace to the same store.
+os.environ.setdefault("AIOPS_TRACE_DIR", str(Path.cwd() / ".aiops" / "traces"))
 # Logs (CI, pipes) get room for the metric tables; a terminal keeps its own width.
 console = Console(width=None if sys.stdout.isatty() else 120)
 
@@ -304,17 +314,78 @@ def register_connections(target: TargetOption = None, folder: Path = Path("conne
     console.print(f"[green]Registered connections ({chosen.value}):[/] {', '.join(names)}")
 
 
+@monitor_app.command("summary")
+def monitor_summary(
+    paths: Annotated[list[Path] | None, typer.Argument(help="Span files/folders; default: the store")] = None,
+    config: Annotated[Path, typer.Option(help="Prices and thresholds")] = monitoring_config.CONFIG_FILE,
+) -> None:
+    """Requests, p50/p95 latency, errors, tokens and estimated cost per flow and variant."""
+    try:
+        settings = monitoring_config.load_config(config)
+    except monitoring_config.MonitoringConfigError as error:
+        raise _fail(error, code=2) from error
+    sources = paths or [Path(os.environ["AIOPS_TRACE_DIR"])]
+    summaries = monitor.summarise(monitor.read_spans(sources), settings)
+    if not summaries:
+        raise _fail(f"no traces in {', '.join(map(str, sources))}")
+    table = Table(box=box.SIMPLE_HEAD, title="Requests by flow and variant")
+    for heading in ("flow", "variant", "requests", "errors", "p50 ms", "p95 ms", "tokens in", "tokens out"):
+        table.add_column(heading, justify="left" if heading in ("flow", "variant") else "right")
+    table.add_column(f"cost {settings.currency}", justify="right")
+    for row in summaries:
+        table.add_row(
+            row.flow,
+            row.variant,
+            str(row.requests),
+            f"{row.errors} ({row.error_rate:.0%})",
+            f"{row.p50_ms:.1f}",
+            f"{row.p95_ms:.1f}",
+            str(row.input_tokens),
+            str(row.output_tokens),
+            f"{row.cost:.4f}",
+        )
+    console.print(table)
+{%- if cookiecutter.flow_kind == 'rag' %}
+
+
+@app.command("index")
+def build_index() -> None:
+    """Chunk data/docs and build the retrieval index in .aiops/index (BM25, or embeddings if configured)."""
+    try:
+        manifest = retrieval.build(Path.cwd())
+    except (retrieval.IndexNotReady, ConfigError, ModelCallError) as error:
+        raise _fail(error) from error
+    console.print(
+        f"[green]Indexed[/] {manifest['chunks']} chunks from {manifest['documents']} documents "
+        f"({manifest['retriever']}) into {retrieval.INDEX}"
+    )
+{%- endif %}
+
+
+def _input_value(value: str) -> object:
+    """A JSON list or object (e.g. chat_history) as such; anything else as the string given."""
+    if value.lstrip().startswith(("[", "{")):
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError as error:
+            raise _fail(f"--input value is not valid JSON: {error}", code=2) from error
+    return value
+
+
 @app.command("run")
 def run_once(
-    inputs: Annotated[list[str], typer.Option("--input", "-i", help="name=value, repeatable")],
-    flow: Annotated[Path, typer.Option(help="Flow folder")] = Path("flows/qa"),
+    inputs: Annotated[
+        list[str],
+        typer.Option("--input", "-i", help="name=value, repeatable; JSON lists and objects are parsed"),
+    ],
+    flow: Annotated[Path, typer.Option(help="Flow folder")] = Path("flows/{{ cookiecutter.flow_kind }}"),
 ) -> None:
     """Run the flow once on one input and print its output as JSON."""
     pairs = [item.partition("=") for item in inputs]
     if any(not separator for _, separator, _ in pairs):
         raise _fail("each --input must be name=value", code=2)
     try:
-        output = load_entry(flow)(**{name: value for name, _, value in pairs})
+        output = load_entry(flow)(**{name: _input_value(value) for name, _, value in pairs})
     except (ConfigError, ModelCallError) as error:
         raise _fail(error) from error
     console.print_json(json.dumps(output))
@@ -322,7 +393,7 @@ def run_once(
 
 @app.command("serve")
 def serve_flow(
-    flow: Annotated[Path, typer.Option(help="Flow folder")] = Path("flows/qa"),
+    flow: Annotated[Path, typer.Option(help="Flow folder")] = Path("flows/{{ cookiecutter.flow_kind }}"),
     host: str = "127.0.0.1",
     port: int = 8080,
 ) -> None:

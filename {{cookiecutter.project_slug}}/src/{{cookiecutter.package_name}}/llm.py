@@ -8,10 +8,14 @@ from functools import lru_cache
 import httpx
 import openai
 
-from {{ cookiecutter.package_name }} import offline_model
+from {{ cookiecutter.package_name }} import offline_model, tracing
 from {{ cookiecutter.package_name }}.settings import Settings, get_settings
 
 AZURE_SCOPE = "https://cognitiveservices.azure.com/.default"
+PROVIDER_NAMES = {"azure_openai": "azure.ai.openai", "openai": "openai", "offline": "offline"}
+{%- if cookiecutter.flow_kind == 'rag' %}
+EMBEDDING_BATCH = 64
+{%- endif %}
 
 
 class ConfigError(RuntimeError):
@@ -86,17 +90,46 @@ def get_client() -> openai.OpenAI:
 def chat(
     messages: list[dict[str, str]], temperature: float = 0.0, response_format: dict[str, str] | None = None
 ) -> Completion:
+    """One chat completion, traced as a GenAI client span with its token usage."""
     extra = {"response_format": response_format} if response_format else {}
     settings = get_settings()
-    try:
-        response = get_client().chat.completions.create(
-            model=settings.model, messages=messages, temperature=temperature, **extra
+    provider = PROVIDER_NAMES[settings.provider]
+    temperature_attribute = {"gen_ai.request.temperature": temperature}
+    with tracing.model_call("chat", provider, settings.model, **temperature_attribute) as span:
+        try:
+            response = get_client().chat.completions.create(
+                model=settings.model, messages=messages, temperature=temperature, **extra
+            )
+        except openai.APIError as error:
+            raise ModelCallError(describe_failure(settings, error)) from error
+        usage = response.usage
+        completion = Completion(
+            text=response.choices[0].message.content or "",
+            prompt_tokens=usage.prompt_tokens if usage else 0,
+            completion_tokens=usage.completion_tokens if usage else 0,
         )
-    except openai.APIError as error:
-        raise ModelCallError(describe_failure(settings, error)) from error
-    usage = response.usage
-    return Completion(
-        text=response.choices[0].message.content or "",
-        prompt_tokens=usage.prompt_tokens if usage else 0,
-        completion_tokens=usage.completion_tokens if usage else 0,
-    )
+        tracing.record_usage(span, response.model, completion.prompt_tokens, completion.completion_tokens)
+    return completion
+{%- if cookiecutter.flow_kind == 'rag' %}
+
+
+def embed(texts: list[str]) -> list[list[float]]:
+    """Embedding vectors for `texts`, in batches, traced like chat calls."""
+    settings = get_settings()
+    if settings.embedding_model is None:
+        raise ConfigError(
+            "AZURE_OPENAI_EMBEDDING_DEPLOYMENT is not set (AIOPS_RETRIEVER=embeddings needs it)."
+        )
+    vectors: list[list[float]] = []
+    for start in range(0, len(texts), EMBEDDING_BATCH):
+        batch = texts[start : start + EMBEDDING_BATCH]
+        provider = PROVIDER_NAMES[settings.provider]
+        with tracing.model_call("embeddings", provider, settings.embedding_model) as span:
+            try:
+                response = get_client().embeddings.create(model=settings.embedding_model, input=batch)
+            except openai.APIError as error:
+                raise ModelCallError(describe_failure(settings, error)) from error
+            tracing.record_usage(span, response.model, response.usage.prompt_tokens, 0)
+        vectors.extend(item.embedding for item in response.data)
+    return vectors
+{%- endif %}

@@ -11,13 +11,22 @@ no server, port or network.
 from __future__ import annotations
 
 import json
+{%- if cookiecutter.flow_kind == 'rag' %}
+import math
+{%- endif %}
 import re
 import time
+{%- if cookiecutter.flow_kind == 'rag' %}
+import zlib
+{%- endif %}
 
 import httpx
 
 NO_ANSWER = "I don't know based on the provided context."
 BASE_URL = "http://offline.invalid/v1"
+{%- if cookiecutter.flow_kind == 'rag' %}
+EMBEDDING_DIMENSIONS = 256
+{%- endif %}
 _WORD = re.compile(r"[a-z0-9]+")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 _WORD_LIMIT = re.compile(r"at most (\d+) words", re.IGNORECASE)
@@ -79,14 +88,17 @@ def split_prompt(prompt: str) -> tuple[str, str]:
     return context.replace("Context:", "", 1).strip(), question.strip()
 
 
-def answer(prompt: str) -> str:
+def answer(prompt: str, earlier_turns: str = "") -> str:
+    """Earlier user turns only break ties, as a follow-up's topic ("and who signs it?")."""
     context, question = split_prompt(prompt)
     wanted = set(words(question)) - _STOPWORDS
-    best, best_overlap = NO_ANSWER, 0
+    topic = set(words(earlier_turns)) - _STOPWORDS
+    best, best_score = NO_ANSWER, (0, 0)
     for sentence in _SENTENCE_END.split(context.strip()):
-        overlap = len(wanted & set(words(sentence)))
-        if overlap > best_overlap:
-            best, best_overlap = sentence.strip(), overlap
+        sentence_words = set(words(sentence))
+        score = (len(wanted & sentence_words), len(topic & sentence_words))
+        if score[0] and score > best_score:
+            best, best_score = sentence.strip(), score
     return best
 
 
@@ -119,7 +131,7 @@ def complete(request: dict) -> dict:
     if (request.get("response_format") or {}).get("type") == "json_object":
         text = judge(system, user)
     else:
-        text = answer(user)
+        text = answer(user, " ".join(user_turns[:-1]))
         limit = _WORD_LIMIT.search(system)
         if limit and text != NO_ANSWER:
             text = " ".join(text.split()[: int(limit[1])])
@@ -138,13 +150,43 @@ def complete(request: dict) -> dict:
     }
 
 
+{% if cookiecutter.flow_kind == 'rag' -%}
+def embedding(text: str) -> list[float]:
+    """Hashed bag of words, unit length: texts sharing words get a high cosine, like a real model."""
+    vector = [0.0] * EMBEDDING_DIMENSIONS
+    for word in set(words(text)) - _STOPWORDS:
+        vector[zlib.crc32(word.encode()) % EMBEDDING_DIMENSIONS] += 1.0
+    norm = math.sqrt(sum(value * value for value in vector)) or 1.0
+    return [value / norm for value in vector]
+
+
+def embeddings(request: dict) -> dict:
+    """An OpenAI embeddings response body for an embeddings request body."""
+    texts = [request["input"]] if isinstance(request["input"], str) else request["input"]
+    tokens = sum(len(words(text)) for text in texts)
+    return {
+        "object": "list",
+        "model": request.get("model", "offline-hashed-words"),
+        "data": [{"object": "embedding", "index": i, "embedding": embedding(t)} for i, t in enumerate(texts)],
+        "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+    }
+
+
+{% endif -%}
 def transport(latency_ms: int = 0) -> httpx.MockTransport:
+{%- if cookiecutter.flow_kind == 'rag' %}
+    routes = {"/chat/completions": complete, "/embeddings": embeddings}
+{%- else %}
+    routes = {"/chat/completions": complete}
+{%- endif %}
+
     def handle(request: httpx.Request) -> httpx.Response:
-        if not request.url.path.endswith("/chat/completions"):
+        route = next((handler for path, handler in routes.items() if request.url.path.endswith(path)), None)
+        if route is None:
             return httpx.Response(
                 404, json={"error": {"message": f"offline model: no route {request.url.path}"}}
             )
         time.sleep(latency_ms / 1000)
-        return httpx.Response(200, json=complete(json.loads(request.content)))
+        return httpx.Response(200, json=route(json.loads(request.content)))
 
     return httpx.MockTransport(handle)

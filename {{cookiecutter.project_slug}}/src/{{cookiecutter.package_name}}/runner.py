@@ -48,7 +48,12 @@ def _evaluation_request(
 ) -> RunRequest:
     path, data = root / planned.evaluator.path, root / planned.base.dataset.path
     mapping = planned.evaluator.column_mapping or inferred_mapping(path, base, first_row)
-    return RunRequest(path, data, mapping, concurrency, planned.base.dataset.limit, base=base)
+    labels = {
+        "evaluator": planned.evaluator.name,
+        "variant": planned.base.variant.name,
+        "dataset": planned.base.dataset.name,
+    }
+    return RunRequest(path, data, mapping, concurrency, planned.base.dataset.limit, base=base, labels=labels)
 
 
 def entry_problems(experiment: Experiment, root: Path) -> list[str]:
@@ -95,7 +100,12 @@ def run_experiment(
         label = f"{planned.flow.name}/{planned.variant.name} on {planned.dataset.name}"
         mapping = {**planned.flow.column_mapping, **planned.variant.inputs}
         request = RunRequest(
-            root / planned.flow.path, root / planned.dataset.path, mapping, concurrency, planned.dataset.limit
+            root / planned.flow.path,
+            root / planned.dataset.path,
+            mapping,
+            concurrency,
+            planned.dataset.limit,
+            labels={"variant": planned.variant.name, "dataset": planned.dataset.name},
         )
         base_jobs.append((request, start_task(label, len(rows[planned.dataset.name]))))
     base_results = dict(zip((p.key for p in planned_runs), run_all(engine, base_jobs), strict=True))

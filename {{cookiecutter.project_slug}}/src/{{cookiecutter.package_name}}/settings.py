@@ -31,6 +31,19 @@ class Settings(BaseSettings):
 
     openai_api_key: SecretStr | None = None
     openai_model: str = "gpt-4o-mini"
+{%- if cookiecutter.flow_kind == 'rag' %}
+
+    # Retrieval: `auto` uses embeddings once the online provider has an embedding model, else BM25.
+    aiops_retriever: Literal["auto", "bm25", "embeddings"] = "auto"
+    azure_openai_embedding_deployment: str | None = None
+    openai_embedding_model: str = "text-embedding-3-small"
+{%- endif %}
+
+    # Tracing: a local store always (unless off), Azure Monitor when the connection string is set.
+    aiops_tracing: bool = True
+    aiops_trace_content: bool = True  # inputs/outputs on flow spans; `monitor sample` needs them
+    aiops_variant: str = "default"  # the variant a deployment serves, on every span it emits
+    applicationinsights_connection_string: SecretStr | None = None
 
     registry_target: Literal["local", "azureml"] = "local"
     azure_subscription_id: str = "{{ cookiecutter.azure_subscription_id }}"
@@ -56,6 +69,23 @@ class Settings(BaseSettings):
             "openai": self.openai_model,
             "offline": "offline-extractive",
         }[self.provider]
+{%- if cookiecutter.flow_kind == 'rag' %}
+
+    @property
+    def embedding_model(self) -> str | None:
+        """None when the provider has no embedding model configured: retrieval then uses BM25."""
+        return {
+            "azure_openai": self.azure_openai_embedding_deployment,
+            "openai": self.openai_embedding_model,
+            "offline": "offline-hashed-words",
+        }[self.provider]
+
+    @property
+    def retriever(self) -> Literal["bm25", "embeddings"]:
+        if self.aiops_retriever != "auto":
+            return self.aiops_retriever
+        return "embeddings" if self.provider != "offline" and self.embedding_model else "bm25"
+{%- endif %}
 
 
 @lru_cache

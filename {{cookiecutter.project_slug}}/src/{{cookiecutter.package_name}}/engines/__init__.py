@@ -24,6 +24,7 @@ class RunRequest:
     concurrency: int
     limit: int | None = None
     base: RunResult | None = None
+    labels: dict[str, str] = field(default_factory=dict)  # variant and dataset, put on trace spans
 
 
 @dataclass

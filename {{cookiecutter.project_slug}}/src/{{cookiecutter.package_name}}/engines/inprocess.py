@@ -14,6 +14,7 @@ from typing import Any
 
 import yaml
 
+from {{ cookiecutter.package_name }} import tracing
 from {{ cookiecutter.package_name }}.engines import OnLine, RunRequest, RunResult
 
 _REFERENCE = re.compile(r"^\$\{(data|run\.outputs)\.([A-Za-z_][A-Za-z0-9_]*)\}$")
@@ -91,7 +92,8 @@ class InProcessEngine:
                 if request.base and base_outputs[index] is None:
                     raise RuntimeError("the base run failed on this line")
                 inputs = resolve_inputs(request.column_mapping, rows[index], base_outputs[index])
-                return dict(entry(**inputs)), None
+                with tracing.run_attributes(**request.labels):
+                    return dict(entry(**inputs)), None
             except Exception as error:  # noqa: BLE001 - one bad line must not stop the run
                 return None, f"{type(error).__name__}: {error}"
             finally:

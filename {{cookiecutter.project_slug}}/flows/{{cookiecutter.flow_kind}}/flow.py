@@ -1,0 +1,102 @@
+{%- if cookiecutter.flow_kind == 'qa' -%}
+"""Question + context -> answer. Plain Python and a prompt file: any engine, or a test, can call it."""
+
+from pathlib import Path
+from typing import TypedDict
+
+from {{ cookiecutter.package_name }}.llm import chat
+from {{ cookiecutter.package_name }}.prompts import render_chat
+from {{ cookiecutter.package_name }}.tracing import traced
+
+PROMPTS = Path(__file__).parent
+
+
+class Answer(TypedDict):
+    answer: str
+
+
+@traced("flow qa")
+def answer_question(
+    question: str, context: str, prompt: str = "qa.jinja2", temperature: float = 0.0
+) -> Answer:
+    """`prompt` and `temperature` are what experiment variants change."""
+    messages = render_chat(PROMPTS / prompt, question=question, context=context)
+    return {"answer": chat(messages, temperature=float(temperature)).text}
+{%- elif cookiecutter.flow_kind == 'chat' -%}
+"""Chat: question + context + earlier turns -> answer. Plain Python and a prompt file, engine-agnostic.
+
+`chat_history` uses Prompt Flow's chat shape, `[{"inputs": {"question": ...}, "outputs": {"answer":
+...}}]`, so the same flow serves a chat UI. Earlier turns become real chat messages between the
+system prompt and the new question, rather than text pasted into the prompt. A first turn sends [].
+"""
+
+from pathlib import Path
+from typing import Any, TypedDict
+
+from {{ cookiecutter.package_name }}.llm import chat
+from {{ cookiecutter.package_name }}.prompts import render_chat
+from {{ cookiecutter.package_name }}.tracing import traced
+
+PROMPTS = Path(__file__).parent
+MAX_TURNS = 10  # older turns are dropped: they cost tokens and rarely change the answer
+
+
+class Answer(TypedDict):
+    answer: str
+
+
+def history_messages(chat_history: list[dict[str, Any]]) -> list[dict[str, str]]:
+    messages = []
+    for turn in chat_history[-MAX_TURNS:]:
+        messages.append({"role": "user", "content": str(turn["inputs"]["question"])})
+        messages.append({"role": "assistant", "content": str(turn["outputs"]["answer"])})
+    return messages
+
+
+@traced("flow chat")
+def chat_turn(
+    question: str,
+    context: str,
+    chat_history: list,  # plain `list`, no Optional: Prompt Flow's serving rejects richer types
+    prompt: str = "chat.jinja2",
+    temperature: float = 0.0,
+) -> Answer:
+    """`prompt` and `temperature` are what experiment variants change."""
+    system, *latest = render_chat(PROMPTS / prompt, question=question, context=context)
+    messages = [system, *history_messages(chat_history), *latest]
+    return {"answer": chat(messages, temperature=float(temperature)).text}
+{%- elif cookiecutter.flow_kind == 'rag' -%}
+"""RAG: question -> top-k chunks of the project's documents -> answer. Plain Python, engine-agnostic.
+
+The documents live in `data/docs/`; `make index` chunks and indexes them into `.aiops/index/`
+(BM25 offline, embeddings when configured). The retrieved context is returned with the answer,
+so groundedness is judged against what the model actually saw.
+"""
+
+from pathlib import Path
+from typing import TypedDict
+
+from {{ cookiecutter.package_name }}.llm import chat
+from {{ cookiecutter.package_name }}.prompts import render_chat
+from {{ cookiecutter.package_name }}.retrieval import retrieve
+from {{ cookiecutter.package_name }}.tracing import traced
+
+PROMPTS = Path(__file__).parent
+PROJECT = Path(__file__).resolve().parents[2]
+
+
+class Answer(TypedDict):
+    answer: str
+    context: str
+
+
+@traced("flow rag")
+def answer_from_documents(
+    question: str, prompt: str = "rag.jinja2", temperature: float = 0.0, top_k: int = 3
+) -> Answer:
+    """`prompt`, `temperature` and `top_k` are what experiment variants change."""
+    chunks = retrieve(question, int(top_k), PROJECT)
+    context = "\n\n".join(chunk.text for chunk in chunks)
+    messages = render_chat(PROMPTS / prompt, question=question, context=context)
+    return {"answer": chat(messages, temperature=float(temperature)).text, "context": context}
+{%- endif %}

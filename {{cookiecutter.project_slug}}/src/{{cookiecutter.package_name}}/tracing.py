@@ -1,0 +1,208 @@
+"""OpenTelemetry spans and metrics for each flow call and model call, in the GenAI semantic conventions.
+
+Spans always go to a local JSON-lines store (`.aiops/traces/`, read by `monitor summary`), and also
+to Azure Monitor when APPLICATIONINSIGHTS_CONNECTION_STRING is set. We keep our own TracerProvider
+instead of the global one, so Prompt Flow's executor or server can set up its own tracing without
+either side overriding the other; parent/child links still flow through OpenTelemetry's context.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import functools
+import json
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+from opentelemetry import metrics, trace
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import (
+    BatchSpanProcessor,
+    SimpleSpanProcessor,
+    SpanExporter,
+    SpanExportResult,
+)
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode
+
+from {{ cookiecutter.package_name }}.settings import get_settings
+
+SERVICE_NAME = "{{ cookiecutter.project_slug }}"
+CONTENT_LIMIT = 4000  # characters of inputs/outputs kept on a flow span
+_run_attributes: contextvars.ContextVar[dict[str, str] | None] = contextvars.ContextVar(
+    "run_attributes", default=None
+)
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def trace_dir() -> Path:
+    """AIOPS_TRACE_DIR, which the CLI sets absolute so Prompt Flow's workers write to the same place."""
+    return Path(os.environ.get("AIOPS_TRACE_DIR") or Path.cwd() / ".aiops" / "traces")
+
+
+class JsonLinesSpanExporter(SpanExporter):
+    """One JSON line per finished span, one file per UTC day; appends are safe across processes."""
+
+    def __init__(self, folder: Path) -> None:
+        self._folder = folder
+        self._lock = threading.Lock()
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        by_day: dict[str, list[str]] = {}
+        for span in spans:
+            day = datetime.fromtimestamp((span.end_time or 0) / 1e9, UTC).strftime("%Y-%m-%d")
+            by_day.setdefault(day, []).append(json.dumps(span_record(span), default=str) + "\n")
+        with self._lock:
+            self._folder.mkdir(parents=True, exist_ok=True)
+            for day, lines in by_day.items():
+                path = self._folder / f"spans-{day}.jsonl"
+                descriptor = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+                try:
+                    os.write(descriptor, "".join(lines).encode("utf-8"))
+                finally:
+                    os.close(descriptor)
+        return SpanExportResult.SUCCESS
+
+
+def span_record(span: ReadableSpan) -> dict[str, Any]:
+    context = span.get_span_context()
+    return {
+        "trace_id": f"{context.trace_id:032x}",
+        "span_id": f"{context.span_id:016x}",
+        "parent_id": f"{span.parent.span_id:016x}" if span.parent else None,
+        "name": span.name,
+        "start_ns": span.start_time,
+        "end_ns": span.end_time,
+        "status": span.status.status_code.name,
+        "attributes": dict(span.attributes or {}),
+    }
+
+
+@functools.cache
+def _providers() -> tuple[TracerProvider, MeterProvider]:
+    settings = get_settings()
+    resource = Resource.create({"service.name": SERVICE_NAME})
+    tracer_provider = TracerProvider(resource=resource)
+    readers = []
+    if settings.aiops_tracing:
+        tracer_provider.add_span_processor(SimpleSpanProcessor(JsonLinesSpanExporter(trace_dir())))
+    if settings.applicationinsights_connection_string is not None:
+        from azure.monitor.opentelemetry.exporter import AzureMonitorMetricExporter, AzureMonitorTraceExporter
+        from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
+
+        connection = settings.applicationinsights_connection_string.get_secret_value()
+        tracer_provider.add_span_processor(
+            BatchSpanProcessor(
+                AzureMonitorTraceExporter(connection_string=connection, tracer_provider=tracer_provider)
+            )
+        )
+        metric_exporter = AzureMonitorMetricExporter(connection_string=connection)
+        readers.append(PeriodicExportingMetricReader(metric_exporter))
+    return tracer_provider, MeterProvider(metric_readers=readers, resource=resource)
+
+
+def tracer() -> trace.Tracer:
+    return _providers()[0].get_tracer(SERVICE_NAME)
+
+
+@functools.cache
+def instruments() -> dict[str, Any]:
+    """The GenAI client metrics, plus flow request duration (with `error.type` on failures)."""
+    meter: metrics.Meter = _providers()[1].get_meter(SERVICE_NAME)
+    return {
+        "tokens": meter.create_histogram("gen_ai.client.token.usage", unit="{token}"),
+        "model_duration": meter.create_histogram("gen_ai.client.operation.duration", unit="s"),
+        "flow_duration": meter.create_histogram("aiops.flow.duration", unit="s"),
+    }
+
+
+@contextmanager
+def run_attributes(**attributes: str) -> Iterator[None]:
+    """Flow spans started inside this block carry these (flow, variant, dataset) attributes."""
+    token = _run_attributes.set({f"aiops.{key}": value for key, value in attributes.items()})
+    try:
+        yield
+    finally:
+        _run_attributes.reset(token)
+
+
+def _content(value: Any) -> str:
+    return json.dumps(value, default=str, ensure_ascii=False)[:CONTENT_LIMIT]
+
+
+def traced(name: str) -> Callable[[F], F]:
+    """A span around each flow call: latency, status, and inputs/outputs unless AIOPS_TRACE_CONTENT=false."""
+
+    def decorate(function: F) -> F:
+        @functools.wraps(function)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            settings = get_settings()
+            attributes = {"aiops.flow": name.removeprefix("flow "), "aiops.variant": settings.aiops_variant}
+            attributes |= _run_attributes.get() or {}
+            started = time.perf_counter()
+            with tracer().start_as_current_span(name, attributes=attributes) as span:
+                if settings.aiops_trace_content:
+                    span.set_attribute("aiops.inputs", _content(kwargs or args))
+                try:
+                    result = function(*args, **kwargs)
+                except Exception as error:
+                    _record_error(span, error)
+                    instruments()["flow_duration"].record(
+                        time.perf_counter() - started, attributes | {"error.type": type(error).__name__}
+                    )
+                    raise
+                if settings.aiops_trace_content:
+                    span.set_attribute("aiops.outputs", _content(result))
+                instruments()["flow_duration"].record(time.perf_counter() - started, attributes)
+                return result
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorate
+
+
+def _record_error(span: Span, error: BaseException) -> None:
+    span.set_attribute("error.type", type(error).__name__)
+    span.set_status(Status(StatusCode.ERROR, str(error)[:500]))
+
+
+@contextmanager
+def model_call(operation: str, provider: str, model: str, **attributes: Any) -> Iterator[Span]:
+    """A client span for one model call; the caller adds usage with `record_usage`."""
+    started = time.perf_counter()
+    common = {
+        "gen_ai.operation.name": operation,
+        "gen_ai.provider.name": provider,
+        "gen_ai.request.model": model,
+    }
+    with tracer().start_as_current_span(
+        f"{operation} {model}",
+        kind=SpanKind.CLIENT,
+        attributes=common | attributes | (_run_attributes.get() or {}),
+        record_exception=False,
+    ) as span:
+        try:
+            yield span
+        except Exception as error:
+            _record_error(span, error)
+            common["error.type"] = type(error).__name__
+            raise
+        finally:
+            instruments()["model_duration"].record(time.perf_counter() - started, common)
+
+
+def record_usage(span: Span, response_model: str, input_tokens: int, output_tokens: int) -> None:
+    span.set_attribute("gen_ai.response.model", response_model)
+    span.set_attribute("gen_ai.usage.input_tokens", input_tokens)
+    span.set_attribute("gen_ai.usage.output_tokens", output_tokens)
+    for token_type, count in (("input", input_tokens), ("output", output_tokens)):
+        instruments()["tokens"].record(
+            count, {"gen_ai.token.type": token_type, "gen_ai.request.model": response_model}
+        )

@@ -1,0 +1,151 @@
+"""Each flow call leaves spans (latency, status, tokens) locally, and in Azure Monitor when configured."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import ClassVar
+
+import httpx
+import openai
+import pytest
+from typer.testing import CliRunner
+
+from {{ cookiecutter.package_name }} import llm, monitor, tracing
+from {{ cookiecutter.package_name }}.cli import app
+from {{ cookiecutter.package_name }}.engines.inprocess import load_entry
+from {{ cookiecutter.package_name }}.monitoring_config import load_config
+from {{ cookiecutter.package_name }}.settings import get_settings
+
+PROJECT = Path(__file__).resolve().parents[1]
+FLOW = PROJECT / "flows" / "{{ cookiecutter.flow_kind }}"
+{%- if cookiecutter.flow_kind == 'rag' %}
+LINE = {"question": "{{ 'What is the shelf life?' if cookiecutter.use_case_code == 'CMC' else 'How long are retained samples stored?' }}"}
+{%- else %}
+LINE = {"question": "When are checks done?", "context": "Checks are done weekly. Audits are done yearly."}
+{%- if cookiecutter.flow_kind == 'chat' %}
+LINE["chat_history"] = []
+{%- endif %}
+{%- endif %}
+
+
+def _fresh_tracing() -> None:
+    for cached in (get_settings, tracing._providers, tracing.instruments):
+        cached.cache_clear()
+
+
+@pytest.fixture
+def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    monkeypatch.setenv("AIOPS_TRACE_DIR", str(tmp_path / "traces"))
+    _fresh_tracing()
+    yield tmp_path / "traces"
+    _fresh_tracing()
+
+
+def test_a_flow_call_is_a_root_span_with_a_model_call_carrying_token_usage(store: Path):
+    output = load_entry(FLOW)(**LINE)
+    spans = monitor.read_spans([store])
+    (root,) = monitor.requests(spans)
+    assert root["name"] == "flow {{ cookiecutter.flow_kind }}" and root["status"] == "UNSET"
+    assert root["attributes"]["aiops.variant"] == "default"
+    assert json.loads(root["attributes"]["aiops.outputs"]) == output
+    (model_call,) = [span for span in spans if span["name"].startswith("chat ")]
+    assert model_call["parent_id"] == root["span_id"]
+    attributes = model_call["attributes"]
+    assert attributes["gen_ai.operation.name"] == "chat"
+    assert attributes["gen_ai.request.model"] == "offline-extractive"
+    assert attributes["gen_ai.usage.input_tokens"] > 0 and attributes["gen_ai.usage.output_tokens"] > 0
+    assert root["end_ns"] - root["start_ns"] >= model_call["end_ns"] - model_call["start_ns"] > 0
+
+
+def test_run_labels_reach_the_flow_span(store: Path):
+    with tracing.run_attributes(variant="concise", dataset="core_qa"):
+        load_entry(FLOW)(**LINE)
+    (root,) = monitor.requests(monitor.read_spans([store]))
+    assert root["attributes"]["aiops.variant"] == "concise"
+    assert root["attributes"]["aiops.dataset"] == "core_qa"
+
+
+def test_a_failed_model_call_marks_both_spans_as_errors(store: Path, monkeypatch: pytest.MonkeyPatch):
+    refusing = httpx.MockTransport(lambda request: httpx.Response(401, json={"error": {"message": "denied"}}))
+    client = openai.OpenAI(
+        api_key="unused",  # pragma: allowlist secret
+        base_url="http://model.invalid/v1",
+        http_client=httpx.Client(transport=refusing),
+        max_retries=0,
+    )
+    monkeypatch.setattr(llm, "get_client", lambda: client)
+    with pytest.raises(llm.ModelCallError):
+        load_entry(FLOW)(**LINE)
+    spans = monitor.read_spans([store])
+    failed = {span["name"]: span for span in spans if span["status"] == "ERROR"}
+    assert failed["flow {{ cookiecutter.flow_kind }}"]["attributes"]["error.type"] == "ModelCallError"
+    assert failed["chat offline-extractive"]["attributes"]["error.type"] == "ModelCallError"
+
+
+def test_tracing_off_writes_nothing(store: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("AIOPS_TRACING", "false")
+    _fresh_tracing()
+    load_entry(FLOW)(**LINE)
+    assert not store.exists()
+
+
+def test_monitor_summary_counts_requests_latency_and_tokens(store: Path):
+    for _ in range(5):
+        load_entry(FLOW)(**LINE)
+    config = load_config(PROJECT / "monitoring/config.yaml")
+    (summary,) = monitor.summarise(monitor.read_spans([store]), config)
+    assert (summary.flow, summary.variant, summary.requests, summary.errors) == (FLOW.name, "default", 5, 0)
+    assert 0 < summary.p50_ms <= summary.p95_ms
+    assert summary.input_tokens > summary.output_tokens > 0
+    assert summary.cost > 0  # the offline model is priced as gpt-4o-mini in monitoring/config.yaml
+    result = CliRunner().invoke(
+        app, ["monitor", "summary", str(store), "--config", str(PROJECT / "monitoring/config.yaml")]
+    )
+    assert result.exit_code == 0, result.output
+    assert "{{ cookiecutter.flow_kind }}" in result.output and " 5 " in result.output
+
+
+class _Ingestion(BaseHTTPRequestHandler):
+    received: ClassVar[list[bytes]] = []
+
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        if self.headers.get("Content-Encoding") == "gzip":
+            body = gzip.decompress(body)
+        _Ingestion.received.append(body)
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.end_headers()
+        self.wfile.write(b'{"itemsReceived": 1, "itemsAccepted": 1, "errors": []}')
+
+    def log_message(self, *args):
+        pass
+
+
+def test_with_a_connection_string_spans_also_go_to_azure_monitor(store: Path, monkeypatch):
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Ingestion)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    endpoint = f"http://127.0.0.1:{server.server_address[1]}/"
+    monkeypatch.setenv("APPLICATIONINSIGHTS_STATSBEAT_DISABLED_ALL", "true")
+    monkeypatch.setenv(
+        "APPLICATIONINSIGHTS_CONNECTION_STRING",
+        f"InstrumentationKey=00000000-0000-0000-0000-000000000000;IngestionEndpoint={endpoint}",
+    )
+    _fresh_tracing()
+    try:
+        load_entry(FLOW)(**LINE)
+        tracer_provider, meter_provider = tracing._providers()
+        tracer_provider.force_flush()
+        sent = b"".join(_Ingestion.received).decode("utf-8")
+        assert '"name": "flow {{ cookiecutter.flow_kind }}"' in sent or "flow {{ cookiecutter.flow_kind }}" in sent
+        assert "gen_ai.usage.input_tokens" in sent
+        assert monitor.requests(monitor.read_spans([store]))  # the local store still gets them
+        tracer_provider.shutdown()
+        meter_provider.shutdown()
+    finally:
+        server.shutdown()
