@@ -26,11 +26,12 @@ def preset(name: str) -> dict:
     ]
 
 
-# The two use-case presets; the second also takes every non-default option.
+# The two use-case presets; the second also takes every non-default option (the rag flow among them).
 OTHER_COMBINATION = preset("cmc") | {
     "llm_provider": "openai",
     "ci_provider": "azure_devops",
     "deployment_target": "azure_webapp",
+    "flow_kind": "rag",
 }
 
 
@@ -101,11 +102,13 @@ def onboarding_commands(project: Path) -> list[str]:
 
 def test_the_day_one_commands_of_the_onboarding_doc_pass_offline(installed_default: Path):
     commands = onboarding_commands(installed_default)
-    assert commands == ["install", "lint", "test", "data-validate", "register", "gate"]
+    assert commands == ["install", "lint", "test", "data-validate", "register", "gate", "monitor"]
     outputs = {target: make(installed_default, target).stdout for target in commands[1:]}  # installed above
     assert " passed" in outputs["test"] and " failed" not in outputs["test"]
     assert registered_versions(installed_default) == {"qcp_core_qa": ["1"], "qcp_hard_qa": ["1"]}
     assert_experiment_ran(installed_default, outputs["gate"], {"core_qa": 24, "hard_qa": 20})
+    flow_rows = [line.split() for line in outputs["monitor"].splitlines() if line.split()[:1] == ["qa"]]
+    assert sorted((row[1], row[2]) for row in flow_rows) == [("baseline", "44"), ("concise", "44")]
 
 
 def test_another_combination_installs_lints_tests_and_runs_offline(bake):
@@ -114,9 +117,20 @@ def test_another_combination_installs_lints_tests_and_runs_offline(bake):
     make(project, "lint")
     tests = make(project, "test")
     assert " passed" in tests.stdout and " failed" not in tests.stdout
+    assert "Indexed" in make(project, "index").stdout
     pr_overlay = make(project, "gate", "ENV=pr").stdout
     assert_experiment_ran(project, pr_overlay, {"core_qa": 10, "hard_qa": 10})
-    assert "drug substance" in (project / "data/core_qa.jsonl").read_text(encoding="utf-8")
+    assert "drug substance" in (project / "data/docs/handbook_part_1.md").read_text(encoding="utf-8")
+
+
+def test_the_chat_flow_installs_lints_tests_and_runs_its_experiment_offline(bake):
+    project = bake(flow_kind="chat", register_on_generate=False)
+    make(project, "install", offline=False)
+    make(project, "lint")
+    tests = make(project, "test")
+    assert " passed" in tests.stdout and " failed" not in tests.stdout
+    experiment = make(project, "gate").stdout
+    assert_experiment_ran(project, experiment, {"core_qa": 24, "hard_qa": 20, "multi_turn_qa": 6})
 
 
 def test_hook_registers_data_and_connections_when_dependencies_are_installed(

@@ -12,6 +12,13 @@ import yaml
 from conftest import OPTIONS, TEMPLATE, files_in
 
 JUDGES = ("coherence", "fluency", "groundedness", "relevance", "similarity")
+
+
+def flow_files(kind: str) -> list[str]:
+    """A flow folder: the plain-Python entry, its flex spec, and a prompt with its concise variant."""
+    return [f"flows/{kind}/{name}" for name in ("flow.flex.yaml", "flow.py", f"{kind}.jinja2", f"{kind}_concise.jinja2")]
+
+
 PACKAGE_FILES = [
     "__init__.py",
     "__main__.py",
@@ -25,6 +32,8 @@ PACKAGE_FILES = [
     "experiment.py",
     "gate.py",
     "llm.py",
+    "monitor.py",
+    "monitoring_config.py",
     "offline_model.py",
     "prompts.py",
     "registry.py",
@@ -35,6 +44,7 @@ PACKAGE_FILES = [
     "serving.py",
     "settings.py",
     "templates/report.html.jinja2",
+    "tracing.py",
 ]
 COMMON_FILES = {
     ".amlignore",
@@ -62,16 +72,13 @@ COMMON_FILES = {
     "docs/design.md",
     "docs/onboarding.md",
     "docs/runbook.md",
+    "monitoring/config.yaml",
     "deployment/sample_request.json",
-    "flows/qa/flow.flex.yaml",
-    "flows/qa/flow.py",
-    "flows/qa/qa.jinja2",
     "flows/eval_qa/flow.flex.yaml",
     "flows/eval_qa/qa_metrics.py",
     "flows/eval_judges/flow.flex.yaml",
     "flows/eval_judges/judges.py",
     *(f"flows/eval_judges/prompts/{judge}.jinja2" for judge in JUDGES),
-    "flows/qa/qa_concise.jinja2",
     "tests/conftest.py",
     "tests/test_cli.py",
     "tests/test_connections.py",
@@ -91,6 +98,7 @@ COMMON_FILES = {
     "tests/test_scaleout.py",
     "tests/test_serve.py",
     "tests/test_settings.py",
+    "tests/test_tracing.py",
 }
 FILES_FOR_OPTION = {  # "{package}" stands for the package folder
     ("llm_provider", "azure_openai"): set(),
@@ -112,6 +120,19 @@ FILES_FOR_OPTION = {  # "{package}" stands for the package folder
         "deployment/webapp/app_settings.json",
         "deployment/webapp/deploy.sh",
     },
+    ("flow_kind", "qa"): set(flow_files("qa")),
+    ("flow_kind", "chat"): {
+        *flow_files("chat"),
+        "data/multi_turn_qa.jsonl",
+        "data/multi_turn_qa.yml",
+    },
+    ("flow_kind", "rag"): {
+        *flow_files("rag"),
+        "data/docs/handbook_part_1.md",
+        "data/docs/handbook_part_2.md",
+        "src/{package}/retrieval.py",
+        "tests/test_retrieval.py",
+    },
 }
 
 SUPPORTED = {
@@ -120,6 +141,8 @@ SUPPORTED = {
     "github-webapp": {"deployment_target": "azure_webapp"},
     "azure-devops-aml": {"ci_provider": "azure_devops"},
     "openai-api-key": {"llm_provider": "openai", "azure_openai_auth": "api_key"},
+    "chat-azure-devops": {"flow_kind": "chat", "ci_provider": "azure_devops"},
+    "rag-cmc-webapp": {"flow_kind": "rag", "use_case_code": "CMC", "deployment_target": "azure_webapp"},
     "cmc-custom-names": {
         "project_name": "CMC Helper",
         "project_slug": "cmc-helper-app",
@@ -132,7 +155,8 @@ SUPPORTED = {
 
 def expected_files(answers: dict) -> set[str]:
     chosen = {
-        key: answers.get(key, OPTIONS[key][0]) for key in ("llm_provider", "ci_provider", "deployment_target")
+        key: answers.get(key, OPTIONS[key][0])
+        for key in ("llm_provider", "ci_provider", "deployment_target", "flow_kind")
     }
     package = answers.get("package_name", "qcp_assistant")
     expected = COMMON_FILES | {f"src/{package}/{name}" for name in PACKAGE_FILES}

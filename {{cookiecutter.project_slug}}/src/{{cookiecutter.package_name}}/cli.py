@@ -337,7 +337,7 @@ def monitor_summary(
             row.flow,
             row.variant,
             str(row.requests),
-            f"{row.errors} ({row.error_rate:.0%})",
+            f"{row.errors} ({100 * row.error_rate:.0f} %)",
             f"{row.p50_ms:.1f}",
             f"{row.p95_ms:.1f}",
             str(row.input_tokens),
