@@ -16,7 +16,8 @@ JUDGES = ("coherence", "fluency", "groundedness", "relevance", "similarity")
 
 def flow_files(kind: str) -> list[str]:
     """A flow folder: the plain-Python entry, its flex spec, and a prompt with its concise variant."""
-    return [f"flows/{kind}/{name}" for name in ("flow.flex.yaml", "flow.py", f"{kind}.jinja2", f"{kind}_concise.jinja2")]
+    names = ("flow.flex.yaml", "flow.py", f"{kind}.jinja2", f"{kind}_concise.jinja2")
+    return [f"flows/{kind}/{name}" for name in names]
 
 
 PACKAGE_FILES = [
@@ -72,7 +73,11 @@ COMMON_FILES = {
     "docs/design.md",
     "docs/onboarding.md",
     "docs/runbook.md",
+    "monitoring/README.md",
+    "monitoring/alerts.json",
+    "monitoring/alerts.parameters.json",
     "monitoring/config.yaml",
+    "monitoring/workbook.json",
     "deployment/sample_request.json",
     "flows/eval_qa/flow.flex.yaml",
     "flows/eval_qa/qa_metrics.py",
@@ -98,16 +103,18 @@ COMMON_FILES = {
     "tests/test_scaleout.py",
     "tests/test_serve.py",
     "tests/test_settings.py",
+    "tests/test_monitoring.py",
     "tests/test_tracing.py",
 }
 FILES_FOR_OPTION = {  # "{package}" stands for the package folder
     ("llm_provider", "azure_openai"): set(),
     ("llm_provider", "openai"): {"connections/openai.yaml"},
     ("ci_provider", "github"): {
-        f".github/workflows/{name}.yml" for name in ("pr", "evaluate", "deploy", "deploy-environment")
+        f".github/workflows/{name}.yml"
+        for name in ("pr", "evaluate", "deploy", "deploy-environment", "online-evaluation")
     },
     ("ci_provider", "azure_devops"): {
-        f".azure-pipelines/{name}.yml" for name in ("pr", "evaluate", "deploy")
+        f".azure-pipelines/{name}.yml" for name in ("pr", "evaluate", "deploy", "online-evaluation")
     },
     ("deployment_target", "aml_online_endpoint"): {
         "deployment/aml/endpoint.yml",

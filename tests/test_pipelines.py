@@ -140,3 +140,18 @@ def test_azure_devops_prod_needs_the_gate_and_an_environment(bake, answers):
         text = path.read_text(encoding="utf-8")
         assert "AzureCLI" not in text or "azureSubscription: $(AZURE_SERVICE_CONNECTION)" in text, path.name
         assert not re.search(r"servicePrincipalKey|client[-_]secret", text, re.IGNORECASE), path.name
+
+
+@pytest.mark.parametrize("ci_provider", ["github", "azure_devops"])
+def test_online_evaluation_runs_daily_on_sampled_production_traces(bake, ci_provider):
+    project = bake(ci_provider=ci_provider)
+    folder = ".github/workflows" if ci_provider == "github" else ".azure-pipelines"
+    text = (project / folder / "online-evaluation.yml").read_text(encoding="utf-8")
+    spec = yaml.safe_load(text)
+    # YAML 1.1 reads GitHub's `on:` key as True
+    schedules = spec[True]["schedule"] if ci_provider == "github" else spec["schedules"]
+    assert [schedule["cron"] for schedule in schedules] == ["0 5 * * *"]
+    sample = "monitor sample traces/app-insights.json --target azureml"
+    for step in ("monitor query", sample, "make online-eval"):
+        assert step in text, f"{folder}/online-evaluation.yml: {step!r} missing"
+    assert "APPLICATIONINSIGHTS_CONNECTION_STRING" in text  # where the scores go, for the score-drop alert

@@ -1,5 +1,7 @@
 """The flow served over real HTTP on loopback answers the sample request (the pipelines' smoke test)."""
 
+import json
+import os
 import socket
 import subprocess
 import sys
@@ -21,11 +23,17 @@ def _free_port() -> int:
 
 
 @pytest.fixture
-def served(project_root: Path):
+def served_traces(tmp_path: Path) -> Path:
+    return tmp_path / "traces"
+
+
+@pytest.fixture
+def served(project_root: Path, served_traces: Path):
     port = _free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "{{ cookiecutter.package_name }}", "serve", "--port", str(port)],
         cwd=project_root,
+        env={**os.environ, "AIOPS_TRACE_DIR": str(served_traces)},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -58,3 +66,20 @@ def test_served_flow_answers_the_sample_request_over_http(served: str, project_r
 def test_smoke_test_fails_clearly_when_nothing_listens(project_root: Path):
     with pytest.raises(SmokeTestFailed, match="ConnectError"):
         smoke_test(f"http://127.0.0.1:{_free_port()}", project_root / "deployment/sample_request.json", 2, {})
+
+
+def test_monitor_counts_every_served_request_with_latency_and_tokens(
+    served: str, served_traces: Path, project_root: Path
+):
+    request = json.loads((project_root / "deployment/sample_request.json").read_text(encoding="utf-8"))
+    for _ in range(7):
+        assert httpx.post(f"{served}/score", json=request, timeout=30).status_code == 200
+    config = str(project_root / "monitoring/config.yaml")
+    result = CliRunner().invoke(app, ["monitor", "summary", str(served_traces), "--config", config])
+    assert result.exit_code == 0, result.output
+    flow_name = "{{ cookiecutter.flow_kind }}"
+    (row,) = [line.split() for line in result.output.splitlines() if line.split()[:1] == [flow_name]]
+    flow, variant, requests, errors, *_, p50, p95, tokens_in, tokens_out, cost = row  # errors: "0 (0 %)"
+    assert (flow, variant, requests, errors) == (flow_name, "default", "7", "0")
+    assert 0 < float(p50) <= float(p95) < 30_000
+    assert int(tokens_in) > int(tokens_out) > 0 and float(cost) > 0

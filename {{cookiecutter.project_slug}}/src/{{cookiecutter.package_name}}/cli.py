@@ -30,6 +30,7 @@ from {{ cookiecutter.package_name }} import (
 {%- endif %}
     scaleout,
     serving,
+    tracing,
 )
 from {{ cookiecutter.package_name }} import experiment as experiment_file
 from {{ cookiecutter.package_name }}.engines import get_engine
@@ -345,6 +346,93 @@ def monitor_summary(
             f"{row.cost:.4f}",
         )
     console.print(table)
+
+
+@monitor_app.command("sample")
+def monitor_sample(
+    paths: Annotated[list[Path] | None, typer.Argument(help="Span files/folders, AI exports")] = None,
+    size: Annotated[int, typer.Option(min=1, help="Requests to sample")] = 50,
+    seed: Annotated[int, typer.Option(help="Same traces and seed, same sample")] = 0,
+    name: Annotated[str, typer.Option(help="Dataset name under data/")] = "production_samples",
+    target: TargetOption = None,
+) -> None:
+    """Sample served requests into data/<name>.jsonl (ground truth empty) and register a new version."""
+    sources = paths or [Path(os.environ["AIOPS_TRACE_DIR"])]
+    lines = monitor.sample(monitor.read_spans(sources), size, seed)
+    if not lines:
+        raise _fail(f"no successful requests with recorded inputs in {', '.join(map(str, sources))}")
+    data = Path("data") / f"{name}.jsonl"
+    data.write_text("".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines), encoding="utf-8")
+    spec_file = data.with_suffix(".yml")
+    if not spec_file.exists():
+        spec_file.write_text(
+            "$schema: https://azuremlschemas.azureedge.net/latest/data.schema.json\n"
+            f"name: {{ cookiecutter.use_case_code | lower }}_{name}\ntype: uri_file\npath: {data.name}\n"
+            'description: "Sampled production requests; fill in ground_truth to use them for regression."\n',
+            encoding="utf-8",
+        )
+    chosen = _target(target)
+    try:
+        problems = data_validation.validate_jsonl(data, {"question", "answer", "ground_truth"})
+        if problems:
+            raise registry.RegistryError("\n".join(map(str, problems)))
+        (spec,) = [spec for spec in registry.load_specs(data.parent) if spec.spec_file == spec_file]
+        store = (
+            registry.LocalRegistry(Path.cwd())
+            if chosen is RegistryTarget.local
+            else registry.AzureMLRegistry(azure_ml.workspace_client(get_settings()))
+        )
+        (outcome,) = registry.register_all([spec], store)
+    except (registry.RegistryError, azure_ml.AzureUnavailable) as error:
+        raise _fail(error) from error
+    status = "new version" if outcome.created else "unchanged"
+    console.print(
+        f"[green]Sampled[/] {len(lines)} requests into {data}: "
+        f"azureml:{outcome.asset.name}:{outcome.asset.version} ({status}, {chosen.value})"
+    )
+
+
+@monitor_app.command("evaluate")
+def monitor_evaluate(
+    dataset: Annotated[Path, typer.Argument(help="Sampled requests (monitor sample)")],
+    output: Annotated[Path, typer.Option(help="Scores file")] = Path("results/online/scores.json"),
+) -> None:
+    """Judge sampled production answers (no ground truth needed) and emit the scores as telemetry."""
+    judges = load_entry(Path("flows/eval_judges"))
+    rows = [json.loads(line) for line in dataset.read_text(encoding="utf-8").splitlines() if line.strip()]
+    try:
+        scored = [judges(row["question"], row["answer"], row.get("context", ""), "") for row in rows]
+    except (ConfigError, ModelCallError) as error:
+        raise _fail(error) from error
+    means = monitor.mean_scores(scored)
+    tracing.record_online_scores(means, len(rows), dataset.name)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    report = {"dataset": str(dataset), "lines": len(rows), "scores": means}
+    output.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    table = Table("metric", "mean (1-5)", box=box.SIMPLE_HEAD, title=f"online evaluation: {len(rows)} lines")
+    for metric, value in means.items():
+        table.add_row(metric, f"{value:.2f}")
+    console.print(table)
+
+
+@monitor_app.command("query")
+def monitor_query() -> None:
+    """Print the KQL that exports flow and model-call spans from App Insights (for `monitor sample`)."""
+    print(monitor.APP_INSIGHTS_QUERY)
+
+
+@monitor_app.command("alert-params")
+def monitor_alert_params(
+    config: Annotated[Path, typer.Option(help="Prices and thresholds")] = monitoring_config.CONFIG_FILE,
+    output: Annotated[Path, typer.Option(help="ARM parameters file")] = monitoring_config.PARAMETERS_FILE,
+) -> None:
+    """Write the alert rules' parameters file from monitoring/config.yaml (thresholds live only there)."""
+    try:
+        settings = monitoring_config.load_config(config)
+    except monitoring_config.MonitoringConfigError as error:
+        raise _fail(error, code=2) from error
+    output.write_text(monitoring_config.arm_parameters(settings), encoding="utf-8")
+    console.print(f"[green]Wrote[/] {output}")
 {%- if cookiecutter.flow_kind == 'rag' %}
 
 

@@ -1,13 +1,15 @@
-"""Summaries of the trace store: requests, latency percentiles, errors, tokens and cost per flow and variant.
+"""The production feedback loop over the trace store: summaries, samples, online scores.
 
-Reads the JSON-lines spans `tracing` writes (locally, or exported from App Insights in the same
-shape). A request is a root span; its tokens are the usage on every model call in its trace.
+Reads the JSON-lines spans `tracing` writes, or an App Insights export (`az monitor app-insights
+query`) converted to the same shape. A request is a root span; its tokens are the usage on every
+model call in its trace.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import random
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -34,6 +36,10 @@ class Summary:
         return self.errors / self.requests if self.requests else 0.0
 
 
+ONLINE_METRICS = ("groundedness", "relevance", "coherence", "fluency")  # judges that need no ground truth
+VARIANT_INPUTS = ("prompt", "temperature", "top_k")  # what a variant sets: not data
+
+
 def span_files(paths: Iterable[Path]) -> list[Path]:
     """Files as given, folders expanded to their spans-*.jsonl."""
     files = []
@@ -43,11 +49,52 @@ def span_files(paths: Iterable[Path]) -> list[Path]:
 
 
 def read_spans(paths: Iterable[Path]) -> list[dict[str, Any]]:
+    """Local span files, or `.json` App Insights exports (see `from_app_insights`)."""
     spans = []
     for file in span_files(paths):
+        if file.suffix == ".json":
+            spans.extend(from_app_insights(json.loads(file.read_text(encoding="utf-8"))))
+            continue
         with file.open(encoding="utf-8") as lines:
             spans.extend(json.loads(line) for line in lines if line.strip())
     return spans
+
+
+def from_app_insights(export: dict[str, Any]) -> list[dict[str, Any]]:
+    """Rows of `APP_INSIGHTS_QUERY` (as `az monitor app-insights query` prints them) as spans."""
+    spans = []
+    for table in export["tables"]:
+        columns = [column["name"] for column in table["columns"]]
+        for values in table["rows"]:
+            row = dict(zip(columns, values, strict=True))
+            dimensions = row["customDimensions"]
+            attributes = json.loads(dimensions) if isinstance(dimensions, str) else dict(dimensions or {})
+            for name in ("gen_ai.usage.input_tokens", "gen_ai.usage.output_tokens"):
+                if name in attributes:
+                    attributes[name] = int(attributes[name])
+            start_ns = int(row["start_ms"]) * 1_000_000
+            spans.append(
+                {
+                    "trace_id": row["operation_Id"],
+                    "span_id": row["id"],
+                    "parent_id": row["operation_ParentId"] or None,
+                    "name": row["name"],
+                    "start_ns": start_ns,
+                    "end_ns": start_ns + int(float(row["duration"]) * 1_000_000),
+                    "status": "UNSET" if str(row["success"]).lower() == "true" else "ERROR",
+                    "attributes": attributes,
+                }
+            )
+    return spans
+
+
+# Flow and model-call spans, as the Azure Monitor exporter stores them (internal/client spans are
+# dependencies); the online-evaluation pipeline runs it with `az monitor app-insights query`.
+APP_INSIGHTS_QUERY = (
+    'dependencies | where name startswith "flow " or name startswith "chat " '
+    "| project id, operation_Id, operation_ParentId, name, duration, success, customDimensions, "
+    "start_ms = datetime_diff('millisecond', timestamp, datetime(1970-01-01))"
+)
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -105,3 +152,37 @@ def summarise(spans: list[dict[str, Any]], config: MonitoringConfig) -> list[Sum
             )
         )
     return summaries
+
+
+def sample(spans: list[dict[str, Any]], size: int, seed: int) -> list[dict[str, Any]]:
+    """Up to `size` successful requests as dataset lines, ground truth left empty for labelling.
+
+    Seeded, so the same traces and seed give the same sample (and the same dataset version).
+    """
+    candidates = [
+        span
+        for span in requests(spans)
+        if span["status"] != "ERROR"
+        and "aiops.inputs" in span["attributes"]
+        and "aiops.outputs" in span["attributes"]
+    ]
+    candidates.sort(key=lambda span: span["span_id"])
+    chosen = random.Random(seed).sample(candidates, min(size, len(candidates)))
+    lines = []
+    for span in sorted(chosen, key=lambda span: span["start_ns"]):
+        inputs = json.loads(span["attributes"]["aiops.inputs"])
+        outputs = json.loads(span["attributes"]["aiops.outputs"])
+        line = {"id": f"prod-{span['span_id']}", **inputs, **outputs, "ground_truth": ""}
+        for knob in VARIANT_INPUTS:
+            line.pop(knob, None)
+        line["trace_id"] = span["trace_id"]
+        lines.append(line)
+    return lines
+
+
+def mean_scores(scored: list[dict[str, Any]]) -> dict[str, float]:
+    return {
+        metric: sum(float(line[metric]) for line in scored) / len(scored)
+        for metric in ONLINE_METRICS
+        if scored and all(metric in line for line in scored)
+    }

@@ -1,17 +1,22 @@
 """monitoring/config.yaml: token prices and every alert threshold, in one validated file.
 
-`monitor summary` prices tokens with it; `make monitoring-params` turns the thresholds into the
-parameters file the alert-rule template is deployed with, so no threshold is written twice.
+`monitor summary` prices tokens with it; `monitor alert-params` turns the thresholds into the
+parameters file the alert-rule template (monitoring/alerts.json) is deployed with, so no
+threshold is written twice.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 CONFIG_FILE = Path("monitoring") / "config.yaml"
+PARAMETERS_FILE = Path("monitoring") / "alerts.parameters.json"
+ARM_PARAMETERS_SCHEMA = "https://schema.management.azure.com/schemas/2019-04-01/deploymentParameters.json#"
 
 
 class MonitoringConfigError(ValueError):
@@ -31,7 +36,10 @@ class Alerts(BaseModel):
     daily_tokens: int = Field(gt=0, description="Input + output tokens per day")
     daily_cost: float = Field(gt=0, description="Estimated cost per day, at the prices above")
     online_score_min: float = Field(ge=1, le=5, description="Lowest mean online judge score (1-5)")
-    online_score_metric: str = Field(description="Which judge metric the score-drop alert watches")
+    online_score_metric: Literal["groundedness", "relevance", "coherence", "fluency"] = Field(
+        description="Which judge metric the score-drop alert watches"
+    )
+    cost_model: str = Field(description="The model whose prices the daily-cost alert uses")
 
 
 class MonitoringConfig(BaseModel):
@@ -39,6 +47,14 @@ class MonitoringConfig(BaseModel):
     currency: str = "USD"
     prices_per_1k_tokens: dict[str, Price] = Field(description="Per model or deployment name")
     alerts: Alerts
+
+    @model_validator(mode="after")
+    def _cost_model_is_priced(self) -> MonitoringConfig:
+        if self.alerts.cost_model not in self.prices_per_1k_tokens:
+            raise ValueError(
+                f"alerts.cost_model {self.alerts.cost_model!r} has no entry in prices_per_1k_tokens"
+            )
+        return self
 
     def cost(self, model: str, kind: str, tokens: int) -> float:
         price = self.prices_per_1k_tokens.get(model)
@@ -53,3 +69,24 @@ def load_config(path: Path = CONFIG_FILE) -> MonitoringConfig:
             f"{'.'.join(str(part) for part in item['loc'])}: {item['msg']}" for item in error.errors()
         )
         raise MonitoringConfigError(f"{path}: {problems}") from error
+
+
+def arm_parameters(config: MonitoringConfig) -> str:
+    """The ARM parameters file for monitoring/alerts.json: every threshold, from the config."""
+    alerts, price = config.alerts, config.prices_per_1k_tokens[config.alerts.cost_model]
+    values = {  # ARM has no float type: numbers travel as strings, read back with json()
+        "serverErrorRatePercent": alerts.server_error_rate_percent,
+        "latencyP95Ms": alerts.latency_p95_ms,
+        "dailyTokens": alerts.daily_tokens,
+        "dailyCost": alerts.daily_cost,
+        "inputPricePer1k": price.input,
+        "outputPricePer1k": price.output,
+        "onlineScoreMin": alerts.online_score_min,
+        "onlineScoreMetric": alerts.online_score_metric,
+    }
+    document = {
+        "$schema": ARM_PARAMETERS_SCHEMA,
+        "contentVersion": "1.0.0.0",
+        "parameters": {name: {"value": str(value)} for name, value in values.items()},
+    }
+    return json.dumps(document, indent=2) + "\n"

@@ -1,0 +1,146 @@
+"""Monitoring as code and the feedback loop: thresholds from one file, samples that register."""
+
+from __future__ import annotations
+
+import inspect
+import json
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from {{ cookiecutter.package_name }} import monitor, tracing
+from {{ cookiecutter.package_name }}.cli import app
+from {{ cookiecutter.package_name }}.data_validation import validate_jsonl
+from {{ cookiecutter.package_name }}.engines.inprocess import load_entry
+from {{ cookiecutter.package_name }}.monitoring_config import (
+    MonitoringConfigError,
+    arm_parameters,
+    load_config,
+)
+from {{ cookiecutter.package_name }}.registry import LocalRegistry
+from {{ cookiecutter.package_name }}.settings import get_settings
+
+PROJECT = Path(__file__).resolve().parents[1]
+MONITORING = PROJECT / "monitoring"
+THRESHOLD = re.compile(r"^\[json\(parameters\('(\w+)'\)\)\]$")
+runner = CliRunner()
+
+
+def _json(name: str) -> dict:
+    return json.loads((MONITORING / name).read_text(encoding="utf-8"))
+
+
+def test_the_committed_alert_parameters_come_from_the_config():
+    assert (MONITORING / "alerts.parameters.json").read_text(encoding="utf-8") == arm_parameters(
+        load_config(MONITORING / "config.yaml")
+    ), "monitoring/alerts.parameters.json is stale: run `make alert-params`"
+
+
+def test_every_alert_rule_takes_its_threshold_from_the_config():
+    template, parameters = _json("alerts.json"), _json("alerts.parameters.json")["parameters"]
+    alerts = load_config(MONITORING / "config.yaml").alerts
+    rules = [r for r in template["resources"] if r["type"] == "Microsoft.Insights/scheduledQueryRules"]
+    names = {re.search(r"\{0\}-([\w-]+)'", rule["name"])[1] for rule in rules}
+    assert names == {"server-errors", "latency-p95", "daily-tokens", "daily-cost", "online-score-drop"}
+    expected = {
+        "serverErrorRatePercent": alerts.server_error_rate_percent,
+        "latencyP95Ms": alerts.latency_p95_ms,
+        "dailyTokens": alerts.daily_tokens,
+        "dailyCost": alerts.daily_cost,
+        "onlineScoreMin": alerts.online_score_min,
+    }
+    used = set()
+    for rule in rules:
+        (criterion,) = rule["properties"]["criteria"]["allOf"]
+        match = THRESHOLD.match(str(criterion["threshold"]))
+        assert match, f"{rule['name']}: threshold {criterion['threshold']!r} is a literal, not a parameter"
+        used.add(match[1])
+        assert float(parameters[match[1]]["value"]) == float(expected[match[1]])
+        assert rule["properties"]["actions"]["actionGroups"], rule["name"]
+    assert used == set(expected)
+    assert any(r["type"] == "Microsoft.Insights/actionGroups" for r in template["resources"])
+    assert set(parameters) <= set(template["parameters"])
+
+
+def test_the_workbook_is_a_deployable_template_with_queries():
+    template = _json("workbook.json")
+    (workbook_resource,) = template["resources"]
+    assert workbook_resource["type"] == "Microsoft.Insights/workbooks"
+    items = template["variables"]["workbook"]["items"]
+    queries = [item["content"]["query"] for item in items if item["type"] == 3]
+    assert any("gen_ai.usage.input_tokens" in query for query in queries)
+    assert any("online_evaluation" in query for query in queries)
+
+
+def test_a_bad_config_names_the_field(tmp_path: Path):
+    config = yaml.safe_load((MONITORING / "config.yaml").read_text(encoding="utf-8"))
+    config["alerts"]["latency_p95_ms"] = -1
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
+    with pytest.raises(MonitoringConfigError, match=r"alerts\.latency_p95_ms: Input should be greater"):
+        load_config(tmp_path / "config.yaml")
+
+
+@pytest.fixture
+def traced_requests(project_copy: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Five flow calls traced into the scratch project's store."""
+    store = project_copy / ".aiops/traces"
+    monkeypatch.setenv("AIOPS_TRACE_DIR", str(store))
+    for cached in (get_settings, tracing._providers, tracing.instruments):
+        cached.cache_clear()
+    flow = load_entry(project_copy / "flows/{{ cookiecutter.flow_kind }}")
+    rows = (project_copy / "data/core_qa.jsonl").read_text(encoding="utf-8").splitlines()[:5]
+    for row in map(json.loads, rows):
+        flow(**{name: row[name] for name in inspect.signature(flow).parameters if name in row})
+    yield store
+    for cached in (get_settings, tracing._providers, tracing.instruments):
+        cached.cache_clear()
+
+
+def test_sampled_requests_become_a_registered_dataset_version(traced_requests: Path, project_copy: Path):
+    result = runner.invoke(app, ["monitor", "sample", "--size", "3"])
+    assert result.exit_code == 0, result.output
+    assert "azureml:{{ cookiecutter.use_case_code | lower }}_production_samples:1 (new version" in result.output
+    data = project_copy / "data/production_samples.jsonl"
+    lines = [json.loads(line) for line in data.read_text(encoding="utf-8").splitlines()]
+    assert len(lines) == 3 and all(line["ground_truth"] == "" and line["answer"] for line in lines)
+    assert all(line["question"] and line["context"] for line in lines)
+    assert validate_jsonl(data, {"question", "answer", "context", "ground_truth"}) == []
+    again = runner.invoke(app, ["monitor", "sample", "--size", "3"])  # same traces, same seed
+    assert "(unchanged" in again.output
+    bigger = runner.invoke(app, ["monitor", "sample", "--size", "5"])
+    assert "production_samples:2 (new version" in bigger.output
+    versions = LocalRegistry(project_copy).versions()
+    assert [v.version for v in versions["{{ cookiecutter.use_case_code | lower }}_production_samples"]] == ["1", "2"]
+
+
+def test_online_evaluation_scores_the_sample_and_emits_them(traced_requests: Path, project_copy: Path):
+    assert runner.invoke(app, ["monitor", "sample", "--size", "4"]).exit_code == 0
+    result = runner.invoke(app, ["monitor", "evaluate", "data/production_samples.jsonl"])
+    assert result.exit_code == 0, result.output
+    scores = json.loads((project_copy / "results/online/scores.json").read_text(encoding="utf-8"))
+    assert scores["lines"] == 4 and set(scores["scores"]) == set(monitor.ONLINE_METRICS)
+    assert all(1.0 <= value <= 5.0 for value in scores["scores"].values())
+    (online,) = [s for s in monitor.read_spans([traced_requests]) if s["name"] == "online_evaluation"]
+    assert online["attributes"]["aiops.score.groundedness"] == scores["scores"]["groundedness"]
+
+
+def test_an_app_insights_export_reads_as_the_same_spans(tmp_path: Path):
+    columns = ["id", "operation_Id", "operation_ParentId", "name", "duration", "success", "customDimensions"]
+    columns.append("start_ms")
+    dimensions = {"aiops.flow": "{{ cookiecutter.flow_kind }}", "aiops.variant": "blue"}
+    chat = {"gen_ai.usage.input_tokens": "40", "gen_ai.usage.output_tokens": "8"}
+    flow = "flow {{ cookiecutter.flow_kind }}"
+    rows = [
+        ["f1", "t1", "req1", flow, 120.0, "True", json.dumps(dimensions), 1_700_000_000_000],
+        ["c1", "t1", "f1", "chat gpt-4o-mini", 100.0, "True", json.dumps(chat), 1_700_000_000_010],
+        ["f2", "t2", "req2", flow, 300.0, "False", json.dumps(dimensions), 1_700_000_001_000],
+    ]
+    table = {"name": "PrimaryResult", "columns": [{"name": column} for column in columns], "rows": rows}
+    export = tmp_path / "app-insights.json"
+    export.write_text(json.dumps({"tables": [table]}), encoding="utf-8")
+    (summary,) = monitor.summarise(monitor.read_spans([export]), load_config(MONITORING / "config.yaml"))
+    assert (summary.requests, summary.errors, summary.input_tokens, summary.output_tokens) == (2, 1, 40, 8)
+    assert (summary.p50_ms, summary.p95_ms) == (120.0, 300.0)
