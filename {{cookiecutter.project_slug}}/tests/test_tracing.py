@@ -13,6 +13,7 @@ from typing import ClassVar
 import httpx
 import openai
 import pytest
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from typer.testing import CliRunner
 
 from {{ cookiecutter.package_name }} import llm, monitor, tracing
@@ -85,6 +86,31 @@ def test_a_failed_model_call_marks_both_spans_as_errors(store: Path, monkeypatch
     failed = {span["name"]: span for span in spans if span["status"] == "ERROR"}
     assert failed["flow {{ cookiecutter.flow_kind }}"]["attributes"]["error.type"] == "ModelCallError"
     assert failed["chat offline-extractive"]["attributes"]["error.type"] == "ModelCallError"
+
+
+def test_each_call_records_genai_metrics(store: Path, monkeypatch: pytest.MonkeyPatch):
+    reader = InMemoryMetricReader()
+    real_meter_provider = tracing.MeterProvider
+    monkeypatch.setattr(
+        tracing,
+        "MeterProvider",
+        lambda metric_readers, resource: real_meter_provider([*metric_readers, reader], resource=resource),
+    )
+    _fresh_tracing()
+    load_entry(FLOW)(**LINE)
+    points = {
+        metric.name: metric.data.data_points
+        for resource_metrics in reader.get_metrics_data().resource_metrics
+        for scope in resource_metrics.scope_metrics
+        for metric in scope.metrics
+    }
+    expected = {"gen_ai.client.token.usage", "gen_ai.client.operation.duration", "aiops.flow.duration"}
+    assert expected <= set(points)
+    token_types = {point.attributes["gen_ai.token.type"] for point in points["gen_ai.client.token.usage"]}
+    assert token_types == {"input", "output"}
+    assert all(point.sum > 0 for point in points["gen_ai.client.token.usage"])
+    (flow_duration,) = points["aiops.flow.duration"]
+    assert flow_duration.count == 1 and flow_duration.attributes["aiops.flow"] == FLOW.name
 
 
 def test_tracing_off_writes_nothing(store: Path, monkeypatch: pytest.MonkeyPatch):
