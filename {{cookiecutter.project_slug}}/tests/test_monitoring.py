@@ -144,3 +144,21 @@ def test_an_app_insights_export_reads_as_the_same_spans(tmp_path: Path):
     (summary,) = monitor.summarise(monitor.read_spans([export]), load_config(MONITORING / "config.yaml"))
     assert (summary.requests, summary.errors, summary.input_tokens, summary.output_tokens) == (2, 1, 40, 8)
     assert (summary.p50_ms, summary.p95_ms) == (120.0, 300.0)
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["summary", "missing.jsonl"], "missing.jsonl: no such file"),
+        (["summary", "--config", "missing.yaml"], "missing.yaml: [Errno 2] No such file or directory"),
+        (["summary", "empty-store"], "no traces in empty-store: run the flow first"),
+        (["summary", "pyproject.toml"], "pyproject.toml: not a span file or App Insights export"),
+        (["sample", "empty-store"], "no successful requests with recorded inputs in empty-store"),
+    ],
+    ids=["missing-span-file", "missing-config", "empty-store", "not-spans", "nothing-to-sample"],
+)
+def test_bad_monitor_input_is_one_clear_line(project_copy: Path, arguments: list[str], message: str):
+    result = runner.invoke(app, ["monitor", *arguments])
+    assert result.exit_code in (1, 2)
+    assert message in " ".join(result.output.split())
+    assert "Traceback" not in result.output

@@ -315,20 +315,35 @@ def register_connections(target: TargetOption = None, folder: Path = Path("conne
     console.print(f"[green]Registered connections ({chosen.value}):[/] {', '.join(names)}")
 
 
+MonitoringConfigOption = Annotated[Path, typer.Option(help="Prices and thresholds")]
+
+
+def _monitoring_config(path: Path) -> monitoring_config.MonitoringConfig:
+    try:
+        return monitoring_config.load_config(path)
+    except monitoring_config.MonitoringConfigError as error:
+        raise _fail(error, code=2) from error
+
+
+def _spans(sources: list[Path]) -> list[dict]:
+    try:
+        return monitor.read_spans(sources)
+    except monitor.TraceReadError as error:
+        raise _fail(error, code=2) from error
+
+
 @monitor_app.command("summary")
 def monitor_summary(
     paths: Annotated[list[Path] | None, typer.Argument(help="Span files/folders; default: the store")] = None,
-    config: Annotated[Path, typer.Option(help="Prices and thresholds")] = monitoring_config.CONFIG_FILE,
+    config: MonitoringConfigOption = monitoring_config.CONFIG_FILE,
 ) -> None:
     """Requests, p50/p95 latency, errors, tokens and estimated cost per flow and variant."""
-    try:
-        settings = monitoring_config.load_config(config)
-    except monitoring_config.MonitoringConfigError as error:
-        raise _fail(error, code=2) from error
+    settings = _monitoring_config(config)
     sources = paths or [Path(os.environ["AIOPS_TRACE_DIR"])]
-    summaries = monitor.summarise(monitor.read_spans(sources), settings)
+    summaries = monitor.summarise(_spans(sources), settings)
     if not summaries:
-        raise _fail(f"no traces in {', '.join(map(str, sources))}")
+        where = ", ".join(map(str, sources))
+        raise _fail(f"no traces in {where}: run the flow first (make experiment, make serve)")
     table = Table(box=box.SIMPLE_HEAD, title="Requests by flow and variant")
     for heading in ("flow", "variant", "requests", "errors", "p50 ms", "p95 ms", "tokens in", "tokens out"):
         table.add_column(heading, justify="left" if heading in ("flow", "variant") else "right")
@@ -358,7 +373,7 @@ def monitor_sample(
 ) -> None:
     """Sample served requests into data/<name>.jsonl (ground truth empty) and register a new version."""
     sources = paths or [Path(os.environ["AIOPS_TRACE_DIR"])]
-    lines = monitor.sample(monitor.read_spans(sources), size, seed)
+    lines = monitor.sample(_spans(sources), size, seed)
     if not lines:
         raise _fail(f"no successful requests with recorded inputs in {', '.join(map(str, sources))}")
     data = Path("data") / f"{name}.jsonl"
@@ -423,14 +438,11 @@ def monitor_query() -> None:
 
 @monitor_app.command("alert-params")
 def monitor_alert_params(
-    config: Annotated[Path, typer.Option(help="Prices and thresholds")] = monitoring_config.CONFIG_FILE,
+    config: MonitoringConfigOption = monitoring_config.CONFIG_FILE,
     output: Annotated[Path, typer.Option(help="ARM parameters file")] = monitoring_config.PARAMETERS_FILE,
 ) -> None:
     """Write the alert rules' parameters file from monitoring/config.yaml (thresholds live only there)."""
-    try:
-        settings = monitoring_config.load_config(config)
-    except monitoring_config.MonitoringConfigError as error:
-        raise _fail(error, code=2) from error
+    settings = _monitoring_config(config)
     output.write_text(monitoring_config.arm_parameters(settings), encoding="utf-8")
     console.print(f"[green]Wrote[/] {output}")
 {%- if cookiecutter.flow_kind == 'rag' %}

@@ -40,11 +40,20 @@ ONLINE_METRICS = ("groundedness", "relevance", "coherence", "fluency")  # judges
 VARIANT_INPUTS = ("prompt", "temperature", "top_k")  # what a variant sets: not data
 
 
+class TraceReadError(ValueError):
+    """A trace source is missing or is neither a span file nor an App Insights export."""
+
+
 def span_files(paths: Iterable[Path]) -> list[Path]:
-    """Files as given, folders expanded to their spans-*.jsonl."""
+    """Files as given, folders expanded to their spans-*.jsonl; a store not created yet is empty."""
     files = []
     for path in paths:
-        files.extend(sorted(path.glob("spans-*.jsonl")) if path.is_dir() else [path])
+        if path.is_dir():
+            files.extend(sorted(path.glob("spans-*.jsonl")))
+        elif path.is_file():
+            files.append(path)
+        elif path.suffix:
+            raise TraceReadError(f"{path}: no such file")
     return files
 
 
@@ -52,11 +61,14 @@ def read_spans(paths: Iterable[Path]) -> list[dict[str, Any]]:
     """Local span files, or `.json` App Insights exports (see `from_app_insights`)."""
     spans = []
     for file in span_files(paths):
-        if file.suffix == ".json":
-            spans.extend(from_app_insights(json.loads(file.read_text(encoding="utf-8"))))
-            continue
-        with file.open(encoding="utf-8") as lines:
-            spans.extend(json.loads(line) for line in lines if line.strip())
+        try:
+            if file.suffix == ".json":
+                spans.extend(from_app_insights(json.loads(file.read_text(encoding="utf-8"))))
+                continue
+            with file.open(encoding="utf-8") as lines:
+                spans.extend(json.loads(line) for line in lines if line.strip())
+        except (KeyError, TypeError, ValueError) as error:
+            raise TraceReadError(f"{file}: not a span file or App Insights export ({error!r})") from error
     return spans
 
 

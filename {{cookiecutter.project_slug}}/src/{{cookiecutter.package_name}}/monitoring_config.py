@@ -64,6 +64,8 @@ class MonitoringConfig(BaseModel):
 def load_config(path: Path = CONFIG_FILE) -> MonitoringConfig:
     try:
         return MonitoringConfig.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
+    except (OSError, yaml.YAMLError) as error:
+        raise MonitoringConfigError(f"{path}: {error}") from error
     except ValidationError as error:
         problems = "; ".join(
             f"{'.'.join(str(part) for part in item['loc'])}: {item['msg']}" for item in error.errors()
