@@ -3,6 +3,7 @@
     python benchmarks/engines.py overhead --lines 20     # 2 datasets x 20 lines, every evaluator
     python benchmarks/engines.py overhead --lines 200    # 2 datasets x 200 lines x 3 evaluators
     python benchmarks/engines.py throughput --latency-ms 200 --concurrency 16 --lines 200
+    python benchmarks/engines.py tracing --lines 200     # in-process, tracing on against off
 
 `overhead` prints wall times and their ratio (target <= 0.3). `throughput` runs the flow alone
 against the offline model with a simulated latency and prints lines/s against the ideal
@@ -10,7 +11,8 @@ concurrency / latency (target >= 85%). Both engines run the same plan through th
 the Prompt Flow engine is PFClient.run plus reading each run's details and metrics back, which
 any caller of PFClient needs. Each measurement runs in a fresh process; imports happen before
 the clock starts, so PFClient's own ~2 s import is not counted against it. Datasets are cycled
-to the requested length (ids stay unique); only the first variant of each flow runs.
+to the requested length (ids stay unique); only the first variant of each flow runs. `tracing`
+prints the in-process engine's wall time with the local trace store on and off, and their ratio.
 """
 
 import argparse
@@ -71,11 +73,19 @@ def measure(engine_name: str, experiment_file: Path, concurrency: int | None) ->
 ENGINES = ("inprocess", "promptflow")
 
 
-def in_fresh_process(engine: str, experiment_file: Path, concurrency: int | None, latency_ms: int) -> float:
+def in_fresh_process(
+    engine: str, experiment_file: Path, concurrency: int | None, latency_ms: int, tracing: bool = True
+) -> float:
     command = [sys.executable, __file__, "measure", engine, str(experiment_file)]
     if concurrency:
         command += ["--concurrency", str(concurrency)]
-    environment = {**os.environ, "LLM_PROVIDER": "offline", "OFFLINE_MODEL_LATENCY_MS": str(latency_ms)}
+    environment = {
+        **os.environ,
+        "LLM_PROVIDER": "offline",
+        "OFFLINE_MODEL_LATENCY_MS": str(latency_ms),
+        "AIOPS_TRACING": str(tracing).lower(),
+        "AIOPS_TRACE_DIR": str(experiment_file.parent / "traces"),
+    }
     result = subprocess.run(command, capture_output=True, text=True, check=False, env=environment)
     if result.returncode != 0:
         raise SystemExit(f"{engine} measurement failed:\n{result.stderr[-3000:]}")
@@ -91,6 +101,21 @@ def timings(args: argparse.Namespace, evaluate: bool, latency_ms: int) -> dict[s
                 seconds = in_fresh_process(engine, experiment_file, args.concurrency, latency_ms)
                 measured[engine].append(seconds)
         return {engine: statistics.median(values) for engine, values in measured.items()}
+
+
+def tracing_cost(args: argparse.Namespace) -> None:
+    with tempfile.TemporaryDirectory(dir=Path.home()) as workdir:
+        experiment_file = prepare(args.experiment, args.lines, Path(workdir), evaluate=True)
+        measured: dict[bool, list[float]] = {True: [], False: []}
+        for _ in range(args.repeat):
+            for tracing in (False, True):
+                measured[tracing].append(in_fresh_process("inprocess", experiment_file, None, 0, tracing))
+        spans = sum(1 for file in (Path(workdir) / "traces").glob("*.jsonl") for _ in file.open())
+    on, off = statistics.median(measured[True]), statistics.median(measured[False])
+    print(f"in-process engine, 2 datasets x {args.lines} lines, every evaluator, median of {args.repeat}")
+    print(f"tracing off: {off:.2f} s")
+    print(f"tracing on:  {on:.2f} s ({spans // args.repeat} spans written per run)")
+    print(f"ratio on / off: {on / off:.3f}")
 
 
 def overhead(args: argparse.Namespace) -> None:
@@ -116,7 +141,7 @@ def throughput(args: argparse.Namespace) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
-    for name in ("overhead", "throughput"):
+    for name in ("overhead", "throughput", "tracing"):
         command = commands.add_parser(name)
         command.add_argument("--experiment", type=Path, default=ROOT / "experiment.yaml")
         command.add_argument("--lines", type=int, default=20)
@@ -131,7 +156,7 @@ def main() -> None:
     if args.command == "measure":
         print(json.dumps({"seconds": measure(args.engine, args.experiment, args.concurrency)}))
     else:
-        {"overhead": overhead, "throughput": throughput}[args.command](args)
+        {"overhead": overhead, "throughput": throughput, "tracing": tracing_cost}[args.command](args)
 
 
 if __name__ == "__main__":
