@@ -130,7 +130,7 @@ def test_the_chat_flow_installs_lints_tests_and_runs_its_experiment_offline(bake
     tests = make(project, "test")
     assert " passed" in tests.stdout and " failed" not in tests.stdout
     experiment = make(project, "gate").stdout
-    assert_experiment_ran(project, experiment, {"core_qa": 24, "hard_qa": 20, "multi_turn_qa": 6})
+    assert_experiment_ran(project, experiment, {"core_qa": 24, "hard_qa": 20, "multi_turn_qa": 8})
 
 
 def test_hook_registers_data_and_connections_when_dependencies_are_installed(

@@ -108,7 +108,7 @@ def test_the_pr_overlay_limits_lines_and_prod_raises_the_bar(project_root: Path)
         "core_qa": 10,
         "hard_qa": 10,
 {%- if cookiecutter.flow_kind == 'chat' %}
-        "multi_turn_qa": None,  # six lines: all of them
+        "multi_turn_qa": None,  # eight lines: all of them
 {%- endif %}
     }
     prod, base = load(project_root / "experiment.yaml", "prod"), load(project_root / "experiment.yaml")

@@ -61,6 +61,19 @@ def test_earlier_turns_decide_what_a_follow_up_refers_to():
     assert without_history == {"answer": "Balances are checked daily by the operator."}
 
 
+def test_the_shipped_multi_turn_dataset_needs_the_history(project_root: Path):
+    rows = [json.loads(line) for line in (project_root / "data/multi_turn_qa.jsonl").read_text().splitlines()]
+    flow = load_entry(FLOW)
+
+    def answers_right(history: bool) -> list[bool]:
+        turns = [row["chat_history"] if history else [] for row in rows]
+        outputs = [flow(row["question"], row["context"], turn) for row, turn in zip(rows, turns, strict=True)]
+        return [output["answer"] == row["ground_truth"] for output, row in zip(outputs, rows, strict=True)]
+
+    assert all(answers_right(history=True))
+    assert sum(answers_right(history=False)) <= len(rows) - 2  # the two-topic follow-ups need the history
+
+
 def test_history_becomes_chat_messages_and_is_capped():
     flow = load_entry(FLOW).__wrapped__.__globals__  # the flow module, under the tracing wrapper
     turns = [{"inputs": {"question": f"q{i}"}, "outputs": {"answer": f"a{i}"}} for i in range(15)]
