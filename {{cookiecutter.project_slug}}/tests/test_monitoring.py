@@ -88,15 +88,15 @@ def traced_requests(project_copy: Path, monkeypatch: pytest.MonkeyPatch) -> Path
     """Five flow calls traced into the scratch project's store."""
     store = project_copy / ".aiops/traces"
     monkeypatch.setenv("AIOPS_TRACE_DIR", str(store))
-    for cached in (get_settings, tracing._providers, tracing.instruments):
-        cached.cache_clear()
+    get_settings.cache_clear()
+    tracing.reset()
     flow = load_entry(project_copy / "flows/{{ cookiecutter.flow_kind }}")
     rows = (project_copy / "data/core_qa.jsonl").read_text(encoding="utf-8").splitlines()[:5]
     for row in map(json.loads, rows):
         flow(**{name: row[name] for name in inspect.signature(flow).parameters if name in row})
     yield store
-    for cached in (get_settings, tracing._providers, tracing.instruments):
-        cached.cache_clear()
+    get_settings.cache_clear()
+    tracing.reset()
 
 
 def test_sampled_requests_become_a_registered_dataset_version(traced_requests: Path, project_copy: Path):

@@ -60,7 +60,7 @@ def test_served_flow_answers_the_sample_request_over_http(served: str, project_r
         app, ["smoke", served, "--request", str(project_root / "deployment/sample_request.json")]
     )
     assert result.exit_code == 0, result.output
-    assert "Balances are calibrated every six months" in result.output
+    assert "{{ 'The shelf life is 36 months' if cookiecutter.flow_kind == 'rag' and cookiecutter.use_case_code == 'CMC' else 'Balances are calibrated every six months' }}" in result.output
 
 
 def test_smoke_test_fails_clearly_when_nothing_listens(project_root: Path):

@@ -6,6 +6,7 @@ import gzip
 import json
 import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import ClassVar
@@ -35,8 +36,8 @@ LINE["chat_history"] = []
 
 
 def _fresh_tracing() -> None:
-    for cached in (get_settings, tracing._providers, tracing.instruments):
-        cached.cache_clear()
+    get_settings.cache_clear()
+    tracing.reset()
 
 
 @pytest.fixture
@@ -61,6 +62,20 @@ def test_a_flow_call_is_a_root_span_with_a_model_call_carrying_token_usage(store
     assert attributes["gen_ai.request.model"] == "offline-extractive"
     assert attributes["gen_ai.usage.input_tokens"] > 0 and attributes["gen_ai.usage.output_tokens"] > 0
     assert root["end_ns"] - root["start_ns"] >= model_call["end_ns"] - model_call["start_ns"] > 0
+
+
+def test_threads_that_trace_their_first_call_at_once_all_succeed(store: Path):
+    """The in-process engine's workers start together; setting up tracing must not race."""
+    start_together = threading.Barrier(16)
+
+    def first_call(_: int) -> dict:
+        start_together.wait()
+        return load_entry(FLOW)(**LINE)
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        outputs = list(pool.map(first_call, range(16)))
+    assert len(outputs) == 16
+    assert len(monitor.requests(monitor.read_spans([store]))) == 16
 
 
 def test_run_labels_reach_the_flow_span(store: Path):
@@ -165,7 +180,7 @@ def test_with_a_connection_string_spans_also_go_to_azure_monitor(store: Path, mo
     _fresh_tracing()
     try:
         load_entry(FLOW)(**LINE)
-        tracer_provider, meter_provider = tracing._providers()
+        tracer_provider, meter_provider = tracing.providers()
         tracer_provider.force_flush()
         sent = b"".join(_Ingestion.received).decode("utf-8")
         assert '"name": "flow {{ cookiecutter.flow_kind }}"' in sent or "flow {{ cookiecutter.flow_kind }}" in sent

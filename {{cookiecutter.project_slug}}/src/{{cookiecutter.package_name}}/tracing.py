@@ -40,6 +40,8 @@ _run_attributes: contextvars.ContextVar[dict[str, str] | None] = contextvars.Con
     "run_attributes", default=None
 )
 F = TypeVar("F", bound=Callable[..., Any])
+_build_lock = threading.RLock()
+_built: dict[str, Any] = {}
 
 
 def trace_dir() -> Path:
@@ -85,8 +87,26 @@ def span_record(span: ReadableSpan) -> dict[str, Any]:
     }
 
 
-@functools.cache
-def _providers() -> tuple[TracerProvider, MeterProvider]:
+def _once(name: str, build: Callable[[], Any]) -> Any:
+    """Build once per process, under a lock: the engine's worker threads all trace their first line
+    at the same moment, and the SDK's instrument registry is not safe against that."""
+    with _build_lock:
+        if name not in _built:
+            _built[name] = build()
+        return _built[name]
+
+
+def reset() -> None:
+    """Forget the providers and instruments, so the next span reads the settings again."""
+    with _build_lock:
+        _built.clear()
+
+
+def providers() -> tuple[TracerProvider, MeterProvider]:
+    return _once("providers", _build_providers)
+
+
+def _build_providers() -> tuple[TracerProvider, MeterProvider]:
     settings = get_settings()
     resource = Resource.create({"service.name": SERVICE_NAME})
     tracer_provider = TracerProvider(resource=resource)
@@ -109,13 +129,16 @@ def _providers() -> tuple[TracerProvider, MeterProvider]:
 
 
 def tracer() -> trace.Tracer:
-    return _providers()[0].get_tracer(SERVICE_NAME)
+    return providers()[0].get_tracer(SERVICE_NAME)
 
 
-@functools.cache
 def instruments() -> dict[str, Any]:
+    return _once("instruments", _build_instruments)
+
+
+def _build_instruments() -> dict[str, Any]:
     """The GenAI client metrics, plus flow request duration (with `error.type` on failures)."""
-    meter: metrics.Meter = _providers()[1].get_meter(SERVICE_NAME)
+    meter: metrics.Meter = providers()[1].get_meter(SERVICE_NAME)
     return {
         "tokens": meter.create_histogram("gen_ai.client.token.usage", unit="{token}"),
         "model_duration": meter.create_histogram("gen_ai.client.operation.duration", unit="s"),
