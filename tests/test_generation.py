@@ -262,3 +262,14 @@ def test_each_use_case_preset_bakes_with_its_own_flavour(bake, preset):
 
 def test_presets_cover_the_two_documented_use_cases():
     assert PRESETS == ["cmc", "qcp"]
+
+
+@pytest.mark.parametrize("answers", SUPPORTED.values(), ids=SUPPORTED.keys())
+def test_every_phony_make_target_is_a_documented_rule(bake, answers):
+    project = bake(**answers)
+    makefile = (project / "Makefile").read_text(encoding="utf-8")
+    phony = set(re.search(r"^\.PHONY: (.+)$", makefile, re.MULTILINE)[1].split())
+    command = ["make", "-C", str(project), "--no-print-directory", "help"]
+    listed = subprocess.run(command, capture_output=True, text=True, check=False)
+    assert listed.returncode == 0, listed.stderr
+    assert {line.split()[0] for line in listed.stdout.splitlines() if line.strip()} == phony
