@@ -4,6 +4,7 @@
     python benchmarks/engines.py overhead --lines 200    # 2 datasets x 200 lines x 3 evaluators
     python benchmarks/engines.py throughput --latency-ms 200 --concurrency 16 --lines 200
     python benchmarks/engines.py tracing --lines 200     # in-process, tracing on against off
+    python benchmarks/engines.py tracing --lines 100 --latency-ms 200 --concurrency 16
 
 `overhead` prints wall times and their ratio (target <= 0.3). `throughput` runs the flow alone
 against the offline model with a simulated latency and prints lines/s against the ideal
@@ -109,10 +110,15 @@ def tracing_cost(args: argparse.Namespace) -> None:
         measured: dict[bool, list[float]] = {True: [], False: []}
         for _ in range(args.repeat):
             for tracing in (False, True):
-                measured[tracing].append(in_fresh_process("inprocess", experiment_file, None, 0, tracing))
+                measured[tracing].append(
+                    in_fresh_process("inprocess", experiment_file, args.concurrency, args.latency_ms, tracing)
+                )
         spans = sum(1 for file in (Path(workdir) / "traces").glob("*.jsonl") for _ in file.open())
     on, off = statistics.median(measured[True]), statistics.median(measured[False])
-    print(f"in-process engine, 2 datasets x {args.lines} lines, every evaluator, median of {args.repeat}")
+    print(
+        f"in-process engine, 2 datasets x {args.lines} lines, every evaluator, "
+        f"{args.latency_ms} ms per model call, median of {args.repeat}"
+    )
     print(f"tracing off: {off:.2f} s")
     print(f"tracing on:  {on:.2f} s ({spans // args.repeat} spans written per run)")
     print(f"ratio on / off: {on / off:.3f}")
@@ -147,7 +153,7 @@ def main() -> None:
         command.add_argument("--lines", type=int, default=20)
         command.add_argument("--repeat", type=int, default=1)
         command.add_argument("--concurrency", type=int, default=16 if name == "throughput" else None)
-        command.add_argument("--latency-ms", type=int, default=200)
+        command.add_argument("--latency-ms", type=int, default=0 if name == "tracing" else 200)
     one_engine = commands.add_parser("measure")
     one_engine.add_argument("engine", choices=ENGINES)
     one_engine.add_argument("experiment", type=Path)
