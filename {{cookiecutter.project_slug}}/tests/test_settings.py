@@ -12,6 +12,15 @@ def test_auto_stays_offline_without_endpoint_or_key():
     assert Settings(llm_provider="auto").provider == "offline"
 
 
+def test_an_empty_variable_counts_as_unset(monkeypatch: pytest.MonkeyPatch):
+    """`.env.example` copied as is leaves `KEY=` lines: they must not enable anything."""
+    for name in ("AZURE_OPENAI_ENDPOINT", "AZURE_OPENAI_API_KEY", "APPLICATIONINSIGHTS_CONNECTION_STRING"):
+        monkeypatch.setenv(name, "")
+    settings = Settings(llm_provider="auto")
+    assert settings.provider == "offline"
+    assert settings.azure_openai_api_key is None and settings.applicationinsights_connection_string is None
+
+
 def test_auto_goes_online_once_the_configured_provider_is_set_up():
     online = Settings(
         llm_provider="auto",

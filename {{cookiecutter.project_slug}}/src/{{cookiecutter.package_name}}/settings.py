@@ -16,7 +16,7 @@ CONFIGURED_AZURE_OPENAI_ENDPOINT = "{{ cookiecutter.azure_openai_endpoint }}"
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(extra="ignore")
+    model_config = SettingsConfigDict(extra="ignore", env_ignore_empty=True)  # `KEY=` counts as unset
 
     llm_provider: Literal["auto", "offline", "azure_openai", "openai"] = "auto"
     llm_timeout_seconds: float = 30.0
