@@ -25,6 +25,7 @@ from {{ cookiecutter.package_name }}.settings import get_settings
 
 PROJECT = Path(__file__).resolve().parents[1]
 MONITORING = PROJECT / "monitoring"
+EXPERIMENT_LINE = {"question": "Q?"{% if cookiecutter.flow_kind != 'rag' %}, "context": "C."{% endif %}{% if cookiecutter.flow_kind == 'chat' %}, "chat_history": []{% endif %}}
 THRESHOLD = re.compile(r"^\[json\(parameters\('(\w+)'\)\)\]$")
 runner = CliRunner()
 
@@ -100,9 +101,14 @@ def traced_requests(project_copy: Path, monkeypatch: pytest.MonkeyPatch) -> Path
 
 
 def test_sampled_requests_become_a_registered_dataset_version(traced_requests: Path, project_copy: Path):
+    with tracing.run_attributes(variant="baseline", dataset="core_qa"):  # an experiment run: not sampled
+        load_entry(project_copy / "flows/{{ cookiecutter.flow_kind }}")(**EXPERIMENT_LINE)
+    result = runner.invoke(app, ["monitor", "sample", "--size", "10"])
+    assert result.exit_code == 0, result.output
+    assert "Sampled 5 requests" in result.output
     result = runner.invoke(app, ["monitor", "sample", "--size", "3"])
     assert result.exit_code == 0, result.output
-    assert "azureml:{{ cookiecutter.use_case_code | lower }}_production_samples:1 (new version" in result.output
+    assert "azureml:{{ cookiecutter.use_case_code | lower }}_production_samples:2 (new version" in result.output
     data = project_copy / "data/production_samples.jsonl"
     lines = [json.loads(line) for line in data.read_text(encoding="utf-8").splitlines()]
     assert len(lines) == 3 and all(line["ground_truth"] == "" and line["answer"] for line in lines)
@@ -110,10 +116,10 @@ def test_sampled_requests_become_a_registered_dataset_version(traced_requests: P
     assert validate_jsonl(data, {"question", "answer", "context", "ground_truth"}) == []
     again = runner.invoke(app, ["monitor", "sample", "--size", "3"])  # same traces, same seed
     assert "(unchanged" in again.output
-    bigger = runner.invoke(app, ["monitor", "sample", "--size", "5"])
-    assert "production_samples:2 (new version" in bigger.output
+    bigger = runner.invoke(app, ["monitor", "sample", "--size", "4"])
+    assert "production_samples:3 (new version" in bigger.output
     versions = LocalRegistry(project_copy).versions()
-    assert [v.version for v in versions["{{ cookiecutter.use_case_code | lower }}_production_samples"]] == ["1", "2"]
+    assert [v.version for v in versions["{{ cookiecutter.use_case_code | lower }}_production_samples"]] == ["1", "2", "3"]
 
 
 def test_online_evaluation_scores_the_sample_and_emits_them(traced_requests: Path, project_copy: Path):

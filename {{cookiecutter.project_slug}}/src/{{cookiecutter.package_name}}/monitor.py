@@ -167,14 +167,16 @@ def summarise(spans: list[dict[str, Any]], config: MonitoringConfig) -> list[Sum
 
 
 def sample(spans: list[dict[str, Any]], size: int, seed: int) -> list[dict[str, Any]]:
-    """Up to `size` successful requests as dataset lines, ground truth left empty for labelling.
+    """Up to `size` successful served requests as dataset lines, ground truth left empty for labelling.
 
+    Experiment runs (spans labelled with a dataset) are not production traffic and are skipped.
     Seeded, so the same traces and seed give the same sample (and the same dataset version).
     """
     candidates = [
         span
         for span in requests(spans)
         if span["status"] != "ERROR"
+        and "aiops.dataset" not in span["attributes"]
         and "aiops.inputs" in span["attributes"]
         and "aiops.outputs" in span["attributes"]
     ]
