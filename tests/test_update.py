@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import yaml
 from conftest import TEMPLATE
 
 CRUFT = str(Path(sys.executable).with_name("cruft"))
@@ -136,3 +138,13 @@ def test_a_real_conflict_is_reported_and_loses_nothing(template_repo, registrati
     assert "Template update has conflicts" in result.stdout and "experiment.yaml" in result.stdout
     merged = (project / "experiment.yaml").read_text()
     assert "<<<<<<< ours\nconcurrency: 4\n=======\nconcurrency: 12\n>>>>>>> theirs" in merged
+
+
+def test_the_secrets_scan_skips_the_template_commit_in_cruft_json(template_repo, registration_log, tmp_path):
+    """`.cruft.json` pins the template by commit hash, which detect-secrets flags as high entropy."""
+    project = create(template_repo, tmp_path / "out")
+    assert len(json.loads((project / ".cruft.json").read_text(encoding="utf-8"))["commit"]) == 40
+    hooks = yaml.safe_load((project / ".pre-commit-config.yaml").read_text(encoding="utf-8"))["repos"]
+    (scan,) = [hook for repo in hooks for hook in repo["hooks"] if hook["id"] == "detect-secrets"]
+    assert re.search(scan["exclude"], ".cruft.json")
+    assert not re.search(scan["exclude"], "src/settings.py")
