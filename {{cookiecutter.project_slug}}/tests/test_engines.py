@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from {{ cookiecutter.package_name }} import monitor
 from {{ cookiecutter.package_name }}.engines import get_engine
 from {{ cookiecutter.package_name }}.experiment import load
 from {{ cookiecutter.package_name }}.results import ExperimentResults
@@ -48,7 +49,7 @@ def test_a_failing_line_is_recorded_and_the_rest_still_run(tiny_experiment: Path
 
 @pytest.mark.promptflow
 def test_promptflow_engine_gives_the_same_outputs_and_metrics(
-    tiny_experiment: Path, project_root: Path, shipped: dict
+    tiny_experiment: Path, project_root: Path, shipped: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):
     data = yaml.safe_load(tiny_experiment.read_text(encoding="utf-8"))
     data["flows"][0]["variants"] = [
@@ -61,12 +62,19 @@ def test_promptflow_engine_gives_the_same_outputs_and_metrics(
         | {"path": str(project_root / "flows/eval_judges")},
     ]
     tiny_experiment.write_text(yaml.safe_dump(data), encoding="utf-8")
-    fast, prompt_flow = _run(tiny_experiment, "inprocess"), _run(tiny_experiment, "promptflow")
+    fast = _run(tiny_experiment, "inprocess")
+    monkeypatch.setenv("AIOPS_TRACE_DIR", str(tmp_path / "pf-traces"))  # Prompt Flow's workers inherit it
+    prompt_flow = _run(tiny_experiment, "promptflow")
     assert [r.result.outputs for r in prompt_flow.runs] == [r.result.outputs for r in fast.runs]
     for ours, theirs in zip(fast.evaluations, prompt_flow.evaluations, strict=True):
         assert theirs.result.metrics == pytest.approx(ours.result.metrics)
         for their_line, our_line in zip(theirs.result.outputs, ours.result.outputs, strict=True):
             assert their_line == pytest.approx(our_line)
+    roots = monitor.requests(monitor.read_spans([tmp_path / "pf-traces"]))
+    flow_spans = [span["attributes"] for span in roots if "aiops.flow" in span["attributes"]]
+    labels = {(attributes["aiops.variant"], attributes["aiops.dataset"]) for attributes in flow_spans}
+    # written in Prompt Flow's worker processes, labelled all the same
+    assert labels == {(v, d) for v in ("baseline", "concise") for d in ("core_qa", "hard_qa")}
     with socket.socket() as probe:
         service_left_running = probe.connect_ex(("127.0.0.1", PROMPT_FLOW_SERVICE_PORT)) == 0
     assert not service_left_running

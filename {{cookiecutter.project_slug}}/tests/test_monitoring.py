@@ -127,10 +127,33 @@ def test_online_evaluation_scores_the_sample_and_emits_them(traced_requests: Pat
     result = runner.invoke(app, ["monitor", "evaluate", "data/production_samples.jsonl"])
     assert result.exit_code == 0, result.output
     scores = json.loads((project_copy / "results/online/scores.json").read_text(encoding="utf-8"))
-    assert scores["lines"] == 4 and set(scores["scores"]) == set(monitor.ONLINE_METRICS)
+    assert (scores["lines"], scores["unscored"]) == (4, 0)
+    assert set(scores["scores"]) == set(monitor.ONLINE_METRICS)
     assert all(1.0 <= value <= 5.0 for value in scores["scores"].values())
     (online,) = [s for s in monitor.read_spans([traced_requests]) if s["name"] == "online_evaluation"]
     assert online["attributes"]["aiops.score.groundedness"] == scores["scores"]["groundedness"]
+
+
+def test_a_line_the_judges_cannot_score_is_counted_not_fatal(traced_requests: Path, project_copy: Path):
+    assert runner.invoke(app, ["monitor", "sample", "--size", "3"]).exit_code == 0
+    data = project_copy / "data/production_samples.jsonl"
+    data.write_text(data.read_text(encoding="utf-8") + '{"id": "broken", "question": "no answer field"}\n')
+    result = runner.invoke(app, ["monitor", "evaluate", str(data)])
+    assert result.exit_code == 0, result.output
+    assert "3 lines scored, 1 not" in " ".join(result.output.split())
+
+
+def test_long_inputs_are_cut_per_string_so_spans_stay_valid_json(tmp_path: Path, monkeypatch):
+    monkeypatch.setenv("AIOPS_TRACE_DIR", str(tmp_path))
+    tracing.reset()
+    echo = tracing.traced("flow echo")(lambda question, context: {"answer": "a", "context": context})
+    echo(question="q", context="x" * (tracing.CONTENT_LIMIT + 1000))
+    tracing.reset()
+    spans = monitor.read_spans([tmp_path])
+    (root,) = monitor.requests(spans)
+    assert len(json.loads(root["attributes"]["aiops.inputs"])["context"]) == tracing.CONTENT_LIMIT
+    (line,) = monitor.sample(spans, 5, 0)
+    assert len(line["context"]) == tracing.CONTENT_LIMIT
 
 
 def test_an_app_insights_export_reads_as_the_same_spans(tmp_path: Path):

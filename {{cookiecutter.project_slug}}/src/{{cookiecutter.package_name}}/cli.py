@@ -414,17 +414,25 @@ def monitor_evaluate(
 ) -> None:
     """Judge sampled production answers (no ground truth needed) and emit the scores as telemetry."""
     judges = load_entry(Path("flows/eval_judges"))
+    judges.judges = monitor.ONLINE_METRICS  # similarity needs a ground truth, which production lacks
     rows = [json.loads(line) for line in dataset.read_text(encoding="utf-8").splitlines() if line.strip()]
-    try:
-        scored = [judges(row["question"], row["answer"], row.get("context", ""), "") for row in rows]
-    except (ConfigError, ModelCallError) as error:
-        raise _fail(error) from error
+    scored, unscored = [], 0
+    for row in rows:
+        try:
+            scored.append(judges(row["question"], row["answer"], row.get("context", ""), ""))
+        except (ConfigError, ModelCallError) as error:  # the model itself is unusable: stop
+            raise _fail(error) from error
+        except (KeyError, ValueError):  # a missing field or a reply that is not a 1-5 score
+            unscored += 1
+    if not scored:
+        raise _fail(f"{dataset}: no line could be scored ({unscored} failed)")
     means = monitor.mean_scores(scored)
-    tracing.record_online_scores(means, len(rows), dataset.name)
+    tracing.record_online_scores(means, len(scored), dataset.name)
     output.parent.mkdir(parents=True, exist_ok=True)
-    report = {"dataset": str(dataset), "lines": len(rows), "scores": means}
+    report = {"dataset": str(dataset), "lines": len(scored), "unscored": unscored, "scores": means}
     output.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    table = Table("metric", "mean (1-5)", box=box.SIMPLE_HEAD, title=f"online evaluation: {len(rows)} lines")
+    title = f"online evaluation: {len(scored)} lines scored, {unscored} not"
+    table = Table("metric", "mean (1-5)", box=box.SIMPLE_HEAD, title=title)
     for metric, value in means.items():
         table.add_row(metric, f"{value:.2f}")
     console.print(table)
@@ -457,7 +465,7 @@ def build_index() -> None:
         raise _fail(error) from error
     console.print(
         f"[green]Indexed[/] {manifest['chunks']} chunks from {manifest['documents']} documents "
-        f"({manifest['retriever']}) into {retrieval.INDEX}"
+        f"({manifest['retriever']}) into {retrieval.INDEX / str(manifest['key'])}"
     )
 {%- endif %}
 

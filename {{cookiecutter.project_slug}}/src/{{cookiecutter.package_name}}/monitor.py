@@ -104,6 +104,7 @@ def from_app_insights(export: dict[str, Any]) -> list[dict[str, Any]]:
 # dependencies); the online-evaluation pipeline runs it with `az monitor app-insights query`.
 APP_INSIGHTS_QUERY = (
     'dependencies | where name startswith "flow " or name startswith "chat " '
+    'or name startswith "embeddings " '
     "| project id, operation_Id, operation_ParentId, name, duration, success, customDimensions, "
     "start_ms = datetime_diff('millisecond', timestamp, datetime(1970-01-01))"
 )
@@ -132,7 +133,9 @@ def usage_by_trace(spans: list[dict[str, Any]]) -> dict[str, dict[tuple[str, str
     usage: dict[str, dict[tuple[str, str], int]] = defaultdict(lambda: defaultdict(int))
     for span in spans:
         attributes = span["attributes"]
-        model = str(attributes.get("gen_ai.response.model") or attributes.get("gen_ai.request.model", ""))
+        # The requested name (a deployment, or the configured model) is what the price list uses;
+        # the response names a dated model version.
+        model = str(attributes.get("gen_ai.request.model") or attributes.get("gen_ai.response.model", ""))
         for kind in ("input", "output"):
             usage[span["trace_id"]][model, kind] += int(attributes.get(f"gen_ai.usage.{kind}_tokens", 0))
     return usage
@@ -184,8 +187,11 @@ def sample(spans: list[dict[str, Any]], size: int, seed: int) -> list[dict[str, 
     chosen = random.Random(seed).sample(candidates, min(size, len(candidates)))
     lines = []
     for span in sorted(chosen, key=lambda span: span["start_ns"]):
-        inputs = json.loads(span["attributes"]["aiops.inputs"])
-        outputs = json.loads(span["attributes"]["aiops.outputs"])
+        try:
+            inputs = json.loads(span["attributes"]["aiops.inputs"])
+            outputs = json.loads(span["attributes"]["aiops.outputs"])
+        except json.JSONDecodeError:  # written by an older version that cut the JSON text
+            continue
         line = {"id": f"prod-{span['span_id']}", **inputs, **outputs, "ground_truth": ""}
         for knob in VARIANT_INPUTS:
             line.pop(knob, None)

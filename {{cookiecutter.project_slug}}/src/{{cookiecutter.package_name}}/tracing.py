@@ -35,7 +35,8 @@ from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 from {{ cookiecutter.package_name }}.settings import get_settings
 
 SERVICE_NAME = "{{ cookiecutter.project_slug }}"
-CONTENT_LIMIT = 4000  # characters of inputs/outputs kept on a flow span
+CONTENT_LIMIT = 4000  # characters kept of each input/output string on a flow span
+RUN_LABELS_VARIABLE = "AIOPS_RUN_LABELS"  # how run labels reach Prompt Flow's worker processes
 _run_attributes: contextvars.ContextVar[dict[str, str] | None] = contextvars.ContextVar(
     "run_attributes", default=None
 )
@@ -156,8 +157,27 @@ def run_attributes(**attributes: str) -> Iterator[None]:
         _run_attributes.reset(token)
 
 
+def _shortened(value: Any) -> Any:
+    if isinstance(value, str):
+        return value[:CONTENT_LIMIT]
+    if isinstance(value, dict):
+        return {key: _shortened(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_shortened(item) for item in value]
+    return value
+
+
 def _content(value: Any) -> str:
-    return json.dumps(value, default=str, ensure_ascii=False)[:CONTENT_LIMIT]
+    """Valid JSON however long the strings are: each one is cut, never the document."""
+    return json.dumps(_shortened(value), default=str, ensure_ascii=False)
+
+
+def current_run_labels() -> dict[str, str]:
+    """Labels set by `run_attributes` in this thread, or by the engine for a worker process."""
+    labels = _run_attributes.get()
+    if labels is None and RUN_LABELS_VARIABLE in os.environ:
+        labels = {f"aiops.{key}": value for key, value in json.loads(os.environ[RUN_LABELS_VARIABLE]).items()}
+    return labels or {}
 
 
 def traced(name: str) -> Callable[[F], F]:
@@ -168,7 +188,7 @@ def traced(name: str) -> Callable[[F], F]:
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             settings = get_settings()
             attributes = {"aiops.flow": name.removeprefix("flow "), "aiops.variant": settings.aiops_variant}
-            attributes |= _run_attributes.get() or {}
+            attributes |= current_run_labels()
             started = time.perf_counter()
             with tracer().start_as_current_span(name, attributes=attributes) as span:
                 if settings.aiops_trace_content:
@@ -208,7 +228,7 @@ def model_call(operation: str, provider: str, model: str, **attributes: Any) -> 
     with tracer().start_as_current_span(
         f"{operation} {model}",
         kind=SpanKind.CLIENT,
-        attributes=common | attributes | (_run_attributes.get() or {}),
+        attributes=common | attributes | current_run_labels(),
         record_exception=False,
     ) as span:
         try:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from {{ cookiecutter.package_name }}.engines import OnLine, RunRequest, RunResult
+from {{ cookiecutter.package_name }}.tracing import RUN_LABELS_VARIABLE
 
 QUIET_PF_CONFIG = "telemetry:\n  enabled: 'false'\ntrace:\n  destination: none\n"
 
@@ -71,13 +72,17 @@ class PromptFlowEngine:
 
     def run(self, request: RunRequest, on_line: OnLine) -> RunResult:
         os.environ["PF_WORKER_COUNT"] = str(request.concurrency)
-        run = self._client.run(
-            flow=str(self._flow_folder(request.flow_dir)),
-            data=str(self._data(request)),
-            run=request.base.handle if request.base else None,
-            column_mapping=request.column_mapping,
-            stream=False,
-        )
+        os.environ[RUN_LABELS_VARIABLE] = json.dumps(request.labels)  # workers inherit it; one run at a time
+        try:
+            run = self._client.run(
+                flow=str(self._flow_folder(request.flow_dir)),
+                data=str(self._data(request)),
+                run=request.base.handle if request.base else None,
+                column_mapping=request.column_mapping,
+                stream=False,
+            )
+        finally:
+            del os.environ[RUN_LABELS_VARIABLE]
         details = self._client.get_details(run, all_results=True).to_dict(orient="records")
         details.sort(key=lambda row: row["inputs.line_number"])
         outputs: list[dict[str, Any] | None] = []
