@@ -122,6 +122,19 @@ def test_sampled_requests_become_a_registered_dataset_version(traced_requests: P
     assert [v.version for v in versions["{{ cookiecutter.use_case_code | lower }}_production_samples"]] == ["1", "2", "3"]
 
 
+def test_sampling_never_overwrites_labelled_lines(traced_requests: Path, project_copy: Path):
+    assert runner.invoke(app, ["monitor", "sample", "--size", "2"]).exit_code == 0
+    data = project_copy / "data/production_samples.jsonl"
+    labelled = data.read_text(encoding="utf-8").replace('"ground_truth": ""', '"ground_truth": "checked"', 1)
+    data.write_text(labelled, encoding="utf-8")
+    result = runner.invoke(app, ["monitor", "sample", "--size", "2"])
+    assert result.exit_code == 1
+    assert "has 1 labelled lines; keep them and sample into another --name" in " ".join(result.output.split())
+    assert data.read_text(encoding="utf-8") == labelled
+    elsewhere = runner.invoke(app, ["monitor", "sample", "--size", "2", "--name", "production_samples_2"])
+    assert elsewhere.exit_code == 0, elsewhere.output
+
+
 def test_online_evaluation_scores_the_sample_and_emits_them(traced_requests: Path, project_copy: Path):
     assert runner.invoke(app, ["monitor", "sample", "--size", "4"]).exit_code == 0
     result = runner.invoke(app, ["monitor", "evaluate", "data/production_samples.jsonl"])

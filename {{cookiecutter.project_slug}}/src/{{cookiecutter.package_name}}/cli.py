@@ -377,6 +377,9 @@ def monitor_sample(
     if not lines:
         raise _fail(f"no successful requests with recorded inputs in {', '.join(map(str, sources))}")
     data = Path("data") / f"{name}.jsonl"
+    labelled = monitor.labelled_lines(data)
+    if labelled:
+        raise _fail(f"{data} has {labelled} labelled lines; keep them and sample into another --name")
     data.write_text("".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines), encoding="utf-8")
     spec_file = data.with_suffix(".yml")
     if not spec_file.exists():

@@ -200,6 +200,14 @@ def sample(spans: list[dict[str, Any]], size: int, seed: int) -> list[dict[str, 
     return lines
 
 
+def labelled_lines(data: Path) -> int:
+    """Lines of an earlier sample whose ground truth someone has filled in (0 if there is no file)."""
+    if not data.is_file():
+        return 0
+    rows = [json.loads(line) for line in data.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return sum(bool(str(row.get("ground_truth", "")).strip()) for row in rows)
+
+
 def mean_scores(scored: list[dict[str, Any]]) -> dict[str, float]:
     return {
         metric: sum(float(line[metric]) for line in scored) / len(scored)
