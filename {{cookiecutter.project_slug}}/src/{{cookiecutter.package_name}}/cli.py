@@ -267,6 +267,12 @@ def register_everything(ctx: typer.Context, target: TargetOption = None) -> None
         register_connections(target=target)
 
 
+def _data_registry(target: RegistryTarget, root: Path) -> registry.Target:
+    if target is RegistryTarget.local:
+        return registry.LocalRegistry(root)
+    return registry.AzureMLRegistry(azure_ml.workspace_client(get_settings()))
+
+
 @register_app.command("data")
 def register_data(
     target: TargetOption = None, file: ExperimentFile = Path("experiment.yaml"), data_dir: Path = Path("data")
@@ -283,12 +289,7 @@ def register_data(
             raise registry.RegistryError(
                 "nothing registered; fix these first:\n" + "\n".join(sorted({str(p) for p in problems}))
             )
-        store = (
-            registry.LocalRegistry(file.parent.resolve())
-            if chosen is RegistryTarget.local
-            else registry.AzureMLRegistry(azure_ml.workspace_client(get_settings()))
-        )
-        outcomes = registry.register_all(specs, store)
+        outcomes = registry.register_all(specs, _data_registry(chosen, file.parent.resolve()))
     except (registry.RegistryError, azure_ml.AzureUnavailable) as error:
         raise _fail(error) from error
     table = Table(
@@ -344,7 +345,9 @@ def monitor_summary(
     if not summaries:
         where = ", ".join(map(str, sources))
         raise _fail(f"no traces in {where}: run the flow first (make experiment, make serve)")
-    table = Table(box=box.SIMPLE_HEAD, title="Requests by flow and variant")
+    title = "Traced requests by flow (or evaluator) and variant"
+    caption = f"cost: an estimate, at the per-model prices in {config}"
+    table = Table(box=box.SIMPLE_HEAD, title=title, caption=caption)
     for heading in ("flow", "variant", "requests", "errors", "p50 ms", "p95 ms", "tokens in", "tokens out"):
         table.add_column(heading, justify="left" if heading in ("flow", "variant") else "right")
     table.add_column(f"cost {settings.currency}", justify="right")
@@ -395,12 +398,7 @@ def monitor_sample(
         if problems:
             raise registry.RegistryError("\n".join(map(str, problems)))
         (spec,) = [spec for spec in registry.load_specs(data.parent) if spec.spec_file == spec_file]
-        store = (
-            registry.LocalRegistry(Path.cwd())
-            if chosen is RegistryTarget.local
-            else registry.AzureMLRegistry(azure_ml.workspace_client(get_settings()))
-        )
-        (outcome,) = registry.register_all([spec], store)
+        (outcome,) = registry.register_all([spec], _data_registry(chosen, Path.cwd()))
     except (registry.RegistryError, azure_ml.AzureUnavailable) as error:
         raise _fail(error) from error
     status = "new version" if outcome.created else "unchanged"

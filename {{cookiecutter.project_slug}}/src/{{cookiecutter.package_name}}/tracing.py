@@ -51,11 +51,23 @@ def trace_dir() -> Path:
 
 
 class JsonLinesSpanExporter(SpanExporter):
-    """One JSON line per finished span, one file per UTC day; appends are safe across processes."""
+    """One JSON line per finished span, one file per UTC day; appends are safe across processes.
+
+    Each day's file stays open in append mode: one write per span, no open/close on the hot path.
+    """
 
     def __init__(self, folder: Path) -> None:
         self._folder = folder
         self._lock = threading.Lock()
+        self._files: dict[str, int] = {}  # day -> descriptor
+
+    def _descriptor(self, day: str) -> int:
+        if day not in self._files:
+            self._close_all()  # a new day: yesterday's file is done (a late span just reopens it)
+            self._folder.mkdir(parents=True, exist_ok=True)
+            path = self._folder / f"spans-{day}.jsonl"
+            self._files[day] = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+        return self._files[day]
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         by_day: dict[str, list[str]] = {}
@@ -63,15 +75,18 @@ class JsonLinesSpanExporter(SpanExporter):
             day = datetime.fromtimestamp((span.end_time or 0) / 1e9, UTC).strftime("%Y-%m-%d")
             by_day.setdefault(day, []).append(json.dumps(span_record(span), default=str) + "\n")
         with self._lock:
-            self._folder.mkdir(parents=True, exist_ok=True)
             for day, lines in by_day.items():
-                path = self._folder / f"spans-{day}.jsonl"
-                descriptor = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
-                try:
-                    os.write(descriptor, "".join(lines).encode("utf-8"))
-                finally:
-                    os.close(descriptor)
+                os.write(self._descriptor(day), "".join(lines).encode("utf-8"))
         return SpanExportResult.SUCCESS
+
+    def _close_all(self) -> None:
+        for descriptor in self._files.values():
+            os.close(descriptor)
+        self._files.clear()
+
+    def shutdown(self) -> None:
+        with self._lock:
+            self._close_all()
 
 
 def span_record(span: ReadableSpan) -> dict[str, Any]:
@@ -98,8 +113,10 @@ def _once(name: str, build: Callable[[], Any]) -> Any:
 
 
 def reset() -> None:
-    """Forget the providers and instruments, so the next span reads the settings again."""
+    """Shut the providers down (closing the store's files) so the next span reads the settings again."""
     with _build_lock:
+        if "providers" in _built:
+            _built["providers"][0].shutdown()
         _built.clear()
 
 
@@ -130,7 +147,7 @@ def _build_providers() -> tuple[TracerProvider, MeterProvider]:
 
 
 def tracer() -> trace.Tracer:
-    return providers()[0].get_tracer(SERVICE_NAME)
+    return _once("tracer", lambda: providers()[0].get_tracer(SERVICE_NAME))
 
 
 def instruments() -> dict[str, Any]:
