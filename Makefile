@@ -28,16 +28,26 @@ demo: install  ## Generate a project with defaults (FLOW_KIND=qa|chat|rag), inst
 	$(MAKE) -C $(DEMO_DIR)/$(DEMO_SLUG) install register experiment monitor
 	@echo "Demo project: $(DEMO_DIR)/$(DEMO_SLUG). Open the report: $$(ls -d $(DEMO_DIR)/$(DEMO_SLUG)/results/*/ | tail -n 1)report.html"
 
+# The folder a preset's project gets: project_slug as cookiecutter renders it, without writing anything.
+PRESET_SLUG = import sys; sys.path.insert(0, "."); from cookiecutter.config import get_user_config; \
+  from cookiecutter.generate import generate_context; from cookiecutter.prompt import prompt_for_config; \
+  preset = get_user_config(sys.argv[1])["default_context"]; \
+  print(prompt_for_config(generate_context("cookiecutter.json", default_context=preset), no_input=True)["project_slug"])
+
 new: install  ## Generate a linked project from a use-case preset: make new USECASE=qcp|cmc [OUT=..]
-	test -f usecases/$(USECASE).yaml || { echo "USECASE must be one of: $$(ls usecases | sed 's/.yaml//' | tr '\n' ' ')"; exit 2; }
+	@test -f usecases/$(USECASE).yaml || { echo "USECASE must be one of: $$(ls usecases | sed 's/.yaml//' | tr '\n' ' ')"; exit 2; }
+	@slug="$$($(PY) -c '$(PRESET_SLUG)' usecases/$(USECASE).yaml 2>/dev/null)"; project="$(or $(OUT),build/new)/$$slug"; \
+	if [ -n "$$slug" ] && [ -e "$$project" ]; then \
+	  echo "make new: $$project already exists; remove it, choose another folder with OUT=<dir>, or update it with: make -C $$project template-update" >&2; \
+	  exit 1; fi
 	$(BIN)/cruft create . --no-input --config-file usecases/$(USECASE).yaml --output-dir $(or $(OUT),build/new)
 
 test: install $(ACTIONLINT)  ## The template's tests: bake matrix, hooks, and generated projects' own lint/test/experiment
 	$(PY) -m pytest
 
 lint: install  ## Lint the template's own Python (hooks, tests, benchmarks)
-	$(BIN)/ruff check hooks tests benchmarks docs
-	$(BIN)/ruff format --check hooks tests benchmarks docs
+	$(BIN)/ruff check hooks tests benchmarks docs local_extensions.py
+	$(BIN)/ruff format --check hooks tests benchmarks docs local_extensions.py
 
 bench: install  ## Benchmarks quoted in issue notes, printed as ratios
 	$(PY) benchmarks/bake_hooks.py

@@ -1,31 +1,84 @@
-"""Finish a freshly generated project.
+"""Finish a freshly generated project: environment, registration, first commit.
 
 Each concern is one small function. Nothing here may fail generation: cookiecutter deletes the
-whole project when this hook exits non-zero, so every step catches its own errors and says what
-it skipped and how to re-run it.
+whole project when this hook exits non-zero, so every step catches its own errors, has a time
+limit, and says what it skipped and the command that re-runs it.
 """
 
 from __future__ import annotations
 
+import importlib.util
+import json
 import os
+import re
+import shlex
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
-# Jinja only inside string literals, so this file stays importable (and testable) unrendered.
-REGISTER_ON_GENERATE = "{{ cookiecutter.register_on_generate }}" == "True"
-PACKAGE = "{{ cookiecutter.package_name }}"
-REQUIRED_MODULES = ("promptflow", "azure.ai.ml", "typer", "pydantic_settings")
-RERUN_REGISTER = "make register"
+# The rendered answers, in cookiecutter's order (the order cruft writes them in). Jinja appears only
+# inside this raw string, so the file stays importable unrendered; `tojson` leaves no quote in it.
+ANSWERS_JSON = r'''{{ cookiecutter.items() | list | tojson }}'''  # fmt: skip
+# Projects made before `register_on_generate` became a choice answered True or False.
+LEGACY_REGISTRATION = {"True": "local", "False": "none"}
+
+UV_PIN = "uv==0.13.9"  # the same pin as the project's `make install`
+PYTHON_SERIES = (3, 11)  # the project's requires-python
+TIMEOUT_ENV = "AIOPS_HOOK_TIMEOUT"  # seconds per step; a slow network may need more
+DEFAULT_TIMEOUTS = {"install": 900, "register": 300, "git": 60, "probe": 30}
 FALLBACK_GIT_IDENTITY = ["-c", "user.name=AIOps template", "-c", "user.email=aiops-template@example.invalid"]
+MKDTEMP_NAME = re.compile(r"tmp[a-z0-9_]{8}")  # Python's tempfile.mkdtemp(), which cruft uses
 
 
-def is_update_render(project_dir: Path) -> bool:
-    """cruft update/diff render into `<tmp>/tmpXXXXXXXX/<slug>`; a real generation never does."""
+class StepFailed(RuntimeError):
+    """A step could not finish; the message is one line for the user."""
+
+
+def timeout_for(step: str) -> float:
+    configured = os.environ.get(TIMEOUT_ENV, "").strip()
+    return float(configured) if configured else DEFAULT_TIMEOUTS[step]
+
+
+def run(
+    command: Sequence[str], cwd: Path, step: str, *, show: bool = False
+) -> subprocess.CompletedProcess[str]:
+    """Run with a time limit; on timeout the whole process group is killed, so nothing lingers."""
+    limit = timeout_for(step)
+    output = None if show else subprocess.PIPE
+    with subprocess.Popen(
+        list(command), cwd=cwd, stdout=output, stderr=output, text=True, start_new_session=True
+    ) as process:
+        try:
+            stdout, stderr = process.communicate(timeout=limit)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.communicate()
+            raise StepFailed(f"{step} took longer than {limit:.0f} s (set {TIMEOUT_ENV}=SECONDS)") from None
+    return subprocess.CompletedProcess(process.args, process.returncode, stdout or "", stderr or "")
+
+
+def answers() -> dict[str, object]:
+    return dict(json.loads(ANSWERS_JSON))
+
+
+def registration_target(context: dict[str, object]) -> str:
+    chosen = str(context["register_on_generate"])
+    return LEGACY_REGISTRATION.get(chosen, chosen)
+
+
+def is_update_render(project_dir: Path, cruft_commit: str) -> bool:
+    """cruft update/diff render into a fresh `tempfile.mkdtemp()` folder; a real generation never
+    does. `mktemp -d` folders (`tmp.XXXXXXXXXX`) and plain cookiecutter runs are real generations."""
     scratch = project_dir.parent
-    return scratch.parent == Path(tempfile.gettempdir()).resolve() and scratch.name.startswith("tmp")
+    return (
+        bool(cruft_commit)
+        and scratch.parent == Path(tempfile.gettempdir()).resolve()
+        and MKDTEMP_NAME.fullmatch(scratch.name) is not None
+    )
 
 
 def remove_empty_dirs(project_dir: Path) -> None:
@@ -35,40 +88,102 @@ def remove_empty_dirs(project_dir: Path) -> None:
             folder.rmdir()
 
 
-def python_with_dependencies(project_dir: Path) -> str | None:
-    """The project's own .venv (a re-generation over an installed project) or AIOPS_PROJECT_PYTHON."""
-    candidates = [project_dir / ".venv" / "bin" / "python", os.environ.get("AIOPS_PROJECT_PYTHON")]
-    probe = (
-        f"import importlib.util as u, sys; sys.exit(not all(u.find_spec(m) for m in {REQUIRED_MODULES!r}))"
-    )
-    for candidate in candidates:
-        if candidate and Path(candidate).exists():
-            found = subprocess.run([str(candidate), "-c", probe], capture_output=True, check=False)
-            if found.returncode == 0:
-                return str(candidate)
+def find_uv() -> list[str] | None:
+    if shutil.which("uv"):
+        return ["uv"]
+    if importlib.util.find_spec("uv") is not None:
+        return [sys.executable, "-m", "uv"]
     return None
 
 
-def register(project_dir: Path) -> None:
-    """Local registration through the project's own command; on any failure, say what to re-run."""
-    python = python_with_dependencies(project_dir)
+def base_python() -> str | None:
+    """The interpreter for the project's .venv: this one when it is the project's series."""
+    if sys.version_info[:2] == PYTHON_SERIES:
+        return sys.executable
+    return shutil.which("python{}.{}".format(*PYTHON_SERIES))
+
+
+def has_dependencies(python: Path, project_dir: Path, package: str) -> bool:
+    probe = f"import {package}, promptflow, azure.ai.ml"
+    try:
+        return run([str(python), "-c", probe], project_dir, "probe").returncode == 0
+    except (OSError, StepFailed):
+        return False
+
+
+def create_environment(project_dir: Path, package: str) -> Path:
+    """The project's .venv, made as `make install` makes it, with uv's progress on the terminal."""
+    venv_python = project_dir / ".venv" / "bin" / "python"
+    override = os.environ.get("AIOPS_PROJECT_PYTHON")  # a shared, already installed environment
+    if override:
+        return Path(override)
+    if venv_python.exists() and has_dependencies(venv_python, project_dir, package):
+        return venv_python
+    python = base_python()
     if python is None:
-        print(
-            "Skipped: registering data assets and connections (the project's dependencies are not installed)."
-        )
-        print(f"Run after `make install`: {RERUN_REGISTER}")
+        raise StepFailed("no Python {}.{} found on PATH".format(*PYTHON_SERIES))
+    print(f"Installing the project's environment (.venv) with uv; limit {timeout_for('install'):.0f} s.")
+    uv = find_uv()
+    if uv is None:  # exactly `make install`: a venv with pip, then uv from the package index
+        steps = [[python, "-m", "venv", ".venv"], [str(venv_python), "-m", "pip", "install", "-q", UV_PIN]]
+        uv = [str(venv_python.parent / "uv")]
+    else:
+        steps = [[*uv, "venv", "--quiet", "--seed", "--python", python, ".venv"]]
+    quiet = [] if sys.stdout.isatty() else ["--quiet"]  # progress bars on a terminal; no package list in logs
+    steps.append([*uv, "pip", "install", *quiet, "--python", str(venv_python), "-e", ".[dev]", UV_PIN])
+    for command in steps:
+        if run(command, project_dir, "install", show=True).returncode != 0:
+            raise StepFailed(f"`{shlex.join(command)}` failed (see its output above)")
+    return venv_python
+
+
+def azure_credentials_present() -> bool:
+    """A service principal or workload identity in the environment, or an `az login` profile."""
+    if os.environ.get("AZURE_CLIENT_ID") and os.environ.get("AZURE_TENANT_ID"):
+        return True
+    profile = Path(os.environ.get("AZURE_CONFIG_DIR", Path.home() / ".azure")) / "azureProfile.json"
+    try:
+        return bool(json.loads(profile.read_text(encoding="utf-8-sig")).get("subscriptions"))
+    except (OSError, ValueError):
+        return False
+
+
+def register(project_dir: Path, target: str, package: str, workspace: str) -> None:
+    """Data assets and connections through the project's own `register` command."""
+    rerun = "make register" + (" REGISTRY_TARGET=azureml" if target == "azureml" else "")
+    if target == "azureml" and not azure_credentials_present():
+        print(f"Skipped: registering in Azure ML workspace {workspace} (no Azure credentials).")
+        print(f"Run `az login`, then: {rerun}")
         return
-    environment = {**os.environ, "PYTHONPATH": str(project_dir / "src")}
-    command = [python, "-m", PACKAGE, "register", "--target", "local"]
-    result = subprocess.run(
-        command, cwd=project_dir, env=environment, capture_output=True, text=True, check=False
-    )
+    try:
+        python = create_environment(project_dir, package)
+        result = run([str(python), "-m", package, "register", "--target", target], project_dir, "register")
+    except (OSError, StepFailed) as error:
+        print(f"Skipped: registering data assets and connections ({error}).")
+        print(f"Re-run with: make install && {rerun}")
+        return
     if result.returncode != 0:
         print("Skipped: registering data assets and connections failed:")
         print("  " + "\n  ".join((result.stdout + result.stderr).strip().splitlines()[-12:]))
-        print(f"Fix the problem above, then run: {RERUN_REGISTER}")
+        print(f"Fix the problem above, then run: {rerun}")
         return
     print(result.stdout.rstrip())
+
+
+def write_cruft_state(project_dir: Path, context: dict[str, object]) -> None:
+    """What `cruft create` writes once this hook has finished, written now so that the first commit
+    holds it: a project whose link file is left untracked silently loses its template."""
+    if not context.get("_commit"):
+        return  # plain cookiecutter: no template link
+    state = {
+        "template": context["_template"],
+        "commit": context["_commit"],
+        "checkout": None,
+        "context": {"cookiecutter": context},
+        "directory": None,
+    }
+    text = json.dumps(state, ensure_ascii=False, indent=2, separators=(",", ": ")) + "\n"
+    (project_dir / ".cruft.json").write_text(text, encoding="utf-8")
 
 
 def init_git(project_dir: Path) -> None:
@@ -79,36 +194,45 @@ def init_git(project_dir: Path) -> None:
         print("Skipped: git init (git is not installed). Later run: git init && git add -A && git commit")
         return
     identity = [] if _git_identity_configured(project_dir) else FALLBACK_GIT_IDENTITY
-    try:
-        for args in (
-            ["init", "-q", "-b", "main"],
-            ["add", "-A"],
-            [*identity, "commit", "-q", "-m", "Initial commit"],
-        ):
-            subprocess.run(["git", *args], cwd=project_dir, check=True, capture_output=True, text=True)
-    except subprocess.CalledProcessError as error:
-        print(f"Skipped: first git commit ({error.stderr.strip() or error}).")
-        print("Re-run with: git add -A && git commit -m 'Initial commit'")
+    for args in (
+        ["init", "-q", "-b", "main"],
+        ["add", "-A"],
+        [*identity, "commit", "-q", "-m", "Initial commit"],
+    ):
+        try:
+            result = run(["git", *args], project_dir, "git")
+        except (OSError, StepFailed) as error:
+            result = subprocess.CompletedProcess(args, 1, "", str(error))
+        if result.returncode != 0:
+            print(f"Skipped: first git commit ({result.stderr.strip() or 'git ' + args[0] + ' failed'}).")
+            print("Re-run with: git add -A && git commit -m 'Initial commit'")
+            return
 
 
 def _git_identity_configured(project_dir: Path) -> bool:
-    result = subprocess.run(
-        ["git", "config", "user.email"], cwd=project_dir, capture_output=True, text=True, check=False
-    )
-    return bool(result.stdout.strip())
+    try:
+        return bool(run(["git", "config", "user.email"], project_dir, "git").stdout.strip())
+    except (OSError, StepFailed):
+        return False
 
 
 def print_next_steps(project_dir: Path) -> None:
-    print(f"\nGenerated {project_dir.name}. Next:\n  cd {project_dir.name}\n  make install experiment\n")
+    """The real path, quoted for a shell, wherever the project was generated."""
+    installed = (project_dir / ".venv" / "bin" / "python").exists()
+    targets = "experiment" if installed else "install experiment"
+    print(f"\nGenerated {project_dir.name}. Next:\n  cd {shlex.quote(str(project_dir))}\n  make {targets}\n")
 
 
 def main() -> int:
     project_dir = Path.cwd().resolve()
+    context = answers()
     remove_empty_dirs(project_dir)
-    if is_update_render(project_dir):
+    if is_update_render(project_dir, str(context.get("_commit", ""))):
         return 0
-    if REGISTER_ON_GENERATE:
-        register(project_dir)
+    target = registration_target(context)
+    if target != "none":
+        register(project_dir, target, str(context["package_name"]), str(context["azure_ml_workspace"]))
+    write_cruft_state(project_dir, context)
     init_git(project_dir)
     print_next_steps(project_dir)
     return 0

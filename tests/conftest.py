@@ -35,9 +35,12 @@ def load_hook(name: str) -> ModuleType:
 
 @pytest.fixture
 def bake(cookies):
-    """Bake with extra answers and insist it worked, returning the project folder."""
+    """Bake with extra answers and insist it worked, returning the project folder.
+
+    No environment install or registration unless asked for: most tests need only the files."""
 
     def _bake(**answers: object) -> Path:
+        answers.setdefault("register_on_generate", "none")  # registration has its own tests (test_hooks)
         result = cookies.bake(extra_context=answers)
         assert result.exception is None, result.exception
         assert result.exit_code == 0

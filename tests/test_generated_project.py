@@ -86,7 +86,7 @@ def registered_versions(project: Path) -> dict[str, list[str]]:
 @pytest.fixture(scope="module")
 def installed_default(cookies_session) -> Path:
     """The default project after `make install`: its .venv also serves the hook tests below."""
-    result = cookies_session.bake(extra_context=preset("qcp"))
+    result = cookies_session.bake(extra_context=preset("qcp") | {"register_on_generate": "none"})
     assert result.exit_code == 0, result.exception
     project = Path(result.project_path)
     make(project, "install", offline=False)
@@ -131,28 +131,6 @@ def test_the_chat_flow_installs_lints_tests_and_runs_its_experiment_offline(bake
     assert " passed" in tests.stdout and " failed" not in tests.stdout
     experiment = make(project, "gate").stdout
     assert_experiment_ran(project, experiment, {"core_qa": 24, "hard_qa": 20, "multi_turn_qa": 8})
-
-
-def test_hook_registers_data_and_connections_when_dependencies_are_installed(
-    bake, installed_default: Path, monkeypatch: pytest.MonkeyPatch, capfd
-):
-    python = installed_default / ".venv/bin/python"
-    monkeypatch.setenv("AIOPS_PROJECT_PYTHON", str(python))
-    project = bake(project_name="Registered Right Away")
-    assert "new version" in capfd.readouterr().out
-    assert registered_versions(project) == {"qcp_core_qa": ["1"], "qcp_hard_qa": ["1"]}
-    listing = subprocess.run(
-        [str(python.parent / "pf"), "connection", "list"],
-        env={
-            "PF_HOME_DIRECTORY": str(project / ".promptflow"),
-            "PATH": str(python.parent),
-            "HOME": str(Path.home()),
-        },
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    assert '"name": "azure_openai"' in listing.stdout
 
 
 def test_a_broken_dataset_never_loses_the_generated_project(

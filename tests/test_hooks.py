@@ -1,30 +1,222 @@
-"""The post-generation hook: never fails generation, and does nothing during a cruft update render."""
+"""The generation hooks, as a user meets them: the real cookiecutter and cruft commands.
+
+A plain run ends registered and committed; a cruft update render has no side effects; a hung or
+failing step is skipped with the command to re-run, and the project is kept; a refused answer or
+an existing project ends with the template's message, not a traceback.
+"""
 
 from __future__ import annotations
 
+import json
+import os
+import shlex
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
 import pytest
-from conftest import load_hook
+from conftest import TEMPLATE, load_hook
 
 post_gen = load_hook("post_gen_project")
+BIN = Path(sys.executable).parent
+COOKIECUTTER, CRUFT = str(BIN / "cookiecutter"), str(BIN / "cruft")
+GIT_IDENTITY = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.invalid"}
+GIT_IDENTITY |= {"GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.invalid"}
+DATASETS = {"qcp_core_qa": ["1"], "qcp_hard_qa": ["1"]}
 
 
-def test_cruft_update_renders_are_recognised_by_their_temp_folder():
-    scratch = Path(tempfile.gettempdir()).resolve() / "tmpa1b2c3d4"
-    assert post_gen.is_update_render(scratch / "qcp-assistant")
+def mktemp_d() -> Path:
+    """What a user's shell makes: `tmp.XXXXXXXXXX` directly in the temp directory."""
+    made = subprocess.run(["mktemp", "-d"], capture_output=True, text=True, check=True).stdout.strip()
+    return Path(made).resolve()
 
 
-def test_real_generations_are_not_update_renders(tmp_path: Path):
-    assert not post_gen.is_update_render(tmp_path / "qcp-assistant")  # pytest's own tmp tree
-    assert not post_gen.is_update_render(Path.home() / "projects" / "qcp-assistant")
+def generate(*args: str, env: dict[str, str] | None = None, command: str = COOKIECUTTER) -> tuple[int, str]:
+    result = subprocess.run(
+        [command, *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, **GIT_IDENTITY, **(env or {})},
+    )
+    return result.returncode, result.stdout + result.stderr
+
+
+def git(project: Path, *args: str) -> str:
+    return subprocess.run(["git", *args], cwd=project, capture_output=True, text=True, check=True).stdout
+
+
+def registered_versions(project: Path) -> dict[str, list[str]]:
+    index = json.loads((project / ".aiops/registry/index.json").read_text(encoding="utf-8"))
+    return {name: [v["version"] for v in versions] for name, versions in index["data"].items()}
+
+
+def connection_names(project: Path) -> list[str]:
+    """Prompt Flow's own CLI, reading the project's local connection store."""
+    bin_dir = project / ".venv/bin"
+    listing = subprocess.run(
+        [str(bin_dir / "pf"), "connection", "list"],
+        env={
+            "PF_HOME_DIRECTORY": str(project / ".promptflow"),
+            "PATH": str(bin_dir),
+            "HOME": str(Path.home()),
+        },
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return [c["name"] for c in json.loads(listing.stdout)]
+
+
+@pytest.fixture
+def template_repo(tmp_path: Path) -> Path:
+    """cruft needs the template as a git repo and sees only committed files."""
+    repo = tmp_path / "template"
+    subprocess.run(["cp", "-r", str(TEMPLATE), str(repo)], check=True)
+    for leftover in (".git", ".venv", "build", ".pytest_cache", ".ruff_cache"):
+        subprocess.run(["rm", "-rf", str(repo / leftover)], check=True)
+    for args in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-q", "-m", "template"]):
+        subprocess.run(["git", *args], cwd=repo, env={**os.environ, **GIT_IDENTITY}, check=True)
+    return repo
+
+
+@pytest.fixture(scope="module")
+def plain_run() -> tuple[Path, str]:
+    """`cookiecutter --no-input` into a `mktemp -d` folder, the real hook doing everything."""
+    output = mktemp_d()
+    code, out = generate("--no-input", "--output-dir", str(output), str(TEMPLATE))
+    assert code == 0, out
+    yield output / "qcp-assistant", out
+    subprocess.run(["rm", "-rf", str(output)], check=True)
+
+
+@pytest.mark.project
+def test_a_plain_run_registers_every_dataset_at_version_1(plain_run):
+    project, out = plain_run
+    assert registered_versions(project) == DATASETS
+    assert "Skipped" not in out
+
+
+@pytest.mark.project
+def test_a_plain_run_puts_the_connection_in_the_local_store(plain_run):
+    project, _ = plain_run
+    assert connection_names(project) == ["azure_openai"]
+
+
+@pytest.mark.project
+def test_a_plain_run_into_a_mktemp_folder_has_one_commit_and_a_clean_tree(plain_run):
+    project, _ = plain_run
+    assert git(project, "rev-list", "--count", "HEAD").strip() == "1"
+    assert git(project, "status", "--porcelain") == ""
+
+
+@pytest.mark.project
+def test_the_next_hint_names_the_real_path(plain_run):
+    project, out = plain_run
+    assert f"cd {shlex.quote(str(project))}\n  make experiment" in out
+
+
+@pytest.mark.project
+def test_cruft_create_commits_its_link_file_and_leaves_a_clean_tree(plain_run, template_repo, tmp_path):
+    installed = plain_run[0] / ".venv/bin/python"
+    code, out = generate(
+        "create", "--no-input", "--output-dir", str(tmp_path / "out"), str(template_repo),
+        env={"AIOPS_PROJECT_PYTHON": str(installed)}, command=CRUFT,
+    )  # fmt: skip
+    project = tmp_path / "out/qcp-assistant"
+    assert code == 0, out
+    assert git(project, "status", "--porcelain") == ""
+    assert ".cruft.json" in git(project, "show", "--name-only", "--format=", "HEAD").split()
+    assert registered_versions(project) == DATASETS
+
+
+def test_a_hung_step_is_skipped_with_the_rerun_command_and_the_project_is_kept(
+    bake, tmp_path, monkeypatch, capfd
+):
+    hung = tmp_path / "hung-python"
+    hung.write_text("#!/bin/sh\nsleep 60\n", encoding="utf-8")
+    hung.chmod(0o755)
+    monkeypatch.setenv("AIOPS_PROJECT_PYTHON", str(hung))
+    monkeypatch.setenv("AIOPS_HOOK_TIMEOUT", "1")
+    project = bake(register_on_generate="local")
+    out = capfd.readouterr().out
+    assert "Skipped: registering data assets and connections (register took longer than 1 s" in out
+    assert "make register" in out
+    assert (project / "experiment.yaml").is_file() and (project / ".git").is_dir()
+
+
+@pytest.fixture
+def registration_log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An 'interpreter' that only logs its arguments: the registrations the hook starts."""
+    log = tmp_path / "registrations.log"
+    python = tmp_path / "logging-python"
+    python.write_text(f'#!/bin/sh\necho "$*" >> {log}\n', encoding="utf-8")
+    python.chmod(0o755)
+    monkeypatch.setenv("AIOPS_PROJECT_PYTHON", str(python))
+    return log
+
+
+@pytest.mark.parametrize(
+    ("answer", "registered"),
+    [("local", "register --target local"), (True, "register --target local"), ("none", None), (False, None)],
+    ids=["local", "old-answer-true-is-local", "none", "old-answer-false-is-none"],
+)
+def test_register_on_generate_choices_and_old_boolean_answers(bake, registration_log, answer, registered):
+    bake(register_on_generate=answer)
+    logged = registration_log.read_text(encoding="utf-8") if registration_log.exists() else ""
+    assert (registered in logged) if registered else logged == ""
+
+
+def test_azureml_without_credentials_is_a_one_line_skip_with_the_rerun_command(
+    bake, registration_log, tmp_path, monkeypatch, capfd
+):
+    for name in ("AZURE_CLIENT_ID", "AZURE_TENANT_ID"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AZURE_CONFIG_DIR", str(tmp_path / "no-az-login"))
+    bake(register_on_generate="azureml", azure_ml_workspace="mlw-qcp-dev")
+    out = capfd.readouterr().out
+    assert "Skipped: registering in Azure ML workspace mlw-qcp-dev (no Azure credentials)." in out
+    assert "Run `az login`, then: make register REGISTRY_TARGET=azureml" in out
+    assert not registration_log.exists()
+
+
+def test_azureml_with_credentials_registers_in_the_workspace(bake, registration_log, monkeypatch):
+    monkeypatch.setenv("AZURE_CLIENT_ID", "00000000-0000-0000-0000-000000000001")
+    monkeypatch.setenv("AZURE_TENANT_ID", "00000000-0000-0000-0000-000000000002")
+    bake(register_on_generate="azureml")
+    assert "register --target azureml" in registration_log.read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize(
+    ("folder", "commit", "is_update"),
+    [
+        ("tmpa1b2c3d4", "0123abc", True),  # cruft update/diff: tempfile.mkdtemp() and a cruft commit
+        ("tmp.a1B2c3D4e5", "0123abc", False),  # `mktemp -d`
+        ("tmpa1b2c3d4", "", False),  # plain cookiecutter into a mkdtemp() folder (e.g. a benchmark)
+    ],
+    ids=["cruft-update-render", "mktemp-d-folder", "plain-cookiecutter-in-mkdtemp"],
+)
+def test_only_cruft_update_renders_are_taken_for_update_renders(folder, commit, is_update):
+    project = Path(tempfile.gettempdir()).resolve() / folder / "qcp-assistant"
+    assert post_gen.is_update_render(project, commit) is is_update
+
+
+def test_real_generations_elsewhere_are_not_update_renders(tmp_path: Path):
+    assert not post_gen.is_update_render(tmp_path / "qcp-assistant", "0123abc")
+    assert not post_gen.is_update_render(Path.home() / "projects" / "qcp-assistant", "0123abc")
 
 
 def test_an_update_render_has_no_side_effects(monkeypatch: pytest.MonkeyPatch):
     calls = []
-    monkeypatch.setattr(post_gen, "REGISTER_ON_GENERATE", True)
-    monkeypatch.setattr(post_gen, "register", calls.append)
+    context = {
+        "register_on_generate": "local",
+        "_commit": "0123abc",
+        "package_name": "p",
+        "azure_ml_workspace": "w",
+    }
+    monkeypatch.setattr(post_gen, "ANSWERS_JSON", json.dumps(list(context.items())))
+    monkeypatch.setattr(post_gen, "register", lambda *args: calls.append(args))
     with tempfile.TemporaryDirectory() as scratch:  # exactly what cruft makes: <tmp>/tmpXXXXXXXX/<slug>
         project = Path(scratch).resolve() / "qcp-assistant"
         project.mkdir()
@@ -32,11 +224,45 @@ def test_an_update_render_has_no_side_effects(monkeypatch: pytest.MonkeyPatch):
         assert post_gen.main() == 0
         assert calls == []
         assert not (project / ".git").exists()
+        assert not (project / ".cruft.json").exists()
 
 
-def test_without_project_dependencies_registration_is_skipped_with_the_rerun_command(bake, capfd):
-    project = bake()
-    out = capfd.readouterr().out
-    assert "Skipped: registering data assets and connections" in out
-    assert "make register" in out
-    assert (project / "experiment.yaml").is_file()
+def test_regenerating_over_a_project_with_history_is_refused_naming_the_override(tmp_path: Path):
+    args = ["--no-input", "--output-dir", str(tmp_path), str(TEMPLATE), "register_on_generate=none"]
+    assert generate(*args)[0] == 0
+    experiment = tmp_path / "qcp-assistant/experiment.yaml"
+    experiment.write_text(experiment.read_text(encoding="utf-8") + "# my edit\n", encoding="utf-8")
+
+    code, out = generate("-f", *args)
+
+    assert code == 1
+    assert "already holds a git repository" in out and "make template-update" in out
+    assert "AIOPS_OVERWRITE_PROJECT=1" in out and "Traceback" not in out
+    assert experiment.read_text(encoding="utf-8").endswith("# my edit\n")
+    assert generate("-f", *args, env={"AIOPS_OVERWRITE_PROJECT": "1"})[0] == 0
+    assert not experiment.read_text(encoding="utf-8").endswith("# my edit\n")
+
+
+@pytest.mark.parametrize("command", ["cookiecutter", "cruft"])
+@pytest.mark.parametrize(
+    ("answer", "message"),
+    [
+        ("use_case_code=bad", "use_case_code = 'bad': 2 to 10 upper-case letters"),
+        ("project_slug=", "project_slug is empty: give the project's folder name"),
+        ("description=Batch {{ records", "Unable to render variable 'description'"),
+    ],
+    ids=["refused-by-pre-gen", "empty-slug", "jinja-in-an-answer"],
+)
+def test_a_refused_answer_ends_with_the_template_message_not_a_traceback(
+    template_repo, tmp_path, command, answer, message
+):
+    key, value = answer.split("=", 1)
+    if command == "cruft":
+        args = ["create", "--no-input", "--output-dir", str(tmp_path / "out"), str(template_repo)]
+        code, out = generate(*args, "--extra-context", json.dumps({key: value}), command=CRUFT)
+    else:
+        code, out = generate("--no-input", "--output-dir", str(tmp_path / "out"), str(TEMPLATE), answer)
+    assert code == 1
+    assert message in out
+    assert "Traceback" not in out and "╭─" not in out
+    assert not (tmp_path / "out/qcp-assistant").exists()
