@@ -70,8 +70,7 @@ def create(template: Path, out: Path) -> Path:
     ]
     subprocess.run(command, check=True, capture_output=True, text=True, env={**os.environ, **IDENTITY})
     project = out / "update-check"
-    git(project, "add", "-A")
-    git(project, "commit", "-q", "-m", "link to the template (.cruft.json)")
+    assert git(project, "status", "--porcelain") == "", "cruft create must leave nothing to commit"
     return project
 
 
