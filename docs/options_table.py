@@ -20,7 +20,7 @@ def _prompt(prompts: dict, key: str) -> str:
 def _values(prompts: dict, key: str, value: object) -> str:
     if isinstance(value, list):
         labels = prompts.get(key, {})
-        return "<br>".join(f"`{choice}`: {labels.get(choice, choice)}" for choice in value)
+        return "<br>".join(f"`{choice}`: {labels.get(str(choice), choice)}" for choice in value)
     if isinstance(value, bool):
         return "`yes` / `no`"
     return "free text"
