@@ -6,34 +6,52 @@ which makes cookiecutter remove the half-made output folder.
 
 from __future__ import annotations
 
+import json
 import keyword
+import os
 import re
 import sys
+import unicodedata
 from collections.abc import Callable
+from pathlib import Path
 from urllib.parse import urlparse
 
-# Jinja appears only in these literals; `tojson` makes each one a safe Python string.
-ANSWERS: dict[str, str] = {
-    "project_name": {{ cookiecutter.project_name | tojson }},
-    "project_slug": {{ cookiecutter.project_slug | tojson }},
-    "package_name": {{ cookiecutter.package_name | tojson }},
-    "description": {{ cookiecutter.description | tojson }},
-    "use_case_code": {{ cookiecutter.use_case_code | tojson }},
-    "owner_team": {{ cookiecutter.owner_team | tojson }},
-    "azure_subscription_id": {{ cookiecutter.azure_subscription_id | tojson }},
-    "azure_resource_group": {{ cookiecutter.azure_resource_group | tojson }},
-    "azure_ml_workspace": {{ cookiecutter.azure_ml_workspace | tojson }},
-    "azure_location": {{ cookiecutter.azure_location | tojson }},
-    "azure_openai_endpoint": {{ cookiecutter.azure_openai_endpoint | tojson }},
-    "azure_openai_chat_deployment": {{ cookiecutter.azure_openai_chat_deployment | tojson }},
-    "azure_openai_api_version": {{ cookiecutter.azure_openai_api_version | tojson }},
+# Jinja appears only in these literals. `tojson` twice makes each answer a JSON document inside a
+# safe Python string: a boolean or null that a YAML config file gave (`owner_team: no`) arrives as
+# False/None and is refused by a rule below instead of crashing this hook.
+ANSWERS: dict[str, object] = {
+    "project_name": json.loads({{ cookiecutter.project_name | tojson | tojson }}),
+    "project_slug": json.loads({{ cookiecutter.project_slug | tojson | tojson }}),
+    "package_name": json.loads({{ cookiecutter.package_name | tojson | tojson }}),
+    "description": json.loads({{ cookiecutter.description | tojson | tojson }}),
+    "use_case_code": json.loads({{ cookiecutter.use_case_code | tojson | tojson }}),
+    "owner_team": json.loads({{ cookiecutter.owner_team | tojson | tojson }}),
+    "azure_subscription_id": json.loads({{ cookiecutter.azure_subscription_id | tojson | tojson }}),
+    "azure_resource_group": json.loads({{ cookiecutter.azure_resource_group | tojson | tojson }}),
+    "azure_ml_workspace": json.loads({{ cookiecutter.azure_ml_workspace | tojson | tojson }}),
+    "azure_location": json.loads({{ cookiecutter.azure_location | tojson | tojson }}),
+    "azure_openai_endpoint": json.loads({{ cookiecutter.azure_openai_endpoint | tojson | tojson }}),
+    "azure_openai_chat_deployment": json.loads({{ cookiecutter.azure_openai_chat_deployment | tojson | tojson }}),
+    "azure_openai_api_version": json.loads({{ cookiecutter.azure_openai_api_version | tojson | tojson }}),
 }
 
-# Names a generated package must not shadow: its own runtime dependencies.
+# Names a generated package must not shadow: the modules the project imports or runs (its runtime
+# dependencies, and the dev tools and their bases that `make lint` and `make test` import).
 DEPENDENCY_MODULES = frozenset(
     {
-        "azure", "bm25s", "dotenv", "httpx", "jinja2", "numpy", "openai", "opentelemetry",
-        "promptflow", "pydantic", "rich", "typer", "yaml",
+        "azure", "bm25s", "click", "cruft", "detect_secrets", "dotenv", "flask", "httpx", "jinja2",
+        "marshmallow", "numpy", "openai", "opentelemetry", "pre_commit", "pre_commit_hooks", "promptflow",
+        "pydantic", "pydantic_core", "pydantic_settings", "pytest", "requests", "rich", "ruff", "typer",
+        "yaml",
+    }
+)
+# Distribution names the project's own name (pyproject `name`, from project_slug) must not take.
+DEPENDENCY_DISTRIBUTIONS = frozenset(
+    {
+        "azure-ai-evaluation", "azure-ai-ml", "azure-identity", "azure-monitor-opentelemetry-exporter",
+        "bm25s", "cruft", "detect-secrets", "hatchling", "httpx", "jinja2", "keyrings-alt", "numpy",
+        "openai", "opentelemetry-api", "opentelemetry-sdk", "pre-commit", "pre-commit-hooks", "promptflow",
+        "pydantic", "pydantic-settings", "pytest", "python-dotenv", "pyyaml", "rich", "ruff", "typer",
     }
 )
 
@@ -49,6 +67,51 @@ def length(low: int, high: int) -> Rule:
     return lambda value: None if low <= len(value) <= high else f"must be {low} to {high} characters long"
 
 
+def text(value: object) -> str | None:
+    """First rule of every field: the rules below (and the template) expect a string."""
+    if isinstance(value, str):
+        return None
+    return (
+        f"must be text, not {type(value).__name__}; in a YAML config file quote it "
+        "(YAML reads yes/no/on/off/true/null as booleans or null)"
+    )
+
+
+# Every answer reaches the files through a serializer (`jsonify`/`tojson`, shell quoting), so quotes,
+# backslashes, ':' '#' '[' and YAML words are safe in free text. What no serializer makes safe:
+# control characters (a newline or tab in a one-line field, a terminal escape), invisible format
+# characters (bidi overrides that make code read differently), and characters outside the Basic
+# Multilingual Plane (the serializers write them as surrogate pairs, which TOML rejects and Python
+# decodes to two broken characters).
+UNPRINTABLE = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
+
+
+def printable_line(value: str) -> str | None:
+    for position, character in enumerate(value):
+        if unicodedata.category(character) in UNPRINTABLE or ord(character) > 0xFFFF:
+            return (
+                "must be one line of printable text without control, invisible or emoji characters "
+                f"(found {character!r}, U+{ord(character):04X}, at position {position})"
+            )
+    return None
+
+
+def trimmed(value: str) -> str | None:
+    return "must not start or end with whitespace" if value != value.strip() else None
+
+
+# Spelled out: this file is itself a Jinja template, so the markers can't appear literally.
+BRACE = "{"
+JINJA_MARKERS = tuple(BRACE + second for second in BRACE + "%#")
+
+
+def no_template_markers(value: str) -> str | None:
+    """cookiecutter renders every answer as a Jinja template again when cruft replays .cruft.json."""
+    if any(marker in value for marker in JINJA_MARKERS):
+        return f"must not contain the Jinja markers {', '.join(JINJA_MARKERS)} (cruft update would render them)"
+    return None
+
+
 def module_name_free(value: str) -> str | None:
     """A package named like a stdlib or dependency module breaks imports in confusing ways."""
     name = value.replace("-", "_")
@@ -61,16 +124,30 @@ def module_name_free(value: str) -> str | None:
     return None
 
 
+def distribution_name_free(value: str) -> str | None:
+    if value in DEPENDENCY_DISTRIBUTIONS:
+        return f"'{value}' is the name of one of the project's own dependencies on PyPI"
+    return None
+
+
 def no_path_tricks(value: str) -> str | None:
     if ".." in value or "/" in value or "\\" in value:
         return "must not contain '..', '/' or '\\'"
     return None
 
 
+# The endpoint lands in Python, YAML and JSON through a serializer; the pattern also keeps it a plain
+# URL anyone can read: https, a host name, an optional port and path; no quotes, spaces, query or
+# user info. (A value such as `https://x.openai.azure.com/"+__import__('os')...` stops here.)
+HTTPS_URL = re.compile(r"https://[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+(:[0-9]{1,5})?(/[A-Za-z0-9._~%-]*)*")
+
+
 def https_url(value: str) -> str | None:
-    parsed = urlparse(value)
-    if parsed.scheme != "https" or not parsed.hostname or "." not in parsed.hostname:
-        return "must be an https URL such as https://my-resource.openai.azure.com/"
+    if len(value) > 200 or not HTTPS_URL.fullmatch(value) or "." not in (urlparse(value).hostname or ""):
+        return (
+            "must be an https URL such as https://my-resource.openai.azure.com/: a host name, an optional "
+            "port and path of letters, digits, '.', '-', '_', '~' or '%', at most 200 characters"
+        )
     return None
 
 
@@ -78,45 +155,69 @@ def not_ending_with_period(value: str) -> str | None:
     return "must not end with a period" if value.endswith(".") else None
 
 
+# Length limits: the generated Python stays `ruff format`-stable and under the 110-column line length
+# for the longest names accepted here (package_name 40, project_slug 50; imports that would pass 110
+# columns are written one name per line). Free text of any accepted length is serialized onto a line
+# that carries `# fmt: skip  # noqa: E501` only when it is longer than the line length.
+FREE_TEXT = [text, trimmed, printable_line, no_template_markers]
 RULES: dict[str, list[Rule]] = {
-    "project_name": [length(3, 64), matches(r"[^\n\r\"\\]+", "must be one line without quotes or backslashes")],
+    "project_name": [*FREE_TEXT, length(3, 64)],
     "project_slug": [
+        text,
         length(3, 50),
         no_path_tricks,
         matches(r"[a-z][a-z0-9]*(-[a-z0-9]+)*", "lowercase letters, digits and single hyphens, starting with a letter"),
         module_name_free,
+        distribution_name_free,
     ],
     "package_name": [
+        text,
         length(3, 40),
         no_path_tricks,
         matches(r"[a-z][a-z0-9_]*", "lowercase letters, digits and underscores, starting with a letter"),
         module_name_free,
     ],
-    "description": [length(1, 200), matches(r"[^\n\r\"\\]+", "must be one line without quotes or backslashes")],
-    "use_case_code": [matches(r"[A-Z][A-Z0-9]{1,9}", "2 to 10 upper-case letters or digits, starting with a letter")],
-    "owner_team": [length(2, 64), matches(r"[A-Za-z0-9][A-Za-z0-9 ._-]*", "letters, digits, spaces, '.', '_' or '-'")],
+    "description": [*FREE_TEXT, length(1, 200)],
+    "use_case_code": [
+        text,
+        matches(r"[A-Z][A-Z0-9]{1,9}", "2 to 10 upper-case letters or digits, starting with a letter"),
+    ],
+    "owner_team": [
+        text,
+        trimmed,
+        length(2, 64),
+        matches(r"[A-Za-z0-9][A-Za-z0-9 ._-]*", "letters, digits, spaces, '.', '_' or '-'"),
+    ],
     "azure_subscription_id": [
-        matches(r"[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}", "must be a GUID (8-4-4-4-12 hex digits)")
+        text,
+        matches(r"[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}", "must be a GUID (8-4-4-4-12 hex digits)"),
     ],
     "azure_resource_group": [
+        text,
         length(1, 90),
+        printable_line,
         matches(r"[\w\-.()]+", "letters, digits, '_', '-', '.', '(' or ')' (Azure resource-group rule)"),
         not_ending_with_period,
     ],
     "azure_ml_workspace": [
+        text,
         matches(r"[A-Za-z0-9][A-Za-z0-9_-]{2,32}", "3 to 33 letters, digits, '-' or '_', starting with a letter or digit"),
     ],
-    "azure_location": [matches(r"[a-z][a-z0-9]{2,30}", "an Azure region name without spaces, e.g. westeurope")],
-    "azure_openai_endpoint": [https_url],
+    "azure_location": [text, matches(r"[a-z][a-z0-9]{2,30}", "an Azure region name without spaces, e.g. westeurope")],
+    "azure_openai_endpoint": [text, https_url],
     "azure_openai_chat_deployment": [
+        text,
         length(2, 64),
         matches(r"[A-Za-z0-9][A-Za-z0-9_.-]*", "letters, digits, '_', '.' or '-'"),
     ],
-    "azure_openai_api_version": [matches(r"\d{4}-\d{2}-\d{2}(-preview)?", "a date version such as 2024-10-21")],
+    "azure_openai_api_version": [
+        text,
+        matches(r"[0-9]{4}-[0-9]{2}-[0-9]{2}(-preview)?", "a date version such as 2024-10-21"),
+    ],
 }
 
 
-def problems(answers: dict[str, str]) -> list[str]:
+def problems(answers: dict[str, object]) -> list[str]:
     """Every broken rule, one line each, so a user fixes all answers in one go."""
     found = []
     for field, rules in RULES.items():
@@ -129,7 +230,27 @@ def problems(answers: dict[str, str]) -> list[str]:
     return found
 
 
+OVERWRITE_OVERRIDE = "AIOPS_OVERWRITE_PROJECT"
+
+
+def existing_project(target: Path) -> str | None:
+    """`cookiecutter -f` into a folder that already holds work would silently overwrite it."""
+    if os.environ.get(OVERWRITE_OVERRIDE) == "1" or not any(target.iterdir()):
+        return None
+    held = "a git repository" if (target / ".git").exists() else "files"
+    return (
+        f"ERROR: {target} already holds {held}; generating over it would overwrite your edits "
+        "(datasets, experiment.yaml, prompts).\n"
+        "To bring template changes into an existing project, run `make template-update` inside it.\n"
+        f"To overwrite it anyway, re-run with {OVERWRITE_OVERRIDE}=1 in the environment."
+    )
+
+
 def main() -> int:
+    refusal = existing_project(Path.cwd())
+    if refusal:
+        print(refusal, file=sys.stderr)
+        return 1
     found = problems(ANSWERS)
     if not found:
         return 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import re
+import subprocess
 
 from conftest import TEMPLATE
 
@@ -26,3 +27,17 @@ def test_the_questionnaire_asks_exactly_one_question_per_option():
         key for key in json.loads((TEMPLATE / "cookiecutter.json").read_text()) if not key.startswith("_")
     ]
     assert sorted(asked) == sorted(options)
+
+
+def test_docs_name_only_releases_that_exist():
+    """Releases are CHANGELOG headings; a `vX.Y.Z` in a doc must be a real tag of this repository."""
+    listed = subprocess.run(["git", "tag"], cwd=TEMPLATE, capture_output=True, text=True, check=False)
+    tags = set(listed.stdout.split())
+    docs = [TEMPLATE / "README.md", TEMPLATE / "CHANGELOG.md", *(TEMPLATE / "docs").glob("*.md")]
+    docs += (TEMPLATE / "{{cookiecutter.project_slug}}").rglob("*.md")
+    texts = {doc.relative_to(TEMPLATE).as_posix(): doc.read_text(encoding="utf-8") for doc in docs}
+    named = {(name, tag) for name, text in texts.items() for tag in re.findall(r"\bv\d+\.\d+\.\d+\b", text)}
+    assert {(name, tag) for name, tag in named if tag not in tags} == set()
+    headings = set(re.findall(r"^## (\d+\.\d+\.\d+)$", texts["CHANGELOG.md"], re.MULTILINE))
+    searched = {version for text in texts.values() for version in re.findall(r"-S '## ([\d.]+)'", text)}
+    assert searched and searched <= headings

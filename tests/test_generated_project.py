@@ -7,6 +7,7 @@ has only loopback (where `unshare` works, as on CI), which proves the project wo
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -152,3 +153,22 @@ def test_a_broken_dataset_never_loses_the_generated_project(
     assert "Fix the problem above, then run: make register" in out
     assert files_in(project) == expected_files({})
     assert not (project / ".aiops").exists()
+
+
+def test_deploy_without_an_azure_login_ends_in_one_line_naming_az_login(
+    installed_default: Path, tmp_path: Path
+):
+    """The CLI's line, and nothing from azure.identity (it logs a line per credential it tried)."""
+    login = ("AZURE_CLIENT_", "AZURE_TENANT_", "AZURE_FEDERATED_", "IDENTITY_", "MSI_")
+    env = {name: value for name, value in os.environ.items() if not name.startswith(login)}
+    env["AZURE_CONFIG_DIR"] = str(tmp_path)  # no `az login` profile, even where az is installed
+    command = [*_offline_prefix(), "make", "--no-print-directory", "-C", str(installed_default), "deploy"]
+    result = subprocess.run(command, capture_output=True, text=True, check=False, env=env)
+    assert result.returncode != 0
+    lines = [
+        line
+        for line in (result.stdout + result.stderr).splitlines()
+        if line and not line.startswith("make: ***") and not line.endswith(" deploy aml")  # make's own
+    ]
+    assert len(lines) == 1, lines
+    assert "no Azure credentials. Run `az login`" in lines[0] and "then run `make deploy` again" in lines[0]

@@ -126,6 +126,7 @@ FILES_FOR_OPTION = {  # "{package}" stands for the package folder
     ("deployment_target", "azure_webapp"): {
         "deployment/webapp/app_settings.json",
         "deployment/webapp/deploy.sh",
+        "tests/test_deploy_webapp.py",
     },
     ("flow_kind", "qa"): set(flow_files("qa")),
     ("flow_kind", "chat"): {
@@ -199,9 +200,13 @@ def test_generated_python_compiles(bake, answers):
             compile((project / name).read_text(encoding="utf-8"), name, "exec")
 
 
+# Each registration choice changes what the hook does, not the files: tests/test_hooks.py bakes each.
+HOOK_ONLY_OPTIONS = {"register_on_generate"}
+
+
 def test_every_choice_of_every_option_is_covered_by_a_supported_combination():
     for option, choices in OPTIONS.items():
-        if isinstance(choices, list) and not option.startswith("_"):
+        if isinstance(choices, list) and not option.startswith("_") and option not in HOOK_ONLY_OPTIONS:
             covered = {answers.get(option, choices[0]) for answers in SUPPORTED.values()}
             assert covered == set(choices), option
 

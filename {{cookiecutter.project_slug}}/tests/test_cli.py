@@ -25,7 +25,7 @@ def test_experiment_run_writes_results_and_summary_for_each_dataset(tiny_experim
     for dataset in ("core_qa", "hard_qa"):
         assert f"| {{ cookiecutter.flow_kind }} | default | {dataset} | 3 | 0 |" in summary
     assert "Gate" not in summary  # no thresholds, no baseline: nothing to gate
-    assert (folder / "evaluations/qa_metrics/{{ cookiecutter.flow_kind }}/default/hard_qa/lines.jsonl").is_file()
+    assert (folder / {{ ('evaluations/qa_metrics/' ~ cookiecutter.flow_kind ~ '/default/hard_qa/lines.jsonl') | jsonify }}).is_file()
     assert (folder / "report.html").is_file()
     assert "exact_match" in result.output
 
@@ -53,4 +53,4 @@ def test_validate_loads_every_flow_and_evaluator_entry(tiny_experiment: Path):
     tiny_experiment.write_text(yaml.safe_dump(data), encoding="utf-8")
     result = runner.invoke(app, ["experiment", "validate", "-f", str(tiny_experiment)])
     assert result.exit_code == 2
-    assert "flow {{ cookiecutter.flow_kind }}: mapped inputs ['topic'] are not parameters" in result.output
+    assert {{ ('flow ' ~ cookiecutter.flow_kind ~ ": mapped inputs ['topic'] are not parameters") | jsonify }} in result.output

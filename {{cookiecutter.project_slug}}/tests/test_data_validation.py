@@ -5,7 +5,11 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from {{ cookiecutter.package_name }}.cli import app
-from {{ cookiecutter.package_name }}.data_validation import required_columns, validate_experiment_data, validate_jsonl
+from {{ cookiecutter.package_name }}.data_validation import (
+    required_columns,
+    validate_experiment_data,
+    validate_jsonl,
+)
 from {{ cookiecutter.package_name }}.experiment import load
 
 

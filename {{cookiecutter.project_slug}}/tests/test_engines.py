@@ -27,7 +27,7 @@ def _run(experiment_file: Path, engine_name: str) -> ExperimentResults:
 
 def test_inprocess_runs_every_dataset_and_scores_each_run(tiny_experiment: Path):
     results = _run(tiny_experiment, "inprocess")
-    flow = "{{ cookiecutter.flow_kind }}"
+    flow = {{ cookiecutter.flow_kind | jsonify }}
     assert [(r.flow, r.dataset) for r in results.runs] == [(flow, "core_qa"), (flow, "hard_qa")]
     assert all(r.result.failed == 0 and len(r.result.outputs) == 3 for r in results.runs)
     for evaluation in results.evaluations:
@@ -54,7 +54,7 @@ def test_promptflow_engine_gives_the_same_outputs_and_metrics(
     data = yaml.safe_load(tiny_experiment.read_text(encoding="utf-8"))
     data["flows"][0]["variants"] = [
         {"name": "baseline"},
-        {"name": "concise", "inputs": {"prompt": "{{ cookiecutter.flow_kind }}_concise.jinja2"}},
+        {"name": "concise", "inputs": {"prompt": {{ (cookiecutter.flow_kind ~ '_concise.jinja2') | jsonify }}}},
     ]
     data["evaluators"] += [
         {"name": "length", "path": f"{project_root}/evaluators/answer_length.py:answer_length"},

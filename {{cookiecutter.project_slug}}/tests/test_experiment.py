@@ -7,7 +7,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from {{ cookiecutter.package_name }}.experiment import ExperimentError, json_schema, load, merge, overlay_path, plan
+from {{ cookiecutter.package_name }}.experiment import (
+    ExperimentError,
+    json_schema,
+    load,
+    merge,
+    overlay_path,
+    plan,
+)
 
 DATASETS = ("core_qa", "hard_qa"{% if cookiecutter.flow_kind == 'chat' %}, "multi_turn_qa"{% endif %})
 
@@ -16,7 +23,7 @@ def test_the_shipped_experiment_loads_and_plans_every_flow_dataset_and_evaluatio
     experiment = load(project_root / "experiment.yaml")
     runs, evaluations = plan(experiment)
     assert [run.key for run in runs] == [
-        ("{{ cookiecutter.flow_kind }}", variant, dataset) for variant in ("baseline", "concise") for dataset in DATASETS
+        ({{ cookiecutter.flow_kind | jsonify }}, variant, dataset) for variant in ("baseline", "concise") for dataset in DATASETS
     ]
     assert len(evaluations) == 3 * len(runs)  # qa_metrics, judges, answer_length on every run
 

@@ -10,15 +10,15 @@ import pytest
 from {{ cookiecutter.package_name }}.engines import RunRequest
 from {{ cookiecutter.package_name }}.engines.inprocess import load_entry
 from {{ cookiecutter.package_name }}.engines.promptflow import PromptFlowEngine
-from {{ cookiecutter.package_name }}.prompts import render_chat
+from {{ cookiecutter.package_name }}.prompts import PROJECT_VARIABLES, render_chat
 
-FLOW = Path(__file__).resolve().parents[1] / "flows" / "{{ cookiecutter.flow_kind }}"
+FLOW = Path(__file__).resolve().parents[1] / "flows" / {{ cookiecutter.flow_kind | jsonify }}
 {%- if cookiecutter.flow_kind == 'qa' %}
 LINE = {
-    "question": "Who must review batch records?",
-    "context": "Batch records must be reviewed by QA. Any open deviation blocks release.",
+    "question": "Who signs the calibration report?",
+    "context": "The calibration report is signed by the laboratory head. Copies are kept for five years.",
 }
-EXPECTED = {"answer": "Batch records must be reviewed by QA."}
+EXPECTED = {"answer": "The calibration report is signed by the laboratory head."}
 {%- elif cookiecutter.flow_kind == 'chat' %}
 CONTEXT = "Balances are checked daily by the operator. Pipettes are checked weekly by the laboratory."
 EARLIER = [{"inputs": {"question": "How often are pipettes checked?"}, "outputs": {"answer": "Weekly."}}]
@@ -31,8 +31,10 @@ EXPECTED_ANSWER = "{{ 'The shelf life is 36 months when stored below 25 degrees 
 
 
 def test_prompt_renders_system_and_user_messages():
-    messages = render_chat(FLOW / "{{ cookiecutter.flow_kind }}.jinja2", question="Q?", context="C.")
+    messages = render_chat(FLOW / {{ (cookiecutter.flow_kind ~ '.jinja2') | jsonify }}, question="Q?", context="C.")
     assert [m["role"] for m in messages] == ["system", "user"]
+    assert messages[0]["content"].startswith(f"You are {PROJECT_VARIABLES['project_name']}: ")
+    assert PROJECT_VARIABLES["project_description"] in messages[0]["content"]
     assert messages[1]["content"].endswith("Question: Q?")
     assert "C." in messages[1]["content"]
 {%- if cookiecutter.flow_kind == 'rag' %}

@@ -86,7 +86,7 @@ def test_run_once_prints_the_flow_output(project_root):
 {%- if cookiecutter.flow_kind == 'chat' %}
     inputs += ["-i", 'chat_history=[{"inputs": {"question": "Hi"}, "outputs": {"answer": "Hello."}}]']
 {%- endif %}
-    flow = str(project_root / "flows/{{ cookiecutter.flow_kind }}")
+    flow = str(project_root / {{ ('flows/' ~ cookiecutter.flow_kind) | jsonify }})
     result = CliRunner().invoke(app, ["run", "--flow", flow, *inputs])
     assert result.exit_code == 0, result.output
     assert '"answer": "Checks are done weekly."' in result.output

@@ -91,7 +91,7 @@ def traced_requests(project_copy: Path, monkeypatch: pytest.MonkeyPatch) -> Path
     monkeypatch.setenv("AIOPS_TRACE_DIR", str(store))
     get_settings.cache_clear()
     tracing.reset()
-    flow = load_entry(project_copy / "flows/{{ cookiecutter.flow_kind }}")
+    flow = load_entry(project_copy / {{ ('flows/' ~ cookiecutter.flow_kind) | jsonify }})
     rows = (project_copy / "data/core_qa.jsonl").read_text(encoding="utf-8").splitlines()[:5]
     for row in map(json.loads, rows):
         flow(**{name: row[name] for name in inspect.signature(flow).parameters if name in row})
@@ -102,13 +102,13 @@ def traced_requests(project_copy: Path, monkeypatch: pytest.MonkeyPatch) -> Path
 
 def test_sampled_requests_become_a_registered_dataset_version(traced_requests: Path, project_copy: Path):
     with tracing.run_attributes(variant="baseline", dataset="core_qa"):  # an experiment run: not sampled
-        load_entry(project_copy / "flows/{{ cookiecutter.flow_kind }}")(**EXPERIMENT_LINE)
+        load_entry(project_copy / {{ ('flows/' ~ cookiecutter.flow_kind) | jsonify }})(**EXPERIMENT_LINE)
     result = runner.invoke(app, ["monitor", "sample", "--size", "10"])
     assert result.exit_code == 0, result.output
     assert "Sampled 5 requests" in result.output
     result = runner.invoke(app, ["monitor", "sample", "--size", "3"])
     assert result.exit_code == 0, result.output
-    assert "azureml:{{ cookiecutter.use_case_code | lower }}_production_samples:2 (new version" in result.output
+    assert {{ ('azureml:' ~ cookiecutter.use_case_code | lower ~ '_production_samples:2 (new version') | jsonify }} in result.output
     data = project_copy / "data/production_samples.jsonl"
     lines = [json.loads(line) for line in data.read_text(encoding="utf-8").splitlines()]
     assert len(lines) == 3 and all(line["ground_truth"] == "" and line["answer"] for line in lines)
@@ -119,7 +119,7 @@ def test_sampled_requests_become_a_registered_dataset_version(traced_requests: P
     bigger = runner.invoke(app, ["monitor", "sample", "--size", "4"])
     assert "production_samples:3 (new version" in bigger.output
     versions = LocalRegistry(project_copy).versions()
-    assert [v.version for v in versions["{{ cookiecutter.use_case_code | lower }}_production_samples"]] == ["1", "2", "3"]
+    assert [v.version for v in versions[{{ (cookiecutter.use_case_code | lower) | jsonify }} + "_production_samples"]] == ["1", "2", "3"]
 
 
 def test_sampling_never_overwrites_labelled_lines(traced_requests: Path, project_copy: Path):
@@ -172,9 +172,9 @@ def test_long_inputs_are_cut_per_string_so_spans_stay_valid_json(tmp_path: Path,
 def test_an_app_insights_export_reads_as_the_same_spans(tmp_path: Path):
     columns = ["id", "operation_Id", "operation_ParentId", "name", "duration", "success", "customDimensions"]
     columns.append("start_ms")
-    dimensions = {"aiops.flow": "{{ cookiecutter.flow_kind }}", "aiops.variant": "blue"}
+    dimensions = {"aiops.flow": {{ cookiecutter.flow_kind | jsonify }}, "aiops.variant": "blue"}
     chat = {"gen_ai.usage.input_tokens": "40", "gen_ai.usage.output_tokens": "8"}
-    flow = "flow {{ cookiecutter.flow_kind }}"
+    flow = {{ ('flow ' ~ cookiecutter.flow_kind) | jsonify }}
     rows = [
         ["f1", "t1", "req1", flow, 120.0, "True", json.dumps(dimensions), 1_700_000_000_000],
         ["c1", "t1", "f1", "chat gpt-4o-mini", 100.0, "True", json.dumps(chat), 1_700_000_000_010],

@@ -7,7 +7,7 @@ from {{ cookiecutter.package_name }}.llm import build_client, chat
 from {{ cookiecutter.package_name }}.settings import Settings
 
 PROMPT = (
-    "Context:\nBalances are calibrated every six months. Deviations are reported within 24 hours.\n\n"
+    "Context:\nBalances are calibrated every six months. Reports are archived for ten years.\n\n"
     "Question: How often are balances calibrated?"
 )
 

@@ -8,15 +8,20 @@ from typer.testing import CliRunner
 
 from {{ cookiecutter.package_name }}.cli import app
 from {{ cookiecutter.package_name }}.experiment import ExperimentError, load
-from {{ cookiecutter.package_name }}.registry import REGISTRY_DIR, LocalRegistry, RegistryError, load_specs
+from {{ cookiecutter.package_name }}.registry import (
+    REGISTRY_DIR,
+    LocalRegistry,
+    RegistryError,
+    load_specs,
+)
 
-CORE = "{{ cookiecutter.use_case_code | lower }}_core_qa"
-HARD = "{{ cookiecutter.use_case_code | lower }}_hard_qa"
+CORE = {{ (cookiecutter.use_case_code | lower ~ '_core_qa') | jsonify }}
+HARD = {{ (cookiecutter.use_case_code | lower ~ '_hard_qa') | jsonify }}
 SPECS = [
     (CORE, "uri_file", "core_qa.jsonl"),
     (HARD, "uri_file", "hard_qa.jsonl"),
 {%- if cookiecutter.flow_kind == 'chat' %}
-    ("{{ cookiecutter.use_case_code | lower }}_multi_turn_qa", "uri_file", "multi_turn_qa.jsonl"),
+    ({{ (cookiecutter.use_case_code | lower ~ '_multi_turn_qa') | jsonify }}, "uri_file", "multi_turn_qa.jsonl"),
 {%- endif %}
 ]
 FIRST_VERSIONS = {name: ["1"] for name, _, _ in SPECS}

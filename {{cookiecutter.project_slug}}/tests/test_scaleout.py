@@ -31,7 +31,7 @@ def test_pipeline_has_one_step_per_variant_and_dataset_and_loads_with_azure_ml(p
     job = load_job(project_copy / "azureml" / "experiment.pipeline.yml")
     assert isinstance(job, PipelineJob)
     datasets = ["core_qa", "hard_qa"{% if cookiecutter.flow_kind == 'chat' %}, "multi_turn_qa"{% endif %}]
-    flow = "{{ cookiecutter.flow_kind }}"
+    flow = {{ cookiecutter.flow_kind | jsonify }}
     assert sorted(job.jobs) == [
         f"{flow}_{variant}_{dataset}" for variant in ("baseline", "concise") for dataset in datasets
     ]

@@ -31,7 +31,7 @@ def served_traces(tmp_path: Path) -> Path:
 def served(project_root: Path, served_traces: Path):
     port = _free_port()
     server = subprocess.Popen(
-        [sys.executable, "-m", "{{ cookiecutter.package_name }}", "serve", "--port", str(port)],
+        [sys.executable, "-m", {{ cookiecutter.package_name | jsonify }}, "serve", "--port", str(port)],
         cwd=project_root,
         env={**os.environ, "AIOPS_TRACE_DIR": str(served_traces)},
         stdout=subprocess.DEVNULL,
@@ -77,7 +77,7 @@ def test_monitor_counts_every_served_request_with_latency_and_tokens(
     config = str(project_root / "monitoring/config.yaml")
     result = CliRunner().invoke(app, ["monitor", "summary", str(served_traces), "--config", config])
     assert result.exit_code == 0, result.output
-    flow_name = "{{ cookiecutter.flow_kind }}"
+    flow_name = {{ cookiecutter.flow_kind | jsonify }}
     (row,) = [line.split() for line in result.output.splitlines() if line.split()[:1] == [flow_name]]
     flow, variant, requests, errors, *_, p50, p95, tokens_in, tokens_out, cost = row  # errors: "0 (0 %)"
     assert (flow, variant, requests, errors) == (flow_name, "default", "7", "0")

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from {{ cookiecutter.package_name }}.llm import ConfigError, build_client
-from {{ cookiecutter.package_name }}.settings import CONFIGURED_PROVIDER, Settings
+from {{ cookiecutter.package_name }}.settings import (
+    CONFIGURED_AZURE_OPENAI_ENDPOINT,
+    CONFIGURED_PROVIDER,
+    Settings,
+)
 
 
 def test_auto_stays_offline_without_endpoint_or_key():
@@ -19,6 +25,17 @@ def test_an_empty_variable_counts_as_unset(monkeypatch: pytest.MonkeyPatch):
     settings = Settings(llm_provider="auto")
     assert settings.provider == "offline"
     assert settings.azure_openai_api_key is None and settings.applicationinsights_connection_string is None
+
+
+def test_a_copy_of_env_example_stays_offline(project_root: Path, monkeypatch: pytest.MonkeyPatch):
+    """It names the endpoint given at generation, commented out: a copy must not go online."""
+    monkeypatch.delenv("LLM_PROVIDER")  # set by conftest; here the copy's own `auto` decides
+    example = project_root / ".env.example"
+    settings = Settings(_env_file=example)
+    assert settings.llm_provider == "auto" and settings.azure_openai_endpoint is None
+    assert settings.provider == "offline"
+    commented = f"# AZURE_OPENAI_ENDPOINT={CONFIGURED_AZURE_OPENAI_ENDPOINT}\n"
+    assert commented in example.read_text(encoding="utf-8")
 
 
 def test_auto_goes_online_once_the_configured_provider_is_set_up():

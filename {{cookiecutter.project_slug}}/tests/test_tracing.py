@@ -24,7 +24,7 @@ from {{ cookiecutter.package_name }}.monitoring_config import load_config
 from {{ cookiecutter.package_name }}.settings import get_settings
 
 PROJECT = Path(__file__).resolve().parents[1]
-FLOW = PROJECT / "flows" / "{{ cookiecutter.flow_kind }}"
+FLOW = PROJECT / "flows" / {{ cookiecutter.flow_kind | jsonify }}
 {%- if cookiecutter.flow_kind == 'rag' %}
 LINE = {"question": "{{ 'What is the shelf life?' if cookiecutter.use_case_code == 'CMC' else 'How long are retained samples stored?' }}"}
 {%- else %}
@@ -52,7 +52,7 @@ def test_a_flow_call_is_a_root_span_with_a_model_call_carrying_token_usage(store
     output = load_entry(FLOW)(**LINE)
     spans = monitor.read_spans([store])
     (root,) = monitor.requests(spans)
-    assert root["name"] == "flow {{ cookiecutter.flow_kind }}" and root["status"] == "UNSET"
+    assert root["name"] == {{ ('flow ' ~ cookiecutter.flow_kind) | jsonify }} and root["status"] == "UNSET"
     assert root["attributes"]["aiops.variant"] == "default"
     assert json.loads(root["attributes"]["aiops.outputs"]) == output
     (model_call,) = [span for span in spans if span["name"].startswith("chat ")]
@@ -99,7 +99,7 @@ def test_a_failed_model_call_marks_both_spans_as_errors(store: Path, monkeypatch
         load_entry(FLOW)(**LINE)
     spans = monitor.read_spans([store])
     failed = {span["name"]: span for span in spans if span["status"] == "ERROR"}
-    assert failed["flow {{ cookiecutter.flow_kind }}"]["attributes"]["error.type"] == "ModelCallError"
+    assert failed[{{ ('flow ' ~ cookiecutter.flow_kind) | jsonify }}]["attributes"]["error.type"] == "ModelCallError"
     assert failed["chat offline-extractive"]["attributes"]["error.type"] == "ModelCallError"
 
 
@@ -148,7 +148,7 @@ def test_monitor_summary_counts_requests_latency_and_tokens(store: Path):
         app, ["monitor", "summary", str(store), "--config", str(PROJECT / "monitoring/config.yaml")]
     )
     assert result.exit_code == 0, result.output
-    assert "{{ cookiecutter.flow_kind }}" in result.output and " 5 " in result.output
+    assert {{ cookiecutter.flow_kind | jsonify }} in result.output and " 5 " in result.output
 
 
 class _Ingestion(BaseHTTPRequestHandler):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
@@ -14,6 +15,10 @@ if TYPE_CHECKING:
 
 class AzureUnavailable(RuntimeError):
     """Azure could not be reached or refused us; nothing was changed there."""
+
+
+# What to re-run once logged in, after a failed registration in the workspace.
+REGISTER_AGAIN = "re-run with REGISTRY_TARGET=azureml"
 
 
 def workspace_client(settings: Settings) -> MLClient:
@@ -30,18 +35,28 @@ def workspace_client(settings: Settings) -> MLClient:
 
 
 @contextmanager
-def azure_errors(action: str) -> Iterator[None]:
+def azure_errors(action: str, then: str = "try again") -> Iterator[None]:
+    """Azure's failures as one line that names the fix; `then` says what to re-run after it.
+
+    azure.identity logs a dozen lines (one per credential it tried) before it raises; they are
+    held back while the block runs, so a missing login reads as one line, not a wall of text.
+    """
     from azure.core.exceptions import ClientAuthenticationError, HttpResponseError, ServiceRequestError
     from azure.identity import CredentialUnavailableError
 
+    identity_log = logging.getLogger("azure.identity")
+    level = identity_log.level
+    identity_log.setLevel(logging.ERROR)
     try:
         yield
     except (ClientAuthenticationError, CredentialUnavailableError) as error:
         raise AzureUnavailable(
             f"{action}: no Azure credentials. Run `az login` (or configure a workload identity), "
-            f"then re-run with REGISTRY_TARGET=azureml. ({type(error).__name__})"
+            f"then {then}. ({type(error).__name__})"
         ) from error
     except ServiceRequestError as error:
         raise AzureUnavailable(f"{action}: Azure is unreachable ({error}).") from error
     except HttpResponseError as error:
         raise AzureUnavailable(f"{action}: Azure ML refused the request: {error.message}") from error
+    finally:
+        identity_log.setLevel(level)

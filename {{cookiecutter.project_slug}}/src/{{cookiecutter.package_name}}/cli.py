@@ -1,3 +1,6 @@
+{#- Answers reach Python only as jsonify literals. A line the answer pushes past ruff's 110 columns, or a
+    literal ruff would re-quote (it holds an escaped \"), is left to the author: # fmt: skip (and noqa: E501). #}
+{%- macro fit(line) %}{{ line }}{{ '  # fmt: skip  # noqa: E501' if line | length > 110 else ('  # fmt: skip' if '\\"' in line else '') }}{% endmacro -%}
 """Command line: thin wrappers that parse, call one module, and print."""
 
 from __future__ import annotations
@@ -41,7 +44,8 @@ from {{ cookiecutter.package_name }}.llm import ConfigError, ModelCallError
 from {{ cookiecutter.package_name }}.runner import entry_problems, run_experiment
 from {{ cookiecutter.package_name }}.settings import CONFIGURED_AZURE_OPENAI_ENDPOINT, get_settings
 
-app = typer.Typer(no_args_is_help=True, help="{{ cookiecutter.project_name }} AIOps commands.")
+{# escape(): the name is shown as it is, never read as Rich markup (a '[beta]' would vanish). -#}
+{{ fit('app = typer.Typer(no_args_is_help=True, help=escape(' ~ ((cookiecutter.project_name ~ ' AIOps commands.') | jsonify) ~ '))') }}
 experiment_app = typer.Typer(no_args_is_help=True, help="Run and validate experiment.yaml.")
 app.add_typer(experiment_app, name="experiment")
 data_app = typer.Typer(no_args_is_help=True, help="Validate and list datasets.")
@@ -386,9 +390,10 @@ def monitor_sample(
     data.write_text("".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines), encoding="utf-8")
     spec_file = data.with_suffix(".yml")
     if not spec_file.exists():
-        spec_file.write_text(
+        asset = {{ (cookiecutter.use_case_code | lower ~ '_') | jsonify }} + name
+        spec_file.write_text(  # JSON strings are YAML strings: no name reads as a number or boolean
             "$schema: https://azuremlschemas.azureedge.net/latest/data.schema.json\n"
-            f"name: {{ cookiecutter.use_case_code | lower }}_{name}\ntype: uri_file\npath: {data.name}\n"
+            f"name: {json.dumps(asset)}\ntype: uri_file\npath: {json.dumps(data.name)}\n"
             'description: "Sampled production requests; fill in ground_truth to use them for regression."\n',
             encoding="utf-8",
         )
@@ -487,7 +492,7 @@ def run_once(
         list[str],
         typer.Option("--input", "-i", help="name=value, repeatable; JSON lists and objects are parsed"),
     ],
-    flow: Annotated[Path, typer.Option(help="Flow folder")] = Path("flows/{{ cookiecutter.flow_kind }}"),
+    flow: Annotated[Path, typer.Option(help="Flow folder")] = Path({{ ('flows/' ~ cookiecutter.flow_kind) | jsonify }}),
 ) -> None:
     """Run the flow once on one input and print its output as JSON."""
     pairs = [item.partition("=") for item in inputs]
@@ -502,7 +507,7 @@ def run_once(
 
 @app.command("serve")
 def serve_flow(
-    flow: Annotated[Path, typer.Option(help="Flow folder")] = Path("flows/{{ cookiecutter.flow_kind }}"),
+    flow: Annotated[Path, typer.Option(help="Flow folder")] = Path({{ ('flows/' ~ cookiecutter.flow_kind) | jsonify }}),
     host: str = "127.0.0.1",
     port: int = 8080,
 ) -> None:
@@ -553,7 +558,7 @@ def deploy_rollback() -> None:
     client = azure_ml.workspace_client(get_settings())
     endpoint, _ = deploy.load_specs(Path("."), "blue")
     try:
-        with azure_ml.azure_errors(f"roll back endpoint {endpoint.name}"):
+        with azure_ml.azure_errors(f"roll back endpoint {endpoint.name}", then="run the rollback again"):
             traffic = dict(client.online_endpoints.get(endpoint.name).traffic or {})
             target = deploy.rollback_target(traffic)
             endpoint.traffic = deploy.switched(traffic, target)

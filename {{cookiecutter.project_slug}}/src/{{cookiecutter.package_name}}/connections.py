@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from {{ cookiecutter.package_name }}.azure_ml import azure_errors
+from {{ cookiecutter.package_name }}.azure_ml import REGISTER_AGAIN, azure_errors
 
 if TYPE_CHECKING:
     from azure.ai.ml import MLClient
@@ -104,6 +104,6 @@ def workspace_connection(spec: ConnectionSpec, fields: dict[str, Any]) -> object
 def register_azureml(specs: list[ConnectionSpec], client: MLClient) -> list[str]:
     entities = [workspace_connection(spec, resolve(spec)) for spec in specs]
     for spec, entity in zip(specs, entities, strict=True):
-        with azure_errors(f"register connection {spec.name}"):
+        with azure_errors(f"register connection {spec.name}", then=REGISTER_AGAIN):
             client.connections.create_or_update(entity)
     return [spec.name for spec in specs]

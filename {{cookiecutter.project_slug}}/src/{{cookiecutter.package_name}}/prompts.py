@@ -1,3 +1,6 @@
+{#- Answers reach Python only as jsonify literals. A line the answer pushes past ruff's 110 columns, or a
+    literal ruff would re-quote (it holds an escaped \"), is left to the author: # fmt: skip (and noqa: E501). #}
+{%- macro fit(line) %}{{ line }}{{ '  # fmt: skip  # noqa: E501' if line | length > 110 else ('  # fmt: skip' if '\\"' in line else '') }}{% endmacro -%}
 """Chat prompt files: Jinja2 with `# system:` / `# user:` / `# assistant:` section headers."""
 
 from __future__ import annotations
@@ -9,11 +12,20 @@ from jinja2 import Environment, StrictUndefined
 
 _ROLE_HEADER = re.compile(r"^#\s*(system|user|assistant)\s*:\s*$", re.MULTILINE)
 _ENV = Environment(undefined=StrictUndefined, keep_trailing_newline=True, autoescape=False)
+# Every prompt file can name the use case with these. Prompt files are copied as they are when the
+# project is generated, so they take the project's name and description from here, not from text
+# written into them; a call's own variables win over these.
+{{ fit('PROJECT_NAME = ' ~ cookiecutter.project_name | jsonify) }}
+{{ fit('PROJECT_DESCRIPTION = ' ~ cookiecutter.description | jsonify) }}
+PROJECT_VARIABLES = {
+    "project_name": PROJECT_NAME,
+    "project_description": PROJECT_DESCRIPTION,
+}
 
 
 def render_chat(path: Path, **variables: object) -> list[dict[str, str]]:
     """Render the template, then split it into chat messages at each role header."""
-    text = _ENV.from_string(path.read_text(encoding="utf-8")).render(**variables)
+    text = _ENV.from_string(path.read_text(encoding="utf-8")).render({**PROJECT_VARIABLES, **variables})
     parts = _ROLE_HEADER.split(text)
     if len(parts) < 3:
         raise ValueError(f"{path}: no '# system:' or '# user:' header found")

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Literal, Protocol
 
 import yaml
 
-from {{ cookiecutter.package_name }}.azure_ml import azure_errors
+from {{ cookiecutter.package_name }}.azure_ml import REGISTER_AGAIN, azure_errors
 
 if TYPE_CHECKING:
     from azure.ai.ml import MLClient
@@ -168,7 +168,7 @@ class AzureMLRegistry:
         from azure.ai.ml.entities import Data
         from azure.core.exceptions import ResourceNotFoundError
 
-        with azure_errors(f"register data asset {spec.name}"):
+        with azure_errors(f"register data asset {spec.name}", then=REGISTER_AGAIN):
             try:
                 latest = self.client.data.get(spec.name, label="latest")
             except ResourceNotFoundError:

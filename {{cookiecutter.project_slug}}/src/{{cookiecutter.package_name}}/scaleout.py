@@ -15,7 +15,7 @@ import yaml
 
 from {{ cookiecutter.package_name }}.experiment import Experiment, plan
 
-PACKAGE = "{{ cookiecutter.package_name }}"
+PACKAGE = {{ cookiecutter.package_name | jsonify }}
 BASE_IMAGE = "mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04:latest"
 STEP_OUTPUT = "${" + "{outputs.results}" + "}"  # Azure ML's own placeholder syntax, spelled out
 

@@ -1,3 +1,6 @@
+{#- Answers reach Python only as jsonify literals. A line the answer pushes past ruff's 110 columns, or a
+    literal ruff would re-quote (it holds an escaped \"), is left to the author: # fmt: skip (and noqa: E501). #}
+{%- macro fit(line) %}{{ line }}{{ '  # fmt: skip  # noqa: E501' if line | length > 110 else ('  # fmt: skip' if '\\"' in line else '') }}{% endmacro -%}
 """Environment settings in one object: read from the process environment and the nearest `.env`."""
 
 from __future__ import annotations
@@ -11,8 +14,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 Provider = Literal["offline", "azure_openai", "openai"]
 
-CONFIGURED_PROVIDER: Provider = "{{ cookiecutter.llm_provider }}"
-CONFIGURED_AZURE_OPENAI_ENDPOINT = "{{ cookiecutter.azure_openai_endpoint }}"
+CONFIGURED_PROVIDER: Provider = {{ cookiecutter.llm_provider | jsonify }}
+{{ fit('CONFIGURED_AZURE_OPENAI_ENDPOINT = ' ~ cookiecutter.azure_openai_endpoint | jsonify) }}
 
 
 class Settings(BaseSettings):
@@ -24,10 +27,10 @@ class Settings(BaseSettings):
     offline_model_latency_ms: int = 0  # simulated per-call latency, for throughput benchmarks
 
     azure_openai_endpoint: str | None = None
-    azure_openai_auth: Literal["entra_id", "api_key"] = "{{ cookiecutter.azure_openai_auth }}"
+    azure_openai_auth: Literal["entra_id", "api_key"] = {{ cookiecutter.azure_openai_auth | jsonify }}
     azure_openai_api_key: SecretStr | None = None
-    azure_openai_api_version: str = "{{ cookiecutter.azure_openai_api_version }}"
-    azure_openai_chat_deployment: str = "{{ cookiecutter.azure_openai_chat_deployment }}"
+    azure_openai_api_version: str = {{ cookiecutter.azure_openai_api_version | jsonify }}
+{{ fit('    azure_openai_chat_deployment: str = ' ~ cookiecutter.azure_openai_chat_deployment | jsonify) }}
 
     openai_api_key: SecretStr | None = None
     openai_model: str = "gpt-4o-mini"
@@ -46,9 +49,9 @@ class Settings(BaseSettings):
     applicationinsights_connection_string: SecretStr | None = None
 
     registry_target: Literal["local", "azureml"] = "local"
-    azure_subscription_id: str = "{{ cookiecutter.azure_subscription_id }}"
-    azure_resource_group: str = "{{ cookiecutter.azure_resource_group }}"
-    azure_ml_workspace: str = "{{ cookiecutter.azure_ml_workspace }}"
+    azure_subscription_id: str = {{ cookiecutter.azure_subscription_id | jsonify }}
+{{ fit('    azure_resource_group: str = ' ~ cookiecutter.azure_resource_group | jsonify) }}
+{{ fit('    azure_ml_workspace: str = ' ~ cookiecutter.azure_ml_workspace | jsonify) }}
     azure_ml_compute: str = "cpu-cluster"
 
     @property

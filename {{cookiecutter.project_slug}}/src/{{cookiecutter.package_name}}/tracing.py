@@ -34,7 +34,7 @@ from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
 from {{ cookiecutter.package_name }}.settings import get_settings
 
-SERVICE_NAME = "{{ cookiecutter.project_slug }}"
+SERVICE_NAME = {{ cookiecutter.project_slug | jsonify }}
 CONTENT_LIMIT = 4000  # characters kept of each input/output string on a flow span
 RUN_LABELS_VARIABLE = "AIOPS_RUN_LABELS"  # how run labels reach Prompt Flow's worker processes
 _run_attributes: contextvars.ContextVar[dict[str, str] | None] = contextvars.ContextVar(
