@@ -1,6 +1,7 @@
 # Quick start: `make demo`, then `make test`. Needs only python3 (3.11), git and make.
 VENV := .venv
-BIN := $(abspath $(VENV))/bin
+# Relative: an absolute path with a space in it would split in the recipes.
+BIN := $(VENV)/bin
 PY := $(BIN)/python
 DEMO_DIR := build/demo
 DEMO_SLUG := qcp-assistant
@@ -36,11 +37,11 @@ PRESET_SLUG = import sys; sys.path.insert(0, "."); from cookiecutter.config impo
 
 new: install  ## Generate a linked project from a use-case preset: make new USECASE=qcp|cmc [OUT=..]
 	@test -f usecases/$(USECASE).yaml || { echo "USECASE must be one of: $$(ls usecases | sed 's/.yaml//' | tr '\n' ' ')"; exit 2; }
-	@slug="$$($(PY) -c '$(PRESET_SLUG)' usecases/$(USECASE).yaml 2>/dev/null)"; project="$(or $(OUT),build/new)/$$slug"; \
+	@slug="$$("$(PY)" -c '$(PRESET_SLUG)' usecases/$(USECASE).yaml 2>/dev/null)"; project="$(or $(OUT),build/new)/$$slug"; \
 	if [ -n "$$slug" ] && [ -e "$$project" ]; then \
 	  echo "make new: $$project already exists; remove it, choose another folder with OUT=<dir>, or update it with: make -C $$project template-update" >&2; \
 	  exit 1; fi
-	$(BIN)/cruft create . --no-input --config-file usecases/$(USECASE).yaml --output-dir $(or $(OUT),build/new)
+	$(BIN)/cruft create . --no-input --config-file usecases/$(USECASE).yaml --output-dir "$(or $(OUT),build/new)"
 
 test: install $(ACTIONLINT)  ## The template's tests: bake matrix, hooks, and generated projects' own lint/test/experiment
 	$(PY) -m pytest

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import math
 import os
 import re
 import shlex
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -31,6 +31,7 @@ PYTHON_SERIES = (3, 11)  # the project's requires-python
 TIMEOUT_ENV = "AIOPS_HOOK_TIMEOUT"  # seconds per step; a slow network may need more
 DEFAULT_TIMEOUTS = {"install": 900, "register": 300, "git": 60, "probe": 30}
 FALLBACK_GIT_IDENTITY = ["-c", "user.name=AIOps template", "-c", "user.email=aiops-template@example.invalid"]
+RENDER_VARIABLE = "AIOPS_TEMPLATE_RENDER"  # set by local_extensions.py under cruft
 MKDTEMP_NAME = re.compile(r"tmp[a-z0-9_]{8}")  # Python's tempfile.mkdtemp(), which cruft uses
 
 
@@ -40,24 +41,35 @@ class StepFailed(RuntimeError):
 
 def timeout_for(step: str) -> float:
     configured = os.environ.get(TIMEOUT_ENV, "").strip()
-    return float(configured) if configured else DEFAULT_TIMEOUTS[step]
+    try:
+        seconds = float(configured) if configured else DEFAULT_TIMEOUTS[step]
+    except ValueError:
+        seconds = math.nan
+    if not 0 < seconds < math.inf:
+        default = DEFAULT_TIMEOUTS[step]
+        print(f"Ignored {TIMEOUT_ENV}={configured!r} (not a number of seconds); using {default} s.")
+        return DEFAULT_TIMEOUTS[step]
+    return seconds
 
 
 def run(
     command: Sequence[str], cwd: Path, step: str, *, show: bool = False
 ) -> subprocess.CompletedProcess[str]:
-    """Run with a time limit; on timeout the whole process group is killed, so nothing lingers."""
+    """Run with a time limit. The child stays in our process group, so a Ctrl-C or a kill of the
+    group stops it too; on timeout or interruption it is killed here, so nothing lingers."""
     limit = timeout_for(step)
     output = None if show else subprocess.PIPE
-    with subprocess.Popen(
-        list(command), cwd=cwd, stdout=output, stderr=output, text=True, start_new_session=True
-    ) as process:
+    with subprocess.Popen(list(command), cwd=cwd, stdout=output, stderr=output, text=True) as process:
         try:
             stdout, stderr = process.communicate(timeout=limit)
         except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
+            process.kill()
             process.communicate()
             raise StepFailed(f"{step} took longer than {limit:.0f} s (set {TIMEOUT_ENV}=SECONDS)") from None
+        except KeyboardInterrupt:
+            process.kill()
+            process.communicate()
+            raise StepFailed(f"{step} was interrupted") from None
     return subprocess.CompletedProcess(process.args, process.returncode, stdout or "", stderr or "")
 
 
@@ -71,14 +83,26 @@ def registration_target(context: dict[str, object]) -> str:
 
 
 def is_update_render(project_dir: Path, cruft_commit: str) -> bool:
-    """cruft update/diff render into a fresh `tempfile.mkdtemp()` folder; a real generation never
-    does. `mktemp -d` folders (`tmp.XXXXXXXXXX`) and plain cookiecutter runs are real generations."""
+    """cruft update/diff render scratch copies; a real generation never does. cruft's command line
+    says which (local_extensions.py passes it on); without it (cruft's Python API), a scratch copy
+    is a fresh `tempfile.mkdtemp()` folder with a cruft commit in the answers. `mktemp -d` folders
+    (`tmp.XXXXXXXXXX`) and plain cookiecutter runs are always real generations."""
+    told = os.environ.get(RENDER_VARIABLE)
+    if told:
+        return told == "update"
     scratch = project_dir.parent
     return (
         bool(cruft_commit)
         and scratch.parent == Path(tempfile.gettempdir()).resolve()
         and MKDTEMP_NAME.fullmatch(scratch.name) is not None
     )
+
+
+def tell_cruft_where(project_dir: Path) -> None:
+    """For local_extensions.py in the cruft process: fold cruft's own .cruft.json into the commit."""
+    if os.environ.get(RENDER_VARIABLE) == "generate":
+        marker = Path(tempfile.gettempdir()) / f"aiops-template-generated-{os.getppid()}"
+        marker.write_text(str(project_dir), encoding="utf-8")
 
 
 def remove_empty_dirs(project_dir: Path) -> None:
@@ -104,7 +128,7 @@ def base_python() -> str | None:
 
 
 def has_dependencies(python: Path, project_dir: Path, package: str) -> bool:
-    probe = f"import {package}, promptflow, azure.ai.ml"
+    probe = f"import {package}, azure.ai.ml"  # Prompt Flow is an optional extra (PROMPTFLOW=0)
     try:
         return run([str(python), "-c", probe], project_dir, "probe").returncode == 0
     except (OSError, StepFailed):
@@ -130,10 +154,15 @@ def create_environment(project_dir: Path, package: str) -> Path:
     else:
         steps = [[*uv, "venv", "--quiet", "--seed", "--python", python, ".venv"]]
     quiet = [] if sys.stdout.isatty() else ["--quiet"]  # progress bars on a terminal; no package list in logs
-    steps.append([*uv, "pip", "install", *quiet, "--python", str(venv_python), "-e", ".[dev]", UV_PIN])
-    for command in steps:
-        if run(command, project_dir, "install", show=True).returncode != 0:
-            raise StepFailed(f"`{shlex.join(command)}` failed (see its output above)")
+    extras = ".[dev,promptflow]"  # what `make install` installs by default
+    steps.append([*uv, "pip", "install", *quiet, "--python", str(venv_python), "-e", extras, UV_PIN])
+    try:
+        for command in steps:
+            if run(command, project_dir, "install", show=True).returncode != 0:
+                raise StepFailed(f"`{shlex.join(command)}` failed (see its output above)")
+    except StepFailed:
+        shutil.rmtree(project_dir / ".venv", ignore_errors=True)  # half an environment fools `make install`
+        raise
     return venv_python
 
 
@@ -187,26 +216,37 @@ def write_cruft_state(project_dir: Path, context: dict[str, object]) -> None:
 
 
 def init_git(project_dir: Path) -> None:
-    """A first commit lets pre-commit (`make lint`) and cruft see the files from day one."""
-    if (project_dir / ".git").exists():
-        return
+    """A first commit lets pre-commit (`make lint`) and cruft see the files from day one. An empty
+    repository (a freshly cloned empty remote) gets that commit too; one with history is left alone."""
     if shutil.which("git") is None:
         print("Skipped: git init (git is not installed). Later run: git init && git add -A && git commit")
         return
-    identity = [] if _git_identity_configured(project_dir) else FALLBACK_GIT_IDENTITY
-    for args in (
-        ["init", "-q", "-b", "main"],
-        ["add", "-A"],
-        [*identity, "commit", "-q", "-m", "Initial commit"],
-    ):
+    steps = [["add", "-A"], [*_fallback_identity(project_dir), "commit", "-q", "-m", "Initial commit"]]
+    if not (project_dir / ".git").exists():
+        steps.insert(0, ["init", "-q", "-b", "main"])
+    elif _has_commits(project_dir):
+        return
+    for args in steps:
         try:
             result = run(["git", *args], project_dir, "git")
         except (OSError, StepFailed) as error:
             result = subprocess.CompletedProcess(args, 1, "", str(error))
         if result.returncode != 0:
             print(f"Skipped: first git commit ({result.stderr.strip() or 'git ' + args[0] + ' failed'}).")
-            print("Re-run with: git add -A && git commit -m 'Initial commit'")
+            init = "" if (project_dir / ".git").exists() else "git init -b main && "
+            print(f"Re-run with: {init}git add -A && git commit -m 'Initial commit'")
             return
+
+
+def _has_commits(project_dir: Path) -> bool:
+    try:
+        return run(["git", "rev-parse", "--verify", "-q", "HEAD"], project_dir, "git").returncode == 0
+    except (OSError, StepFailed):
+        return True  # unsure: never commit over what might be someone's history
+
+
+def _fallback_identity(project_dir: Path) -> list[str]:
+    return [] if _git_identity_configured(project_dir) else FALLBACK_GIT_IDENTITY
 
 
 def _git_identity_configured(project_dir: Path) -> bool:
@@ -234,6 +274,7 @@ def main() -> int:
         register(project_dir, target, str(context["package_name"]), str(context["azure_ml_workspace"]))
     write_cruft_state(project_dir, context)
     init_git(project_dir)
+    tell_cruft_where(project_dir)
     print_next_steps(project_dir)
     return 0
 

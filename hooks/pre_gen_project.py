@@ -10,6 +10,7 @@ import json
 import keyword
 import os
 import re
+import subprocess
 import sys
 import unicodedata
 from collections.abc import Callable
@@ -35,24 +36,59 @@ ANSWERS: dict[str, object] = {
     "azure_openai_api_version": json.loads({{ cookiecutter.azure_openai_api_version | tojson | tojson }}),
 }
 
-# Names a generated package must not shadow: the modules the project imports or runs (its runtime
-# dependencies, and the dev tools and their bases that `make lint` and `make test` import).
+# Every distribution a full install of the project resolves to (all flow kinds and extras), and
+# the import names they provide. The project's own distribution (from project_slug) must not take
+# one of those names, or the install cannot resolve; its package (package_name) must not shadow
+# one, or imports break in confusing ways. A template test keeps both lists current.
 DEPENDENCY_MODULES = frozenset(
-    {
-        "azure", "bm25s", "click", "cruft", "detect_secrets", "dotenv", "flask", "httpx", "jinja2",
-        "marshmallow", "numpy", "openai", "opentelemetry", "pre_commit", "pre_commit_hooks", "promptflow",
-        "pydantic", "pydantic_core", "pydantic_settings", "pytest", "requests", "rich", "ruff", "typer",
-        "yaml",
-    }
+    """
+    PIL aiohappyeyeballs aiohttp aiosignal aniso8601 annotated_doc annotated_types anyio argcomplete
+    arrow asgiref attr attrs azure backports binaryornot blinker bm25s certifi cffi cfgv
+    charset_normalizer click cloudpickle colorama cookiecutter cruft cryptography dateutil
+    defusedxml detect_secrets distlib docstring_parser dotenv fastapi filelock filetype flask
+    flask_cors flask_restx frozenlist git gitdb google h11 httpcore httpcore2 httptools httpx httpx2
+    identify idna images importlib_metadata importlib_resources iniconfig isodate itsdangerous
+    jaraco jeepney jinja2 jiter joblib jsonschema jsonschema_specifications jwt keyring keyrings
+    local markdown_it markupsafe marshmallow mdurl more_itertools msal msal_extensions msrest
+    multidict nltk nodeenv numpy oauthlib openai opentelemetry packaging pandas pip pkg_resources
+    platformdirs pluggy pre_commit pre_commit_hooks promptflow propcache psutil py pycparser
+    pydantic pydantic_core pydantic_settings pydash pygments pytest python_discovery pytz
+    referencing regex requests requests_oauthlib rich rpds ruamel ruff secretstorage setuptools
+    shellingham six slugify smmap sniffio sqlalchemy starlette strictyaml swagger tabulate
+    text_unidecode tiktoken tiktoken_ext tqdm truststore typer typing_extensions typing_inspection
+    tzdata urllib3 uv uvicorn uvloop virtualenv waitress werkzeug wrapt yaml yarl zipp
+    """.split()
 )
-# Distribution names the project's own name (pyproject `name`, from project_slug) must not take.
 DEPENDENCY_DISTRIBUTIONS = frozenset(
-    {
-        "azure-ai-evaluation", "azure-ai-ml", "azure-identity", "azure-monitor-opentelemetry-exporter",
-        "bm25s", "cruft", "detect-secrets", "hatchling", "httpx", "jinja2", "keyrings-alt", "numpy",
-        "openai", "opentelemetry-api", "opentelemetry-sdk", "pre-commit", "pre-commit-hooks", "promptflow",
-        "pydantic", "pydantic-settings", "pytest", "python-dotenv", "pyyaml", "rich", "ruff", "typer",
-    }
+    """
+    aiohappyeyeballs aiohttp aiosignal aniso8601 annotated-doc annotated-types anyio argcomplete
+    arrow asgiref attrs azure-ai-evaluation azure-ai-ml azure-core azure-core-tracing-opentelemetry
+    azure-identity azure-mgmt-core azure-monitor-opentelemetry azure-monitor-opentelemetry-exporter
+    azure-storage-blob azure-storage-file-datalake azure-storage-file-share backports-tarfile
+    binaryornot blinker bm25s certifi cffi cfgv charset-normalizer click cloudpickle colorama
+    cookiecutter cruft cryptography defusedxml detect-secrets distlib docstring-parser fastapi
+    filelock filetype flask flask-cors flask-restx frozenlist gitdb gitpython
+    googleapis-common-protos h11 httpcore httpcore2 httptools httpx httpx2 identify idna
+    importlib-metadata importlib-resources iniconfig isodate itsdangerous jaraco-classes
+    jaraco-context jeepney jinja2 jiter joblib jsonschema jsonschema-specifications keyring
+    keyrings-alt markdown-it-py markupsafe marshmallow mdurl more-itertools msal msal-extensions
+    msrest multidict nltk nodeenv numpy oauthlib openai opentelemetry-api
+    opentelemetry-exporter-otlp-proto-common opentelemetry-exporter-otlp-proto-http
+    opentelemetry-instrumentation opentelemetry-instrumentation-asgi
+    opentelemetry-instrumentation-dbapi opentelemetry-instrumentation-django
+    opentelemetry-instrumentation-fastapi opentelemetry-instrumentation-flask
+    opentelemetry-instrumentation-psycopg2 opentelemetry-instrumentation-requests
+    opentelemetry-instrumentation-urllib opentelemetry-instrumentation-urllib3
+    opentelemetry-instrumentation-wsgi opentelemetry-proto opentelemetry-resource-detector-azure
+    opentelemetry-sdk opentelemetry-semantic-conventions opentelemetry-util-http packaging pandas
+    pillow pip platformdirs pluggy pre-commit pre-commit-hooks promptflow promptflow-core
+    promptflow-devkit promptflow-tracing propcache protobuf psutil pycparser pydantic pydantic-core
+    pydantic-settings pydash pygments pyjwt pytest python-dateutil python-discovery python-dotenv
+    python-slugify pytz pyyaml referencing regex requests requests-oauthlib rich rpds-py ruamel-yaml
+    ruff secretstorage setuptools shellingham six smmap sniffio sqlalchemy starlette strictyaml
+    tabulate text-unidecode tiktoken tqdm truststore typer typing-extensions typing-inspection
+    tzdata urllib3 uv uvicorn uvloop virtualenv waitress werkzeug wrapt yarl zipp
+    """.split()
 )
 
 Rule = Callable[[str], str | None]
@@ -234,16 +270,32 @@ OVERWRITE_OVERRIDE = "AIOPS_OVERWRITE_PROJECT"
 
 
 def existing_project(target: Path) -> str | None:
-    """`cookiecutter -f` into a folder that already holds work would silently overwrite it."""
-    if os.environ.get(OVERWRITE_OVERRIDE) == "1" or not any(target.iterdir()):
+    """`cookiecutter -f` into a folder that already holds work would silently overwrite it. An
+    empty folder, or an empty repository (a freshly cloned empty remote), holds nothing to lose."""
+    if os.environ.get(OVERWRITE_OVERRIDE) == "1":
         return None
-    held = "a git repository" if (target / ".git").exists() else "files"
+    has_files = any(entry.name != ".git" for entry in target.iterdir())
+    has_history = (target / ".git").exists() and _has_commits(target)
+    if not has_files and not has_history:
+        return None
+    held = "a git repository" if has_history else "files"
     return (
         f"ERROR: {target} already holds {held}; generating over it would overwrite your edits "
         "(datasets, experiment.yaml, prompts).\n"
-        "To bring template changes into an existing project, run `make template-update` inside it.\n"
+        "To bring template changes into an existing project, run `make template-update` inside it; "
+        "if an earlier generation was interrupted, remove the folder and generate again.\n"
         f"To overwrite it anyway, re-run with {OVERWRITE_OVERRIDE}=1 in the environment."
     )
+
+
+def _has_commits(repository: Path) -> bool:
+    try:
+        found = subprocess.run(
+            ["git", "rev-parse", "--verify", "-q", "HEAD"], cwd=repository, capture_output=True, timeout=30
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return True  # unsure: treat it as someone's history
+    return found.returncode == 0
 
 
 def main() -> int:

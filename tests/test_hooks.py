@@ -250,8 +250,19 @@ def test_regenerating_over_a_project_with_history_is_refused_naming_the_override
         ("use_case_code=bad", "use_case_code = 'bad': 2 to 10 upper-case letters"),
         ("project_slug=", "project_slug is empty: give the project's folder name"),
         ("description=Batch {{ records", "Unable to render variable 'description'"),
+        ("description={{ 7*7 }}", "an answer may not contain Jinja syntax"),
+        (
+            "owner_team={{ cycler.__init__.__globals__.os.system('touch pwned') }}",
+            "Unable to render variable 'owner_team'",
+        ),
     ],
-    ids=["refused-by-pre-gen", "empty-slug", "jinja-in-an-answer"],
+    ids=[
+        "refused-by-pre-gen",
+        "empty-slug",
+        "broken-jinja-in-an-answer",
+        "jinja-in-an-answer",
+        "code-in-an-answer",
+    ],
 )
 def test_a_refused_answer_ends_with_the_template_message_not_a_traceback(
     template_repo, tmp_path, command, answer, message
@@ -266,3 +277,79 @@ def test_a_refused_answer_ends_with_the_template_message_not_a_traceback(
     assert message in out
     assert "Traceback" not in out and "╭─" not in out
     assert not (tmp_path / "out/qcp-assistant").exists()
+    assert not list(Path.cwd().glob("pwned")) and not list(tmp_path.rglob("pwned"))
+
+
+def test_cruft_create_at_a_chosen_commit_still_commits_its_link_file(template_repo, tmp_path):
+    commit = git(template_repo, "rev-parse", "HEAD").strip()
+    args = ["create", "--no-input", "--checkout", commit, "--output-dir", str(tmp_path), str(template_repo)]
+    code, out = generate(*args, "--extra-context", '{"register_on_generate": "none"}', command=CRUFT)
+    project = tmp_path / "qcp-assistant"
+    assert code == 0, out
+    assert git(project, "status", "--porcelain") == ""
+    assert git(project, "rev-list", "--count", "HEAD").strip() == "1"
+    assert json.loads(git(project, "show", "HEAD:.cruft.json"))["checkout"] == commit
+
+
+def test_cruft_create_into_a_python_mkdtemp_folder_is_a_real_generation(template_repo):
+    with tempfile.TemporaryDirectory() as output:
+        args = ["create", "--no-input", "--output-dir", output, str(template_repo)]
+        code, out = generate(*args, "--extra-context", '{"register_on_generate": "none"}', command=CRUFT)
+        assert code == 0, out
+        assert git(Path(output) / "qcp-assistant", "rev-list", "--count", "HEAD").strip() == "1"
+
+
+def test_a_failed_install_leaves_no_half_environment_and_says_make_install(tmp_path: Path):
+    unreachable = {
+        "UV_INDEX_URL": "http://127.0.0.1:9/simple",
+        "UV_NO_CACHE": "1",
+        "AIOPS_HOOK_TIMEOUT": "20",
+    }
+    code, out = generate("--no-input", "--output-dir", str(tmp_path), str(TEMPLATE), env=unreachable)
+    project = tmp_path / "qcp-assistant"
+    assert code == 0, out
+    assert "Skipped: registering data assets and connections" in out
+    assert not (project / ".venv").exists()
+    assert "make install experiment" in out and "Re-run with: make install && make register" in out
+    assert git(project, "rev-list", "--count", "HEAD").strip() == "1"
+
+
+def test_an_empty_cloned_repository_is_a_place_to_generate_into(tmp_path: Path):
+    subprocess.run(["git", "init", "-q", str(tmp_path / "qcp-assistant")], check=True)
+    args = ["-f", "--no-input", "--output-dir", str(tmp_path), str(TEMPLATE), "register_on_generate=none"]
+    code, out = generate(*args)
+    assert code == 0, out
+    assert git(tmp_path / "qcp-assistant", "status", "--porcelain") == ""
+
+
+def test_a_malformed_timeout_is_named_and_the_defaults_used(bake, registration_log, monkeypatch, capfd):
+    monkeypatch.setenv("AIOPS_HOOK_TIMEOUT", "abc")
+    project = bake(register_on_generate="local")
+    assert "Ignored AIOPS_HOOK_TIMEOUT='abc' (not a number of seconds)" in capfd.readouterr().out
+    assert "register --target local" in registration_log.read_text(encoding="utf-8")
+    assert (project / ".git").is_dir()
+
+
+INSTALLED_NAMES = """
+import importlib.metadata as m, json, re
+dists, modules = set(), set()
+for d in m.distributions():
+    dists.add(re.sub(r"[-_.]+", "-", d.metadata["Name"]).lower())
+    top = d.read_text("top_level.txt") or ""
+    modules.update(name for name in top.split() if not name.startswith("_"))
+print(json.dumps([sorted(dists), sorted(modules)]))
+"""
+
+
+def listed_in_pre_gen(name: str) -> set[str]:
+    source = (TEMPLATE / "hooks/pre_gen_project.py").read_text(encoding="utf-8")
+    return set(source.split(f'{name} = frozenset(\n    """', 1)[1].split('"""', 1)[0].split())
+
+
+@pytest.mark.project
+def test_the_names_a_project_may_not_take_cover_everything_it_installs(plain_run):
+    python = plain_run[0] / ".venv/bin/python"
+    found = subprocess.run([str(python), "-c", INSTALLED_NAMES], capture_output=True, text=True, check=True)
+    distributions, modules = json.loads(found.stdout)
+    assert set(distributions) - {"qcp-assistant"} <= listed_in_pre_gen("DEPENDENCY_DISTRIBUTIONS")
+    assert set(modules) - {"qcp_assistant"} <= listed_in_pre_gen("DEPENDENCY_MODULES")
