@@ -40,7 +40,7 @@ def where_used(a: dict[str, str], target: str) -> dict[str, list[tuple[str, str]
         "project_name": [
             ("README.md", f"# {a['project_name']}"),
             ("docs/onboarding.md", a["project_name"]),
-            (f"{package}/cli.py", a["project_name"]),
+            (f"{package}/cli/__init__.py", a["project_name"]),
             (f"{package}/prompts.py", a["project_name"]),  # the flow prompts' {{ project_name }}
             ("monitoring/workbook.json", a["project_name"]),
         ],

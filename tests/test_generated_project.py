@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import subprocess
 from pathlib import Path
 
@@ -103,9 +104,10 @@ def onboarding_commands(project: Path) -> list[str]:
 
 def test_the_day_one_commands_of_the_onboarding_doc_pass_offline(installed_default: Path):
     commands = onboarding_commands(installed_default)
-    assert commands == ["install", "lint", "test", "data-validate", "register", "gate", "monitor"]
+    assert commands == ["install", "lint", "test-all", "data-validate", "register", "gate", "monitor"]
     outputs = {target: make(installed_default, target).stdout for target in commands[1:]}  # installed above
-    assert " passed" in outputs["test"] and " failed" not in outputs["test"]
+    assert " passed" in outputs["test-all"] and " failed" not in outputs["test-all"]
+    assert " skipped" not in outputs["test-all"] and " deselected" not in outputs["test-all"]
     assert registered_versions(installed_default) == {"qcp_core_qa": ["1"], "qcp_hard_qa": ["1"]}
     assert_experiment_ran(installed_default, outputs["gate"], {"core_qa": 24, "hard_qa": 20})
     flow_rows = [line.split() for line in outputs["monitor"].splitlines() if line.split()[:1] == ["qa"]]
@@ -116,7 +118,7 @@ def test_another_combination_installs_lints_tests_and_runs_offline(bake):
     project = bake(**OTHER_COMBINATION)
     make(project, "install", offline=False)
     make(project, "lint")
-    tests = make(project, "test")
+    tests = make(project, "test-all")
     assert " passed" in tests.stdout and " failed" not in tests.stdout
     assert "Indexed" in make(project, "index").stdout
     pr_overlay = make(project, "gate", "ENV=pr").stdout
@@ -128,10 +130,61 @@ def test_the_chat_flow_installs_lints_tests_and_runs_its_experiment_offline(bake
     project = bake(flow_kind="chat", register_on_generate=False)
     make(project, "install", offline=False)
     make(project, "lint")
-    tests = make(project, "test")
+    tests = make(project, "test-all")
     assert " passed" in tests.stdout and " failed" not in tests.stdout
     experiment = make(project, "gate").stdout
     assert_experiment_ran(project, experiment, {"core_qa": 24, "hard_qa": 20, "multi_turn_qa": 8})
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def serve_and_smoke(project: Path) -> str:
+    """`make serve` in the background, `make smoke` against it, then the server stopped: one
+    offline namespace for all three, so the smoke test reaches the server on loopback."""
+    url = f"http://127.0.0.1:{_free_port()}"
+    script = (
+        'setsid make -s -C "$1" serve PORT="${2##*:}" > "$1/serve.log" 2>&1 & server=$!\n'
+        'for _ in $(seq 1 60); do curl -fsS "$2/health" > /dev/null 2>&1 && break; sleep 1; done\n'
+        'make -s -C "$1" smoke URL="$2"; status=$?\n'
+        'kill -TERM -"$server"; wait "$server"  # the whole group: make and the server\n'
+        'for _ in $(seq 1 100); do curl -fsS "$2/health" > /dev/null 2>&1 || break; sleep 0.1; done\n'
+        'test "$status" = 0 || tail -n 40 "$1/serve.log" >&2; exit "$status"\n'
+    )
+    command = [*_offline_prefix(), "sh", "-c", script, "serve-and-smoke", str(project), url]
+    result = subprocess.run(command, capture_output=True, text=True, check=False, timeout=180)
+    assert result.returncode == 0, f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+    return result.stdout
+
+
+def test_without_prompt_flow_everything_else_installs_lints_tests_and_runs_offline(bake):
+    """`make install PROMPTFLOW=0`: no promptflow package at all, and every other target works."""
+    project = bake(**preset("qcp"))
+    make(project, "install", "PROMPTFLOW=0", offline=False)
+    python, uv = str(project / ".venv/bin/python"), str(project / ".venv/bin/uv")
+
+    def stdout(*command: str) -> str:
+        return subprocess.run(command, capture_output=True, text=True, check=True).stdout
+
+    probe = "import importlib.util; print(importlib.util.find_spec('promptflow'))"
+    assert stdout(python, "-c", probe) == "None\n"
+    listed = stdout(uv, "pip", "list", "--python", python)
+    assert not [line for line in listed.splitlines() if line.lower().startswith("promptflow")], listed
+    stdout(uv, "pip", "check", "--python", python)  # exits 1 on any conflict
+    make(project, "lint")
+    tests = make(project, "test-all").stdout
+    assert " passed" in tests and " failed" not in tests and " skipped" not in tests
+    assert " deselected" in tests  # the tests marked promptflow, by marker only
+    assert_experiment_ran(project, make(project, "gate").stdout, {"core_qa": 24, "hard_qa": 20})
+    assert "hard_qa" in make(project, "experiment").stdout and len(list((project / "results").iterdir())) == 2
+    assert [line for line in make(project, "monitor").stdout.splitlines() if line.split()[:1] == ["qa"]]
+    registered = make(project, "register").stdout
+    (note,) = [line for line in registered.splitlines() if "Connections come from settings" in line]
+    assert "make install PROMPTFLOW=1" in note
+    assert "Smoke test passed" in serve_and_smoke(project)
 
 
 def test_a_broken_dataset_never_loses_the_generated_project(

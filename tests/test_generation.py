@@ -24,24 +24,35 @@ PACKAGE_FILES = [
     "__init__.py",
     "__main__.py",
     "azure_ml.py",
-    "cli.py",
+    "cli/__init__.py",
+    "cli/_common.py",
+    "cli/data.py",
+    "cli/experiment.py",
+    "cli/flow.py",
+    "cli/monitor.py",
+    "cli/register.py",
     "connections.py",
     "data_validation.py",
     "engines/__init__.py",
     "engines/inprocess.py",
-    "engines/promptflow.py",
+    "evaluation.py",
     "experiment.py",
+    "flow_entry.py",
     "gate.py",
     "llm.py",
     "monitor.py",
     "monitoring_config.py",
     "offline_model.py",
+    "paths.py",
+    "problems.py",
+    "promptflow_adapter.py",
     "prompts.py",
     "registry.py",
     "report.py",
     "results.py",
     "runner.py",
     "scaleout.py",
+    "server.py",
     "serving.py",
     "settings.py",
     "templates/report.html.jinja2",
@@ -66,6 +77,7 @@ COMMON_FILES = {
     "data/core_qa.jsonl",
     "data/hard_qa.jsonl",
     "benchmarks/engines.py",
+    "benchmarks/serving.py",
     "connections/azure_openai.yaml",
     "data/core_qa.yml",
     "data/hard_qa.yml",
@@ -85,6 +97,7 @@ COMMON_FILES = {
     "flows/eval_judges/judges.py",
     *(f"flows/eval_judges/prompts/{judge}.jinja2" for judge in JUDGES),
     "tests/conftest.py",
+    "tests/test_architecture.py",
     "tests/test_cli.py",
     "tests/test_connections.py",
     "tests/test_container.py",
@@ -99,9 +112,11 @@ COMMON_FILES = {
     "tests/test_model_failures.py",
     "tests/test_offline_model.py",
     "tests/test_registry.py",
+    "tests/test_promptflow_boundary.py",
     "tests/test_report.py",
     "tests/test_scaleout.py",
     "tests/test_serve.py",
+    "tests/test_server.py",
     "tests/test_settings.py",
     "tests/test_monitoring.py",
     "tests/test_tracing.py",
@@ -121,6 +136,7 @@ FILES_FOR_OPTION = {  # "{package}" stands for the package folder
         "deployment/aml/deployment.yml",
         "deployment/aml/environment.yml",
         "src/{package}/deploy.py",
+        "src/{package}/cli/deploy.py",
         "tests/test_deploy_aml.py",
     },
     ("deployment_target", "azure_webapp"): {
@@ -139,6 +155,8 @@ FILES_FOR_OPTION = {  # "{package}" stands for the package folder
         "data/docs/handbook_part_1.md",
         "data/docs/handbook_part_2.md",
         "src/{package}/retrieval.py",
+        "src/{package}/embeddings.py",
+        "src/{package}/cli/index.py",
         "tests/test_retrieval.py",
     },
 }
@@ -177,6 +195,15 @@ def expected_files(answers: dict) -> set[str]:
 def test_supported_answers_generate_exactly_the_expected_files(bake, answers):
     project = bake(**answers)
     assert files_in(project) == expected_files(answers)
+
+
+def test_optional_features_live_in_their_own_files():
+    """rag (retrieval, embeddings, `index`) and the Azure ML endpoint (`deploy`) are conditional files,
+    not `{% if %}` blocks spread over the provider seam, the settings, the stand-in and the CLI."""
+    package = TEMPLATE / "{{cookiecutter.project_slug}}" / "src" / "{{cookiecutter.package_name}}"
+    for name in ("llm.py", "settings.py", "offline_model.py", "cli/__init__.py", "cli/flow.py"):
+        text = (package / name).read_text(encoding="utf-8")
+        assert "cookiecutter.flow_kind" not in text and "cookiecutter.deployment_target" not in text, name
 
 
 @pytest.mark.parametrize("answers", SUPPORTED.values(), ids=SUPPORTED.keys())

@@ -155,3 +155,16 @@ def test_online_evaluation_runs_daily_on_sampled_production_traces(bake, ci_prov
     for step in ("monitor query", sample, "make online-eval"):
         assert step in text, f"{folder}/online-evaluation.yml: {step!r} missing"
     assert "APPLICATIONINSIGHTS_CONNECTION_STRING" in text  # where the scores go, for the score-drop alert
+
+
+@pytest.mark.parametrize("ci_provider", ["github", "azure_devops"])
+def test_pr_runs_the_fast_suite_then_all_tests_with_and_without_prompt_flow(bake, ci_provider):
+    project = bake(ci_provider=ci_provider)
+    path = project / (".github/workflows/pr.yml" if ci_provider == "github" else ".azure-pipelines/pr.yml")
+    jobs = yaml.safe_load(path.read_text(encoding="utf-8"))["jobs"]
+    jobs = jobs.values() if ci_provider == "github" else jobs
+    runs = [[step.get("run") or step.get("script") for step in job["steps"]] for job in jobs]
+    checks, parity, without = runs  # the fast job, then the two that take minutes, in parallel
+    assert "make test" in checks and "make test-all" not in checks
+    assert parity[-2:] == ["make install", "make test-all"]  # Prompt Flow installed: every test
+    assert "make install PROMPTFLOW=0" in without and without[-1] == "make lint test-all experiment"

@@ -28,18 +28,20 @@ from pathlib import Path
 
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
+from {{ cookiecutter.package_name }}.flow_entry import read_jsonl, write_jsonl
+from {{ cookiecutter.package_name }}.paths import EXPERIMENT, root
+
+ROOT = root(Path(__file__).parent)
 
 
 def prepare(experiment_file: Path, lines: int, workdir: Path, evaluate: bool) -> Path:
     """A copy of the experiment with datasets cycled to `lines` lines and absolute paths."""
     spec = yaml.safe_load(experiment_file.read_text(encoding="utf-8"))
     for dataset in spec["datasets"]:
-        source = (experiment_file.parent / dataset["path"]).read_text(encoding="utf-8").splitlines()
-        rows = [json.loads(line) for line in source if line.strip()]
+        rows = read_jsonl(experiment_file.parent / dataset["path"])
         cycled = [{**rows[i % len(rows)], "id": f"{dataset['name']}-{i:05d}"} for i in range(lines)]
         target = workdir / f"{dataset['name']}.jsonl"
-        target.write_text("".join(json.dumps(row) + "\n" for row in cycled), encoding="utf-8")
+        write_jsonl(target, cycled)
         dataset["path"] = str(target)
     for flow in spec["flows"]:
         flow["variants"] = flow.get("variants", [{"name": "default"}])[:1]
@@ -61,10 +63,9 @@ def measure(engine_name: str, experiment_file: Path, concurrency: int | None) ->
     experiment = load(experiment_file)
     root, workers = experiment_file.parent, concurrency or experiment.concurrency
     if engine_name == "promptflow":
-        from {{ cookiecutter.package_name }}.engines.promptflow import isolate
+        from {{ cookiecutter.package_name }} import promptflow_adapter
 
-        isolate(root / ".promptflow")  # before the import, or Prompt Flow uses ~/.promptflow, telemetry on
-        import promptflow.client  # noqa: F401 - its ~2 s import stays outside the clock
+        promptflow_adapter.preload(promptflow_adapter.home(root))  # its ~2 s import stays outside the clock
     start = time.perf_counter()
     engine = get_engine(engine_name, root)
     run_experiment(experiment, root, engine, engine_name, workers, lambda *_: lambda: None)
@@ -94,6 +95,11 @@ def in_fresh_process(
 
 
 def timings(args: argparse.Namespace, evaluate: bool, latency_ms: int) -> dict[str, float]:
+    from {{ cookiecutter.package_name }} import promptflow_adapter
+
+    if not promptflow_adapter.available():
+        hint = promptflow_adapter.INSTALL_HINT
+        raise SystemExit(f"The ratios are against Prompt Flow, which is not installed: {hint}")
     with tempfile.TemporaryDirectory(dir=Path.home()) as workdir:
         experiment_file = prepare(args.experiment, args.lines, Path(workdir), evaluate)
         measured = {engine: [] for engine in ENGINES}
@@ -149,7 +155,7 @@ def main() -> None:
     commands = parser.add_subparsers(dest="command", required=True)
     for name in ("overhead", "throughput", "tracing"):
         command = commands.add_parser(name)
-        command.add_argument("--experiment", type=Path, default=ROOT / "experiment.yaml")
+        command.add_argument("--experiment", type=Path, default=ROOT / EXPERIMENT)
         command.add_argument("--lines", type=int, default=20)
         command.add_argument("--repeat", type=int, default=1)
         command.add_argument("--concurrency", type=int, default=16 if name == "throughput" else None)

@@ -1,4 +1,5 @@
-"""Offline, isolated tests: the offline model, a throw-away Prompt Flow home, and no network."""
+"""Offline, isolated tests: the offline model, a throw-away Prompt Flow home (when it is installed),
+and no network."""
 
 from __future__ import annotations
 
@@ -19,11 +20,12 @@ os.environ["LLM_PROVIDER"] = "offline"
 _TRACES = tempfile.TemporaryDirectory(prefix="traces-")
 os.environ["AIOPS_TRACE_DIR"] = _TRACES.name
 
-from {{ cookiecutter.package_name }}.engines.promptflow import isolate  # noqa: E402
+from {{ cookiecutter.package_name }} import promptflow_adapter  # noqa: E402 - imports no promptflow
 
-# Under $HOME because `pf flow build` refuses a PF home outside it; removed when pytest exits.
-_PF_HOME = tempfile.TemporaryDirectory(prefix="pf-home-", dir=Path.home())
-isolate(Path(_PF_HOME.name))
+if promptflow_adapter.available():  # an optional extra: `make install PROMPTFLOW=0` leaves it out
+    # Under $HOME because `pf flow build` refuses a PF home outside it; removed when pytest exits.
+    _PF_HOME = tempfile.TemporaryDirectory(prefix="pf-home-", dir=Path.home())
+    promptflow_adapter.isolate(Path(_PF_HOME.name))
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 _LOOPBACK = ("127.", "::1", "localhost")

@@ -7,8 +7,10 @@ from pathlib import Path
 
 import pytest
 import yaml
+from typer.testing import CliRunner
 
-from {{ cookiecutter.package_name }} import monitor
+from {{ cookiecutter.package_name }} import monitor, promptflow_adapter
+from {{ cookiecutter.package_name }}.cli import app
 from {{ cookiecutter.package_name }}.engines import get_engine
 from {{ cookiecutter.package_name }}.experiment import load
 from {{ cookiecutter.package_name }}.results import ExperimentResults
@@ -45,6 +47,20 @@ def test_a_failing_line_is_recorded_and_the_rest_still_run(tiny_experiment: Path
     core_run, core_eval = results.runs[0].result, results.evaluations[0].result
     assert core_run.failed == 1 and "KeyError" in (core_run.errors[1] or "")
     assert core_eval.failed == 1 and core_eval.outputs[0] is not None
+
+
+def test_engine_promptflow_without_prompt_flow_is_one_line_naming_the_install(
+    tiny_experiment: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setattr(promptflow_adapter, "available", lambda: False)  # as with PROMPTFLOW=0
+    data = yaml.safe_load(tiny_experiment.read_text(encoding="utf-8"))
+    tiny_experiment.write_text(yaml.safe_dump({**data, "engine": "promptflow"}), encoding="utf-8")
+    command = ["experiment", "run", "-f", str(tiny_experiment), "--output", str(tmp_path / "results")]
+    result = CliRunner().invoke(app, command)
+    assert result.exit_code == 2
+    (line,) = result.output.strip().splitlines()
+    assert "engine: promptflow needs Prompt Flow" in line and "make install PROMPTFLOW=1" in line
+    assert not (tmp_path / "results").exists()
 
 
 @pytest.mark.promptflow

@@ -46,7 +46,7 @@ def _broken(tiny_experiment: Path, change) -> Path:
         (lambda d: d.update(concurrency="many"), "concurrency: Input should be a valid integer"),
         (
             lambda d: d["datasets"][1].update(path="missing.jsonl"),
-            "datasets[1].path: Value error, path does not exist",
+            "datasets[1].path: path does not exist",
         ),
         (
             lambda d: d["flows"][0]["column_mapping"].update(question="data.question"),

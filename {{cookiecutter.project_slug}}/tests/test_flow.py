@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from {{ cookiecutter.package_name }}.engines import RunRequest
-from {{ cookiecutter.package_name }}.engines.inprocess import load_entry
-from {{ cookiecutter.package_name }}.engines.promptflow import PromptFlowEngine
+from {{ cookiecutter.package_name }}.flow_entry import load_entry
+from {{ cookiecutter.package_name }}.promptflow_adapter import PromptFlowEngine
 from {{ cookiecutter.package_name }}.prompts import PROJECT_VARIABLES, render_chat
 
 FLOW = Path(__file__).resolve().parents[1] / "flows" / {{ cookiecutter.flow_kind | jsonify }}

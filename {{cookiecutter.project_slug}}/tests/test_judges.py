@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from {{ cookiecutter.package_name }}.engines.inprocess import load_entry, read_jsonl
+from {{ cookiecutter.package_name }}.flow_entry import load_entry, read_jsonl
 from {{ cookiecutter.package_name }}.llm import Completion
 
 JUDGES_FLOW = Path(__file__).resolve().parents[1] / "flows/eval_judges"
@@ -16,7 +16,7 @@ def judges():
 
 
 def test_every_judge_scores_every_sample_line_within_1_to_5(judges, project_root: Path):
-    for row in read_jsonl(project_root / "data/hard_qa.jsonl")[:5]:
+    for row in read_jsonl(project_root / "data/hard_qa.jsonl", limit=5):
         scores = judges(row["question"], row["ground_truth"], row["context"], row["ground_truth"])
         assert set(scores) == {"groundedness", "relevance", "coherence", "fluency", "similarity"}
         assert all(1.0 <= score <= 5.0 for score in scores.values()), scores

@@ -14,7 +14,8 @@ from typer.testing import CliRunner
 from {{ cookiecutter.package_name }} import monitor, tracing
 from {{ cookiecutter.package_name }}.cli import app
 from {{ cookiecutter.package_name }}.data_validation import validate_jsonl
-from {{ cookiecutter.package_name }}.engines.inprocess import load_entry
+from {{ cookiecutter.package_name }}.evaluation import ONLINE_JUDGES
+from {{ cookiecutter.package_name }}.flow_entry import load_entry
 from {{ cookiecutter.package_name }}.monitoring_config import (
     MonitoringConfigError,
     arm_parameters,
@@ -141,7 +142,7 @@ def test_online_evaluation_scores_the_sample_and_emits_them(traced_requests: Pat
     assert result.exit_code == 0, result.output
     scores = json.loads((project_copy / "results/online/scores.json").read_text(encoding="utf-8"))
     assert (scores["lines"], scores["unscored"]) == (4, 0)
-    assert set(scores["scores"]) == set(monitor.ONLINE_METRICS)
+    assert set(scores["scores"]) == set(ONLINE_JUDGES)
     assert all(1.0 <= value <= 5.0 for value in scores["scores"].values())
     (online,) = [s for s in monitor.read_spans([traced_requests]) if s["name"] == "online_evaluation"]
     assert online["attributes"]["aiops.score.groundedness"] == scores["scores"]["groundedness"]

@@ -7,13 +7,10 @@ import yaml
 from typer.testing import CliRunner
 
 from {{ cookiecutter.package_name }}.cli import app
-from {{ cookiecutter.package_name }}.experiment import ExperimentError, load
-from {{ cookiecutter.package_name }}.registry import (
-    REGISTRY_DIR,
-    LocalRegistry,
-    RegistryError,
-    load_specs,
-)
+from {{ cookiecutter.package_name }}.experiment import ExperimentError, load, resolve_assets
+from {{ cookiecutter.package_name }}.paths import REGISTRY as REGISTRY_DIR
+from {{ cookiecutter.package_name }}.registry import LocalRegistry, RegistryError, load_specs
+from {{ cookiecutter.package_name }}.settings import get_settings
 
 CORE = {{ (cookiecutter.use_case_code | lower ~ '_core_qa') | jsonify }}
 HARD = {{ (cookiecutter.use_case_code | lower ~ '_hard_qa') | jsonify }}
@@ -65,23 +62,67 @@ def test_editing_one_dataset_bumps_only_that_asset(project_copy: Path):
     assert "four times a year" in registry.resolve(f"azureml:{HARD}@latest").read_text(encoding="utf-8")
 
 
+def _reference_dataset(project_copy: Path, reference: str) -> Path:
+    spec = yaml.safe_load((project_copy / "experiment.yaml").read_text(encoding="utf-8"))
+    spec["datasets"][0]["path"] = reference
+    (project_copy / "experiment.yaml").write_text(yaml.safe_dump(spec), encoding="utf-8")
+    return project_copy / "experiment.yaml"
+
+
 def test_experiment_datasets_can_be_registered_asset_references(project_copy: Path):
     _register()
-    spec = yaml.safe_load((project_copy / "experiment.yaml").read_text(encoding="utf-8"))
-    spec["datasets"][0]["path"] = f"azureml:{CORE}:1"
-    (project_copy / "experiment.yaml").write_text(yaml.safe_dump(spec), encoding="utf-8")
-    experiment = load(project_copy / "experiment.yaml")
+    experiment = load(_reference_dataset(project_copy, f"azureml:{CORE}:1"))
+    experiment = resolve_assets(experiment, LocalRegistry(project_copy))
     assert experiment.datasets[0].path == project_copy / REGISTRY_DIR / "data" / CORE / "1" / "core_qa.jsonl"
+    result = runner.invoke(app, ["data", "validate"])  # reads the data: resolves through the local registry
+    assert result.exit_code == 0, result.output
 
 
-def test_an_unregistered_reference_is_a_clear_error(project_copy: Path):
-    spec = yaml.safe_load((project_copy / "experiment.yaml").read_text(encoding="utf-8"))
-    spec["datasets"][0]["path"] = f"azureml:{CORE}:7"
-    (project_copy / "experiment.yaml").write_text(yaml.safe_dump(spec), encoding="utf-8")
+def test_an_unregistered_reference_is_a_clear_error_when_the_data_is_read(project_copy: Path):
+    experiment = load(_reference_dataset(project_copy, f"azureml:{CORE}:7"))  # validation asks no registry
     with pytest.raises(ExperimentError, match=rf"datasets\[0\]\.path: .*azureml:{CORE}:7 is not registered"):
-        load(project_copy / "experiment.yaml")
+        resolve_assets(experiment, LocalRegistry(project_copy))
     with pytest.raises(RegistryError, match="not azureml:<name>:<version>"):
         LocalRegistry(project_copy).resolve("azureml:bad name")
+
+
+def test_a_malformed_reference_is_a_schema_error(project_copy: Path):
+    with pytest.raises(ExperimentError, match=r"datasets\[0\]\.path: .*not azureml:<name>:<version>"):
+        load(_reference_dataset(project_copy, f"azureml:{CORE}:latest"))
+
+
+def test_workspace_references_validate_offline(project_copy: Path, monkeypatch: pytest.MonkeyPatch):
+    """REGISTRY_TARGET=azureml, no local registry, no login: validation needs none of them."""
+    monkeypatch.setenv("REGISTRY_TARGET", "azureml")
+    get_settings.cache_clear()
+    try:
+        _reference_dataset(project_copy, f"azureml:{CORE}:3")
+        assert load(project_copy / "experiment.yaml").datasets[0].is_asset
+        result = runner.invoke(app, ["experiment", "validate"])
+        assert result.exit_code == 0, result.output
+        assert not (project_copy / REGISTRY_DIR).exists()
+    finally:
+        get_settings.cache_clear()
+
+
+class _FakeWorkspace:
+    """A registry target that records what it is asked: resolution goes through the chosen target."""
+
+    def __init__(self, copy: Path) -> None:
+        self.copy, self.asked = copy, []
+
+    def resolve(self, reference: str) -> Path:
+        self.asked.append(reference)
+        return self.copy
+
+
+def test_references_resolve_through_the_chosen_registry_target(project_copy: Path):
+    experiment = load(_reference_dataset(project_copy, f"azureml:{CORE}@latest"))
+    workspace = _FakeWorkspace(project_copy / "data/core_qa.jsonl")
+    resolved = resolve_assets(experiment, workspace)
+    assert workspace.asked == [f"azureml:{CORE}@latest"]
+    assert resolved.datasets[0].path == project_copy / "data/core_qa.jsonl"
+    assert resolved.datasets[1] == experiment.datasets[1]  # a file stays as it is
 
 
 @pytest.mark.parametrize(

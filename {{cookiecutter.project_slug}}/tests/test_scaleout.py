@@ -6,6 +6,7 @@ Nothing is submitted to Azure here; `az ml job create -f azureml/experiment.pipe
 from pathlib import Path
 
 import pytest
+import yaml
 from azure.ai.ml import load_environment, load_job
 from azure.ai.ml.entities import PipelineJob
 from typer.testing import CliRunner
@@ -27,7 +28,8 @@ def test_pipeline_has_one_step_per_variant_and_dataset_and_loads_with_azure_ml(p
     assert result.exit_code == 0, result.output
     environment = load_environment(project_copy / "azureml" / "environment.yml")
     pip_packages = environment.conda_file["dependencies"][-1]["pip"]
-    assert "promptflow==1.18.5" in pip_packages and "azure-ai-evaluation==1.18.10" in pip_packages
+    assert "azure-ai-evaluation==1.18.10" in pip_packages
+    assert not [pin for pin in pip_packages if pin.startswith("promptflow")]  # an extra; engine: inprocess
     job = load_job(project_copy / "azureml" / "experiment.pipeline.yml")
     assert isinstance(job, PipelineJob)
     datasets = ["core_qa", "hard_qa"{% if cookiecutter.flow_kind == 'chat' %}, "multi_turn_qa"{% endif %}]
@@ -38,3 +40,13 @@ def test_pipeline_has_one_step_per_variant_and_dataset_and_loads_with_azure_ml(p
     step = job.jobs[f"{flow}_concise_hard_qa"]
     assert "experiment run --gate --env test --variant concise --dataset hard_qa" in step.command
     assert step.environment_variables["LLM_PROVIDER"] == "azure_openai"
+
+
+def test_an_experiment_on_the_prompt_flow_engine_gets_the_promptflow_extra_in_its_job(project_copy: Path):
+    spec = project_copy / "experiment.yaml"
+    experiment = yaml.safe_load(spec.read_text(encoding="utf-8"))
+    spec.write_text(yaml.safe_dump({**experiment, "engine": "promptflow"}), encoding="utf-8")
+    result = CliRunner().invoke(app, ["experiment", "azureml", "--output", "azureml"])
+    assert result.exit_code == 0, result.output
+    conda = yaml.safe_load((project_copy / "azureml/conda.yml").read_text(encoding="utf-8"))
+    assert {"promptflow==1.18.5", "keyrings.alt==5.0.2"} <= set(conda["dependencies"][-1]["pip"])

@@ -55,6 +55,7 @@ def served(project_root: Path, served_traces: Path):
             assert probe.connect_ex(("127.0.0.1", port)) != 0
 
 
+@pytest.mark.slow  # a server in a subprocess: ~3 s to start
 def test_served_flow_answers_the_sample_request_over_http(served: str, project_root: Path):
     result = CliRunner().invoke(
         app, ["smoke", served, "--request", str(project_root / "deployment/sample_request.json")]
@@ -68,6 +69,7 @@ def test_smoke_test_fails_clearly_when_nothing_listens(project_root: Path):
         smoke_test(f"http://127.0.0.1:{_free_port()}", project_root / "deployment/sample_request.json", 2, {})
 
 
+@pytest.mark.slow  # a server in a subprocess: ~3 s to start
 def test_monitor_counts_every_served_request_with_latency_and_tokens(
     served: str, served_traces: Path, project_root: Path
 ):
@@ -83,3 +85,12 @@ def test_monitor_counts_every_served_request_with_latency_and_tokens(
     assert (flow, variant, requests, errors) == (flow_name, "default", "7", "0")
     assert 0 < float(p50) <= float(p95) < 30_000
     assert int(tokens_in) > int(tokens_out) > 0 and float(cost) > 0
+
+
+@pytest.mark.slow  # a server in a subprocess: ~3 s to start
+def test_the_real_server_refuses_bad_bodies_with_short_errors(served: str):
+    assert httpx.post(f"{served}/score", content=b"null", timeout=30).status_code == 400
+    huge_and_bad = b'{"question": "' + b"x" * 10_000_000
+    response = httpx.post(f"{served}/score", content=huge_and_bad, timeout=30)
+    assert response.status_code == 413 and len(response.content) < 200
+    assert httpx.get(f"{served}/ready", timeout=30).json()["status"] == "ready"

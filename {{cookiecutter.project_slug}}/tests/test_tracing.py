@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 
 from {{ cookiecutter.package_name }} import llm, monitor, tracing
 from {{ cookiecutter.package_name }}.cli import app
-from {{ cookiecutter.package_name }}.engines.inprocess import load_entry
+from {{ cookiecutter.package_name }}.flow_entry import load_entry
 from {{ cookiecutter.package_name }}.monitoring_config import load_config
 from {{ cookiecutter.package_name }}.settings import get_settings
 

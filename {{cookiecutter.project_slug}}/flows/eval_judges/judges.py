@@ -6,22 +6,15 @@ tests, Azure OpenAI or OpenAI for real. A reply that is not a 1-5 score fails th
 
 import json
 from pathlib import Path
-from statistics import fmean
 from typing import TypedDict
 
+from {{ cookiecutter.package_name }}.evaluation import JUDGES, SCORE_RANGE, mean_over_lines
 from {{ cookiecutter.package_name }}.llm import chat
 from {{ cookiecutter.package_name }}.prompts import render_chat
 
-PROMPTS = Path(__file__).with_name("prompts")
-SCORE_RANGE = (1, 5)
-
-
-class Scores(TypedDict):
-    groundedness: float
-    relevance: float
-    coherence: float
-    fluency: float
-    similarity: float
+PROMPTS = Path(__file__).with_name("prompts")  # one <judge>.jinja2 per name in evaluation.JUDGES
+# A TypedDict (Prompt Flow needs one for a class entry's output) with a float per judge.
+Scores = TypedDict("Scores", dict.fromkeys(JUDGES, float))
 
 
 def judge(name: str, **fields: str) -> float:
@@ -35,11 +28,11 @@ def judge(name: str, **fields: str) -> float:
 class LLMJudges:
     def __init__(self) -> None:
         # An explicit __init__: Prompt Flow cannot inspect object.__init__ of a class entry.
-        self.judges = tuple(Scores.__annotations__)
+        self.judges = tuple(JUDGES)  # online evaluation keeps those that need no ground truth
 
     def __call__(self, question: str, answer: str, context: str, ground_truth: str) -> Scores:
         fields = {"question": question, "answer": answer, "context": context, "ground_truth": ground_truth}
         return {name: judge(name, **fields) for name in self.judges}
 
     def __aggregate__(self, line_results: list[Scores]) -> dict[str, float]:
-        return {name: fmean(float(line[name]) for line in line_results) for name in self.judges}
+        return mean_over_lines(line_results, self.judges)

@@ -6,10 +6,11 @@ there, so it is the SQuAD-style normalised comparison below.
 
 import re
 import string
-from statistics import fmean
 from typing import TypedDict
 
 from azure.ai.evaluation import F1ScoreEvaluator, RougeScoreEvaluator, RougeType
+
+from {{ cookiecutter.package_name }}.evaluation import mean_over_lines
 
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
 
@@ -38,4 +39,4 @@ class QAMetrics:
         }
 
     def __aggregate__(self, line_results: list[Scores]) -> dict[str, float]:
-        return {name: fmean(float(line[name]) for line in line_results) for name in Scores.__annotations__}
+        return mean_over_lines(line_results, Scores.__annotations__)

@@ -77,12 +77,13 @@ from pathlib import Path
 from typing import TypedDict
 
 from {{ cookiecutter.package_name }}.llm import chat
+from {{ cookiecutter.package_name }}.paths import root
 from {{ cookiecutter.package_name }}.prompts import render_chat
 from {{ cookiecutter.package_name }}.retrieval import retrieve
 from {{ cookiecutter.package_name }}.tracing import traced
 
 PROMPTS = Path(__file__).parent
-PROJECT = Path(__file__).resolve().parents[2]
+PROJECT = root(PROMPTS)  # the project this flow belongs to: its documents and index
 
 
 class Answer(TypedDict):

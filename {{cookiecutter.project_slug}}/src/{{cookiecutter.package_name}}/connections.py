@@ -1,8 +1,11 @@
 """Connection specs (`connections/*.yaml`, Prompt Flow's connection format) and their registration.
 
-Secrets appear in the specs only as `${env:VAR}`; they are resolved from the environment at
-registration time and go straight to the target store (Prompt Flow's encrypted local store, or
-the Azure ML workspace), never into a file in the repo. Entra ID connections carry no secret.
+At run time the project needs no registered connection: the model client reads settings (`.env`,
+the environment), keyless with Entra ID by default. Registration copies the specs into a store for
+tools that read one: Prompt Flow's local store (through `promptflow_adapter`, when the promptflow
+extra is installed) or the Azure ML workspace. Secrets appear in the specs only as `${env:VAR}`;
+they are resolved from the environment at registration time and go straight to the target store,
+never into a file in the repo. Entra ID connections carry no secret.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from {{ cookiecutter.package_name }} import promptflow_adapter
 from {{ cookiecutter.package_name }}.azure_ml import REGISTER_AGAIN, azure_errors
 
 if TYPE_CHECKING:
@@ -65,24 +69,25 @@ def resolve(spec: ConnectionSpec, environ: dict[str, str] | None = None) -> dict
     }
 
 
+def local_store_note() -> str | None:
+    """None when Prompt Flow's local store is there; else one line saying where connections come from."""
+    if promptflow_adapter.available():
+        return None
+    return (
+        "Connections come from settings (.env or the environment; Entra ID, keyless, by default), "
+        "so there is nothing to register locally; Prompt Flow's local connection store needs the "
+        "promptflow extra: make install PROMPTFLOW=1"
+    )
+
+
 def register_local(specs: list[ConnectionSpec], pf_home: Path) -> list[str]:
     """Create or update each connection in Prompt Flow's local store (idempotent)."""
+    for spec in specs:
+        if spec.type not in promptflow_adapter.CONNECTION_TYPES:
+            known = sorted(promptflow_adapter.CONNECTION_TYPES)
+            raise ConnectionSpecError(f"{spec.spec_file}: type {spec.type!r} is not one of {known}")
     resolved = [resolve(spec) for spec in specs]  # every variable checked before anything is written
-    from {{ cookiecutter.package_name }}.engines.promptflow import isolate
-
-    isolate(pf_home)
-    from promptflow.client import PFClient
-    from promptflow.entities import AzureOpenAIConnection, OpenAIConnection
-
-    classes = {"azure_open_ai": AzureOpenAIConnection, "open_ai": OpenAIConnection}
-    client = PFClient()
-    for spec, fields in zip(specs, resolved, strict=True):
-        if spec.type not in classes:
-            raise ConnectionSpecError(f"{spec.spec_file}: type {spec.type!r} is not one of {sorted(classes)}")
-        client.connections.create_or_update(
-            classes[spec.type](**{k: v for k, v in fields.items() if k != "type"})
-        )
-    return [spec.name for spec in specs]
+    return promptflow_adapter.save_connections(resolved, pf_home)
 
 
 def workspace_connection(spec: ConnectionSpec, fields: dict[str, Any]) -> object:

@@ -3,24 +3,12 @@ columns the experiment's mappings need, and empty or duplicate ids."""
 
 from __future__ import annotations
 
-import json
-import re
-from dataclasses import dataclass
 from pathlib import Path
 
 from {{ cookiecutter.package_name }}.experiment import Experiment
-
-_DATA_REFERENCE = re.compile(r"^\$\{data\.([A-Za-z_][A-Za-z0-9_]*)\}$")
-
-
-@dataclass(frozen=True)
-class Problem:
-    file: Path
-    line: int
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.file}:{self.line}: {self.message}"
+from {{ cookiecutter.package_name }}.flow_entry import data_columns, lines
+from {{ cookiecutter.package_name }}.problems import Problem
+from {{ cookiecutter.package_name }}.registry import DataSpec
 
 
 def required_columns(experiment: Experiment, dataset: str) -> set[str]:
@@ -31,48 +19,49 @@ def required_columns(experiment: Experiment, dataset: str) -> set[str]:
         for evaluator in experiment.evaluators
         if evaluator.column_mapping and (evaluator.datasets is None or dataset in evaluator.datasets)
     ]
-    return {m[1] for mapping in mappings for ref in mapping.values() if (m := _DATA_REFERENCE.match(ref))}
+    return {column for mapping in mappings for column in data_columns(mapping)}
 
 
 def validate_jsonl(path: Path, columns: set[str] = frozenset(), id_column: str = "id") -> list[Problem]:
     problems: list[Problem] = []
     seen: dict[str, int] = {}
-    with path.open(encoding="utf-8") as lines:
-        for number, text in enumerate(lines, start=1):
-            if not text.strip():
-                continue
-            try:
-                row = json.loads(text)
-            except json.JSONDecodeError as error:
-                problems.append(Problem(path, number, f"not valid JSON ({error.msg}, column {error.colno})"))
-                continue
-            if not isinstance(row, dict):
-                problems.append(Problem(path, number, "expected a JSON object"))
-                continue
-            missing = sorted(columns - row.keys())
-            if missing:
-                problems.append(Problem(path, number, f"missing columns {missing}"))
-            identifier = str(row.get(id_column) or "").strip()
-            if not identifier:
-                problems.append(Problem(path, number, f"empty '{id_column}'"))
-            elif identifier in seen:
-                problems.append(
-                    Problem(
-                        path,
-                        number,
-                        f"duplicate '{id_column}' {identifier!r} (first on line {seen[identifier]})",
-                    )
-                )
-            else:
-                seen[identifier] = number
+    for line in lines(path):
+        if line.error is not None:
+            problems.append(Problem(path, line.error, line.number))
+            continue
+        row = line.value
+        if not isinstance(row, dict):
+            problems.append(Problem(path, "expected a JSON object", line.number))
+            continue
+        missing = sorted(columns - row.keys())
+        if missing:
+            problems.append(Problem(path, f"missing columns {missing}", line.number))
+        identifier = str(row.get(id_column) or "").strip()
+        if not identifier:
+            problems.append(Problem(path, f"empty '{id_column}'", line.number))
+        elif identifier in seen:
+            message = f"duplicate '{id_column}' {identifier!r} (first on line {seen[identifier]})"
+            problems.append(Problem(path, message, line.number))
+        else:
+            seen[identifier] = line.number
     if not seen and not problems:
-        problems.append(Problem(path, 0, "no lines"))
+        problems.append(Problem(path, "no lines", 0))
     return problems
 
 
 def validate_experiment_data(experiment: Experiment, root: Path) -> list[Problem]:
+    """Every dataset the experiment reads (registered assets resolved first: `resolve_assets`)."""
     return [
         problem
         for dataset in experiment.datasets
+        if not dataset.is_asset
         for problem in validate_jsonl(root / dataset.path, required_columns(experiment, dataset.name))
     ]
+
+
+def validate_for_registration(experiment: Experiment, root: Path, specs: list[DataSpec]) -> list[Problem]:
+    """What must hold before anything is registered: the experiment's datasets, and each JSON Lines
+    file a data spec points at (a folder asset is registered as it is)."""
+    problems = validate_experiment_data(experiment, root)
+    problems += [problem for spec in specs if spec.path.is_file() for problem in validate_jsonl(spec.path)]
+    return sorted(set(problems), key=str)

@@ -1,33 +1,44 @@
-"""`experiment.yaml`: its schema, loading with errors that name the key, and the plan of runs."""
+"""`experiment.yaml`: its schema, loading with errors that name the key, and the plan of runs.
+
+The schema validates without I/O: no validator reads a file or asks a registry. Loading then
+checks, outside the schema, that every local path exists; registered-asset datasets
+(`azureml:name:N`) are resolved only where data is read, through the chosen registry target
+(`resolve_assets`), so a file that names workspace assets validates offline.
+"""
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Protocol
 
 import yaml
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    ValidationError,
-    ValidationInfo,
-    field_validator,
-    model_validator,
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from {{ cookiecutter.package_name }}.flow_entry import (
+    DATA_REFERENCE,
+    REFERENCE,
+    entry_file,
+    entry_parameters,
+)
+from {{ cookiecutter.package_name }}.problems import Problem, report
+from {{ cookiecutter.package_name }}.registry import (
+    RegistryError,
+    is_asset_reference,
+    parse_reference,
 )
 
-from {{ cookiecutter.package_name }}.registry import LocalRegistry, RegistryError
-
 Name = Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_-]{0,63}$", description="Identifier used in paths")]
-DATA_REF = r"^\$\{data\.[A-Za-z_][A-Za-z0-9_]*\}$"
-DATA_OR_RUN_REF = r"^\$\{(data|run\.outputs)\.[A-Za-z_][A-Za-z0-9_]*\}$"
 METRIC_KEY = r"^[A-Za-z][A-Za-z0-9_-]*\.[A-Za-z_][A-Za-z0-9_]*$"
 
 
 class ExperimentError(ValueError):
-    """A bad experiment file; the message names the file, the key and what was expected."""
+    """A bad experiment file; each problem names the file, the key and what was expected."""
+
+    def __init__(self, problems: list[Problem] | str) -> None:
+        self.problems = [] if isinstance(problems, str) else problems
+        super().__init__(problems if isinstance(problems, str) else report(problems))
 
 
 class _Strict(BaseModel):
@@ -35,18 +46,9 @@ class _Strict(BaseModel):
 
 
 class _LocalPath(_Strict):
-    """`path` is relative to the experiment file and must exist."""
+    """`path` is relative to the experiment file; `path_problems` checks that it exists."""
 
     path: Path
-
-    @field_validator("path")
-    @classmethod
-    def _exists(cls, value: Path, info: ValidationInfo) -> Path:
-        root = (info.context or {}).get("root")
-        file_part = Path(str(value).partition(":")[0])  # `file.py:Callable` entries name a file
-        if root is not None and not (root / file_part).exists():
-            raise ValueError(f"path does not exist: {root / file_part}")
-        return value
 
 
 class VariantConfig(_Strict):
@@ -59,7 +61,7 @@ class VariantConfig(_Strict):
 class FlowConfig(_LocalPath):
     name: Name
     path: Path = Field(description="Folder holding flow.flex.yaml")
-    column_mapping: dict[str, Annotated[str, Field(pattern=DATA_REF)]] = Field(
+    column_mapping: dict[str, Annotated[str, Field(pattern=DATA_REFERENCE)]] = Field(
         description="Flow input -> ${data.column}"
     )
     variants: list[VariantConfig] = Field(
@@ -76,25 +78,29 @@ class DatasetConfig(_LocalPath):
         "azureml:<name>:<version> or azureml:<name>@latest"
     )
 
-    @field_validator("path", mode="before")
-    @classmethod
-    def _resolve_asset(cls, value: object, info: ValidationInfo) -> object:
-        """Registered assets resolve to their immutable copy in the local registry."""
-        root = (info.context or {}).get("root")
-        if root is None or not str(value).startswith("azureml:"):
-            return value
-        try:
-            return LocalRegistry(root).resolve(str(value))
-        except RegistryError as error:
-            raise ValueError(str(error)) from error
-
     limit: int | None = Field(None, ge=1, description="Use only the first N lines (e.g. in the pr overlay)")
+
+    @field_validator("path")
+    @classmethod
+    def _asset_reference_is_well_formed(cls, value: Path) -> Path:
+        """Syntax only: whether the asset exists is the registry's answer, after validation."""
+        if is_asset_reference(str(value)):
+            try:
+                parse_reference(str(value))
+            except RegistryError as error:
+                raise ValueError(str(error)) from error
+        return value
+
+    @property
+    def is_asset(self) -> bool:
+        """A registered asset (`azureml:name:N` or `azureml:name@latest`), not a file."""
+        return is_asset_reference(str(self.path))
 
 
 class EvaluatorConfig(_LocalPath):
     name: Name
     path: Path = Field(description="Evaluation flow folder (flow.flex.yaml), or `file.py:Callable`")
-    column_mapping: dict[str, Annotated[str, Field(pattern=DATA_OR_RUN_REF)]] | None = Field(
+    column_mapping: dict[str, Annotated[str, Field(pattern=REFERENCE)]] | None = Field(
         None,
         description="Evaluator input -> ${data.column} or ${run.outputs.field}; when omitted, each "
         "parameter is taken from the flow output, else the data column, of the same name",
@@ -179,13 +185,13 @@ def _location(loc: tuple[Any, ...]) -> str:
 
 def _read(path: Path) -> dict[str, Any]:
     if not path.is_file():
-        raise ExperimentError(f"{path}: file not found")
+        raise ExperimentError([Problem(path, "file not found")])
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as error:
-        raise ExperimentError(f"{path}: not valid YAML: {error}") from error
+        raise ExperimentError([Problem(path, f"not valid YAML: {error}")]) from error
     if not isinstance(raw, dict):
-        raise ExperimentError(f"{path}: expected a mapping at the top level")
+        raise ExperimentError([Problem(path, "expected a mapping at the top level")])
     return raw
 
 
@@ -216,8 +222,32 @@ def overlay_path(path: Path, environment: str) -> Path:
     return path.with_name(f"{path.stem}.{environment}{path.suffix}")
 
 
+def validate(raw: dict[str, Any], source: str = "experiment") -> Experiment:
+    """The schema alone: no file is read, no registry asked. Problems name `source` and the key."""
+    try:
+        return Experiment.model_validate(raw)
+    except ValidationError as error:
+        problems = [Problem(source, e["msg"], key=_location(e["loc"])) for e in error.errors()]
+        raise ExperimentError(problems) from error
+
+
+def path_problems(experiment: Experiment, root: Path, source: str = "experiment") -> list[Problem]:
+    """Local flow, evaluator and dataset paths that do not exist under `root` (asset references
+    are the registry's to check, when they are resolved)."""
+    problems = []
+    for group in ("flows", "datasets", "evaluators"):
+        for index, item in enumerate(getattr(experiment, group)):
+            if getattr(item, "is_asset", False):
+                continue
+            needed = root / entry_file(item.path)  # `file.py:Callable` entries name a file
+            if not needed.exists():
+                where = f"{group}[{index}].path"
+                problems.append(Problem(source, f"path does not exist: {needed}", key=where))
+    return problems
+
+
 def load(path: Path, environment: str | None = None) -> Experiment:
-    """Parse, merge the `experiment.<environment>.yaml` overlay, and validate.
+    """Parse, merge the `experiment.<environment>.yaml` overlay, validate, check local paths.
 
     Every problem is reported as `file: key: message`.
     """
@@ -225,11 +255,56 @@ def load(path: Path, environment: str | None = None) -> Experiment:
     if environment:
         overlay = overlay_path(path, environment)
         raw, source = merge(raw, _read(overlay)), f"{path} + {overlay.name}"
-    try:
-        return Experiment.model_validate(raw, context={"root": path.parent})
-    except ValidationError as error:
-        lines = [f"{source}: {_location(e['loc'])}: {e['msg']}" for e in error.errors()]
-        raise ExperimentError("\n".join(lines)) from error
+    experiment = validate(raw, source)
+    problems = path_problems(experiment, path.parent, source)
+    if problems:
+        raise ExperimentError(problems)
+    return experiment
+
+
+class AssetResolver(Protocol):
+    """A registry target: `azureml:name:N` or `azureml:name@latest` -> a local copy of its data."""
+
+    def resolve(self, reference: str) -> Path: ...
+
+
+def resolve_assets(experiment: Experiment, registry: AssetResolver, source: str = "experiment") -> Experiment:
+    """The experiment with each registered-asset dataset replaced by its local copy, from `registry`
+    (the chosen registry target). Runs after validation, only where data is read."""
+    datasets, problems = [], []
+    for index, dataset in enumerate(experiment.datasets):
+        if not dataset.is_asset:
+            datasets.append(dataset)
+            continue
+        try:
+            datasets.append(dataset.model_copy(update={"path": registry.resolve(str(dataset.path))}))
+        except RegistryError as error:
+            problems.append(Problem(source, str(error), key=f"datasets[{index}].path"))
+    if problems:
+        raise ExperimentError(problems)
+    return experiment.model_copy(update={"datasets": datasets})
+
+
+def entry_problems(experiment: Experiment, root: Path, source: str = "experiment") -> list[Problem]:
+    """Flows and evaluators that do not import, or whose mapping names a parameter they lack."""
+    problems = []
+    for kind, items in (("flow", experiment.flows), ("evaluator", experiment.evaluators)):
+        for item in items:
+            where = f"{kind} {item.name}"
+            try:
+                parameters = set(entry_parameters(root / item.path))
+            except Exception as error:  # noqa: BLE001 - report any import failure, keep checking
+                reason = f"{type(error).__name__}: {error}"
+                problems.append(Problem(source, f"cannot load {item.path}: {reason}", key=where))
+                continue
+            mapped = set(item.column_mapping or {}) | {
+                name for variant in getattr(item, "variants", []) for name in variant.inputs
+            }
+            unknown = sorted(mapped - parameters)
+            if unknown:
+                message = f"mapped inputs {unknown} are not parameters {sorted(parameters)}"
+                problems.append(Problem(source, message, key=where))
+    return problems
 
 
 def select(experiment: Experiment, variants: list[str] | None, datasets: list[str] | None) -> Experiment:

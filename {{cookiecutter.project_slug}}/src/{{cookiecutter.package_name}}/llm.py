@@ -13,9 +13,6 @@ from {{ cookiecutter.package_name }}.settings import Settings, get_settings
 
 AZURE_SCOPE = "https://cognitiveservices.azure.com/.default"
 PROVIDER_NAMES = {"azure_openai": "azure.ai.openai", "openai": "openai", "offline": "offline"}
-{%- if cookiecutter.flow_kind == 'rag' %}
-EMBEDDING_BATCH = 64
-{%- endif %}
 
 
 class ConfigError(RuntimeError):
@@ -110,26 +107,3 @@ def chat(
         )
         tracing.record_usage(span, response.model, completion.prompt_tokens, completion.completion_tokens)
     return completion
-{%- if cookiecutter.flow_kind == 'rag' %}
-
-
-def embed(texts: list[str]) -> list[list[float]]:
-    """Embedding vectors for `texts`, in batches, traced like chat calls."""
-    settings = get_settings()
-    if settings.embedding_model is None:
-        raise ConfigError(
-            "AZURE_OPENAI_EMBEDDING_DEPLOYMENT is not set (AIOPS_RETRIEVER=embeddings needs it)."
-        )
-    vectors: list[list[float]] = []
-    for start in range(0, len(texts), EMBEDDING_BATCH):
-        batch = texts[start : start + EMBEDDING_BATCH]
-        provider = PROVIDER_NAMES[settings.provider]
-        with tracing.model_call("embeddings", provider, settings.embedding_model) as span:
-            try:
-                response = get_client().embeddings.create(model=settings.embedding_model, input=batch)
-            except openai.APIError as error:
-                raise ModelCallError(describe_failure(settings, error)) from error
-            tracing.record_usage(span, response.model, response.usage.prompt_tokens, 0)
-        vectors.extend(item.embedding for item in response.data)
-    return vectors
-{%- endif %}

@@ -1,3 +1,6 @@
+{#- Answers reach Python only as jsonify literals. A line the answer pushes past ruff's 110 columns, or a
+    literal ruff would re-quote (it holds an escaped \"), is left to the author: # fmt: skip (and noqa: E501). #}
+{%- macro fit(line) %}{{ line }}{{ '  # fmt: skip  # noqa: E501' if line | length > 110 else ('  # fmt: skip' if '\\"' in line else '') }}{% endmacro -%}
 """The production feedback loop over the trace store: summaries, samples, online scores.
 
 Reads the JSON-lines spans `tracing` writes, or an App Insights export (`az monitor app-insights
@@ -12,11 +15,17 @@ import math
 import random
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from {{ cookiecutter.package_name }} import paths, tracing
+from {{ cookiecutter.package_name }}.data_validation import validate_jsonl
+from {{ cookiecutter.package_name }}.evaluation import ONLINE_JUDGES, mean_over_lines
+from {{ cookiecutter.package_name }}.flow_entry import load_entry, read_jsonl, write_jsonl
+from {{ cookiecutter.package_name }}.llm import ConfigError, ModelCallError
 from {{ cookiecutter.package_name }}.monitoring_config import MonitoringConfig
+from {{ cookiecutter.package_name }}.problems import report
 
 
 @dataclass(frozen=True)
@@ -36,12 +45,22 @@ class Summary:
         return self.errors / self.requests if self.requests else 0.0
 
 
-ONLINE_METRICS = ("groundedness", "relevance", "coherence", "fluency")  # judges that need no ground truth
 VARIANT_INPUTS = ("prompt", "temperature", "top_k")  # what a variant sets: not data
+SAMPLE_COLUMNS = frozenset({"question", "answer", "ground_truth"})  # every sampled line has these
+# A sample's data asset is named after the use case: <use case>_<sample name>.
+{{ fit('SAMPLE_ASSET_PREFIX = ' ~ ((cookiecutter.use_case_code | lower) ~ '_') | jsonify) }}
 
 
 class TraceReadError(ValueError):
     """A trace source is missing or is neither a span file nor an App Insights export."""
+
+
+class SampleError(ValueError):
+    """The sample cannot be written: it would overwrite labelled lines, or it is not a valid dataset."""
+
+
+class OnlineEvaluationError(RuntimeError):
+    """No line could be scored, or the model is unusable (not configured, unreachable, refusing)."""
 
 
 def span_files(paths: Iterable[Path]) -> list[Path]:
@@ -65,8 +84,7 @@ def read_spans(paths: Iterable[Path]) -> list[dict[str, Any]]:
             if file.suffix == ".json":
                 spans.extend(from_app_insights(json.loads(file.read_text(encoding="utf-8"))))
                 continue
-            with file.open(encoding="utf-8") as lines:
-                spans.extend(json.loads(line) for line in lines if line.strip())
+            spans.extend(read_jsonl(file))
         except (KeyError, TypeError, ValueError) as error:
             raise TraceReadError(f"{file}: not a span file or App Insights export ({error!r})") from error
     return spans
@@ -204,13 +222,64 @@ def labelled_lines(data: Path) -> int:
     """Lines of an earlier sample whose ground truth someone has filled in (0 if there is no file)."""
     if not data.is_file():
         return 0
-    rows = [json.loads(line) for line in data.read_text(encoding="utf-8").splitlines() if line.strip()]
-    return sum(bool(str(row.get("ground_truth", "")).strip()) for row in rows)
+    return sum(bool(str(row.get("ground_truth", "")).strip()) for row in read_jsonl(data))
 
 
-def mean_scores(scored: list[dict[str, Any]]) -> dict[str, float]:
-    return {
-        metric: sum(float(line[metric]) for line in scored) / len(scored)
-        for metric in ONLINE_METRICS
-        if scored and all(metric in line for line in scored)
-    }
+def write_sample(lines: list[dict[str, Any]], data_dir: Path, name: str) -> Path:
+    """`data/<name>.jsonl` (replacing an unlabelled earlier sample) and, the first time, its Azure ML
+    data spec `data/<name>.yml`; returns the spec file, ready to register. Never overwrites labels."""
+    data = data_dir / f"{name}.jsonl"
+    labelled = labelled_lines(data)
+    if labelled:
+        raise SampleError(f"{data} has {labelled} labelled lines; keep them and sample into another --name")
+    write_jsonl(data, lines)
+    problems = validate_jsonl(data, set(SAMPLE_COLUMNS))
+    if problems:
+        raise SampleError(report(problems))
+    spec_file = data.with_suffix(".yml")
+    if not spec_file.exists():
+        asset = SAMPLE_ASSET_PREFIX + name
+        spec_file.write_text(  # JSON strings are YAML strings: no name reads as a number or boolean
+            "$schema: https://azuremlschemas.azureedge.net/latest/data.schema.json\n"
+            f"name: {json.dumps(asset)}\ntype: uri_file\npath: {json.dumps(data.name)}\n"
+            'description: "Sampled production requests; fill in ground_truth to use them for regression."\n',
+            encoding="utf-8",
+        )
+    return spec_file
+
+
+@dataclass(frozen=True)
+class OnlineScores:
+    dataset: str
+    lines: int  # scored
+    unscored: int
+    scores: dict[str, float]  # judge -> mean (1-5)
+
+
+def evaluate_online(dataset: Path, judges_flow: Path | None = None) -> OnlineScores:
+    """Judge sampled production answers with the judges that need no ground truth, and emit the mean
+    scores as an `online_evaluation` span (what the score-drop alert queries).
+
+    A line the judges cannot score (a missing field, a reply that is not a 1-5 score) is counted;
+    a model that cannot be used stops the evaluation.
+    """
+    judges = load_entry(judges_flow or paths.root() / paths.JUDGES_FLOW)
+    judges.judges = ONLINE_JUDGES
+    scored, unscored = [], 0
+    for row in read_jsonl(dataset):
+        try:
+            scored.append(judges(row["question"], row["answer"], row.get("context", ""), ""))
+        except (ConfigError, ModelCallError) as error:  # the model itself is unusable: stop
+            raise OnlineEvaluationError(str(error)) from error
+        except (KeyError, ValueError):  # a missing field or a reply that is not a 1-5 score
+            unscored += 1
+    if not scored:
+        raise OnlineEvaluationError(f"{dataset}: no line could be scored ({unscored} failed)")
+    means = mean_over_lines(scored, ONLINE_JUDGES)
+    tracing.record_online_scores(means, len(scored), dataset.name)
+    return OnlineScores(str(dataset), len(scored), unscored, means)
+
+
+def save_scores(scores: OnlineScores, output: Path) -> None:
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps(asdict(scores), indent=2) + "\n", encoding="utf-8")

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-CONFIG_FILE = Path("monitoring") / "config.yaml"
-PARAMETERS_FILE = Path("monitoring") / "alerts.parameters.json"
+from {{ cookiecutter.package_name }} import paths
+from {{ cookiecutter.package_name }}.evaluation import ONLINE_JUDGES
+
+CONFIG_FILE = paths.MONITORING_CONFIG
+PARAMETERS_FILE = paths.ALERT_PARAMETERS
 ARM_PARAMETERS_SCHEMA = "https://schema.management.azure.com/schemas/2019-04-01/deploymentParameters.json#"
 
 
@@ -36,10 +38,15 @@ class Alerts(BaseModel):
     daily_tokens: int = Field(gt=0, description="Input + output tokens per day")
     daily_cost: float = Field(gt=0, description="Estimated cost per day, at the prices above")
     online_score_min: float = Field(ge=1, le=5, description="Lowest mean online judge score (1-5)")
-    online_score_metric: Literal["groundedness", "relevance", "coherence", "fluency"] = Field(
-        description="Which judge metric the score-drop alert watches"
-    )
+    online_score_metric: str = Field(description="Which online judge's score the score-drop alert watches")
     cost_model: str = Field(description="The model whose prices the daily-cost alert uses")
+
+    @field_validator("online_score_metric")
+    @classmethod
+    def _online_judge(cls, value: str) -> str:
+        if value not in ONLINE_JUDGES:
+            raise ValueError(f"must be one of the judges online evaluation runs: {', '.join(ONLINE_JUDGES)}")
+        return value
 
 
 class MonitoringConfig(BaseModel):

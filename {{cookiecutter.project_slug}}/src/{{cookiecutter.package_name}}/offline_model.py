@@ -11,34 +11,22 @@ no server, port or network.
 from __future__ import annotations
 
 import json
-{%- if cookiecutter.flow_kind == 'rag' %}
-import math
-{%- endif %}
 import re
 import time
-{%- if cookiecutter.flow_kind == 'rag' %}
-import zlib
-{%- endif %}
+from collections.abc import Callable
 
 import httpx
 
+from {{ cookiecutter.package_name }}.evaluation import JUDGES
+
 NO_ANSWER = "I don't know based on the provided context."
 BASE_URL = "http://offline.invalid/v1"
-{%- if cookiecutter.flow_kind == 'rag' %}
-EMBEDDING_DIMENSIONS = 256
-{%- endif %}
 _WORD = re.compile(r"[a-z0-9]+")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 _WORD_LIMIT = re.compile(r"at most (\d+) words", re.IGNORECASE)
 _SECTION = re.compile(r"^(Question|Context|Answer|Ground truth):[ \t]*", re.MULTILINE)
-# judge name in the system prompt -> the section its answer is compared with (None: form only)
-JUDGE_REFERENCES = {
-    "groundedness": "Context",
-    "relevance": "Question",
-    "similarity": "Ground truth",
-    "coherence": None,
-    "fluency": None,
-}
+# what a judge compares the answer with (evaluation.JUDGES) -> that section of the judge's prompt
+_SECTION_OF = {"context": "Context", "question": "Question", "ground_truth": "Ground truth"}
 _STOPWORDS = frozenset(
     [
         "a",
@@ -79,6 +67,11 @@ def words(text: str) -> list[str]:
     return _WORD.findall(text.lower())
 
 
+def content_words(text: str) -> set[str]:
+    """The distinct words of `text` that carry meaning (no stopwords)."""
+    return set(words(text)) - _STOPWORDS
+
+
 def split_prompt(prompt: str) -> tuple[str, str]:
     """(context, question) from `Context:` / `Question:` sections, else (whole prompt, last line)."""
     context, marker, question = prompt.rpartition("Question:")
@@ -91,8 +84,8 @@ def split_prompt(prompt: str) -> tuple[str, str]:
 def answer(prompt: str, earlier_turns: str = "") -> str:
     """Earlier user turns only break ties, as a follow-up's topic ("and who signs it?")."""
     context, question = split_prompt(prompt)
-    wanted = set(words(question)) - _STOPWORDS
-    topic = set(words(earlier_turns)) - _STOPWORDS
+    wanted = content_words(question)
+    topic = content_words(earlier_turns)
     best, best_score = NO_ANSWER, (0, 0)
     for sentence in _SENTENCE_END.split(context.strip()):
         sentence_words = set(words(sentence))
@@ -109,17 +102,18 @@ def sections(prompt: str) -> dict[str, str]:
 
 def judge(system: str, prompt: str) -> str:
     """JSON {"score": 1-5, "reason": ...}: overlap of the answer's words with the reference."""
-    name = next((n for n in JUDGE_REFERENCES if n in system.lower()), "relevance")
+    name = next((n for n in JUDGES if n in system.lower()), None)  # named in the system prompt
+    against = JUDGES[name] if name else "question"  # a judge it cannot name: relevance, to the question
     found = sections(prompt)
-    answer_words = set(words(found.get("Answer", ""))) - _STOPWORDS
-    reference = JUDGE_REFERENCES[name]
+    answer_words = content_words(found.get("Answer", ""))
+    reference = None if against is None else _SECTION_OF[against]  # None: the form only
     if reference is None:
         ratio = min(len(words(found.get("Answer", ""))) / 6, 1.0)
     else:
-        reference_words = set(words(found.get(reference, ""))) - _STOPWORDS
+        reference_words = content_words(found.get(reference, ""))
         ratio = len(answer_words & reference_words) / max(len(answer_words), 1)
     score = 1 + round(4 * ratio)
-    return json.dumps({"score": score, "reason": f"offline stand-in: {name} overlap {ratio:.2f}"})
+    return json.dumps({"score": score, "reason": f"offline stand-in: {name or 'judge'} overlap {ratio:.2f}"})
 
 
 def complete(request: dict) -> dict:
@@ -150,38 +144,13 @@ def complete(request: dict) -> dict:
     }
 
 
-{% if cookiecutter.flow_kind == 'rag' -%}
-def embedding(text: str) -> list[float]:
-    """Hashed bag of words, unit length: texts sharing words get a high cosine, like a real model."""
-    vector = [0.0] * EMBEDDING_DIMENSIONS
-    for word in set(words(text)) - _STOPWORDS:
-        vector[zlib.crc32(word.encode()) % EMBEDDING_DIMENSIONS] += 1.0
-    norm = math.sqrt(sum(value * value for value in vector)) or 1.0
-    return [value / norm for value in vector]
+# What the stand-in answers, by URL path; a capability in its own module adds its route (embeddings.py).
+ROUTES: dict[str, Callable[[dict], dict]] = {"/chat/completions": complete}
 
 
-def embeddings(request: dict) -> dict:
-    """An OpenAI embeddings response body for an embeddings request body."""
-    texts = [request["input"]] if isinstance(request["input"], str) else request["input"]
-    tokens = sum(len(words(text)) for text in texts)
-    return {
-        "object": "list",
-        "model": request.get("model", "offline-hashed-words"),
-        "data": [{"object": "embedding", "index": i, "embedding": embedding(t)} for i, t in enumerate(texts)],
-        "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
-    }
-
-
-{% endif -%}
 def transport(latency_ms: int = 0) -> httpx.MockTransport:
-{%- if cookiecutter.flow_kind == 'rag' %}
-    routes = {"/chat/completions": complete, "/embeddings": embeddings}
-{%- else %}
-    routes = {"/chat/completions": complete}
-{%- endif %}
-
     def handle(request: httpx.Request) -> httpx.Response:
-        route = next((handler for path, handler in routes.items() if request.url.path.endswith(path)), None)
+        route = next((handler for path, handler in ROUTES.items() if request.url.path.endswith(path)), None)
         if route is None:
             return httpx.Response(
                 404, json={"error": {"message": f"offline model: no route {request.url.path}"}}

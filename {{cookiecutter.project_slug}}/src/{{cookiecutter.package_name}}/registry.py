@@ -20,14 +20,17 @@ from typing import TYPE_CHECKING, Literal, Protocol
 
 import yaml
 
+from {{ cookiecutter.package_name }} import azure_ml, paths
 from {{ cookiecutter.package_name }}.azure_ml import REGISTER_AGAIN, azure_errors
+from {{ cookiecutter.package_name }}.settings import get_settings
 
 if TYPE_CHECKING:
     from azure.ai.ml import MLClient
     from azure.ai.ml.entities import Data
 
-REGISTRY_DIR = Path(".aiops") / "registry"
+ASSET_PREFIX = "azureml:"
 _REFERENCE = re.compile(r"^azureml:(?P<name>[A-Za-z0-9_-]+)(?::(?P<version>[0-9]+)|@(?P<label>latest))$")
+TargetName = Literal["local", "azureml"]
 
 
 class RegistryError(RuntimeError):
@@ -62,27 +65,52 @@ class Outcome:
 
 
 class Target(Protocol):
+    """Where data assets are registered (and read back): the local registry or an Azure ML workspace."""
+
     def register(self, spec: DataSpec, sha256: str) -> Outcome: ...
 
+    def resolve(self, reference: str) -> Path: ...
 
-def load_specs(data_dir: Path) -> list[DataSpec]:
-    """Every `*.yml` under data/, through `azure.ai.ml.load_data` so Azure would accept it too."""
+
+def is_asset_reference(text: str) -> bool:
+    return text.startswith(ASSET_PREFIX)
+
+
+def parse_reference(reference: str) -> tuple[str, str | None]:
+    """`azureml:name:N` -> (name, "N"); `azureml:name@latest` -> (name, None). Syntax only, no I/O."""
+    match = _REFERENCE.match(reference)
+    if match is None:
+        raise RegistryError(f"{reference!r} is not azureml:<name>:<version> or azureml:<name>@latest")
+    return match["name"], match["version"]
+
+
+def target(name: TargetName, project_root: Path) -> Target:
+    """The chosen registry target (REGISTRY_TARGET or --target); the workspace client is lazy."""
+    if name == "local":
+        return LocalRegistry(project_root)
+    return AzureMLRegistry(azure_ml.workspace_client(get_settings()), project_root)
+
+
+def load_spec(spec_file: Path) -> DataSpec:
+    """One `data/<name>.yml`, through `azure.ai.ml.load_data` so Azure would accept it too."""
     from azure.ai.ml import load_data
     from azure.ai.ml.exceptions import ValidationException
     from marshmallow.exceptions import ValidationError
 
-    specs = []
-    for spec_file in sorted(data_dir.glob("*.yml")):
-        try:
-            data = load_data(source=spec_file)
-        except (ValidationException, ValidationError) as error:
-            raise RegistryError(f"{spec_file}: not a valid Azure ML Data spec: {error}") from error
-        raw = yaml.safe_load(spec_file.read_text(encoding="utf-8"))
-        path = (spec_file.parent / raw["path"]).resolve()
-        if not path.exists():
-            raise RegistryError(f"{spec_file}: path does not exist: {path}")
-        specs.append(DataSpec(data.name, data.type, path, data.description or "", spec_file))
-    return specs
+    try:
+        data = load_data(source=spec_file)
+    except (ValidationException, ValidationError) as error:
+        raise RegistryError(f"{spec_file}: not a valid Azure ML Data spec: {error}") from error
+    raw = yaml.safe_load(spec_file.read_text(encoding="utf-8"))
+    path = (spec_file.parent / raw["path"]).resolve()
+    if not path.exists():
+        raise RegistryError(f"{spec_file}: path does not exist: {path}")
+    return DataSpec(data.name, data.type, path, data.description or "", spec_file)
+
+
+def load_specs(data_dir: Path) -> list[DataSpec]:
+    """Every `*.yml` under data/."""
+    return [load_spec(spec_file) for spec_file in sorted(data_dir.glob("*.yml"))]
 
 
 def content_hash(path: Path) -> str:
@@ -100,7 +128,8 @@ class LocalRegistry:
     """`<project>/.aiops/registry/`: index.json plus one immutable copy per version."""
 
     def __init__(self, project_root: Path) -> None:
-        self.root = project_root / REGISTRY_DIR
+        self.project = project_root
+        self.root = project_root / paths.REGISTRY
         self.index_file = self.root / "index.json"
 
     def versions(self) -> dict[str, list[AssetVersion]]:
@@ -125,8 +154,8 @@ class LocalRegistry:
             name=spec.name,
             version=version,
             sha256=sha256,
-            path=snapshot.relative_to(self.root.parents[1]).as_posix(),
-            source=spec.path.relative_to(self.root.parents[1]).as_posix(),
+            path=snapshot.relative_to(self.project).as_posix(),
+            source=spec.path.relative_to(self.project).as_posix(),
             registered_at=datetime.now(UTC).isoformat(timespec="seconds"),
         )
         index[spec.name] = [*history, asset]
@@ -135,17 +164,15 @@ class LocalRegistry:
 
     def resolve(self, reference: str) -> Path:
         """`azureml:name:version` or `azureml:name@latest` -> the registered copy."""
-        match = _REFERENCE.match(reference)
-        if match is None:
-            raise RegistryError(f"{reference!r} is not azureml:<name>:<version> or azureml:<name>@latest")
-        history = self.versions().get(match["name"], [])
-        chosen = history[-1:] if match["label"] else [v for v in history if v.version == match["version"]]
+        name, version = parse_reference(reference)
+        history = self.versions().get(name, [])
+        chosen = history[-1:] if version is None else [v for v in history if v.version == version]
         if not chosen:
             known = ", ".join(v.version for v in history) or "none"
             raise RegistryError(
                 f"{reference} is not registered locally (versions: {known}); run `make register`"
             )
-        return self.root.parents[1] / chosen[0].path
+        return self.project / chosen[0].path
 
     def _write(self, index: dict[str, list[AssetVersion]]) -> None:
         """Atomic: a crash leaves the previous index, never half a file."""
@@ -161,8 +188,30 @@ class LocalRegistry:
 class AzureMLRegistry:
     """Workspace data assets, tagged with the content hash; a version only when content changed."""
 
-    def __init__(self, client: MLClient) -> None:
+    def __init__(self, client: MLClient, project_root: Path) -> None:
         self.client = client
+        self.cache = project_root / paths.REGISTRY / "azureml"  # downloaded versions, immutable
+
+    def resolve(self, reference: str) -> Path:
+        """The asset's version downloaded once into `.aiops/registry/azureml/<name>/<version>/`."""
+        from azure.ai.ml._artifacts._artifact_utilities import download_artifact_from_aml_uri
+        from azure.core.exceptions import ResourceNotFoundError
+
+        name, version = parse_reference(reference)
+        with azure_errors(f"resolve data asset {reference}", then="run the command again"):
+            try:
+                asset = self.client.data.get(name, version=version, label=None if version else "latest")
+            except ResourceNotFoundError as error:
+                raise RegistryError(f"{reference} is not registered in the workspace") from error
+            folder = self.cache / name / str(asset.version)
+            if not folder.is_dir():
+                self.cache.mkdir(parents=True, exist_ok=True)
+                staging = Path(tempfile.mkdtemp(prefix=".download-", dir=self.cache))
+                download_artifact_from_aml_uri(str(asset.path), str(staging), self.client.datastores)
+                folder.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(staging, folder)  # whole or not at all
+        files = sorted(p for p in folder.rglob("*") if p.is_file())
+        return files[0] if asset.type == "uri_file" and len(files) == 1 else folder
 
     def register(self, spec: DataSpec, sha256: str) -> Outcome:
         from azure.ai.ml.entities import Data

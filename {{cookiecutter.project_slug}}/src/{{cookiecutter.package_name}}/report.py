@@ -11,6 +11,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from rich import box
 from rich.table import Table
 
+from {{ cookiecutter.package_name }} import results as results_folder
 from {{ cookiecutter.package_name }}.gate import GateReport
 from {{ cookiecutter.package_name }}.results import EvaluationRecord, ExperimentResults
 
@@ -194,3 +195,14 @@ def html(
         comparison=comparison,
         worst=_worst_lines(results, rows),
     )
+
+
+def write_all(results: ExperimentResults, verdict: GateReport, gated: bool, output: Path) -> Path:
+    """A new folder under `output`: per-line files, results.json (with the gate verdict), summary.md
+    and report.html. `gated`: were there thresholds or a baseline (else the reports show no verdict)."""
+    shown = verdict if gated else None
+    directory = results_folder.new_results_dir(output)
+    reports = {"summary.md": markdown(results, shown), "report.html": html(results, results.rows, shown)}
+    extra = {"gate": {"passed": verdict.passed, "failures": [str(finding) for finding in verdict.failures]}}
+    results_folder.save(results, directory, reports, extra)
+    return directory

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from {{ cookiecutter.package_name }}.engines import RunResult
+from {{ cookiecutter.package_name }}.flow_entry import write_jsonl
 
 
 @dataclass
@@ -90,11 +91,15 @@ def save(results: ExperimentResults, directory: Path, reports: dict[str, str], e
     for record in [*results.runs, *results.evaluations]:
         folder = directory / record.folder
         folder.mkdir(parents=True, exist_ok=True)
-        with (folder / "lines.jsonl").open("w", encoding="utf-8") as lines:
-            for index, (output, error) in enumerate(
-                zip(record.result.outputs, record.result.errors, strict=True)
-            ):
-                lines.write(json.dumps({"line": index, "outputs": output, "error": error}) + "\n")
+        write_jsonl(
+            folder / "lines.jsonl",
+            (
+                {"line": index, "outputs": output, "error": error}
+                for index, (output, error) in enumerate(
+                    zip(record.result.outputs, record.result.errors, strict=True)
+                )
+            ),
+        )
     summary = results.to_json() | extra
     (directory / "results.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     for name, text in reports.items():

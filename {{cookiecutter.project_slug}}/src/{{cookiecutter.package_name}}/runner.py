@@ -5,11 +5,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from statistics import fmean
 
 from {{ cookiecutter.package_name }}.engines import Engine, OnLine, RunRequest, RunResult
-from {{ cookiecutter.package_name }}.engines.inprocess import entry_parameters, read_jsonl
+from {{ cookiecutter.package_name }}.evaluation import mean_over_lines
 from {{ cookiecutter.package_name }}.experiment import Experiment, PlannedEvaluation, plan
+from {{ cookiecutter.package_name }}.flow_entry import (
+    data_reference,
+    entry_parameters,
+    output_reference,
+    read_jsonl,
+)
 from {{ cookiecutter.package_name }}.results import EvaluationRecord, ExperimentResults, RunRecord
 
 StartTask = Callable[[str, int], OnLine]
@@ -19,22 +24,15 @@ class MappingError(ValueError):
     """An evaluator without a column_mapping has a parameter found neither in outputs nor data."""
 
 
-def mean_of_lines(result: RunResult) -> dict[str, float]:
-    """The aggregate of an evaluator without `__aggregate__`: the mean of each numeric output."""
-    lines = [output for output in result.outputs if output]
-    names = [name for name, value in (lines[0] if lines else {}).items() if isinstance(value, int | float)]
-    return {name: fmean(float(line[name]) for line in lines) for name in names}
-
-
 def inferred_mapping(evaluator_path: Path, base: RunResult, columns: dict[str, object]) -> dict[str, str]:
     """Each parameter from the flow output of the same name, else the data column of that name."""
     outputs = next((output for output in base.outputs if output is not None), {})
     mapping = {}
     for parameter in entry_parameters(evaluator_path):
         if parameter in outputs:
-            mapping[parameter] = "${run.outputs." + parameter + "}"
+            mapping[parameter] = output_reference(parameter)
         elif parameter in columns:
-            mapping[parameter] = "${data." + parameter + "}"
+            mapping[parameter] = data_reference(parameter)
         else:
             raise MappingError(
                 f"evaluator {evaluator_path}: parameter {parameter!r} is neither a flow output "
@@ -56,27 +54,6 @@ def _evaluation_request(
     return RunRequest(path, data, mapping, concurrency, planned.base.dataset.limit, base=base, labels=labels)
 
 
-def entry_problems(experiment: Experiment, root: Path) -> list[str]:
-    """Flows and evaluators that do not import, or whose mapping names a parameter they lack."""
-    problems = []
-    for kind, items in (("flow", experiment.flows), ("evaluator", experiment.evaluators)):
-        for item in items:
-            try:
-                parameters = set(entry_parameters(root / item.path))
-            except Exception as error:  # noqa: BLE001 - report any import failure, keep checking
-                reason = f"{type(error).__name__}: {error}"
-                problems.append(f"{kind} {item.name}: cannot load {item.path}: {reason}")
-                continue
-            mapped = set(item.column_mapping or {}) | {
-                name for variant in getattr(item, "variants", []) for name in variant.inputs
-            }
-            unknown = sorted(mapped - parameters)
-            if unknown:
-                known = sorted(parameters)
-                problems.append(f"{kind} {item.name}: mapped inputs {unknown} are not parameters {known}")
-    return problems
-
-
 def run_all(engine: Engine, jobs: list[tuple[RunRequest, OnLine]]) -> list[RunResult]:
     """Independent runs start together when the engine allows it; results keep the plan's order."""
     if not engine.concurrent_runs or len(jobs) < 2:
@@ -94,7 +71,7 @@ def run_experiment(
     start_task: StartTask,
 ) -> ExperimentResults:
     planned_runs, planned_evaluations = plan(experiment)
-    rows = {d.name: read_jsonl(root / d.path)[: d.limit] for d in experiment.datasets}
+    rows = {d.name: read_jsonl(root / d.path, d.limit) for d in experiment.datasets}
     base_jobs = []
     for planned in planned_runs:
         label = f"{planned.flow.name}/{planned.variant.name} on {planned.dataset.name}"
@@ -119,7 +96,7 @@ def run_experiment(
         evaluation_jobs.append((_evaluation_request(planned, root, base, first_row, concurrency), on_line))
     evaluations = []
     for planned, result in zip(planned_evaluations, run_all(engine, evaluation_jobs), strict=True):
-        result.metrics = result.metrics or mean_of_lines(result)
+        result.metrics = result.metrics or mean_over_lines(result.outputs)  # no __aggregate__
         evaluations.append(EvaluationRecord(planned.evaluator.name, *planned.base.key, result))
     runs = [RunRecord(*key, result) for key, result in base_results.items()]
     return ExperimentResults(experiment.name, engine_name, runs, evaluations, rows)

@@ -20,10 +20,11 @@ BASE_IMAGE = "mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04:latest"
 STEP_OUTPUT = "${" + "{outputs.results}" + "}"  # Azure ML's own placeholder syntax, spelled out
 
 
-def conda_spec(project_root: Path) -> dict:
-    """The job's Python environment: the project's own pinned runtime dependencies."""
+def conda_spec(project_root: Path, extras: tuple[str, ...] = ()) -> dict:
+    """The job's Python environment: the project's pinned runtime dependencies, plus `extras`."""
     project = tomllib.loads((project_root / "pyproject.toml").read_text(encoding="utf-8"))["project"]
-    pinned = project["dependencies"]
+    optional = project.get("optional-dependencies", {})
+    pinned = [*project["dependencies"], *(pin for extra in extras for pin in optional[extra])]
     return {
         "name": f"{PACKAGE}-eval",
         "channels": ["conda-forge"],
@@ -77,8 +78,9 @@ def write_specs(
     endpoint: str,
 ) -> list[Path]:
     output.mkdir(parents=True, exist_ok=True)
+    extras = ("promptflow",) if experiment.engine == "promptflow" else ()  # an optional extra, only if used
     files = {
-        output / "conda.yml": conda_spec(project_root),
+        output / "conda.yml": conda_spec(project_root, extras),
         output / "environment.yml": environment_spec(),
         output / "experiment.pipeline.yml": pipeline_spec(experiment, environment, compute, endpoint),
     }

@@ -1,4 +1,4 @@
-"""Serving the flow over HTTP (Prompt Flow's server: /health, /score) and smoke-testing an endpoint.
+"""Smoke-testing a served flow (`server.py` locally, or a deployed endpoint) with the sample request.
 
 The same smoke test runs against a local `serve`, in the PR pipeline, and after each deployment.
 """
@@ -6,28 +6,15 @@ The same smoke test runs against a local `serve`, in the PR pipeline, and after 
 from __future__ import annotations
 
 import json
-import os
-import sys
 from pathlib import Path
-from typing import NoReturn
 
 import httpx
-
-from {{ cookiecutter.package_name }}.engines.promptflow import isolate
 
 AML_SCOPE = "https://ml.azure.com/.default"
 
 
 class SmokeTestFailed(RuntimeError):
     """The endpoint did not answer the sample request with a non-empty answer."""
-
-
-def serve(flow: Path, host: str, port: int, pf_home: Path) -> NoReturn:
-    """Becomes Prompt Flow's server (exec), so stopping this process stops the server too."""
-    isolate(pf_home)
-    pf = str(Path(sys.executable).with_name("pf"))
-    address = ["--host", host, "--port", str(port)]
-    os.execv(pf, [pf, "flow", "serve", "--source", str(flow), *address, "--skip-open-browser"])
 
 
 def smoke_test(base_url: str, request_file: Path, timeout: float, headers: dict[str, str]) -> str:

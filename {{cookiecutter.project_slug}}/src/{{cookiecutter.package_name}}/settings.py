@@ -1,16 +1,17 @@
 {#- Answers reach Python only as jsonify literals. A line the answer pushes past ruff's 110 columns, or a
     literal ruff would re-quote (it holds an escaped \"), is left to the author: # fmt: skip (and noqa: E501). #}
 {%- macro fit(line) %}{{ line }}{{ '  # fmt: skip  # noqa: E501' if line | length > 110 else ('  # fmt: skip' if '\\"' in line else '') }}{% endmacro -%}
-"""Environment settings in one object: read from the process environment and the nearest `.env`."""
+"""Environment settings in one object: read from the process environment and the project's `.env`."""
 
 from __future__ import annotations
 
 from functools import lru_cache
 from typing import Literal
 
-from dotenv import find_dotenv
 from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from {{ cookiecutter.package_name }} import paths
 
 Provider = Literal["offline", "azure_openai", "openai"]
 
@@ -34,13 +35,12 @@ class Settings(BaseSettings):
 
     openai_api_key: SecretStr | None = None
     openai_model: str = "gpt-4o-mini"
-{%- if cookiecutter.flow_kind == 'rag' %}
 
-    # Retrieval: `auto` uses embeddings once the online provider has an embedding model, else BM25.
+    # Retrieval, read by rag flows only (embeddings.py): `auto` uses embeddings once the online
+    # provider has an embedding model, else BM25.
     aiops_retriever: Literal["auto", "bm25", "embeddings"] = "auto"
     azure_openai_embedding_deployment: str | None = None
     openai_embedding_model: str = "text-embedding-3-small"
-{%- endif %}
 
     # Tracing: a local store always (unless off), Azure Monitor when the connection string is set.
     aiops_tracing: bool = True
@@ -72,26 +72,10 @@ class Settings(BaseSettings):
             "openai": self.openai_model,
             "offline": "offline-extractive",
         }[self.provider]
-{%- if cookiecutter.flow_kind == 'rag' %}
-
-    @property
-    def embedding_model(self) -> str | None:
-        """None when the provider has no embedding model configured: retrieval then uses BM25."""
-        return {
-            "azure_openai": self.azure_openai_embedding_deployment,
-            "openai": self.openai_embedding_model,
-            "offline": "offline-hashed-words",
-        }[self.provider]
-
-    @property
-    def retriever(self) -> Literal["bm25", "embeddings"]:
-        if self.aiops_retriever != "auto":
-            return self.aiops_retriever
-        return "embeddings" if self.provider != "offline" and self.embedding_model else "bm25"
-{%- endif %}
 
 
 @lru_cache
 def get_settings() -> Settings:
-    """Searched upwards from the working directory, so flows run from their own folder still see it."""
-    return Settings(_env_file=find_dotenv(usecwd=True) or None)
+    """`.env` at the project root, so flows run from their own folder still see it."""
+    env_file = paths.root() / paths.ENV_FILE
+    return Settings(_env_file=env_file if env_file.is_file() else None)

@@ -32,6 +32,7 @@ from opentelemetry.sdk.trace.export import (
 )
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
+from {{ cookiecutter.package_name }} import paths
 from {{ cookiecutter.package_name }}.settings import get_settings
 
 SERVICE_NAME = {{ cookiecutter.project_slug | jsonify }}
@@ -43,11 +44,6 @@ _run_attributes: contextvars.ContextVar[dict[str, str] | None] = contextvars.Con
 F = TypeVar("F", bound=Callable[..., Any])
 _build_lock = threading.RLock()
 _built: dict[str, Any] = {}
-
-
-def trace_dir() -> Path:
-    """AIOPS_TRACE_DIR, which the CLI sets absolute so Prompt Flow's workers write to the same place."""
-    return Path(os.environ.get("AIOPS_TRACE_DIR") or Path.cwd() / ".aiops" / "traces")
 
 
 class JsonLinesSpanExporter(SpanExporter):
@@ -130,7 +126,7 @@ def _build_providers() -> tuple[TracerProvider, MeterProvider]:
     tracer_provider = TracerProvider(resource=resource)
     readers = []
     if settings.aiops_tracing:
-        tracer_provider.add_span_processor(SimpleSpanProcessor(JsonLinesSpanExporter(trace_dir())))
+        tracer_provider.add_span_processor(SimpleSpanProcessor(JsonLinesSpanExporter(paths.trace_dir())))
     if settings.applicationinsights_connection_string is not None:
         from azure.monitor.opentelemetry.exporter import AzureMonitorMetricExporter, AzureMonitorTraceExporter
         from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader

@@ -1,7 +1,8 @@
 """The execution-engine seam. Every engine takes the same request and returns the same result.
 
 `inprocess` (default) calls the flow functions directly with bounded concurrency. `promptflow`
-hands the same flow folders to Prompt Flow's batch engine. Flows never import an engine.
+hands the same flow folders to Prompt Flow's batch engine (in `promptflow_adapter`, an optional
+extra). Flows never import an engine.
 """
 
 from __future__ import annotations
@@ -41,6 +42,10 @@ class RunResult:
         return sum(error is not None for error in self.errors)
 
 
+class EngineUnavailable(RuntimeError):
+    """The engine cannot run in this environment; the message is one line saying what to install."""
+
+
 class Engine(Protocol):
     concurrent_runs: bool  # may independent runs be started at once?
 
@@ -48,10 +53,11 @@ class Engine(Protocol):
 
 
 def get_engine(name: str, project_root: Path) -> Engine:
+    """The named engine; EngineUnavailable (one line) when its optional dependency is not installed."""
     if name == "promptflow":
-        from {{ cookiecutter.package_name }}.engines.promptflow import PromptFlowEngine
+        from {{ cookiecutter.package_name }} import promptflow_adapter
 
-        return PromptFlowEngine(home=project_root / ".promptflow")
+        return promptflow_adapter.engine(project_root)
     from {{ cookiecutter.package_name }}.engines.inprocess import InProcessEngine
 
     return InProcessEngine()

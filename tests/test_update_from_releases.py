@@ -1,0 +1,128 @@
+"""A project made from each earlier release, edited by its team, updates to this template cleanly
+and still passes its own checks.
+
+The template's history is the source of the releases: a release is the commit that added its
+CHANGELOG heading (docs/update.md). Each is replayed into a scratch template repo, followed by
+this working tree as the newest commit, so the update is exactly what a team would pull.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import TEMPLATE
+from test_generated_project import make
+
+pytestmark = pytest.mark.project
+
+CRUFT = str(Path(sys.executable).with_name("cruft"))
+IDENTITY = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.invalid"}
+IDENTITY |= {"GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.invalid"}
+RELEASES = ["0.1.0", "0.2.0"]
+TEAM_MODULE = '''"""The team's own helpers: a module the template never had."""
+
+
+def shout(text: str) -> str:
+    return text.upper()
+'''
+
+
+def git(cwd: Path, *args: str) -> str:
+    env = {**os.environ, **IDENTITY}
+    return subprocess.run(["git", *args], cwd=cwd, env=env, check=True, capture_output=True, text=True).stdout
+
+
+def release_commit(version: str) -> str:
+    """The commit that added `## <version>` to the CHANGELOG: the oldest one that mentions it."""
+    found = git(TEMPLATE, "log", "--reverse", "--format=%H", "-S", f"## {version}", "--", "CHANGELOG.md")
+    assert found, f"release {version} is not in the template's git history"
+    return found.split()[0]
+
+
+@pytest.fixture
+def releases_then_now(tmp_path: Path) -> tuple[Path, dict[str, str]]:
+    """A template repo whose commits are each release, then this working tree."""
+    repo = tmp_path / "template"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    commits = {}
+    for version in RELEASES:
+        archive = subprocess.run(
+            ["git", "-C", str(TEMPLATE), "archive", release_commit(version)], capture_output=True, check=True
+        )
+        for child in repo.iterdir():
+            if child.name != ".git":
+                shutil.rmtree(child) if child.is_dir() else child.unlink()
+        subprocess.run(["tar", "-x", "-C", str(repo)], input=archive.stdout, check=True)
+        git(repo, "add", "-A")
+        git(repo, "commit", "-q", "-m", f"release {version}")
+        commits[version] = git(repo, "rev-parse", "HEAD").strip()
+    for child in repo.iterdir():
+        if child.name != ".git":
+            shutil.rmtree(child) if child.is_dir() else child.unlink()
+    ignore = shutil.ignore_patterns(".git", ".venv", "build", "*cache*", "__pycache__")
+    shutil.copytree(TEMPLATE, repo, ignore=ignore, dirs_exist_ok=True)
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "this template")
+    return repo, commits
+
+
+def team_edits(project: Path) -> None:
+    """What a team does in the months after generation: prompts, experiment, README, data, code."""
+    prompt = project / "flows/qa/qa.jinja2"
+    prompt.write_text(prompt.read_text(encoding="utf-8") + "Answer in one paragraph.\n", encoding="utf-8")
+    experiment = project / "experiment.yaml"
+    experiment.write_text(experiment.read_text(encoding="utf-8").replace("concurrency: 8", "concurrency: 4"))
+    readme = project / "README.md"
+    readme.write_text(
+        readme.read_text(encoding="utf-8") + "\n## Team notes\n\nOur runbook.\n", encoding="utf-8"
+    )
+    data = project / "data/core_qa.jsonl"
+    line = '{"id": "team-001", "question": "Who signs?", "context": "QA signs.", "ground_truth": "QA signs."}'
+    data.write_text(data.read_text(encoding="utf-8") + line + "\n", encoding="utf-8")
+    (project / "src/update_check/team_utils.py").write_text(TEAM_MODULE, encoding="utf-8")
+    git(project, "add", "-A")
+    git(project, "commit", "-q", "-m", "team edits")
+
+
+@pytest.mark.parametrize("version", RELEASES)
+def test_a_project_from_an_earlier_release_updates_cleanly_and_passes_its_checks(
+    releases_then_now, tmp_path: Path, version: str
+):
+    repo, commits = releases_then_now
+    create = [CRUFT, "create", str(repo), "--checkout", commits[version], "--no-input"]
+    create += ["--output-dir", str(tmp_path), "--extra-context", '{"project_name": "Update Check"}']
+    subprocess.run(create, check=True, capture_output=True, text=True, env={**os.environ, **IDENTITY})
+    project = tmp_path / "update-check"
+    git(project, "add", "-A")
+    if git(project, "status", "--porcelain"):
+        git(project, "commit", "-q", "-m", "link to the template")  # older releases left .cruft.json out
+    team_edits(project)
+
+    update = subprocess.run(
+        ["make", "-C", str(project), "template-update", f"VENV={Path(sys.executable).parents[1]}"],
+        capture_output=True, text=True, env={**os.environ, **IDENTITY},
+    )  # fmt: skip
+
+    assert update.returncode == 0, update.stdout + update.stderr
+    assert not list(project.rglob("*.rej"))
+    conflicted = [
+        p
+        for p in project.rglob("*")
+        if p.is_file() and ".git" not in p.parts and b"<<<<<<<" in p.read_bytes()
+    ]
+    assert conflicted == []
+    assert "Answer in one paragraph." in (project / "flows/qa/qa.jinja2").read_text(encoding="utf-8")
+    assert "concurrency: 4" in (project / "experiment.yaml").read_text(encoding="utf-8")
+    assert "## Team notes" in (project / "README.md").read_text(encoding="utf-8")
+    assert "team-001" in (project / "data/core_qa.jsonl").read_text(encoding="utf-8")
+    assert (project / "src/update_check/server.py").is_file(), "this template's changes did not arrive"
+    git(project, "add", "-A")
+    git(project, "commit", "-q", "-m", "template update")
+    make(project, "install", offline=False)
+    make(project, "lint", "test", "experiment-validate", "data-validate")

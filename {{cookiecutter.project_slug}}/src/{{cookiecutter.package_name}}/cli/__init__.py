@@ -1,0 +1,38 @@
+{#- Answers reach Python only as jsonify literals. A line the answer pushes past ruff's 110 columns, or a
+    literal ruff would re-quote (it holds an escaped \"), is left to the author: # fmt: skip (and noqa: E501). #}
+{%- macro fit(line) %}{{ line }}{{ '  # fmt: skip  # noqa: E501' if line | length > 110 else ('  # fmt: skip' if '\\"' in line else '') }}{% endmacro -%}
+"""Command line: the typer app, assembled from one module per command group under cli/.
+
+Commands are thin: they parse options, call the module that owns the work, and print. Groups:
+experiment, data, register, monitor; the flow's own run, serve and smoke (flow.py); and the optional
+modules, generated only where the project's options include them: index.py (rag flows) and
+deploy.py (Azure ML online endpoint). Each of those adds its commands with `register(app)`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import os
+
+import typer
+from rich.markup import escape
+
+from {{ cookiecutter.package_name }} import paths
+from {{ cookiecutter.package_name }}.cli import data, experiment, flow, monitor, register
+
+# Absolute, so Prompt Flow's worker processes and the server (which inherit it) trace to the same store.
+os.environ.setdefault(paths.TRACE_DIR_VARIABLE, str(paths.trace_dir()))
+
+{# escape(): the name is shown as it is, never read as Rich markup (a '[beta]' would vanish). -#}
+{{ fit('app = typer.Typer(no_args_is_help=True, help=escape(' ~ ((cookiecutter.project_name ~ ' AIOps commands.') | jsonify) ~ '))') }}
+app.add_typer(experiment.app, name="experiment")
+app.add_typer(data.app, name="data")
+app.add_typer(register.app, name="register")
+app.add_typer(monitor.app, name="monitor")
+app.command("run")(flow.run_once)
+app.command("serve")(flow.serve_flow)
+app.command("smoke")(flow.smoke)
+for _optional in ("index", "deploy"):
+    if importlib.util.find_spec(f"{__name__}.{_optional}") is not None:
+        importlib.import_module(f"{__name__}.{_optional}").register(app)

@@ -1,0 +1,165 @@
+"""`experiment`: validate, run, gate and export experiment.yaml."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from {{ cookiecutter.package_name }} import experiment as experiment_file
+from {{ cookiecutter.package_name }} import paths, report, scaleout
+from {{ cookiecutter.package_name }}.cli._common import (
+    EnvironmentOption,
+    ExperimentFile,
+    console,
+    fail,
+    load,
+    print_problems,
+    read_json,
+    with_data,
+)
+from {{ cookiecutter.package_name }}.engines import EngineUnavailable, get_engine
+from {{ cookiecutter.package_name }}.gate import GateReport
+from {{ cookiecutter.package_name }}.gate import check as check_gate
+from {{ cookiecutter.package_name }}.runner import run_experiment
+from {{ cookiecutter.package_name }}.settings import CONFIGURED_AZURE_OPENAI_ENDPOINT, get_settings
+
+app = typer.Typer(no_args_is_help=True, help="Run and validate experiment.yaml.")
+
+
+class EngineName(StrEnum):
+    inprocess = "inprocess"
+    promptflow = "promptflow"
+
+
+BaselineOption = Annotated[
+    Path | None, typer.Option(help="A results.json to compare against (e.g. from main): deltas, regressions")
+]
+
+
+def _print_gate(verdict: GateReport) -> None:
+    for finding in verdict.failures:
+        console.print(f"[red]✗ {finding}[/]", highlight=False, soft_wrap=True)
+    for finding in verdict.regressions:
+        if finding not in verdict.failures:
+            console.print(f"[yellow]⚠ {finding}[/]", highlight=False, soft_wrap=True)
+    if verdict.passed:
+        console.print("[bold green]Gate passed[/]")
+    else:
+        console.print(f"[bold red]Gate failed:[/] {len(verdict.failures)} finding(s)")
+
+
+@app.command("validate")
+def validate(file: ExperimentFile = paths.EXPERIMENT, env: EnvironmentOption = None) -> None:
+    """Check the file against its schema, every path, and every flow and evaluator entry."""
+    loaded = load(file, env)
+    problems = experiment_file.entry_problems(loaded, file.parent, str(file))
+    print_problems(problems)
+    if problems:
+        raise fail(f"{len(problems)} flow/evaluator problem(s) in {file}", code=2)
+    runs, evaluations = experiment_file.plan(loaded)
+    console.print(f"[green]OK[/] {file}: {len(runs)} runs, {len(evaluations)} evaluations")
+
+
+@app.command("schema")
+def schema(
+    output: Annotated[Path | None, typer.Option(help="Write here instead of stdout")] = None,
+    check: Annotated[bool, typer.Option(help="Fail if OUTPUT differs from the schema")] = False,
+) -> None:
+    """Export the JSON Schema of experiment.yaml (for editors and CI)."""
+    text = experiment_file.json_schema()
+    if output is None:
+        console.out(text, end="")
+    elif check:
+        if not output.exists() or output.read_text(encoding="utf-8") != text:
+            console.print(f"[red]{output} is stale:[/] run `make schema`")
+            raise typer.Exit(1)
+    else:
+        output.write_text(text, encoding="utf-8")
+
+
+@app.command("run")
+def run(
+    file: ExperimentFile = paths.EXPERIMENT,
+    engine: Annotated[EngineName | None, typer.Option(help="Override the file's engine")] = None,
+    concurrency: Annotated[int | None, typer.Option(min=1, max=64, help="Override concurrency")] = None,
+    output: Annotated[Path, typer.Option(help="Results folder")] = paths.RESULTS,
+    env: EnvironmentOption = None,
+    gate: Annotated[bool, typer.Option("--gate", help="Exit 1 when a threshold or regression fails")] = False,
+    baseline: BaselineOption = None,
+    variant: Annotated[list[str] | None, typer.Option(help="Only this variant (repeatable)")] = None,
+    dataset: Annotated[list[str] | None, typer.Option(help="Only this dataset (repeatable)")] = None,
+) -> None:
+    """Run every flow variant on every dataset, evaluate each run, save JSON, markdown and HTML."""
+    try:
+        loaded = experiment_file.select(load(file, env), variant, dataset)
+    except experiment_file.ExperimentError as error:
+        raise fail(error, code=2) from error
+    loaded = with_data(loaded, file)
+    baseline_results = read_json(baseline) if baseline else None
+    engine_name = (engine or EngineName(loaded.engine)).value
+    try:
+        chosen_engine = get_engine(engine_name, paths.root(file.parent))
+    except EngineUnavailable as error:  # e.g. engine: promptflow without the promptflow extra
+        raise fail(error, code=2) from error
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+    ) as progress:
+
+        def start_task(label: str, total: int):
+            task = progress.add_task(escape(label), total=total)
+            return lambda: progress.advance(task)
+
+        outcome = run_experiment(
+            loaded, file.parent, chosen_engine, engine_name, concurrency or loaded.concurrency, start_task
+        )
+    verdict = check_gate(outcome.to_json(), loaded.gate, baseline_results)
+    gated = bool(loaded.gate.thresholds or baseline_results)  # nothing to gate: no verdict shown
+    directory = report.write_all(outcome, verdict, gated, output)
+    console.print(*report.metrics_tables(outcome))
+    failed = sum(record.result.failed for record in [*outcome.runs, *outcome.evaluations])
+    if failed:
+        console.print(f"[yellow]{failed} lines failed; see lines.jsonl under {directory}[/]", soft_wrap=True)
+    _print_gate(verdict)
+    for label, name in (("Results", "results.json"), ("Summary", "summary.md"), ("Report", "report.html")):
+        console.print(f"{label + ':':9}{directory / name}", soft_wrap=True, highlight=False)
+    if gate and not verdict.passed:
+        raise typer.Exit(1)
+
+
+@app.command("azureml")
+def azureml_specs(
+    file: ExperimentFile = paths.EXPERIMENT,
+    env: EnvironmentOption = None,
+    output: Annotated[Path, typer.Option(help="Folder for the specs")] = paths.AZUREML_SPECS,
+) -> None:
+    """Write the Azure ML pipeline job (one step per variant x dataset) for this experiment."""
+    settings = get_settings()
+    endpoint = settings.azure_openai_endpoint or CONFIGURED_AZURE_OPENAI_ENDPOINT
+    root = paths.root(file.parent)
+    written = scaleout.write_specs(load(file, env), root, output, env, settings.azure_ml_compute, endpoint)
+    console.print(f"[green]Wrote[/] {', '.join(str(path) for path in written)}", soft_wrap=True)
+    console.print(f"Submit with: az ml job create -f {output / 'experiment.pipeline.yml'}", soft_wrap=True)
+
+
+@app.command("gate")
+def gate_saved(
+    results_file: Annotated[Path, typer.Argument(help="A saved results.json")],
+    file: ExperimentFile = paths.EXPERIMENT,
+    env: EnvironmentOption = None,
+    baseline: BaselineOption = None,
+) -> None:
+    """Gate saved results against the experiment's thresholds (and a baseline) without re-running."""
+    baseline_results = read_json(baseline) if baseline else None
+    verdict = check_gate(read_json(results_file), load(file, env).gate, baseline_results)
+    _print_gate(verdict)
+    if not verdict.passed:
+        raise typer.Exit(1)

@@ -1,0 +1,126 @@
+"""`monitor`: the trace store's summaries and samples, online evaluation, alert parameters."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich import box
+from rich.table import Table
+
+from {{ cookiecutter.package_name }} import azure_ml, monitor, monitoring_config, registry
+from {{ cookiecutter.package_name }}.cli._common import TargetOption, chosen_target, console, fail
+from {{ cookiecutter.package_name }}.paths import DATA, ONLINE_SCORES, root, trace_dir
+
+app = typer.Typer(no_args_is_help=True, help="Read the trace store: summaries and samples.")
+
+MonitoringConfigOption = Annotated[Path, typer.Option(help="Prices and thresholds")]
+
+
+def _monitoring_config(path: Path) -> monitoring_config.MonitoringConfig:
+    try:
+        return monitoring_config.load_config(path)
+    except monitoring_config.MonitoringConfigError as error:
+        raise fail(error, code=2) from error
+
+
+def _spans(sources: list[Path]) -> list[dict]:
+    try:
+        return monitor.read_spans(sources)
+    except monitor.TraceReadError as error:
+        raise fail(error, code=2) from error
+
+
+@app.command("summary")
+def monitor_summary(
+    paths: Annotated[list[Path] | None, typer.Argument(help="Span files/folders; default: the store")] = None,
+    config: MonitoringConfigOption = monitoring_config.CONFIG_FILE,
+) -> None:
+    """Requests, p50/p95 latency, errors, tokens and estimated cost per flow and variant."""
+    settings = _monitoring_config(config)
+    sources = paths or [trace_dir()]
+    summaries = monitor.summarise(_spans(sources), settings)
+    if not summaries:
+        where = ", ".join(map(str, sources))
+        raise fail(f"no traces in {where}: run the flow first (make experiment, make serve)")
+    title = "Traced requests by flow (or evaluator) and variant"
+    caption = f"cost: an estimate, at the per-model prices in {config}"
+    table = Table(box=box.SIMPLE_HEAD, title=title, caption=caption)
+    for heading in ("flow", "variant", "requests", "errors", "p50 ms", "p95 ms", "tokens in", "tokens out"):
+        table.add_column(heading, justify="left" if heading in ("flow", "variant") else "right")
+    table.add_column(f"cost {settings.currency}", justify="right")
+    for row in summaries:
+        table.add_row(
+            row.flow,
+            row.variant,
+            str(row.requests),
+            f"{row.errors} ({100 * row.error_rate:.0f} %)",
+            f"{row.p50_ms:.1f}",
+            f"{row.p95_ms:.1f}",
+            str(row.input_tokens),
+            str(row.output_tokens),
+            f"{row.cost:.4f}",
+        )
+    console.print(table)
+
+
+@app.command("sample")
+def monitor_sample(
+    paths: Annotated[list[Path] | None, typer.Argument(help="Span files/folders, AI exports")] = None,
+    size: Annotated[int, typer.Option(min=1, help="Requests to sample")] = 50,
+    seed: Annotated[int, typer.Option(help="Same traces and seed, same sample")] = 0,
+    name: Annotated[str, typer.Option(help="Dataset name under data/")] = "production_samples",
+    target: TargetOption = None,
+) -> None:
+    """Sample served requests into data/<name>.jsonl (ground truth empty) and register a new version."""
+    sources = paths or [trace_dir()]
+    lines = monitor.sample(_spans(sources), size, seed)
+    if not lines:
+        raise fail(f"no successful requests with recorded inputs in {', '.join(map(str, sources))}")
+    chosen, project = chosen_target(target), root()
+    try:
+        spec = registry.load_spec(monitor.write_sample(lines, project / DATA, name))
+        (outcome,) = registry.register_all([spec], registry.target(chosen.value, project))
+    except (monitor.SampleError, registry.RegistryError, azure_ml.AzureUnavailable) as error:
+        raise fail(error) from error
+    status = "new version" if outcome.created else "unchanged"
+    console.print(
+        f"[green]Sampled[/] {len(lines)} requests into {DATA / f'{name}.jsonl'}: "
+        f"azureml:{outcome.asset.name}:{outcome.asset.version} ({status}, {chosen.value})"
+    )
+
+
+@app.command("evaluate")
+def monitor_evaluate(
+    dataset: Annotated[Path, typer.Argument(help="Sampled requests (monitor sample)")],
+    output: Annotated[Path, typer.Option(help="Scores file")] = ONLINE_SCORES,
+) -> None:
+    """Judge sampled production answers (no ground truth needed) and emit the scores as telemetry."""
+    try:
+        scores = monitor.evaluate_online(dataset)
+    except monitor.OnlineEvaluationError as error:
+        raise fail(error) from error
+    monitor.save_scores(scores, output)
+    title = f"online evaluation: {scores.lines} lines scored, {scores.unscored} not"
+    table = Table("metric", "mean (1-5)", box=box.SIMPLE_HEAD, title=title)
+    for metric, value in scores.scores.items():
+        table.add_row(metric, f"{value:.2f}")
+    console.print(table)
+
+
+@app.command("query")
+def monitor_query() -> None:
+    """Print the KQL that exports flow and model-call spans from App Insights (for `monitor sample`)."""
+    print(monitor.APP_INSIGHTS_QUERY)
+
+
+@app.command("alert-params")
+def monitor_alert_params(
+    config: MonitoringConfigOption = monitoring_config.CONFIG_FILE,
+    output: Annotated[Path, typer.Option(help="ARM parameters file")] = monitoring_config.PARAMETERS_FILE,
+) -> None:
+    """Write the alert rules' parameters file from monitoring/config.yaml (thresholds live only there)."""
+    settings = _monitoring_config(config)
+    output.write_text(monitoring_config.arm_parameters(settings), encoding="utf-8")
+    console.print(f"[green]Wrote[/] {output}")

@@ -1,0 +1,230 @@
+"""The production HTTP app: Azure ML's online-endpoint scoring contract, for both deployment targets.
+
+`POST /score` takes the flow's inputs as a JSON object and returns its outputs; `GET /health` is
+liveness (with the project's version), `GET /ready` readiness (flow loaded, model configured).
+uvicorn serves it. Prompt Flow's `pf flow serve` is Flask's development server and is not used.
+
+Status codes are for the callers and the 5xx alert: the caller's mistakes are 4xx, a model that
+refuses is 502, one that is down or not configured is 503. Error bodies say what went wrong in a
+short sentence with a request id; endpoints, variable names and stack traces go only to the log.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import logging
+import os
+import re
+import tomllib
+import types
+import typing
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import openai
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from {{ cookiecutter.package_name }} import llm, paths
+from {{ cookiecutter.package_name }}.flow_entry import load_entry
+
+DISTRIBUTION = {{ cookiecutter.project_slug | jsonify }}
+MAX_BODY_VARIABLE = "AIOPS_MAX_BODY_BYTES"
+DEFAULT_MAX_BODY_BYTES = 1_048_576
+_CLIENT_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+_JSON_TYPES: dict[Any, tuple[type, ...]] = {
+    str: (str,),
+    int: (int,),
+    float: (int, float),
+    bool: (bool,),
+    list: (list,),
+    dict: (dict,),
+}
+
+_JSON_NAMES = {str: "a string", int: "a number", float: "a number", bool: "true or false", list: "a list"}
+_JSON_NAMES[dict] = "an object"
+
+log = logging.getLogger(__name__)
+
+
+class RequestRejected(Exception):
+    """A reply with a status code and a message that is safe to show the caller."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+@dataclass(frozen=True)
+class FlowInputs:
+    """What the flow accepts, read once from its signature."""
+
+    required: frozenset[str]
+    types: dict[str, tuple[type, ...] | None]
+
+    @classmethod
+    def of(cls, entry: Callable[..., Any]) -> FlowInputs:
+        function = inspect.unwrap(entry if inspect.isfunction(entry) else entry.__call__)
+        try:
+            hints = typing.get_type_hints(function)
+        except (NameError, TypeError):  # an annotation that cannot be resolved checks nothing
+            hints = {}
+        parameters = inspect.signature(entry).parameters
+        required = {name for name, p in parameters.items() if p.default is inspect.Parameter.empty}
+        return cls(frozenset(required), {name: _json_types(hints.get(name)) for name in parameters})
+
+    def check(self, body: object) -> dict[str, Any]:
+        if not isinstance(body, dict):
+            raise RequestRejected(400, "the body must be a JSON object of the flow's inputs")
+        unknown = sorted(set(body) - set(self.types))
+        if unknown:
+            takes = _names(self.types)
+            raise RequestRejected(400, f"unknown input {_names(unknown)}; the flow takes {takes}")
+        missing = sorted(self.required - set(body))
+        if missing:
+            raise RequestRejected(400, f"missing input {_names(missing)}")
+        for name, value in body.items():
+            expected = self.types[name]
+            if expected and not (isinstance(value, expected) and not _is_bool_for_number(value, expected)):
+                kinds = " or ".join(sorted({_JSON_NAMES[t] for t in expected}))
+                raise RequestRejected(400, f"input '{name}' must be {kinds}")
+        return body
+
+
+def _json_types(hint: Any) -> tuple[type, ...] | None:
+    """The JSON shapes a parameter accepts; None when the annotation says nothing checkable."""
+    origin = typing.get_origin(hint) or hint
+    if origin in (typing.Union, types.UnionType):
+        members = [_json_types(arg) for arg in typing.get_args(hint) if arg is not type(None)]
+        return None if None in members else tuple(t for m in members for t in m)  # type: ignore[union-attr]
+    return _JSON_TYPES.get(origin)
+
+
+def _is_bool_for_number(value: object, expected: tuple[type, ...]) -> bool:
+    return isinstance(value, bool) and bool not in expected
+
+
+def _names(names: object) -> str:
+    return ", ".join(f"'{name}'" for name in names)  # type: ignore[attr-defined]
+
+
+def max_body_bytes() -> int:
+    return int(os.environ.get(MAX_BODY_VARIABLE) or DEFAULT_MAX_BODY_BYTES)
+
+
+def project_version() -> str:
+    """The installed distribution's version; from a source checkout, its pyproject.toml."""
+    try:
+        return metadata.version(DISTRIBUTION)
+    except metadata.PackageNotFoundError:
+        pyproject = paths.root(Path(__file__).parent) / "pyproject.toml"  # src/<package> -> the project
+        return tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"]["version"]
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """At most `limit` bytes: a declared or streamed larger body is refused before it is held."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise RequestRejected(413, f"the body is larger than {limit} bytes")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise RequestRejected(413, f"the body is larger than {limit} bytes")
+    return bytes(body)
+
+
+def parse(body: bytes) -> object:
+    if not body.strip():
+        raise RequestRejected(400, "the body is empty: send a JSON object of the flow's inputs")
+    try:
+        return json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise RequestRejected(400, "the body is not valid JSON") from None
+
+
+def model_failure(error: BaseException) -> RequestRejected | None:
+    """A model that refused the call is a bad gateway; one that is down or unconfigured, unavailable."""
+    cause = error.__cause__ if isinstance(error, llm.ModelCallError) else error
+    if isinstance(error, llm.ConfigError):
+        return RequestRejected(503, "the model is not configured")
+    if isinstance(cause, openai.APITimeoutError | openai.APIConnectionError | openai.RateLimitError):
+        return RequestRejected(503, "the model is unavailable; try again later")
+    if isinstance(cause, openai.InternalServerError):
+        return RequestRejected(503, "the model is unavailable; try again later")
+    if isinstance(error, llm.ModelCallError):
+        return RequestRejected(502, "the model refused the request")
+    return None
+
+
+def request_id_of(request: Request) -> str:
+    offered = request.headers.get("x-request-id") or request.headers.get("x-ms-client-request-id") or ""
+    return offered if _CLIENT_REQUEST_ID.fullmatch(offered) else uuid.uuid4().hex
+
+
+def error_response(status: int, message: str, request_id: str) -> JSONResponse:
+    return JSONResponse({"error": message, "request_id": request_id}, status, {"x-request-id": request_id})
+
+
+def create_app(flow_dir: Path) -> Starlette:
+    entry = load_entry(flow_dir)
+    inputs = FlowInputs.of(entry)
+    version = project_version()
+    limit = max_body_bytes()
+
+    async def score(request: Request) -> JSONResponse:
+        request_id = request_id_of(request)
+        try:
+            arguments = inputs.check(parse(await read_body(request, limit)))
+            outputs = await run_in_threadpool(_call, entry, arguments, request_id)
+        except RequestRejected as rejected:
+            log.info("request %s rejected (%s): %s", request_id, rejected.status, rejected.message)
+            return error_response(rejected.status, rejected.message, request_id)
+        except Exception as error:  # every failure becomes a status code, never a stack trace
+            failure = model_failure(error)
+            status, message = (failure.status, failure.message) if failure else (500, "internal error")
+            log.error("request %s failed (%s): %r", request_id, status, error, exc_info=failure is None)
+            return error_response(status, message, request_id)
+        return JSONResponse(outputs, headers={"x-request-id": request_id})
+
+    async def health(_: Request) -> JSONResponse:
+        return JSONResponse({"status": "healthy", "version": version})
+
+    async def ready(_: Request) -> JSONResponse:
+        try:
+            llm.get_client()
+        except llm.ConfigError as error:
+            log.warning("not ready: %s", error)
+            return JSONResponse({"status": "not ready", "reason": "the model is not configured"}, 503)
+        return JSONResponse({"status": "ready", "version": version})
+
+    routes = [
+        Route("/score", score, methods=["POST"]),
+        Route("/health", health, methods=["GET"]),
+        Route("/ready", ready, methods=["GET"]),
+    ]
+    return Starlette(routes=routes)
+
+
+def _call(entry: Callable[..., Any], arguments: dict[str, Any], request_id: str) -> dict[str, Any]:
+    from {{ cookiecutter.package_name }}.tracing import run_attributes
+
+    with run_attributes(request_id=request_id):
+        return dict(entry(**arguments))
+
+
+def serve(flow_dir: Path, host: str, port: int) -> None:
+    """uvicorn in this process; workers and limits come from its own settings (UVICORN_*)."""
+    import uvicorn
+
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    uvicorn.run(create_app(flow_dir), host=host, port=port, log_level="info", server_header=False)

@@ -1,0 +1,162 @@
+"""The production app's contract, in process: status codes a caller and the 5xx alert can rely on,
+error bodies that reveal nothing internal, and the project's version on /health."""
+
+import json
+import threading
+import tomllib
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+from starlette.testclient import TestClient
+
+from {{ cookiecutter.package_name }} import llm, server
+from {{ cookiecutter.package_name }}.settings import Settings
+
+FLOW = Path(__file__).resolve().parents[1] / {{ ('flows/' ~ cookiecutter.flow_kind) | jsonify }}
+SAMPLE = json.loads((FLOW.parents[1] / "deployment/sample_request.json").read_text(encoding="utf-8"))
+INTERNALS = ("127.0.0.1", "AZURE_OPENAI", "OPENAI_API_KEY", "Traceback", 'File "', ".py")
+
+
+@pytest.fixture
+def client() -> TestClient:
+    return TestClient(server.create_app(FLOW), raise_server_exceptions=False)
+
+
+def assert_short_error(response, status: int, message: str) -> None:
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert set(body) == {"error", "request_id"}
+    assert message in body["error"]
+    assert response.headers["x-request-id"] == body["request_id"]
+    assert not any(internal in response.text for internal in INTERNALS), response.text
+
+
+def test_health_reports_the_project_version_not_prompt_flows(client: TestClient):
+    pyproject = tomllib.loads((FLOW.parents[1] / "pyproject.toml").read_text(encoding="utf-8"))
+    assert client.get("/health").json() == {"status": "healthy", "version": pyproject["project"]["version"]}
+
+
+def test_ready_once_the_flow_is_loaded_and_the_model_configured(client: TestClient):
+    assert client.get("/ready").json()["status"] == "ready"
+
+
+def test_the_sample_request_is_answered_with_a_request_id(client: TestClient):
+    response = client.post("/score", json=SAMPLE)
+    assert response.status_code == 200
+    assert response.json()["answer"].strip()
+    assert len(response.headers["x-request-id"]) == 32
+
+
+def test_a_callers_request_id_is_kept_and_a_hostile_one_replaced(client: TestClient):
+    kept = client.post("/score", json=SAMPLE, headers={"x-request-id": "abc-123"})
+    assert kept.headers["x-request-id"] == "abc-123"
+    hostile = client.post("/score", json=SAMPLE, headers={"x-request-id": "<script>" + "x" * 100})
+    assert hostile.headers["x-request-id"] != "<script>" and "<" not in hostile.headers["x-request-id"]
+
+
+BAD_BODIES = {
+    "empty": (b"", "the body is empty"),
+    "whitespace": (b"  \n", "the body is empty"),
+    "null": (b"null", "must be a JSON object"),
+    "list": (b"[1, 2]", "must be a JSON object"),
+    "string": (b'"question"', "must be a JSON object"),
+    "malformed": (b'{"question": ', "not valid JSON"),
+    "not-utf8": (b"\xff\xfe{", "not valid JSON"),
+    "missing-input": (b"{}", "missing input"),
+    "unknown-input": (json.dumps({**SAMPLE, "questoin": "x"}).encode(), "unknown input 'questoin'"),
+    "wrong-type": (json.dumps({**SAMPLE, "question": 42}).encode(), "input 'question' must be a string"),
+    "bool-for-a-string": (json.dumps({**SAMPLE, "question": True}).encode(), "must be a string"),
+}
+
+
+@pytest.mark.parametrize(("body", "message"), BAD_BODIES.values(), ids=BAD_BODIES.keys())
+def test_a_bad_body_is_400_with_a_short_message(client: TestClient, body: bytes, message: str):
+    response = client.post("/score", content=body, headers={"content-type": "application/json"})
+    assert_short_error(response, 400, message)
+
+
+def test_a_body_over_the_limit_is_413_and_never_echoed(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv(server.MAX_BODY_VARIABLE, "1000")
+    client = TestClient(server.create_app(FLOW))
+    huge_and_bad = b'{"question": "' + b"x" * 10_000_000
+    response = client.post("/score", content=huge_and_bad)
+    assert_short_error(response, 413, "larger than 1000 bytes")
+    assert len(response.content) < 200
+
+
+def test_a_streamed_body_over_the_limit_is_413(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv(server.MAX_BODY_VARIABLE, "1000")
+    client = TestClient(server.create_app(FLOW))
+    chunks = (b"x" * 400 for _ in range(10))  # no Content-Length: the server counts as it reads
+    assert_short_error(client.post("/score", content=chunks), 413, "larger than 1000 bytes")
+
+
+class _Refusing(BaseHTTPRequestHandler):
+    def do_POST(self):
+        self.send_response(401)
+        self.send_header("Content-Type", "application/json")
+        self.end_headers()
+        self.wfile.write(b'{"error": {"code": "401", "message": "Access denied"}}')
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def model_at(monkeypatch: pytest.MonkeyPatch):
+    """The flow's model client pointed at `endpoint` (Azure OpenAI, key auth, one quick retry)."""
+
+    def use(endpoint: str | None) -> None:
+        settings = Settings(
+            llm_provider="azure_openai",
+            azure_openai_endpoint=endpoint,
+            azure_openai_auth="api_key",
+            azure_openai_api_key="placeholder-not-a-key",  # pragma: allowlist secret
+            llm_timeout_seconds=2,
+            llm_max_retries=0,
+        )
+        monkeypatch.setattr(llm, "get_settings", lambda: settings)
+        monkeypatch.setattr(llm, "get_client", lambda: llm.build_client(settings))
+
+    return use
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_a_model_outage_is_503_so_the_5xx_alert_fires(client: TestClient, model_at):
+    model_at(f"http://127.0.0.1:{_closed_port()}")
+    assert_short_error(client.post("/score", json=SAMPLE), 503, "the model is unavailable")
+
+
+def test_a_model_that_refuses_the_call_is_502(client: TestClient, model_at):
+    refusing = ThreadingHTTPServer(("127.0.0.1", 0), _Refusing)
+    threading.Thread(target=refusing.serve_forever, daemon=True).start()
+    try:
+        model_at(f"http://127.0.0.1:{refusing.server_address[1]}")
+        assert_short_error(client.post("/score", json=SAMPLE), 502, "the model refused the request")
+    finally:
+        refusing.shutdown()
+
+
+def test_an_unconfigured_model_is_503_and_not_ready(client: TestClient, model_at):
+    model_at(None)
+    assert_short_error(client.post("/score", json=SAMPLE), 503, "the model is not configured")
+    assert client.get("/ready").status_code == 503
+
+
+def test_an_unexpected_failure_is_500_with_the_detail_only_in_the_log(tmp_path: Path, caplog):
+    (tmp_path / "flow.flex.yaml").write_text("entry: broken:run\n", encoding="utf-8")
+    (tmp_path / "broken.py").write_text(
+        "def run(question: str) -> dict:\n    raise RuntimeError('detail /srv/secret.py')\n", encoding="utf-8"
+    )
+    client = TestClient(server.create_app(tmp_path), raise_server_exceptions=False)
+    response = client.post("/score", json={"question": "q"})
+    assert_short_error(response, 500, "internal error")
+    assert "detail /srv/secret.py" in caplog.text and response.json()["request_id"] in caplog.text
