@@ -25,6 +25,8 @@ from pathlib import Path
 
 import httpx
 
+from {{ cookiecutter.package_name }} import promptflow_adapter
+
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = {{ cookiecutter.package_name | jsonify }}
 FLOW = ROOT / {{ ('flows/' ~ cookiecutter.flow_kind) | jsonify }}
@@ -98,22 +100,17 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--requests", type=int, default=800)
     args = parser.parse_args()
-    try:
-        import promptflow  # noqa: F401 - only to say clearly what the comparison needs
-    except ImportError:
-        sys.exit("The comparison needs Prompt Flow: make install (not PROMPTFLOW=0).")
+    if not promptflow_adapter.available():
+        sys.exit(f"The comparison needs Prompt Flow: {promptflow_adapter.INSTALL_HINT}.")
     traces = tempfile.mkdtemp(prefix="serving-bench-traces-")
-    pf_home = tempfile.mkdtemp(prefix="serving-bench-pf-", dir=Path.home())  # pf needs it under $HOME
+    pf_home = Path(tempfile.mkdtemp(prefix="serving-bench-pf-", dir=Path.home()))  # pf needs it under $HOME
+    promptflow_adapter.isolate(pf_home)  # quiet pf home, in this process's environment
     environment = {
         **os.environ,
         "LLM_PROVIDER": "offline",
         "OFFLINE_MODEL_LATENCY_MS": str(args.latency_ms),
         "AIOPS_TRACE_DIR": traces,
-        "PF_HOME_DIRECTORY": pf_home,
-        "APPLICATIONINSIGHTS_CONTROLPLANE_DISABLED": "true",
-        "APPLICATIONINSIGHTS_STATSBEAT_DISABLED_ALL": "true",
     }
-    Path(pf_home, "pf.yaml").write_text("telemetry:\n  enabled: 'false'\ntrace:\n  destination: none\n")
     pf = str(Path(sys.executable).with_name("pf"))
     servers = {
         "ours (uvicorn)": lambda port: [sys.executable, "-m", PACKAGE, "serve", "--port", str(port)],
