@@ -282,6 +282,9 @@ def main() -> int:
 if __name__ == "__main__":
     try:
         sys.exit(main())
+    except KeyboardInterrupt:
+        print("Interrupted: the project is kept; finish it with: make install register")
+        sys.exit(0)
     except Exception as error:  # noqa: BLE001 - generation must survive any hook failure
         print(f"Skipped the remaining post-generation steps: {error}")
         sys.exit(0)
