@@ -56,7 +56,7 @@ DEPENDENCY_MODULES = frozenset(
     referencing regex requests requests_oauthlib rich rpds ruamel ruff secretstorage setuptools
     shellingham six slugify smmap sniffio sqlalchemy starlette strictyaml swagger tabulate
     text_unidecode tiktoken tiktoken_ext tqdm truststore typer typing_extensions typing_inspection
-    tzdata urllib3 uv uvicorn uvloop virtualenv waitress werkzeug wrapt yaml yarl zipp
+    tzdata urllib3 uv uvicorn uvloop virtualenv waitress werkzeug wrapt yaml yarl zipp wheel
     """.split()
 )
 DEPENDENCY_DISTRIBUTIONS = frozenset(
@@ -87,7 +87,7 @@ DEPENDENCY_DISTRIBUTIONS = frozenset(
     python-slugify pytz pyyaml referencing regex requests requests-oauthlib rich rpds-py ruamel-yaml
     ruff secretstorage setuptools shellingham six smmap sniffio sqlalchemy starlette strictyaml
     tabulate text-unidecode tiktoken tqdm truststore typer typing-extensions typing-inspection
-    tzdata urllib3 uv uvicorn uvloop virtualenv waitress werkzeug wrapt yarl zipp
+    tzdata urllib3 uv uvicorn uvloop virtualenv waitress werkzeug wrapt yarl zipp wheel
     """.split()
 )
 
