@@ -238,6 +238,22 @@ def init_git(project_dir: Path) -> None:
             return
 
 
+def install_commit_checks(project_dir: Path) -> None:
+    """pre-commit's git hook, as `make install` installs it, when the environment exists already, so
+    a key is stopped at the first `git commit`; without the environment `make install` does it."""
+    python = Path(os.environ.get("AIOPS_PROJECT_PYTHON") or project_dir / ".venv" / "bin" / "python")
+    pre_commit = python.parent / "pre-commit"
+    if not pre_commit.exists() or not (project_dir / ".git").is_dir():
+        return
+    try:
+        result = run([str(pre_commit), "install"], project_dir, "git")
+    except (OSError, StepFailed) as error:
+        result = subprocess.CompletedProcess([], 1, "", str(error))
+    if result.returncode != 0:
+        reason = (result.stderr or result.stdout).strip().splitlines()[-1:] or ["pre-commit install failed"]
+        print(f"Skipped: the commit checks' git hook ({reason[0]}); `make install` installs it.")
+
+
 def _has_commits(project_dir: Path) -> bool:
     try:
         return run(["git", "rev-parse", "--verify", "-q", "HEAD"], project_dir, "git").returncode == 0
@@ -274,6 +290,7 @@ def main() -> int:
         register(project_dir, target, str(context["package_name"]), str(context["azure_ml_workspace"]))
     write_cruft_state(project_dir, context)
     init_git(project_dir)
+    install_commit_checks(project_dir)
     tell_cruft_where(project_dir)
     print_next_steps(project_dir)
     return 0

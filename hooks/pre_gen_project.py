@@ -45,7 +45,7 @@ DEPENDENCY_MODULES = frozenset(
     PIL aiohappyeyeballs aiohttp aiosignal aniso8601 annotated_doc annotated_types anyio argcomplete
     arrow asgiref attr attrs azure backports binaryornot blinker bm25s certifi cffi cfgv
     charset_normalizer click cloudpickle colorama cookiecutter cruft cryptography dateutil
-    defusedxml detect_secrets distlib docstring_parser dotenv fastapi filelock filetype flask
+    defusedxml detect_secrets distlib docker docstring_parser dotenv fastapi filelock filetype flask
     flask_cors flask_restx frozenlist git gitdb google h11 httpcore httpcore2 httptools httpx httpx2
     identify idna images importlib_metadata importlib_resources iniconfig isodate itsdangerous
     jaraco jeepney jinja2 jiter joblib jsonschema jsonschema_specifications jwt keyring keyrings
@@ -66,7 +66,7 @@ DEPENDENCY_DISTRIBUTIONS = frozenset(
     azure-identity azure-mgmt-core azure-monitor-opentelemetry azure-monitor-opentelemetry-exporter
     azure-storage-blob azure-storage-file-datalake azure-storage-file-share backports-tarfile
     binaryornot blinker bm25s certifi cffi cfgv charset-normalizer click cloudpickle colorama
-    cookiecutter cruft cryptography defusedxml detect-secrets distlib docstring-parser fastapi
+    cookiecutter cruft cryptography defusedxml detect-secrets distlib docker docstring-parser fastapi
     filelock filetype flask flask-cors flask-restx frozenlist gitdb gitpython
     googleapis-common-protos h11 httpcore httpcore2 httptools httpx httpx2 identify idna
     importlib-metadata importlib-resources iniconfig isodate itsdangerous jaraco-classes

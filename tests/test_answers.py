@@ -137,7 +137,7 @@ def where_answers_land(a: dict[str, str]) -> dict[tuple[str, tuple[str | int, ..
         ("pyproject.toml", ("project", "name")): slug,
         ("pyproject.toml", ("project", "description")): a["description"],
         ("pyproject.toml", ("project", "scripts", slug)): f"{a['package_name']}.cli:app",
-        ("connections/azure_openai.yaml", ("api_base",)): a["azure_openai_endpoint"],
+        ("connections/azure_openai.yaml", ("azure_endpoint",)): a["azure_openai_endpoint"],
         ("connections/azure_openai.yaml", ("api_version",)): a["azure_openai_api_version"],
         ("data/core_qa.yml", ("name",)): f"{code}_core_qa",
         ("data/hard_qa.yml", ("name",)): f"{code}_hard_qa",

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import shutil
 import subprocess
 from fnmatch import fnmatch
 
@@ -15,8 +17,10 @@ JUDGES = ("coherence", "fluency", "groundedness", "relevance", "similarity")
 
 
 def flow_files(kind: str) -> list[str]:
-    """A flow folder: the plain-Python entry, its flex spec, and a prompt with its concise variant."""
+    """A flow folder: the plain-Python entry, its flex spec, a prompt with its concise variant, and
+    the Python and requirements `pf flow build` puts in its image."""
     names = ("flow.flex.yaml", "flow.py", f"{kind}.jinja2", f"{kind}_concise.jinja2")
+    names += ("conda.yaml", "requirements.txt")
     return [f"flows/{kind}/{name}" for name in names]
 
 
@@ -99,6 +103,7 @@ COMMON_FILES = {
     "tests/conftest.py",
     "tests/test_architecture.py",
     "tests/test_cli.py",
+    "tests/test_commit_checks.py",
     "tests/test_connections.py",
     "tests/test_container.py",
     "tests/test_custom_evaluator.py",
@@ -108,10 +113,13 @@ COMMON_FILES = {
     "tests/test_experiment.py",
     "tests/test_flow.py",
     "tests/test_gate.py",
+    "tests/test_ignore_files.py",
     "tests/test_judges.py",
     "tests/test_model_failures.py",
     "tests/test_offline_model.py",
+    "tests/test_pf_cli.py",
     "tests/test_registry.py",
+    "tests/test_registry_faults.py",
     "tests/test_promptflow_boundary.py",
     "tests/test_report.py",
     "tests/test_scaleout.py",
@@ -305,3 +313,33 @@ def test_every_phony_make_target_is_a_documented_rule(bake, answers):
     listed = subprocess.run(command, capture_output=True, text=True, check=False)
     assert listed.returncode == 0, listed.stderr
     assert {line.split()[0] for line in listed.stdout.splitlines() if line.strip()} == phony
+
+
+def _git_hook_step(folder, path: str) -> subprocess.CompletedProcess[str]:
+    """The git-hook step of the project's `make install`, alone (no environment is installed)."""
+    step = ["--eval", "hook-step: ; @$(GIT_HOOK)", "hook-step"]
+    command = [shutil.which("make"), "-s", "-C", str(folder), *step]
+    return subprocess.run(command, capture_output=True, text=True, env={"PATH": path}, check=False)
+
+
+def test_make_install_skips_the_git_hook_in_one_line_outside_a_repository_root(bake, tmp_path):
+    """Without git, outside a repository, or in a subfolder of another one (whose root config the
+    hook would run), `make install` says so in one line and goes on; `pre-commit install` never runs."""
+    makefile = (bake() / "Makefile").read_text(encoding="utf-8")
+    outside, nested = tmp_path / "outside", tmp_path / "monorepo" / "project"
+    for folder in (outside, nested):
+        folder.mkdir(parents=True)
+        (folder / "Makefile").write_text(makefile, encoding="utf-8")
+    subprocess.run(["git", "init", "-q", str(tmp_path / "monorepo")], check=True)
+    not_root = "Skipped the git hook: this folder is not the root of a git repository (git init, then make"
+    cases = [
+        (outside, "/nonexistent", "Skipped the git hook: git is not installed (make lint still runs"),
+        (outside, os.environ["PATH"], not_root),
+        (nested, os.environ["PATH"], not_root),
+    ]
+    for folder, path, message in cases:
+        result = _git_hook_step(folder, path)
+        assert result.returncode == 0, result.stderr
+        (line,) = result.stdout.splitlines()
+        assert line.startswith(message), line
+    assert not (tmp_path / "monorepo/.git/hooks/pre-commit").exists()

@@ -112,6 +112,22 @@ def test_a_plain_run_into_a_mktemp_folder_has_one_commit_and_a_clean_tree(plain_
 
 
 @pytest.mark.project
+def test_a_plain_run_installs_the_commit_checks_so_a_key_never_reaches_a_commit(plain_run):
+    project, _ = plain_run
+    assert "pre-commit" in (project / ".git/hooks/pre-commit").read_text(encoding="utf-8")
+    (project / "data/leak.jsonl").write_text('{"key": "AKIAIOSFODNN7EXAMPLE"}\n', encoding="utf-8")
+    git(project, "add", "data/leak.jsonl")
+    plain_shell = {"HOME": os.environ["HOME"], "PATH": "/usr/bin:/bin"}  # no .venv on PATH
+    commit = subprocess.run(
+        ["git", "commit", "-q", "-m", "leak"], cwd=project, env=plain_shell, capture_output=True, text=True
+    )
+    assert commit.returncode == 1 and "AWS Access Key" in commit.stderr, commit.stdout + commit.stderr
+    assert git(project, "rev-list", "--count", "HEAD").strip() == "1"
+    git(project, "reset", "-q", "data/leak.jsonl")
+    (project / "data/leak.jsonl").unlink()
+
+
+@pytest.mark.project
 def test_the_next_hint_names_the_real_path(plain_run):
     project, out = plain_run
     assert f"cd {shlex.quote(str(project))}\n  make experiment" in out

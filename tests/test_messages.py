@@ -91,9 +91,12 @@ def tools_without_az(folder: Path) -> Path:
     return folder
 
 
+WEBAPP_NAMES = {"ACR_NAME": "acrqcp", "WEBAPP_NAME": "app-qcp"}  # checked first, before any call to az
+
+
 def test_webapp_deploy_without_the_azure_cli_says_how_to_get_it(bake, tmp_path: Path):
     project = bake(deployment_target="azure_webapp", register_on_generate="none")
-    env = {"PATH": str(tools_without_az(tmp_path / "bin")), "HOME": str(tmp_path)}
+    env = {"PATH": str(tools_without_az(tmp_path / "bin")), "HOME": str(tmp_path), **WEBAPP_NAMES}
     result = run_make(project, "deploy", env=env)
     assert result.returncode != 0
     assert own_lines(result, echoed="deploy.sh") == [
@@ -108,7 +111,7 @@ def test_webapp_deploy_without_a_login_names_az_login_and_calls_nothing_else(bak
     (tools / "az").write_text(FAKE_AZ, encoding="utf-8")
     (tools / "az").chmod(0o755)
     calls = tmp_path / "az-calls.log"
-    env = {"PATH": str(tools), "HOME": str(tmp_path), "AZ_CALLS": str(calls)}
+    env = {"PATH": str(tools), "HOME": str(tmp_path), "AZ_CALLS": str(calls), **WEBAPP_NAMES}
     result = run_make(project, "deploy", env=env)
     assert result.returncode != 0
     subscription = "00000000-0000-0000-0000-000000000000"

@@ -138,7 +138,9 @@ def test_azure_devops_prod_needs_the_gate_and_an_environment(bake, answers):
     assert by_name["Prod"]["jobs"][0]["environment"].endswith("-prod")
     for path in azure_pipelines(project):
         text = path.read_text(encoding="utf-8")
-        assert "AzureCLI" not in text or "azureSubscription: $(AZURE_SERVICE_CONNECTION)" in text, path.name
+        assert "AzureCLI" not in text or "azureSubscription: ${{ variables.serviceConnection }}" in text, (
+            path.name
+        )
         assert not re.search(r"servicePrincipalKey|client[-_]secret", text, re.IGNORECASE), path.name
 
 
@@ -168,3 +170,283 @@ def test_pr_runs_the_fast_suite_then_all_tests_with_and_without_prompt_flow(bake
     assert "make test" in checks and "make test-all" not in checks
     assert parity[-2:] == ["make install", "make test-all"]  # Prompt Flow installed: every test
     assert "make install PROMPTFLOW=0" in without and without[-1] == "make lint test-all experiment"
+
+
+# --- dev, test and prod are separate ---------------------------------------------------------------
+
+ENVIRONMENTS = ("dev", "test", "prod")
+# Target answers no template text holds by accident: finding one in a deploy pipeline is a hard-coded target.
+TARGET_ANSWERS = {
+    "azure_subscription_id": "12345678-aaaa-bbbb-cccc-1234567890ab",
+    "azure_resource_group": "rg-zephyr-target",
+    "azure_ml_workspace": "mlw-zephyr-target",
+    "azure_openai_endpoint": "https://zephyr-target.openai.azure.com/",
+}
+DEPLOY_PIPELINES = [
+    {"ci_provider": ci, "deployment_target": target}
+    for ci in OPTIONS["ci_provider"]
+    for target in OPTIONS["deployment_target"]
+]
+# What each environment must bring; the deploy job's environment variables come from there.
+PER_ENVIRONMENT = {
+    "AZURE_SUBSCRIPTION_ID",
+    "AZURE_RESOURCE_GROUP",
+    "AZURE_OPENAI_ENDPOINT",
+    "APPINSIGHTS_RESOURCE_ID",
+}
+PER_TARGET = {
+    "aml_online_endpoint": {"AZURE_ML_WORKSPACE", "AML_ENDPOINT_NAME"},
+    "azure_webapp": {"ACR_NAME", "WEBAPP_NAME"},
+}
+MONITORING_DEPLOY = (
+    "--template-file monitoring/alerts.json",
+    "--parameters @monitoring/alerts.parameters.json",
+    'appInsightsResourceId="$APPINSIGHTS_RESOURCE_ID"',
+    "--template-file monitoring/workbook.json",
+)
+
+
+def load_yaml(path: Path) -> dict:
+    return yaml.safe_load(path.read_text(encoding="utf-8"))
+
+
+def variable_list(variables: list | dict | None) -> tuple[set[str], dict[str, str]]:
+    """(variable groups, name -> value) of one `variables:` section, in either syntax."""
+    if isinstance(variables, dict):
+        return set(), {name: str(value) for name, value in variables.items()}
+    groups = {item["group"] for item in variables or [] if "group" in item}
+    return groups, {item["name"]: str(item["value"]) for item in variables or [] if "name" in item}
+
+
+def azure_devops_environments(project: Path) -> dict[str, dict]:
+    """Per deploy stage: its environment, variable groups, YAML variables and the text of its steps."""
+    stages = {stage["stage"]: stage for stage in load_yaml(project / ".azure-pipelines/deploy.yml")["stages"]}
+    found = {}
+    for name in ("Dev", "Test", "Prod"):
+        stage = stages[name]
+        groups, variables = variable_list(stage.get("variables"))
+        (job,) = stage["jobs"]
+        found[name.lower()] = {
+            "environment": job["environment"],
+            "groups": groups,
+            "variables": variables,
+            "steps": str(job["strategy"]["runOnce"]["deploy"]["steps"]),
+        }
+    return found
+
+
+@pytest.mark.parametrize("answers", DEPLOY_PIPELINES, ids=combination_id)
+def test_dev_test_and_prod_each_deploy_with_their_own_values(bake, answers):
+    """Each environment binds its own environment and its own values; no Azure target is in the file."""
+    assert_separate_environments(bake(**answers, **TARGET_ANSWERS), answers)
+
+
+BROKEN_DEPLOYS = {  # (ci_provider, file, text in it, replacement): one way each rule can be broken
+    "shared-variable-group": (
+        "azure_devops",
+        ".azure-pipelines/deploy.yml",
+        '- group: "qcp-assistant-test"',
+        '- group: "qcp-assistant-dev"',
+    ),
+    "shared-service-connection": (
+        "azure_devops",
+        ".azure-pipelines/deploy.yml",
+        'value: "qcp-assistant-prod"',
+        'value: "qcp-assistant-dev"',
+    ),
+    "hard-coded-resource-group": (
+        "azure_devops",
+        ".azure-pipelines/deploy.yml",
+        "inlineScript: make deploy",
+        "inlineScript: AZURE_RESOURCE_GROUP=rg-zephyr-target make deploy",
+    ),
+    "no-monitoring": (
+        "azure_devops",
+        ".azure-pipelines/deploy.yml",
+        "--template-file monitoring/alerts.json",
+        "--template-file alerts.json",
+    ),
+    "same-github-environment": (
+        "github",
+        ".github/workflows/deploy.yml",
+        "environment: test",
+        "environment: dev",
+    ),
+    "literal-github-value": (
+        "github",
+        ".github/workflows/deploy-environment.yml",
+        "${{ secrets.AZURE_RESOURCE_GROUP }}",
+        "rg-zephyr-target",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", BROKEN_DEPLOYS)
+def test_the_separate_environments_check_catches_a_shared_or_hard_coded_target(bake, name):
+    ci_provider, file, text, replacement = BROKEN_DEPLOYS[name]
+    answers = {"ci_provider": ci_provider, "deployment_target": "aml_online_endpoint"}
+    project = bake(**answers, **TARGET_ANSWERS)
+    path = project / file
+    original = path.read_text(encoding="utf-8")
+    assert text in original, f"{name}: the mutation no longer applies"
+    path.write_text(original.replace(text, replacement), encoding="utf-8")
+    with pytest.raises(AssertionError):
+        assert_separate_environments(project, answers)
+
+
+def assert_separate_environments(project: Path, answers: dict) -> None:
+    slug = "qcp-assistant"
+    if answers["ci_provider"] == "azure_devops":
+        files = [project / ".azure-pipelines/deploy.yml"]
+        stages = azure_devops_environments(project)
+        for environment, stage in stages.items():
+            assert stage["environment"] == f"{slug}-{environment}"
+            assert stage["groups"] == {f"{slug}-{environment}"}, "one variable group per environment"
+            assert stage["variables"]["serviceConnection"] == f"{slug}-{environment}"
+            assert stage["variables"]["DEPLOY_ENVIRONMENT"] == environment
+            assert "make deploy" in stage["steps"]
+            assert all(part in stage["steps"] for part in MONITORING_DEPLOY), (
+                "monitoring is deployed per stage"
+            )
+        for key in ("environment", "serviceConnection"):
+            values = [stage[key] if key in stage else stage["variables"][key] for stage in stages.values()]
+            assert len(set(values)) == len(ENVIRONMENTS), f"{key} must differ between dev, test and prod"
+    else:
+        files = [
+            project / ".github/workflows/deploy.yml",
+            project / ".github/workflows/deploy-environment.yml",
+        ]
+        jobs = load_yaml(files[0])["jobs"]
+        assert [jobs[name]["with"]["environment"] for name in ENVIRONMENTS] == list(ENVIRONMENTS)
+        assert {jobs[name]["uses"] for name in ENVIRONMENTS} == {"./.github/workflows/deploy-environment.yml"}
+        (job,) = load_yaml(files[1])["jobs"].values()
+        assert job["environment"] == "${{ inputs.environment }}", "the job runs in the environment it deploys"
+        env = job["env"]
+        assert env["DEPLOY_ENVIRONMENT"] == "${{ inputs.environment }}"
+        for name in PER_ENVIRONMENT | PER_TARGET[answers["deployment_target"]]:
+            assert env[name] == f"${{{{ secrets.{name} }}}}", f"{name} must be the environment's own"
+        steps = str(job["steps"])
+        assert "make deploy" in steps and all(part in steps for part in MONITORING_DEPLOY)
+    for path in files:
+        text = path.read_text(encoding="utf-8")
+        for answer, value in TARGET_ANSWERS.items():
+            assert value not in text, f"{path.name}: {answer} is hard-coded; it must come per environment"
+
+
+# Azure DevOps resolves these when it compiles the pipeline: a runtime macro there is never expanded.
+COMPILE_TIME_KEYS = {"azureSubscription", "connectedServiceName", "environment", "pool"}
+TEMPLATE_VARIABLE = re.compile(r"\$\{\{\s*variables\.([A-Za-z_][\w.]*)\s*\}\}")
+
+
+def compile_time_problems(spec: dict, documentation: str) -> list[str]:
+    """Azure DevOps compile-time rules, kept back from the schema: the schema accepts all of these."""
+    problems: list[str] = []
+
+    def strings(node: object):
+        if isinstance(node, dict):
+            for value in node.values():
+                yield from strings(value)
+        elif isinstance(node, list):
+            for value in node:
+                yield from strings(value)
+        elif isinstance(node, str):
+            yield node
+
+    def walk(node: object, defined: frozenset[str], where: str) -> None:
+        if isinstance(node, dict):
+            label = node.get("stage") or node.get("job") or node.get("deployment")
+            where = f"{where}/{label}" if label else where
+            if "variables" in node:
+                groups, variables = variable_list(node["variables"])
+                defined = defined | set(variables)
+                problems.extend(
+                    f"{where}: variable group {group} is not documented (README.md, docs/runbook.md)"
+                    for group in sorted(groups)
+                    if group not in documentation
+                )
+            for key, value in node.items():
+                if key in COMPILE_TIME_KEYS and any("$(" in text for text in strings(value)):
+                    problems.append(f"{where}: {key} uses a runtime macro $(...); use ${{{{ variables.X }}}}")
+                if key != "variables":
+                    walk(value, defined, where)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item, defined, where)
+        elif isinstance(node, str):
+            problems.extend(
+                f"{where}: ${{{{ variables.{name} }}}} is not defined in YAML in its scope"
+                for name in TEMPLATE_VARIABLE.findall(node)
+                if name not in defined
+            )
+
+    walk(spec, frozenset(), "pipeline")
+    return problems
+
+
+def generated_docs(project: Path) -> str:
+    return "\n".join(
+        (project / name).read_text(encoding="utf-8") for name in ("README.md", "docs/runbook.md")
+    )
+
+
+@pytest.mark.parametrize("answers", AZURE_DEVOPS_COMBINATIONS, ids=combination_id)
+def test_azure_pipelines_resolve_service_connections_at_compile_time(bake, answers):
+    project = bake(**answers)
+    documentation = generated_docs(project)
+    for path in azure_pipelines(project):
+        assert compile_time_problems(load_yaml(path), documentation) == [], path.name
+
+
+AZURE_CLI = "- task: AzureCLI@2\n  inputs:\n    azureSubscription: {}\n    scriptType: bash\n" + (
+    "    scriptLocation: inlineScript\n    inlineScript: make deploy\n"
+)
+
+
+def indented(text: str, spaces: int) -> str:
+    return "".join(" " * spaces + line for line in text.splitlines(keepends=True))
+
+
+BROKEN_PIPELINES = {
+    "runtime-macro-service-connection": (
+        "steps:\n" + indented(AZURE_CLI.format("$(AZURE_SERVICE_CONNECTION)"), 2),
+        "azureSubscription uses a runtime macro",
+    ),
+    "runtime-macro-environment": (
+        "jobs:\n  - deployment: d\n    environment: $(ENVIRONMENT)\n",
+        "environment uses a runtime macro",
+    ),
+    "undefined-template-variable": (
+        "steps:\n" + indented(AZURE_CLI.format("${{ variables.nowhere }}"), 2),
+        "variables.nowhere }} is not defined",
+    ),
+    "variable-of-another-stage": (
+        "stages:\n  - stage: A\n    variables: {conn: x}\n    jobs:\n      - job: a\n        steps:\n"
+        "          - script: make test\n"
+        "  - stage: B\n    jobs:\n      - job: b\n        steps:\n"
+        + indented(AZURE_CLI.format("${{ variables.conn }}"), 10),
+        "variables.conn }} is not defined",
+    ),
+    "undocumented-group": (
+        "variables:\n  - group: nobody-knows\nsteps:\n  - script: make test\n",
+        "variable group nobody-knows is not documented",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", BROKEN_PIPELINES)
+def test_the_compile_time_rules_catch_a_broken_pipeline(tmp_path: Path, name: str):
+    text, expected = BROKEN_PIPELINES[name]
+    problems = compile_time_problems(yaml.safe_load(text), documentation="qcp-assistant-dev")
+    assert any(expected in problem for problem in problems), problems
+    broken = tmp_path / "broken.yml"
+    broken.write_text(text, encoding="utf-8")
+    assert azure_pipelines_schema(broken).returncode == 0, "the schema alone lets it through"
+
+
+def test_the_compile_time_rules_accept_stage_variables_and_documented_groups():
+    text = (
+        "stages:\n  - stage: A\n    variables:\n      - group: qcp-assistant-dev\n"
+        "      - name: conn\n        value: x\n    jobs:\n      - job: a\n        steps:\n"
+        + indented(AZURE_CLI.format("${{ variables.conn }}"), 10)
+    )
+    assert compile_time_problems(yaml.safe_load(text), documentation="| qcp-assistant-dev |") == []

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
+import pytest
 import yaml
 from typer.testing import CliRunner
 
@@ -45,12 +47,58 @@ def test_validate_reports_a_bad_file_and_exits_2(tmp_path: Path):
     assert "flows: List should have at least 1 item" in result.output
 
 
-def test_validate_loads_every_flow_and_evaluator_entry(tiny_experiment: Path):
-    ok = runner.invoke(app, ["experiment", "validate", "-f", str(tiny_experiment)])
+def test_validate_loads_every_flow_and_evaluator_entry(project_copy: Path):
+    ok = runner.invoke(app, ["experiment", "validate"])
     assert ok.exit_code == 0, ok.output
-    data = yaml.safe_load(tiny_experiment.read_text(encoding="utf-8"))
+    spec = project_copy / "experiment.yaml"
+    data = yaml.safe_load(spec.read_text(encoding="utf-8"))
     data["flows"][0]["column_mapping"]["topic"] = "${data.question}"
-    tiny_experiment.write_text(yaml.safe_dump(data), encoding="utf-8")
-    result = runner.invoke(app, ["experiment", "validate", "-f", str(tiny_experiment)])
+    spec.write_text(yaml.safe_dump(data), encoding="utf-8")
+    result = runner.invoke(app, ["experiment", "validate"])
     assert result.exit_code == 2
     assert {{ ('flow ' ~ cookiecutter.flow_kind ~ ": mapped inputs ['topic'] are not parameters") | jsonify }} in result.output
+
+
+def test_validate_never_imports_code_from_outside_the_project(project_copy: Path, tmp_path_factory):
+    outside = tmp_path_factory.mktemp("elsewhere")
+    marker = outside / "imported"
+    (outside / "evil.py").write_text(
+        f"from pathlib import Path\nPath({str(marker)!r}).touch()\ndef f(answer):\n    return dict()\n",
+        encoding="utf-8",
+    )
+    spec = project_copy / "experiment.yaml"
+    data = yaml.safe_load(spec.read_text(encoding="utf-8"))
+    relative = os.path.relpath(outside / "evil.py", project_copy)
+    data["evaluators"].append({"name": "evil", "path": f"{relative}:f"})
+    spec.write_text(yaml.safe_dump(data), encoding="utf-8")
+    result = runner.invoke(app, ["experiment", "validate"])
+    assert result.exit_code == 2
+    assert "evaluator evil" in result.output and "outside the project" in result.output
+    assert not marker.exists()
+
+
+def test_an_unknown_environment_is_named_with_the_ones_there_are(project_copy: Path):
+    result = runner.invoke(app, ["experiment", "validate", "--env", "staging"])
+    assert result.exit_code == 2
+    expected = "'staging' is not an environment: no experiment.staging.yaml; choose one of"
+    assert f"{expected} dev, pr, prod, test" in result.output
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ('{"id": "1", "question": "unclosed"\n', "core_qa.jsonl:1: not valid JSON"),
+        ('\ufeff{"id": "1"}\n', "core_qa.jsonl:1: starts with a byte-order mark (BOM)"),
+        ("", "core_qa.jsonl: no lines"),
+    ],
+    ids=["malformed-line", "byte-order-mark", "empty-file"],
+)
+def test_run_checks_the_data_first_and_names_file_and_line(
+    tiny_experiment: Path, tmp_path: Path, content: str, message: str
+):
+    (tiny_experiment.parent / "core_qa.jsonl").write_text(content, encoding="utf-8")
+    output = tmp_path / "results"
+    result = runner.invoke(app, ["experiment", "run", "-f", str(tiny_experiment), "--output", str(output)])
+    assert result.exit_code == 2 and isinstance(result.exception, SystemExit), result.output
+    assert message in result.output and "nothing ran" in result.output
+    assert "Traceback" not in result.output and not output.exists()

@@ -68,6 +68,7 @@ def test_promptflow_engine_gives_the_same_outputs_and_metrics(
     tiny_experiment: Path, project_root: Path, shipped: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):
     data = yaml.safe_load(tiny_experiment.read_text(encoding="utf-8"))
+    data["datasets"] = data["datasets"][:1]  # each Prompt Flow run costs ~4 s: 2 variants x 3 evaluators
     data["flows"][0]["variants"] = [
         {"name": "baseline"},
         {"name": "concise", "inputs": {"prompt": {{ (cookiecutter.flow_kind ~ '_concise.jinja2') | jsonify }}}},
@@ -90,7 +91,7 @@ def test_promptflow_engine_gives_the_same_outputs_and_metrics(
     flow_spans = [span["attributes"] for span in roots if "aiops.flow" in span["attributes"]]
     labels = {(attributes["aiops.variant"], attributes["aiops.dataset"]) for attributes in flow_spans}
     # written in Prompt Flow's worker processes, labelled all the same
-    assert labels == {(v, d) for v in ("baseline", "concise") for d in ("core_qa", "hard_qa")}
+    assert labels == {("baseline", "core_qa"), ("concise", "core_qa")}
     with socket.socket() as probe:
         service_left_running = probe.connect_ex(("127.0.0.1", PROMPT_FLOW_SERVICE_PORT)) == 0
     assert not service_left_running

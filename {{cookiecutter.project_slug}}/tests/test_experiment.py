@@ -124,7 +124,7 @@ def test_the_pr_overlay_limits_lines_and_prod_raises_the_bar(project_root: Path)
 
 
 def test_overlay_errors_name_both_files(tiny_experiment: Path):
-    with pytest.raises(ExperimentError, match=r"experiment\.nope\.yaml: file not found"):
+    with pytest.raises(ExperimentError, match=r"'nope' is not an environment: no experiment\.nope\.yaml"):
         load(tiny_experiment, "nope")
     overlay_path(tiny_experiment, "pr").write_text("concurrency: 0\n", encoding="utf-8")
     with pytest.raises(ExperimentError, match=r"experiment\.yaml \+ experiment\.pr\.yaml: concurrency"):

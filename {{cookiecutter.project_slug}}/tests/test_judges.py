@@ -33,5 +33,21 @@ def test_an_answer_copied_from_the_context_is_grounded_and_an_invented_one_is_no
 def test_a_reply_outside_the_range_fails_the_line(judges, monkeypatch: pytest.MonkeyPatch):
     flow_globals = type(judges).__call__.__globals__  # the flow module, loaded from its file
     monkeypatch.setitem(flow_globals, "chat", lambda *args, **kwargs: Completion('{"score": 7}', 0, 0))
-    with pytest.raises(ValueError, match=r"returned 7, outside \(1, 5\)"):
+    expected = r"replied '\{\"score\": 7\}'; expected a JSON object with a score from 1 to 5"
+    with pytest.raises(ValueError, match=expected):
         judges("q", "a", "c", "g")
+
+
+@pytest.mark.parametrize(
+    "reply", ["[4, 5]", "4", '"4"', '{"score": true}', '{"score": "4"}', '{"rating": 4}', "null", "not json"]
+)
+def test_a_reply_that_is_not_a_score_object_fails_the_line_quoting_it(
+    judges, monkeypatch: pytest.MonkeyPatch, reply: str
+):
+    flow_globals = type(judges).__call__.__globals__
+    monkeypatch.setitem(flow_globals, "chat", lambda *args, **kwargs: Completion(reply, 0, 0))
+    error = flow_globals["JudgeReplyError"]
+    with pytest.raises(error, match="expected a JSON object with a score") as raised:
+        judges("q", "a", "c", "g")
+    assert repr(reply) in str(raised.value)
+    assert isinstance(raised.value, ValueError)  # what a run and `monitor evaluate` count as a failed line

@@ -1,7 +1,7 @@
 """A model that is unreachable or refuses the call fails fast, within the configured limits, saying why."""
 
-{% if cookiecutter.flow_kind == 'rag' %}import json
-{% endif %}import socket
+import json
+import socket
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -71,6 +71,25 @@ def test_an_unauthorised_call_says_which_credential_to_check(settings_for):
             llm.chat([{"role": "user", "content": "hi"}])
     finally:
         server.shutdown()
+
+
+def test_a_run_whose_every_line_fails_names_the_first_error_and_keeps_the_results(
+    settings_for, tiny_experiment, tmp_path
+):
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Unauthorised)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        settings_for(f"http://127.0.0.1:{server.server_address[1]}")
+        output = tmp_path / "results"
+        command = ["experiment", "run", "-f", str(tiny_experiment), "--output", str(output)]
+        result = CliRunner().invoke(app, command)
+    finally:
+        server.shutdown()
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.output
+    assert "3 of 3 lines failed (not evaluated): " in result.output
+    assert "refused the call (401)" in result.output
+    (saved,) = output.glob("*/results.json")
+    assert {run["failed"] for run in json.loads(saved.read_text(encoding="utf-8"))["runs"]} == {3}
 
 
 def test_run_once_prints_the_flow_output(project_root):

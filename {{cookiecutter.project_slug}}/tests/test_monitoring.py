@@ -29,6 +29,7 @@ MONITORING = PROJECT / "monitoring"
 EXPERIMENT_LINE = {"question": "Q?"{% if cookiecutter.flow_kind != 'rag' %}, "context": "C."{% endif %}{% if cookiecutter.flow_kind == 'chat' %}, "chat_history": []{% endif %}}
 THRESHOLD = re.compile(r"^\[json\(parameters\('(\w+)'\)\)\]$")
 runner = CliRunner()
+SAMPLE = Path(".aiops/samples/production_samples.jsonl")  # where `monitor sample` writes by default
 
 
 def _json(name: str) -> dict:
@@ -110,7 +111,9 @@ def test_sampled_requests_become_a_registered_dataset_version(traced_requests: P
     result = runner.invoke(app, ["monitor", "sample", "--size", "3"])
     assert result.exit_code == 0, result.output
     assert {{ ('azureml:' ~ cookiecutter.use_case_code | lower ~ '_production_samples:2 (new version') | jsonify }} in result.output
-    data = project_copy / "data/production_samples.jsonl"
+    data = project_copy / SAMPLE
+    assert "into .aiops/samples/production_samples.jsonl" in result.output
+    assert not (project_copy / "data/production_samples.jsonl").exists()  # real requests: not committed
     lines = [json.loads(line) for line in data.read_text(encoding="utf-8").splitlines()]
     assert len(lines) == 3 and all(line["ground_truth"] == "" and line["answer"] for line in lines)
     assert all(line["question"] and line["context"] for line in lines)
@@ -123,9 +126,22 @@ def test_sampled_requests_become_a_registered_dataset_version(traced_requests: P
     assert [v.version for v in versions[{{ (cookiecutter.use_case_code | lower) | jsonify }} + "_production_samples"]] == ["1", "2", "3"]
 
 
+def test_committing_a_sample_is_an_explicit_output_under_data(traced_requests: Path, project_copy: Path):
+    committed = ["--output", "data/production_samples.jsonl"]
+    result = runner.invoke(app, ["monitor", "sample", "--size", "2", *committed])
+    assert result.exit_code == 0, result.output
+    assert "into data/production_samples.jsonl" in result.output
+    assert validate_jsonl(project_copy / "data/production_samples.jsonl", {"question", "answer"}) == []
+    spec = yaml.safe_load((project_copy / "data/production_samples.yml").read_text(encoding="utf-8"))
+    assert spec["name"].endswith("_production_samples") and spec["path"] == "production_samples.jsonl"
+    assert not (project_copy / SAMPLE).exists()
+    outside = runner.invoke(app, ["monitor", "sample", "--output", str(project_copy.parent / "x.jsonl")])
+    assert outside.exit_code == 1 and "must be inside the project" in " ".join(outside.output.split())
+
+
 def test_sampling_never_overwrites_labelled_lines(traced_requests: Path, project_copy: Path):
     assert runner.invoke(app, ["monitor", "sample", "--size", "2"]).exit_code == 0
-    data = project_copy / "data/production_samples.jsonl"
+    data = project_copy / SAMPLE
     labelled = data.read_text(encoding="utf-8").replace('"ground_truth": ""', '"ground_truth": "checked"', 1)
     data.write_text(labelled, encoding="utf-8")
     result = runner.invoke(app, ["monitor", "sample", "--size", "2"])
@@ -136,11 +152,21 @@ def test_sampling_never_overwrites_labelled_lines(traced_requests: Path, project
     assert elsewhere.exit_code == 0, elsewhere.output
 
 
-def test_online_evaluation_scores_the_sample_and_emits_them(traced_requests: Path, project_copy: Path):
+def test_online_evaluation_scores_the_latest_registered_sample_and_emits_them(
+    traced_requests: Path, project_copy: Path
+):
+    missing = runner.invoke(app, ["monitor", "evaluate"])
+    assert missing.exit_code == 1
+    assert "no production sample in the local registry yet: run `make sample` first" in missing.output
+    assert runner.invoke(app, ["monitor", "sample", "--size", "3"]).exit_code == 0
     assert runner.invoke(app, ["monitor", "sample", "--size", "4"]).exit_code == 0
-    result = runner.invoke(app, ["monitor", "evaluate", "data/production_samples.jsonl"])
+    (project_copy / SAMPLE).unlink()  # the registered version is what is read, not the working file
+    result = runner.invoke(app, ["monitor", "evaluate"])
     assert result.exit_code == 0, result.output
     scores = json.loads((project_copy / "results/online/scores.json").read_text(encoding="utf-8"))
+    prefix = {{ (cookiecutter.use_case_code | lower) | jsonify }}
+    assert scores["dataset"].startswith(f"azureml:{prefix}_production_samples@latest (")
+    assert "_production_samples/2/production_samples.jsonl" in scores["dataset"]
     assert (scores["lines"], scores["unscored"]) == (4, 0)
     assert set(scores["scores"]) == set(ONLINE_JUDGES)
     assert all(1.0 <= value <= 5.0 for value in scores["scores"].values())
@@ -150,7 +176,7 @@ def test_online_evaluation_scores_the_sample_and_emits_them(traced_requests: Pat
 
 def test_a_line_the_judges_cannot_score_is_counted_not_fatal(traced_requests: Path, project_copy: Path):
     assert runner.invoke(app, ["monitor", "sample", "--size", "3"]).exit_code == 0
-    data = project_copy / "data/production_samples.jsonl"
+    data = project_copy / SAMPLE
     data.write_text(data.read_text(encoding="utf-8") + '{"id": "broken", "question": "no answer field"}\n')
     result = runner.invoke(app, ["monitor", "evaluate", str(data)])
     assert result.exit_code == 0, result.output
@@ -189,6 +215,22 @@ def test_an_app_insights_export_reads_as_the_same_spans(tmp_path: Path):
     assert (summary.p50_ms, summary.p95_ms) == (120.0, 300.0)
 
 
+def test_a_corrupt_line_in_the_store_is_skipped_with_a_warning_naming_it(traced_requests: Path):
+    tracing.reset()  # flushes the store
+    (span_file,) = traced_requests.glob("spans-*.jsonl")
+    good = span_file.read_text(encoding="utf-8")
+    span_file.write_text(good + '{"name": "cut sho\n[1, 2]\n', encoding="utf-8")
+    result = runner.invoke(app, ["monitor", "summary"])
+    assert result.exit_code == 0, result.output
+    total = len(good.splitlines())
+    output = " ".join(result.output.split())  # rich wraps long paths
+    assert f"{span_file.name}:{total + 1}: skipped, not valid JSON" in output
+    assert f"{span_file.name}:{total + 2}: skipped, not a JSON object" in output
+    flow = {{ cookiecutter.flow_kind | jsonify }}
+    (row,) = [line.split() for line in result.output.splitlines() if line.split()[:1] == [flow]]
+    assert row[2] == "5"  # every request still counted
+
+
 @pytest.mark.parametrize(
     ("arguments", "message"),
     [
@@ -197,8 +239,18 @@ def test_an_app_insights_export_reads_as_the_same_spans(tmp_path: Path):
         (["summary", "empty-store"], "no traces in empty-store: run the flow first"),
         (["summary", "pyproject.toml"], "pyproject.toml: not a span file or App Insights export"),
         (["sample", "empty-store"], "no successful requests with recorded inputs in empty-store"),
+        (["evaluate", "missing.jsonl"], "missing.jsonl: no such file"),
+        (["evaluate", "azureml:nope"], "'azureml:nope' is not azureml:<name>:<version>"),
     ],
-    ids=["missing-span-file", "missing-config", "empty-store", "not-spans", "nothing-to-sample"],
+    ids=[
+        "missing-span-file",
+        "missing-config",
+        "empty-store",
+        "not-spans",
+        "nothing-to-sample",
+        "missing-sample-file",
+        "bad-reference",
+    ],
 )
 def test_bad_monitor_input_is_one_clear_line(project_copy: Path, arguments: list[str], message: str):
     result = runner.invoke(app, ["monitor", *arguments])

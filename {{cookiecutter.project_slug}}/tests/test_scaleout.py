@@ -42,6 +42,17 @@ def test_pipeline_has_one_step_per_variant_and_dataset_and_loads_with_azure_ml(p
     assert step.environment_variables["LLM_PROVIDER"] == "azure_openai"
 
 
+@pytest.mark.parametrize("where", ["azureml", "specs/nested/deeper", "outside"])
+def test_every_step_uploads_the_project_root_wherever_the_specs_are_written(project_copy: Path, where: str):
+    """Azure ML reads `code:` relative to the job file, so it must follow `--output`."""
+    output = project_copy.parent / "elsewhere" if where == "outside" else project_copy / where
+    result = CliRunner().invoke(app, ["experiment", "azureml", "--output", str(output)])
+    assert result.exit_code == 0, result.output
+    job = load_job(output / "experiment.pipeline.yml")
+    for step in job.jobs.values():
+        assert (Path(job.base_path) / step.code).resolve() == project_copy.resolve()
+
+
 def test_an_experiment_on_the_prompt_flow_engine_gets_the_promptflow_extra_in_its_job(project_copy: Path):
     spec = project_copy / "experiment.yaml"
     experiment = yaml.safe_load(spec.read_text(encoding="utf-8"))

@@ -17,11 +17,21 @@ PROMPTS = Path(__file__).with_name("prompts")  # one <judge>.jinja2 per name in 
 Scores = TypedDict("Scores", dict.fromkeys(JUDGES, float))
 
 
+class JudgeReplyError(ValueError):
+    """The judge's reply is not `{"score": <1-5>, ...}`: that line fails, with the reply quoted."""
+
+
 def judge(name: str, **fields: str) -> float:
     reply = chat(render_chat(PROMPTS / f"{name}.jinja2", **fields), response_format={"type": "json_object"})
-    score = json.loads(reply.text)["score"]
-    if not isinstance(score, int | float) or not SCORE_RANGE[0] <= score <= SCORE_RANGE[1]:
-        raise ValueError(f"{name} judge returned {score!r}, outside {SCORE_RANGE}")
+    try:
+        verdict = json.loads(reply.text)
+    except json.JSONDecodeError:
+        verdict = None
+    score = verdict.get("score") if isinstance(verdict, dict) else None
+    low, high = SCORE_RANGE
+    if isinstance(score, bool) or not isinstance(score, int | float) or not low <= score <= high:
+        expected = f"expected a JSON object with a score from {low} to {high}"
+        raise JudgeReplyError(f"{name} judge replied {reply.text[:120]!r}; {expected}")
     return float(score)
 
 

@@ -26,8 +26,10 @@ def answer_question(
 """Chat: question + context + earlier turns -> answer. Plain Python and a prompt file, engine-agnostic.
 
 `chat_history` uses Prompt Flow's chat shape, `[{"inputs": {"question": ...}, "outputs": {"answer":
-...}}]`, so the same flow serves a chat UI. Earlier turns become real chat messages between the
-system prompt and the new question, rather than text pasted into the prompt. A first turn sends [].
+...}}]`, so the same flow serves a chat UI; chat messages (`{"role": ..., "content": ...}`, what
+`pf flow test --interactive` sends a flex flow) are taken as they are. Earlier turns become real chat
+messages between the system prompt and the new question, rather than text pasted into the prompt.
+A first turn sends [].
 """
 
 from pathlib import Path
@@ -47,10 +49,13 @@ class Answer(TypedDict):
 
 def history_messages(chat_history: list[dict[str, Any]]) -> list[dict[str, str]]:
     messages = []
-    for turn in chat_history[-MAX_TURNS:]:
-        messages.append({"role": "user", "content": str(turn["inputs"]["question"])})
-        messages.append({"role": "assistant", "content": str(turn["outputs"]["answer"])})
-    return messages
+    for turn in chat_history:
+        if "role" in turn:  # already a chat message
+            messages.append({"role": str(turn["role"]), "content": str(turn["content"])})
+        else:
+            messages.append({"role": "user", "content": str(turn["inputs"]["question"])})
+            messages.append({"role": "assistant", "content": str(turn["outputs"]["answer"])})
+    return messages[-2 * MAX_TURNS :]
 
 
 @traced("flow chat")
@@ -77,13 +82,13 @@ from pathlib import Path
 from typing import TypedDict
 
 from {{ cookiecutter.package_name }}.llm import chat
-from {{ cookiecutter.package_name }}.paths import root
+from {{ cookiecutter.package_name }}.paths import project
 from {{ cookiecutter.package_name }}.prompts import render_chat
 from {{ cookiecutter.package_name }}.retrieval import retrieve
 from {{ cookiecutter.package_name }}.tracing import traced
 
 PROMPTS = Path(__file__).parent
-PROJECT = root(PROMPTS)  # the project this flow belongs to: its documents and index
+PROJECT = project(PROMPTS)  # the project this flow belongs to: its documents and index
 
 
 class Answer(TypedDict):

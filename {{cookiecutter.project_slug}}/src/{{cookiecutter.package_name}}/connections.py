@@ -1,11 +1,12 @@
-"""Connection specs (`connections/*.yaml`, Prompt Flow's connection format) and their registration.
+"""Connection specs (`connections/*.yaml`, azure-ai-ml's connection format) and their registration.
 
 At run time the project needs no registered connection: the model client reads settings (`.env`,
 the environment), keyless with Entra ID by default. Registration copies the specs into a store for
-tools that read one: Prompt Flow's local store (through `promptflow_adapter`, when the promptflow
-extra is installed) or the Azure ML workspace. Secrets appear in the specs only as `${env:VAR}`;
-they are resolved from the environment at registration time and go straight to the target store,
-never into a file in the repo. Entra ID connections carry no secret.
+tools that read one: the Azure ML workspace (through azure-ai-ml's own loader, the one behind `az
+ml connection create -f`) or Prompt Flow's local store (its form derived in `promptflow_adapter`,
+when the promptflow extra is installed). Secrets appear in the specs only as `${env:VAR}`; they are
+resolved from the environment at registration time and go straight to the target store, never into
+a file in the repo. An Azure OpenAI spec without `api_key` is Entra ID: no secret at all.
 """
 
 from __future__ import annotations
@@ -23,8 +24,11 @@ from {{ cookiecutter.package_name }}.azure_ml import REGISTER_AGAIN, azure_error
 
 if TYPE_CHECKING:
     from azure.ai.ml import MLClient
+    from azure.ai.ml.entities import WorkspaceConnection as Connection
 
 _ENV_REFERENCE = re.compile(r"\$\{env:([A-Za-z_][A-Za-z0-9_]*)\}")
+# Fields of Prompt Flow's own connection YAML, which specs used before they took azure-ai-ml's format.
+_PROMPT_FLOW_FIELDS = {"api_base": "azure_endpoint", "api_type": None, "auth_mode": None}
 
 
 class ConnectionSpecError(RuntimeError):
@@ -42,6 +46,11 @@ class ConnectionSpec:
     def env_variables(self) -> list[str]:
         return sorted({m for value in self.fields.values() for m in _ENV_REFERENCE.findall(str(value))})
 
+    @property
+    def secret_fields(self) -> list[str]:
+        """Fields filled from the environment: the only ones a spec may hold a secret in."""
+        return sorted(key for key, value in self.fields.items() if _ENV_REFERENCE.search(str(value)))
+
 
 def load_specs(folder: Path) -> list[ConnectionSpec]:
     specs = []
@@ -49,6 +58,12 @@ def load_specs(folder: Path) -> list[ConnectionSpec]:
         raw = yaml.safe_load(spec_file.read_text(encoding="utf-8"))
         if not isinstance(raw, dict) or "name" not in raw or "type" not in raw:
             raise ConnectionSpecError(f"{spec_file}: a connection spec needs 'name' and 'type'")
+        if stale := sorted(_PROMPT_FLOW_FIELDS.keys() & raw.keys()):
+            fixes = [f"rename {f} to {to}" if (to := _PROMPT_FLOW_FIELDS[f]) else f"drop {f}" for f in stale]
+            raise ConnectionSpecError(
+                f"{spec_file}: {', '.join(stale)} belong to Prompt Flow's connection format; specs use "
+                f"azure-ai-ml's now: {'; '.join(fixes)} (no api_key means Entra ID; see CHANGELOG)"
+            )
         specs.append(ConnectionSpec(raw["name"], raw["type"], raw, spec_file))
     return specs
 
@@ -90,24 +105,22 @@ def register_local(specs: list[ConnectionSpec], pf_home: Path) -> list[str]:
     return promptflow_adapter.save_connections(resolved, pf_home)
 
 
-def workspace_connection(spec: ConnectionSpec, fields: dict[str, Any]) -> object:
-    """The azure-ai-ml entity for a spec; no api_key means Entra ID (keyless) on Azure OpenAI."""
-    from azure.ai.ml.entities import AzureOpenAIConnection, OpenAIConnection
+def workspace_connection(spec: ConnectionSpec, environ: dict[str, str] | None = None) -> Connection:
+    """The spec as azure-ai-ml's loader reads it, with secrets from the environment (what `--set` does)."""
+    from azure.ai.ml import load_connection
+    from azure.core.exceptions import AzureError
+    from marshmallow import ValidationError
 
-    if spec.type == "azure_open_ai":
-        return AzureOpenAIConnection(
-            name=spec.name,
-            azure_endpoint=fields["api_base"],
-            api_key=fields.get("api_key"),
-            api_version=fields.get("api_version"),
-        )
-    if spec.type == "open_ai":
-        return OpenAIConnection(name=spec.name, api_key=fields["api_key"])
-    raise ConnectionSpecError(f"{spec.spec_file}: type {spec.type!r} has no Azure ML workspace equivalent")
+    secrets = {key: value for key, value in resolve(spec, environ).items() if key in spec.secret_fields}
+    try:
+        return load_connection(spec.spec_file, params_override=[secrets] if secrets else None)
+    except (ValidationError, AzureError, ValueError) as error:
+        reason = " ".join(str(error).split("The easiest way to author")[0].split())  # one line, no advert
+        raise ConnectionSpecError(f"{spec.spec_file}: azure-ai-ml cannot load it: {reason}") from error
 
 
 def register_azureml(specs: list[ConnectionSpec], client: MLClient) -> list[str]:
-    entities = [workspace_connection(spec, resolve(spec)) for spec in specs]
+    entities = [workspace_connection(spec) for spec in specs]  # all loaded before anything is created
     for spec, entity in zip(specs, entities, strict=True):
         with azure_errors(f"register connection {spec.name}", then=REGISTER_AGAIN):
             client.connections.create_or_update(entity)

@@ -45,7 +45,7 @@ def validate_jsonl(path: Path, columns: set[str] = frozenset(), id_column: str =
         else:
             seen[identifier] = line.number
     if not seen and not problems:
-        problems.append(Problem(path, "no lines", 0))
+        problems.append(Problem(path, "no lines (an empty file)", 0))
     return problems
 
 

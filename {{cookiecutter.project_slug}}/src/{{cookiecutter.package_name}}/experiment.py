@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal, Protocol
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from {{ cookiecutter.package_name }} import paths
 from {{ cookiecutter.package_name }}.flow_entry import (
     DATA_REFERENCE,
     REFERENCE,
@@ -222,6 +223,21 @@ def overlay_path(path: Path, environment: str) -> Path:
     return path.with_name(f"{path.stem}.{environment}{path.suffix}")
 
 
+def environments(path: Path) -> list[str]:
+    """The environment names with an overlay next to `path` (experiment.<name>.yaml)."""
+    return sorted(p.name.split(".")[-2] for p in path.parent.glob(f"{path.stem}.*{path.suffix}"))
+
+
+def _overlay(path: Path, environment: str) -> Path:
+    known = environments(path)
+    if environment not in known:
+        choices = f"choose one of {', '.join(known)}" if known else "there are no overlays"
+        overlay = f"{path.stem}.{environment}{path.suffix}"  # a plain string: `../x` is no file name
+        message = f"{environment!r} is not an environment: no {overlay}; {choices}"
+        raise ExperimentError([Problem("--env", message)])
+    return overlay_path(path, environment)
+
+
 def validate(raw: dict[str, Any], source: str = "experiment") -> Experiment:
     """The schema alone: no file is read, no registry asked. Problems name `source` and the key."""
     try:
@@ -253,7 +269,7 @@ def load(path: Path, environment: str | None = None) -> Experiment:
     """
     raw, source = _read(path), str(path)
     if environment:
-        overlay = overlay_path(path, environment)
+        overlay = _overlay(path, environment)
         raw, source = merge(raw, _read(overlay)), f"{path} + {overlay.name}"
     experiment = validate(raw, source)
     problems = path_problems(experiment, path.parent, source)
@@ -288,9 +304,14 @@ def resolve_assets(experiment: Experiment, registry: AssetResolver, source: str 
 def entry_problems(experiment: Experiment, root: Path, source: str = "experiment") -> list[Problem]:
     """Flows and evaluators that do not import, or whose mapping names a parameter they lack."""
     problems = []
+    project = paths.root(root)
     for kind, items in (("flow", experiment.flows), ("evaluator", experiment.evaluators)):
         for item in items:
             where = f"{kind} {item.name}"
+            if not (root / entry_file(item.path)).resolve().is_relative_to(project):
+                message = f"{item.path} is outside the project {project}; only project code is imported"
+                problems.append(Problem(source, message, key=where))
+                continue
             try:
                 parameters = set(entry_parameters(root / item.path))
             except Exception as error:  # noqa: BLE001 - report any import failure, keep checking

@@ -137,6 +137,9 @@ def lines(path: Path) -> Iterator[Line]:
         for number, text in enumerate(handle, start=1):
             if not text.strip():
                 continue
+            if number == 1 and text.startswith("\ufeff"):
+                yield Line(number, error="starts with a byte-order mark (BOM); save it as UTF-8 without one")
+                continue
             try:
                 yield Line(number, json.loads(text))
             except json.JSONDecodeError as error:

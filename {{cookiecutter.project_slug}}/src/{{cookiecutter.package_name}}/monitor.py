@@ -14,7 +14,7 @@ import json
 import math
 import random
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -22,7 +22,7 @@ from typing import Any
 from {{ cookiecutter.package_name }} import paths, tracing
 from {{ cookiecutter.package_name }}.data_validation import validate_jsonl
 from {{ cookiecutter.package_name }}.evaluation import ONLINE_JUDGES, mean_over_lines
-from {{ cookiecutter.package_name }}.flow_entry import load_entry, read_jsonl, write_jsonl
+from {{ cookiecutter.package_name }}.flow_entry import lines, load_entry, read_jsonl, write_jsonl
 from {{ cookiecutter.package_name }}.llm import ConfigError, ModelCallError
 from {{ cookiecutter.package_name }}.monitoring_config import MonitoringConfig
 from {{ cookiecutter.package_name }}.problems import report
@@ -47,6 +47,10 @@ class Summary:
 
 VARIANT_INPUTS = ("prompt", "temperature", "top_k")  # what a variant sets: not data
 SAMPLE_COLUMNS = frozenset({"question", "answer", "ground_truth"})  # every sampled line has these
+# Samples are real user requests: by default local state (git-, docker- and amlignored), registered as
+# data-asset versions; committing one under data/ is a choice (`monitor sample --output data/...`).
+SAMPLES = paths.STATE / "samples"
+SAMPLE_NAME = "production_samples"
 # A sample's data asset is named after the use case: <use case>_<sample name>.
 {{ fit('SAMPLE_ASSET_PREFIX = ' ~ ((cookiecutter.use_case_code | lower) ~ '_') | jsonify) }}
 
@@ -76,18 +80,49 @@ def span_files(paths: Iterable[Path]) -> list[Path]:
     return files
 
 
-def read_spans(paths: Iterable[Path]) -> list[dict[str, Any]]:
-    """Local span files, or `.json` App Insights exports (see `from_app_insights`)."""
+SPAN_KEYS = frozenset(
+    {"name", "trace_id", "span_id", "parent_id", "start_ns", "end_ns", "status", "attributes"}
+)
+
+
+def read_spans(
+    paths: Iterable[Path], on_skipped: Callable[[str], None] = lambda _: None
+) -> list[dict[str, Any]]:
+    """Local span files, or `.json` App Insights exports (see `from_app_insights`).
+
+    A line that is not a span (a write cut short, a stray edit) is skipped and reported through
+    `on_skipped` as `file:line: reason`: one bad line must not hide every request. A file with no
+    span at all is not a span file, and an error.
+    """
     spans = []
     for file in span_files(paths):
-        try:
-            if file.suffix == ".json":
+        if file.suffix == ".json":
+            try:
                 spans.extend(from_app_insights(json.loads(file.read_text(encoding="utf-8"))))
-                continue
-            spans.extend(read_jsonl(file))
-        except (KeyError, TypeError, ValueError) as error:
-            raise TraceReadError(f"{file}: not a span file or App Insights export ({error!r})") from error
+            except (KeyError, TypeError, ValueError) as error:
+                raise TraceReadError(f"{file}: not an App Insights export ({error!r})") from error
+            continue
+        found, skipped = [], []
+        for line in lines(file):
+            reason = line.error or _not_a_span(line.value)
+            if reason:
+                skipped.append(f"{file}:{line.number}: skipped, {reason}")
+            else:
+                found.append(line.value)
+        if skipped and not found:
+            raise TraceReadError(f"{file}: not a span file or App Insights export ({skipped[0]})")
+        for message in skipped:
+            on_skipped(message)
+        spans.extend(found)
     return spans
+
+
+def _not_a_span(value: Any) -> str | None:
+    if not isinstance(value, dict):
+        return "not a JSON object"
+    if missing := sorted(SPAN_KEYS - value.keys()):
+        return f"not a span (no {', '.join(missing)})"
+    return None if isinstance(value["attributes"], dict) else "not a span (attributes is not an object)"
 
 
 def from_app_insights(export: dict[str, Any]) -> list[dict[str, Any]]:
@@ -225,13 +260,23 @@ def labelled_lines(data: Path) -> int:
     return sum(bool(str(row.get("ground_truth", "")).strip()) for row in read_jsonl(data))
 
 
-def write_sample(lines: list[dict[str, Any]], data_dir: Path, name: str) -> Path:
-    """`data/<name>.jsonl` (replacing an unlabelled earlier sample) and, the first time, its Azure ML
-    data spec `data/<name>.yml`; returns the spec file, ready to register. Never overwrites labels."""
-    data = data_dir / f"{name}.jsonl"
+def latest_sample(name: str = SAMPLE_NAME) -> str:
+    """The registry reference of the newest version of a sample: what `monitor evaluate` reads."""
+    return f"azureml:{SAMPLE_ASSET_PREFIX}{name}@latest"
+
+
+def write_sample(lines: list[dict[str, Any]], data: Path, name: str) -> Path:
+    """`data` (`.aiops/samples/<name>.jsonl` by default; replacing an unlabelled earlier sample) and,
+    the first time, its Azure ML data spec next to it (`<stem>.yml`, asset `<use case>_<name>`);
+    returns the spec file, ready to register. Never overwrites labels."""
+    if data.suffix != ".jsonl":
+        raise SampleError(f"{data}: a sample is a .jsonl file")
+    data.parent.mkdir(parents=True, exist_ok=True)
     labelled = labelled_lines(data)
     if labelled:
-        raise SampleError(f"{data} has {labelled} labelled lines; keep them and sample into another --name")
+        raise SampleError(
+            f"{data} has {labelled} labelled lines; keep them and sample into another --name (or --output)"
+        )
     write_jsonl(data, lines)
     problems = validate_jsonl(data, set(SAMPLE_COLUMNS))
     if problems:
@@ -250,13 +295,13 @@ def write_sample(lines: list[dict[str, Any]], data_dir: Path, name: str) -> Path
 
 @dataclass(frozen=True)
 class OnlineScores:
-    dataset: str
+    dataset: str  # as asked: a file, or a registered sample (azureml:<name>@latest or :<version>)
     lines: int  # scored
     unscored: int
     scores: dict[str, float]  # judge -> mean (1-5)
 
 
-def evaluate_online(dataset: Path, judges_flow: Path | None = None) -> OnlineScores:
+def evaluate_online(dataset: Path, judges_flow: Path | None = None, label: str | None = None) -> OnlineScores:
     """Judge sampled production answers with the judges that need no ground truth, and emit the mean
     scores as an `online_evaluation` span (what the score-drop alert queries).
 
@@ -277,7 +322,7 @@ def evaluate_online(dataset: Path, judges_flow: Path | None = None) -> OnlineSco
         raise OnlineEvaluationError(f"{dataset}: no line could be scored ({unscored} failed)")
     means = mean_over_lines(scored, ONLINE_JUDGES)
     tracing.record_online_scores(means, len(scored), dataset.name)
-    return OnlineScores(str(dataset), len(scored), unscored, means)
+    return OnlineScores(label or str(dataset), len(scored), unscored, means)
 
 
 def save_scores(scores: OnlineScores, output: Path) -> None:

@@ -5,14 +5,23 @@ holds `experiment.yaml`; without one, the start itself. So a command run from `f
 Flow's workers and the server all find the same `.aiops/` and `.env`. Everything else is a fixed
 place under the root, named here once: CLI defaults use these relative names, state lives under
 `root()`.
+
+Code that runs where no marker is above it (Prompt Flow runs a flow with `additional_includes` from
+a temporary copy) finds its project with `project()`: the one this package was installed from.
 """
 
 from __future__ import annotations
 
+import functools
+import json
 import os
+from importlib import metadata
 from pathlib import Path
+from urllib.parse import urlparse
 
 MARKER = "experiment.yaml"  # the file that makes a folder the project root
+# This project's name as an installed package.
+DISTRIBUTION = {{ cookiecutter.project_slug | jsonify }}
 
 # The project's own files and folders, relative to the root.
 EXPERIMENT = Path(MARKER)
@@ -43,12 +52,50 @@ PROMPTFLOW_HOME = Path(".promptflow")  # Prompt Flow's home: runs and connection
 TRACE_DIR_VARIABLE = "AIOPS_TRACE_DIR"  # where spans go, absolute; inherited by worker processes
 
 
+def _marked(here: Path) -> Path | None:
+    return next((folder for folder in (here, *here.parents) if (folder / MARKER).is_file()), None)
+
+
 def root(start: Path | None = None) -> Path:
     """The project root for `start` (default: the working directory), absolute."""
     here = (start or Path.cwd()).resolve()
-    return next((folder for folder in (here, *here.parents) if (folder / MARKER).is_file()), here)
+    return _marked(here) or here
+
+
+@functools.cache
+def installed_project() -> Path | None:
+    """The project folder this package was installed from, if it still holds the marker.
+
+    `make install` installs the project editable, and the install records its source folder
+    (`direct_url.json`, PEP 610). None for an install from a wheel or an index, or no install at all
+    (a `pf flow build` output imports the copy of the package next to its flow).
+    """
+    from urllib.request import url2pathname  # here: urllib.request is slow to import
+
+    try:
+        record = metadata.distribution(DISTRIBUTION).read_text("direct_url.json")
+    except metadata.PackageNotFoundError:
+        return None
+    url = urlparse(json.loads(record or "{}").get("url", ""))
+    if url.scheme != "file":
+        return None
+    folder = Path(url2pathname(url.path))  # percent-decoded
+    return folder.resolve() if (folder / MARKER).is_file() else None
+
+
+def project(start: Path | None = None) -> Path:
+    """The project that code running at `start` (default: the working directory) belongs to.
+
+    The root above `start` when there is one. Else the project this package was installed from:
+    `pf flow test`, `pf flow serve` and `pf run` run a flow that has `additional_includes` from a
+    temporary copy of its folder, with no marker above it. Else `start` itself: a `pf flow build`
+    output has no project (in its image, the flow folder /flow).
+    """
+    here = (start or Path.cwd()).resolve()
+    return _marked(here) or installed_project() or here
 
 
 def trace_dir() -> Path:
-    """AIOPS_TRACE_DIR when set (the CLI sets it absolute for Prompt Flow's workers), else the store."""
-    return Path(os.environ.get(TRACE_DIR_VARIABLE) or root() / TRACES)
+    """AIOPS_TRACE_DIR when set (the CLI sets it absolute for Prompt Flow's workers), else the
+    project's store (see `project()`; in a `pf flow build` image: /flow/.aiops/traces)."""
+    return Path(os.environ.get(TRACE_DIR_VARIABLE) or project() / TRACES)

@@ -16,7 +16,7 @@ class Problem:
     key: str | None = None  # a key in a YAML file, e.g. `datasets[1].path`, or `flow qa`
 
     def __str__(self) -> str:
-        where = str(self.file) if self.line is None else f"{self.file}:{self.line}"
+        where = f"{self.file}:{self.line}" if self.line else str(self.file)  # 0: the file as a whole
         return f"{where}: {self.key}: {self.message}" if self.key else f"{where}: {self.message}"
 
 

@@ -5,7 +5,8 @@ leaves it out). This module imports it only inside functions, so the package imp
 What it holds:
 
 - the batch engine behind the engine seam (`engine: promptflow`; `engines.get_engine` imports it lazily);
-- the local connection store (`.promptflow/pf.sqlite`): create or update, list;
+- the local connection store (`.promptflow/pf.sqlite`): Prompt Flow's form of each azure-ai-ml
+  connection spec, created or updated; list, show;
 - `pf` CLI compatibility: a project-local PF home with telemetry, version checks and the background
   service off (`isolate`, `pf_environment`), so `pf` commands read the same store.
 
@@ -38,7 +39,7 @@ from {{ cookiecutter.package_name }}.tracing import RUN_LABELS_VARIABLE
 
 INSTALL_HINT = "install it with `make install PROMPTFLOW=1` (the `promptflow` extra)"
 QUIET_PF_CONFIG = "telemetry:\n  enabled: 'false'\ntrace:\n  destination: none\n"
-CONNECTION_TYPES = ("azure_open_ai", "open_ai")  # spec `type`s the local store accepts
+CONNECTION_TYPES = ("azure_open_ai", "open_ai")  # azure-ai-ml connection types the local store has a form for
 
 
 class PromptFlowMissing(EngineUnavailable):
@@ -101,16 +102,35 @@ def preload(pf_home: Path) -> None:
 # --- the local connection store ---------------------------------------------------------------
 
 
-def save_connections(connections: list[dict[str, Any]], pf_home: Path) -> list[str]:
-    """Create or update each connection (resolved fields with `name` and `type`) in the local store."""
-    client = _client(pf_home, "Prompt Flow's local connection store")
+def _promptflow_connection(spec: dict[str, Any]) -> Any:
+    """Prompt Flow's form of a resolved azure-ai-ml spec: the same endpoint, with its key or Entra ID."""
     from promptflow.entities import AzureOpenAIConnection, OpenAIConnection
 
-    classes = dict(zip(CONNECTION_TYPES, (AzureOpenAIConnection, OpenAIConnection), strict=True))
-    for fields in connections:
-        entity = classes[fields["type"]](**{key: value for key, value in fields.items() if key != "type"})
-        client.connections.create_or_update(entity)
-    return [fields["name"] for fields in connections]
+    if spec["type"] == "azure_open_ai":
+        key = spec.get("api_key")
+        optional = {"api_version": spec["api_version"]} if spec.get("api_version") else {}
+        return AzureOpenAIConnection(
+            name=spec["name"],
+            api_base=spec["azure_endpoint"],
+            api_key=key,
+            auth_mode="key" if key else "meid_token",  # no key: Entra ID, as azure-ai-ml reads the spec
+            **optional,
+        )
+    return OpenAIConnection(name=spec["name"], api_key=spec["api_key"])
+
+
+def save_connections(connections: list[dict[str, Any]], pf_home: Path) -> list[str]:
+    """Create or update each connection (a resolved azure-ai-ml spec) in the local store."""
+    client = _client(pf_home, "Prompt Flow's local connection store")
+    for spec in connections:
+        client.connections.create_or_update(_promptflow_connection(spec))
+    return [spec["name"] for spec in connections]
+
+
+def show_connection(name: str, pf_home: Path) -> dict[str, Any]:
+    """A stored connection's fields as `pf connection show` prints them (secrets masked)."""
+    client = _client(pf_home, "Prompt Flow's local connection store")
+    return client.connections.get(name)._to_dict()
 
 
 def list_connections(pf_home: Path) -> list[str]:

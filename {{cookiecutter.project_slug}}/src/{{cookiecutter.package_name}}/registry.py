@@ -2,21 +2,27 @@
 
 A new version is created only when the content hash changes, so registering twice is a no-op.
 The local registry (the default) keeps an immutable copy of each version, as Azure ML does, so
-`azureml:name:1` still means the same bytes after the source file is edited.
+`azureml:name:1` still means the same bytes after the source file is edited. That promise holds
+under concurrent and killed runs: registrations take turns on an OS lock (`flock` on
+`.aiops/registry/.lock`, which the kernel releases when its holder dies, even by `kill -9`), a copy
+is staged and renamed into place whole, and the recorded hash is the hash of that copy.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import re
 import shutil
 import tempfile
+import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol, TextIO
 
 import yaml
 
@@ -31,6 +37,8 @@ if TYPE_CHECKING:
 ASSET_PREFIX = "azureml:"
 _REFERENCE = re.compile(r"^azureml:(?P<name>[A-Za-z0-9_-]+)(?::(?P<version>[0-9]+)|@(?P<label>latest))$")
 TargetName = Literal["local", "azureml"]
+LOCK_TIMEOUT_VARIABLE = "AIOPS_REGISTRY_LOCK_TIMEOUT"  # seconds a registration waits for another one
+DEFAULT_LOCK_TIMEOUT = 300.0
 
 
 class RegistryError(RuntimeError):
@@ -105,7 +113,22 @@ def load_spec(spec_file: Path) -> DataSpec:
     path = (spec_file.parent / raw["path"]).resolve()
     if not path.exists():
         raise RegistryError(f"{spec_file}: path does not exist: {path}")
+    _inside_project(spec_file, path)
     return DataSpec(data.name, data.type, path, data.description or "", spec_file)
+
+
+def _inside_project(spec_file: Path, path: Path) -> None:
+    """A version is a copy of project files: a path or symlink leading out of the project is refused,
+    so registration never copies a file the repo does not hold (nor follows a link to one)."""
+    project = paths.root(spec_file.parent)
+    files = [path, *(sorted(path.rglob("*")) if path.is_dir() else [])]
+    for file in files:
+        if not file.resolve().is_relative_to(project):
+            shown = file if file == path else f"{file} (inside {path})"
+            raise RegistryError(
+                f"{spec_file}: path leaves the project: {shown} resolves to {file.resolve()}; "
+                f"datasets must be files inside {project} (copy the data in, not a link to it)"
+            )
 
 
 def load_specs(data_dir: Path) -> list[DataSpec]:
@@ -139,28 +162,72 @@ class LocalRegistry:
         return {name: [AssetVersion(**v) for v in versions] for name, versions in raw["data"].items()}
 
     def register(self, spec: DataSpec, sha256: str) -> Outcome:
-        index = self.versions()
-        history = index.get(spec.name, [])
-        if history and history[-1].sha256 == sha256:
-            return Outcome(history[-1], created=False)
-        version = str(int(history[-1].version) + 1 if history else 1)
-        snapshot = self.root / "data" / spec.name / version / spec.path.name
-        snapshot.parent.mkdir(parents=True, exist_ok=True)
-        if spec.path.is_dir():
-            shutil.copytree(spec.path, snapshot)
-        else:
-            shutil.copy2(spec.path, snapshot)
-        asset = AssetVersion(
-            name=spec.name,
-            version=version,
-            sha256=sha256,
-            path=snapshot.relative_to(self.project).as_posix(),
-            source=spec.path.relative_to(self.project).as_posix(),
-            registered_at=datetime.now(UTC).isoformat(timespec="seconds"),
-        )
-        index[spec.name] = [*history, asset]
-        self._write(index)
-        return Outcome(asset, created=True)
+        """`sha256` is the source's hash when read; the version records the hash of its own copy."""
+        with self._lock():
+            index = self.versions()
+            history = index.get(spec.name, [])
+            if history and history[-1].sha256 == sha256:
+                return Outcome(history[-1], created=False)
+            version = str(int(history[-1].version) + 1 if history else 1)
+            folder = self.root / "data" / spec.name
+            folder.mkdir(parents=True, exist_ok=True)
+            staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=folder))
+            try:
+                copy = staging / spec.path.name
+                if spec.path.is_dir():
+                    shutil.copytree(spec.path, copy)
+                else:
+                    shutil.copy2(spec.path, copy)
+                copied = content_hash(copy)  # the source may have changed since it was hashed
+                if history and history[-1].sha256 == copied:
+                    return Outcome(history[-1], created=False)
+                final = folder / version
+                shutil.rmtree(final, ignore_errors=True)  # a killed run's copy the index never listed
+                os.replace(staging, final)  # whole or not at all
+            finally:
+                shutil.rmtree(staging, ignore_errors=True)
+            asset = AssetVersion(
+                name=spec.name,
+                version=version,
+                sha256=copied,
+                path=(final / spec.path.name).relative_to(self.project).as_posix(),
+                source=spec.path.relative_to(self.project.resolve()).as_posix(),
+                registered_at=datetime.now(UTC).isoformat(timespec="seconds"),
+            )
+            index[spec.name] = [*history, asset]
+            self._write(index)
+            return Outcome(asset, created=True)
+
+    @contextlib.contextmanager
+    def _lock(self) -> Iterator[None]:
+        """One registration at a time: an OS advisory lock, gone with its holder's process."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        timeout = float(os.environ.get(LOCK_TIMEOUT_VARIABLE) or DEFAULT_LOCK_TIMEOUT)
+        with open(self.root / ".lock", "a+", encoding="utf-8") as handle:
+            deadline = time.monotonic() + timeout
+            while not _try_lock(handle):
+                if time.monotonic() > deadline:
+                    handle.seek(0)
+                    holder = handle.read().strip() or "another process"
+                    raise RegistryError(
+                        f"another registration ({holder}) has held {self.root / '.lock'} for over "
+                        f"{timeout:g} s; let it finish and run again ({LOCK_TIMEOUT_VARIABLE} sets the wait)"
+                    )
+                time.sleep(0.05)
+            try:
+                handle.seek(0)
+                handle.truncate()
+                handle.write(f"pid {os.getpid()}")
+                handle.flush()
+                self._sweep_staging()
+                yield
+            finally:
+                _unlock(handle)
+
+    def _sweep_staging(self) -> None:
+        """Copies left by killed runs: never listed in the index, safe to drop under the lock."""
+        for leftover in (self.root / "data").glob("*/.staging-*"):
+            shutil.rmtree(leftover, ignore_errors=True)
 
     def resolve(self, reference: str) -> Path:
         """`azureml:name:version` or `azureml:name@latest` -> the registered copy."""
@@ -239,6 +306,23 @@ class AzureMLRegistry:
     @staticmethod
     def _as_version(asset: Data, spec: DataSpec, sha256: str) -> AssetVersion:
         return AssetVersion(asset.name, str(asset.version), sha256, str(asset.path), str(spec.path), "")
+
+
+def _try_lock(handle: TextIO) -> bool:
+    """Take the exclusive lock without waiting; False while another process holds it. POSIX `flock`."""
+    import fcntl  # here, so the package still imports where there is none
+
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
+
+
+def _unlock(handle: TextIO) -> None:
+    import fcntl
+
+    fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
 def register_all(specs: list[DataSpec], target: Target) -> list[Outcome]:

@@ -62,6 +62,18 @@ def run_all(engine: Engine, jobs: list[tuple[RunRequest, OnLine]]) -> list[RunRe
         return list(runs.map(lambda job: engine.run(*job), jobs))
 
 
+def failed_runs(results: ExperimentResults) -> list[str]:
+    """One line per run whose every line failed, naming the first error: the cause, not a symptom."""
+    messages = []
+    for record in results.runs:
+        total, errors = len(record.result.errors), [e for e in record.result.errors if e is not None]
+        if total and len(errors) == total:
+            first = errors[0].strip().splitlines()[0][:300] if errors[0].strip() else "no reason given"
+            where = f"{record.flow}/{record.variant} on {record.dataset}"
+            messages.append(f"{where}: {total} of {total} lines failed (not evaluated): {first}")
+    return messages
+
+
 def run_experiment(
     experiment: Experiment,
     root: Path,
@@ -87,15 +99,18 @@ def run_experiment(
         base_jobs.append((request, start_task(label, len(rows[planned.dataset.name]))))
     base_results = dict(zip((p.key for p in planned_runs), run_all(engine, base_jobs), strict=True))
 
-    evaluation_jobs = []
+    evaluated, evaluation_jobs = [], []
     for planned in planned_evaluations:
         base = base_results[planned.base.key]
+        if all(output is None for output in base.outputs):  # nothing to score; failed_runs() says why
+            continue
         label = f"{planned.evaluator.name} on {planned.base.flow.name}/{planned.base.variant.name}"
         on_line = start_task(f"{label}/{planned.base.dataset.name}", len(base.outputs))
         first_row = next(iter(rows[planned.base.dataset.name]), {})  # already read above
+        evaluated.append(planned)
         evaluation_jobs.append((_evaluation_request(planned, root, base, first_row, concurrency), on_line))
     evaluations = []
-    for planned, result in zip(planned_evaluations, run_all(engine, evaluation_jobs), strict=True):
+    for planned, result in zip(evaluated, run_all(engine, evaluation_jobs), strict=True):
         result.metrics = result.metrics or mean_over_lines(result.outputs)  # no __aggregate__
         evaluations.append(EvaluationRecord(planned.evaluator.name, *planned.base.key, result))
     runs = [RunRecord(*key, result) for key, result in base_results.items()]

@@ -8,6 +8,7 @@ azure-ai-ml's own loaders; `az ml job create -f azureml/experiment.pipeline.yml`
 
 from __future__ import annotations
 
+import os
 import tomllib
 from pathlib import Path
 
@@ -32,7 +33,17 @@ def conda_spec(project_root: Path, extras: tuple[str, ...] = ()) -> dict:
     }
 
 
-def pipeline_spec(experiment: Experiment, environment: str | None, compute: str, endpoint: str) -> dict:
+def code_path(project_root: Path, output: Path) -> str:
+    """`code:` as Azure ML reads it, relative to the job file's folder: the project root from `output`."""
+    try:
+        return Path(os.path.relpath(project_root.resolve(), output.resolve())).as_posix()
+    except ValueError:  # another drive on Windows: no relative path exists
+        return project_root.resolve().as_posix()
+
+
+def pipeline_spec(
+    experiment: Experiment, environment: str | None, compute: str, endpoint: str, code: str
+) -> dict:
     runs, _ = plan(experiment)
     env_flag = f" --env {environment}" if environment else ""
     steps = {}
@@ -41,7 +52,7 @@ def pipeline_spec(experiment: Experiment, environment: str | None, compute: str,
         steps[name] = {
             "type": "command",
             "display_name": f"{run.flow.name}/{run.variant.name} on {run.dataset.name}",
-            "code": "..",
+            "code": code,
             "environment": {"image": BASE_IMAGE, "conda_file": "conda.yml"},
             "command": (
                 f"pip install --no-deps -e . && python -m {PACKAGE} experiment run --gate{env_flag} "
@@ -82,7 +93,9 @@ def write_specs(
     files = {
         output / "conda.yml": conda_spec(project_root, extras),
         output / "environment.yml": environment_spec(),
-        output / "experiment.pipeline.yml": pipeline_spec(experiment, environment, compute, endpoint),
+        output / "experiment.pipeline.yml": pipeline_spec(
+            experiment, environment, compute, endpoint, code_path(project_root, output)
+        ),
     }
     for path, spec in files.items():
         path.write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")

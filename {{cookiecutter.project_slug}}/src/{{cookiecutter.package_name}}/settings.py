@@ -53,6 +53,7 @@ class Settings(BaseSettings):
 {{ fit('    azure_resource_group: str = ' ~ cookiecutter.azure_resource_group | jsonify) }}
 {{ fit('    azure_ml_workspace: str = ' ~ cookiecutter.azure_ml_workspace | jsonify) }}
     azure_ml_compute: str = "cpu-cluster"
+    aml_endpoint_name: str | None = None  # `deploy aml`: this environment's endpoint; else endpoint.yml's
 
     @property
     def provider(self) -> Provider:
@@ -76,6 +77,6 @@ class Settings(BaseSettings):
 
 @lru_cache
 def get_settings() -> Settings:
-    """`.env` at the project root, so flows run from their own folder still see it."""
-    env_file = paths.root() / paths.ENV_FILE
+    """The project's `.env`, so flows run from their own folder (or Prompt Flow's copy of it) still see it."""
+    env_file = paths.project() / paths.ENV_FILE
     return Settings(_env_file=env_file if env_file.is_file() else None)

@@ -22,10 +22,11 @@ from {{ cookiecutter.package_name }}.cli._common import (
     read_json,
     with_data,
 )
+from {{ cookiecutter.package_name }}.data_validation import validate_experiment_data
 from {{ cookiecutter.package_name }}.engines import EngineUnavailable, get_engine
 from {{ cookiecutter.package_name }}.gate import GateReport
 from {{ cookiecutter.package_name }}.gate import check as check_gate
-from {{ cookiecutter.package_name }}.runner import run_experiment
+from {{ cookiecutter.package_name }}.runner import failed_runs, run_experiment
 from {{ cookiecutter.package_name }}.settings import CONFIGURED_AZURE_OPENAI_ENDPOINT, get_settings
 
 app = typer.Typer(no_args_is_help=True, help="Run and validate experiment.yaml.")
@@ -100,6 +101,10 @@ def run(
     except experiment_file.ExperimentError as error:
         raise fail(error, code=2) from error
     loaded = with_data(loaded, file)
+    problems = validate_experiment_data(loaded, file.parent)  # `file:line:` now, not a traceback later
+    if problems:
+        print_problems(problems)
+        raise fail(f"{len(problems)} data problem(s) in the datasets to run; nothing ran", code=2)
     baseline_results = read_json(baseline) if baseline else None
     engine_name = (engine or EngineName(loaded.engine)).value
     try:
@@ -131,7 +136,10 @@ def run(
     _print_gate(verdict)
     for label, name in (("Results", "results.json"), ("Summary", "summary.md"), ("Report", "report.html")):
         console.print(f"{label + ':':9}{directory / name}", soft_wrap=True, highlight=False)
-    if gate and not verdict.passed:
+    whole_runs_failed = failed_runs(outcome)
+    for message in whole_runs_failed:
+        console.print(f"[bold red]✗[/] {escape(message)}", soft_wrap=True, highlight=False)
+    if whole_runs_failed or (gate and not verdict.passed):
         raise typer.Exit(1)
 
 

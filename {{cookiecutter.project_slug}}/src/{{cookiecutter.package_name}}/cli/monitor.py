@@ -7,11 +7,12 @@ from typing import Annotated
 
 import typer
 from rich import box
+from rich.markup import escape
 from rich.table import Table
 
 from {{ cookiecutter.package_name }} import azure_ml, monitor, monitoring_config, registry
 from {{ cookiecutter.package_name }}.cli._common import TargetOption, chosen_target, console, fail
-from {{ cookiecutter.package_name }}.paths import DATA, ONLINE_SCORES, root, trace_dir
+from {{ cookiecutter.package_name }}.paths import ONLINE_SCORES, root, trace_dir
 
 app = typer.Typer(no_args_is_help=True, help="Read the trace store: summaries and samples.")
 
@@ -26,8 +27,11 @@ def _monitoring_config(path: Path) -> monitoring_config.MonitoringConfig:
 
 
 def _spans(sources: list[Path]) -> list[dict]:
+    def warn(message: str) -> None:
+        console.print(f"[yellow]⚠ {escape(message)}[/]", highlight=False, soft_wrap=True)
+
     try:
-        return monitor.read_spans(sources)
+        return monitor.read_spans(sources, on_skipped=warn)
     except monitor.TraceReadError as error:
         raise fail(error, code=2) from error
 
@@ -70,38 +74,69 @@ def monitor_sample(
     paths: Annotated[list[Path] | None, typer.Argument(help="Span files/folders, AI exports")] = None,
     size: Annotated[int, typer.Option(min=1, help="Requests to sample")] = 50,
     seed: Annotated[int, typer.Option(help="Same traces and seed, same sample")] = 0,
-    name: Annotated[str, typer.Option(help="Dataset name under data/")] = "production_samples",
+    name: Annotated[str, typer.Option(help="Sample name: asset <use case>_<name>")] = monitor.SAMPLE_NAME,
+    output: Annotated[
+        Path | None,
+        typer.Option(help="The .jsonl to write; default .aiops/samples/<name>.jsonl. data/... to commit it"),
+    ] = None,
     target: TargetOption = None,
 ) -> None:
-    """Sample served requests into data/<name>.jsonl (ground truth empty) and register a new version."""
+    """Sample served requests (ground truth empty) into local state and register a new version.
+
+    The lines are real user requests: they stay out of git unless --output puts them under data/.
+    """
     sources = paths or [trace_dir()]
     lines = monitor.sample(_spans(sources), size, seed)
     if not lines:
         raise fail(f"no successful requests with recorded inputs in {', '.join(map(str, sources))}")
     chosen, project = chosen_target(target), root()
+    data = output.resolve() if output else project / monitor.SAMPLES / f"{name}.jsonl"
+    if not data.is_relative_to(project):
+        raise fail(f"--output {output}: must be inside the project ({project}), where it is registered from")
     try:
-        spec = registry.load_spec(monitor.write_sample(lines, project / DATA, name))
+        spec = registry.load_spec(monitor.write_sample(lines, data, name))
         (outcome,) = registry.register_all([spec], registry.target(chosen.value, project))
     except (monitor.SampleError, registry.RegistryError, azure_ml.AzureUnavailable) as error:
         raise fail(error) from error
     status = "new version" if outcome.created else "unchanged"
     console.print(
-        f"[green]Sampled[/] {len(lines)} requests into {DATA / f'{name}.jsonl'}: "
-        f"azureml:{outcome.asset.name}:{outcome.asset.version} ({status}, {chosen.value})"
+        f"[green]Sampled[/] {len(lines)} requests into {data.relative_to(project)}: "
+        f"azureml:{outcome.asset.name}:{outcome.asset.version} ({status}, {chosen.value})",
+        highlight=False,
     )
 
 
 @app.command("evaluate")
 def monitor_evaluate(
-    dataset: Annotated[Path, typer.Argument(help="Sampled requests (monitor sample)")],
+    dataset: Annotated[
+        str | None,
+        typer.Argument(help="A .jsonl file or azureml:<name>:<version>; default: the latest sample"),
+    ] = None,
     output: Annotated[Path, typer.Option(help="Scores file")] = ONLINE_SCORES,
+    target: TargetOption = None,
 ) -> None:
     """Judge sampled production answers (no ground truth needed) and emit the scores as telemetry."""
+    label = reference = dataset or monitor.latest_sample()
+    if registry.is_asset_reference(reference):
+        chosen, project = chosen_target(target), root()
+        try:
+            path = registry.target(chosen.value, project).resolve(reference)
+            label = f"{reference} ({path.relative_to(project) if path.is_relative_to(project) else path})"
+        except registry.RegistryError as error:
+            missing = f"no production sample in the {chosen.value} registry yet: run `make sample` first"
+            raise fail(missing if dataset is None else error) from error  # the default: what makes one
+        except azure_ml.AzureUnavailable as error:
+            raise fail(error) from error
+    else:
+        path = Path(reference)
+        if not path.is_file():
+            raise fail(f"{path}: no such file", code=2)
     try:
-        scores = monitor.evaluate_online(dataset)
+        scores = monitor.evaluate_online(path, label=label)
     except monitor.OnlineEvaluationError as error:
         raise fail(error) from error
     monitor.save_scores(scores, output)
+    console.print(f"Judged {label}", highlight=False, soft_wrap=True)
     title = f"online evaluation: {scores.lines} lines scored, {scores.unscored} not"
     table = Table("metric", "mean (1-5)", box=box.SIMPLE_HEAD, title=title)
     for metric, value in scores.scores.items():
