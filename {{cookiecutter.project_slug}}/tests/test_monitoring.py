@@ -11,7 +11,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from {{ cookiecutter.package_name }} import monitor, tracing
+from {{ cookiecutter.package_name }} import llm, monitor, tracing
 from {{ cookiecutter.package_name }}.cli import app
 from {{ cookiecutter.package_name }}.data_validation import validate_jsonl
 from {{ cookiecutter.package_name }}.evaluation import ONLINE_JUDGES
@@ -181,6 +181,17 @@ def test_a_line_the_judges_cannot_score_is_counted_not_fatal(traced_requests: Pa
     result = runner.invoke(app, ["monitor", "evaluate", str(data)])
     assert result.exit_code == 0, result.output
     assert "3 lines scored, 1 not" in " ".join(result.output.split())
+
+
+def test_a_judge_reply_that_is_not_a_score_object_fails_its_line_not_the_command(
+    traced_requests: Path, project_copy: Path, monkeypatch: pytest.MonkeyPatch
+):
+    assert runner.invoke(app, ["monitor", "sample", "--size", "3"]).exit_code == 0
+    reply = llm.Completion("[4, 5]", 0, 0)  # JSON, but not the score object a judge must answer
+    monkeypatch.setattr(llm, "chat", lambda *args, **kwargs: reply)
+    result = runner.invoke(app, ["monitor", "evaluate", str(project_copy / SAMPLE)])
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.output
+    assert "no line could be scored (3 failed)" in " ".join(result.output.split())
 
 
 def test_long_inputs_are_cut_per_string_so_spans_stay_valid_json(tmp_path: Path, monkeypatch):
