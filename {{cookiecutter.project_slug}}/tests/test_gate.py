@@ -39,6 +39,19 @@ def test_every_metric_below_its_threshold_is_named():
     ]
 
 
+def test_a_run_whose_every_line_failed_fails_the_gate_instead_of_escaping_it():
+    results = _results(core={"f1_score": 0.9})  # hard's run failed on every line: no evaluation of it
+    results["runs"] = [
+        {"flow": "qa", "variant": "v1", "dataset": "core", "lines": 5, "failed": 1},
+        {"flow": "qa", "variant": "v1", "dataset": "hard", "lines": 5, "failed": 5},
+    ]
+    report = check(results, GateConfig(thresholds={"qa_metrics.f1_score": 0.5}))
+    assert [str(f) for f in report.failures] == [
+        "run.lines on hard (flow qa, variant v1): 5 of 5 lines failed, so nothing was evaluated"
+    ]
+    assert check(results, GateConfig()).passed  # nothing gated: the command's own exit code says it
+
+
 def test_reachable_thresholds_pass_and_a_missing_metric_fails():
     assert check(_results(core={"f1_score": 0.9}), GateConfig(thresholds={"qa_metrics.f1_score": 0.5})).passed
     report = check(_results(core={"f1_score": 0.9}), GateConfig(thresholds={"qa_metrics.recall": 0.5}))

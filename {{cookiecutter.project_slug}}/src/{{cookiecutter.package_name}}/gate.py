@@ -57,7 +57,7 @@ def threshold_for(gate: GateConfig, evaluator: str, metric: str, dataset: str) -
 
 
 def check(results: dict[str, Any], gate: GateConfig, baseline: dict[str, Any] | None = None) -> GateReport:
-    failures: list[Finding] = []
+    failures = _unevaluated_runs(results) if gate.thresholds else []
     for evaluation in results["evaluations"]:
         key, metrics = record_key(evaluation), evaluation["metrics"]
         for threshold_key in gate.thresholds:
@@ -75,6 +75,16 @@ def check(results: dict[str, Any], gate: GateConfig, baseline: dict[str, Any] | 
     if gate.fail_on_regression:
         failures += regressions
     return GateReport(failures, regressions, deltas, gate.tolerance)
+
+
+def _unevaluated_runs(results: dict[str, Any]) -> list[Finding]:
+    """A run whose every line failed has no scores; a gate must not pass for want of them."""
+    return [
+        Finding(("run", run["flow"], run["variant"], run["dataset"]), "lines", message)
+        for run in results.get("runs", [])
+        if run["lines"] and run["failed"] == run["lines"]
+        for message in [f"{run['failed']} of {run['lines']} lines failed, so nothing was evaluated"]
+    ]
 
 
 def _compare(
