@@ -64,11 +64,44 @@ def test_a_drop_beyond_the_tolerance_is_a_regression_with_its_delta():
     report = check(current, GateConfig(tolerance=0.02), baseline)
     assert [str(f) for f in report.regressions] == [
         "qa_metrics.f1_score on core (flow qa, variant v1): 0.800 regressed -0.100 from baseline 0.900 "
-        "(tolerance 0.020)"
+        "(tolerance 0.020; no per-line scores to pair, significance not tested)"
     ]
     assert not report.passed
     assert round(report.deltas[("qa_metrics", "qa", "v1", "core"), "em"].change, 3) == -0.01
     assert check(current, GateConfig(tolerance=0.02, fail_on_regression=False), baseline).passed
+
+
+def _scored(line_scores: list[float]) -> dict:
+    """Results whose f1_score on `core` is these per-line scores (ids l00, l01, ...)."""
+    results = _results(core={"f1_score": sum(line_scores) / len(line_scores)})
+    results["evaluations"][0]["line_metrics"] = {
+        "f1_score": {f"l{i:02}": s for i, s in enumerate(line_scores)}
+    }
+    return results
+
+
+# A kept-back pair against one baseline of 20 lines: both drop the mean by 0.06, beyond a 0.05
+# tolerance. In the real drop nearly every line loses a little; in the noise lines move both ways.
+BASELINE_LINES = [0.9, 0.7, 0.8, 0.6, 1.0, 0.5, 0.9, 0.7, 0.8, 0.6] * 2
+REAL_DROP = [score - 0.06 + (0.02 if i % 2 else -0.02) for i, score in enumerate(BASELINE_LINES)]
+NOISE = [score + (0.3 if i % 2 == 0 else -0.42) for i, score in enumerate(BASELINE_LINES)]
+
+
+def test_a_real_drop_is_a_regression_and_noise_of_the_same_size_is_not():
+    gate, baseline = GateConfig(tolerance=0.05), _scored(BASELINE_LINES)
+    drop, noise = check(_scored(REAL_DROP), gate, baseline), check(_scored(NOISE), gate, baseline)
+    key = (("qa_metrics", "qa", "v1", "core"), "f1_score")
+    assert round(drop.deltas[key].change, 3) == round(noise.deltas[key].change, 3) == -0.06
+    (finding,) = drop.regressions
+    assert "regressed -0.060" in str(finding) and "over 20 lines" in str(finding)
+    assert drop.deltas[key].significant and not drop.passed
+    assert noise.deltas[key].significant is False and noise.regressions == [] and noise.passed
+
+
+def test_too_few_paired_lines_fall_back_to_the_tolerance_and_say_so():
+    report = check(_scored([0.5, 0.4, 0.3]), GateConfig(tolerance=0.05), _scored([0.9, 0.8, 0.7]))
+    (finding,) = report.regressions
+    assert "only 3 paired lines, too few to test significance" in str(finding)
 
 
 def test_run_with_gate_exits_1_naming_the_failure(tiny_experiment: Path, tmp_path: Path):

@@ -1,27 +1,64 @@
 """The quality gate: thresholds per metric and dataset, and regressions against a baseline.
 
 It reads results as saved in `results.json`, so a past run (or main's) can be gated or compared
-without running anything again.
+without running anything again. A drop counts as a regression only when it is beyond the tolerance
+and, where both results carry per-line scores, significant: the 95% interval of the mean per-line
+change (a paired bootstrap over the lines both runs scored) lies below zero. With too few paired
+lines, or no per-line scores, the tolerance alone decides and the finding says so.
 """
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass
 from typing import Any
 
 from {{ cookiecutter.package_name }}.experiment import GateConfig
 
 RecordKey = tuple[str, str, str, str]  # evaluator, flow, variant, dataset
+MIN_PAIRED_LINES = 8  # fewer lines than this cannot show a change is more than noise
+RESAMPLES = 2000
+CONFIDENCE = 0.95
 
 
 @dataclass(frozen=True)
 class Delta:
     current: float
     baseline: float
+    paired_lines: int = 0
+    interval: tuple[float, float] | None = None  # of the mean per-line change; None: not tested
 
     @property
     def change(self) -> float:
         return self.current - self.baseline
+
+    @property
+    def significant(self) -> bool | None:
+        """Does the interval exclude zero? None when significance could not be tested."""
+        return None if self.interval is None else self.interval[0] > 0 or self.interval[1] < 0
+
+    def describe(self) -> str:
+        """`[low, high] over n lines`, or why significance was not tested."""
+        if self.interval is not None:
+            low, high = self.interval
+            return f"95% interval [{low:+.3f}, {high:+.3f}] over {self.paired_lines} lines"
+        if self.paired_lines:
+            return f"only {self.paired_lines} paired lines, too few to test significance"
+        return "no per-line scores to pair, significance not tested"
+
+
+def paired_bootstrap(
+    current: dict[str, float], baseline: dict[str, float]
+) -> tuple[int, tuple[float, float] | None]:
+    """Lines scored in both runs, and the interval of their mean change (None below MIN_PAIRED_LINES).
+    Seeded, so the same results always give the same verdict."""
+    changes = [current[line] - baseline[line] for line in sorted(current.keys() & baseline.keys())]
+    if len(changes) < MIN_PAIRED_LINES:
+        return len(changes), None
+    rng = random.Random(0)
+    means = sorted(sum(rng.choices(changes, k=len(changes))) / len(changes) for _ in range(RESAMPLES))
+    tail = (1 - CONFIDENCE) / 2
+    return len(changes), (means[int(tail * RESAMPLES)], means[int((1 - tail) * RESAMPLES) - 1])
 
 
 @dataclass(frozen=True)
@@ -90,15 +127,20 @@ def _unevaluated_runs(results: dict[str, Any]) -> list[Finding]:
 def _compare(
     results: dict[str, Any], baseline: dict[str, Any], tolerance: float
 ) -> tuple[dict[tuple[RecordKey, str], Delta], list[Finding]]:
-    before = {record_key(e): e["metrics"] for e in baseline["evaluations"]}
+    before = {record_key(e): e for e in baseline["evaluations"]}
     deltas, regressions = {}, []
     for evaluation in results["evaluations"]:
         key = record_key(evaluation)
+        old = before.get(key, {"metrics": {}})
         for metric, value in evaluation["metrics"].items():
-            if metric in before.get(key, {}):
-                delta = Delta(value, before[key][metric])
-                deltas[key, metric] = delta
-                if delta.change < -tolerance:
-                    message = f"{value:.3f} regressed {delta.change:+.3f} from baseline {delta.baseline:.3f}"
-                    regressions.append(Finding(key, metric, f"{message} (tolerance {tolerance:.3f})"))
+            if metric not in old["metrics"]:
+                continue
+            lines = evaluation.get("line_metrics", {}).get(metric, {})
+            paired, interval = paired_bootstrap(lines, old.get("line_metrics", {}).get(metric, {}))
+            delta = Delta(value, old["metrics"][metric], paired, interval)
+            deltas[key, metric] = delta
+            if delta.change < -tolerance and delta.significant is not False:
+                message = f"{value:.3f} regressed {delta.change:+.3f} from baseline {delta.baseline:.3f}"
+                detail = f"tolerance {tolerance:.3f}; {delta.describe()}"
+                regressions.append(Finding(key, metric, f"{message} ({detail})"))
     return deltas, regressions

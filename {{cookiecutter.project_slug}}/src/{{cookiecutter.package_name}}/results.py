@@ -61,10 +61,24 @@ class ExperimentResults:
                     variant=record.variant,
                     dataset=record.dataset,
                 )
-                | {"metrics": record.result.metrics}
+                | {"metrics": record.result.metrics, "line_metrics": self.line_metrics(record)}
                 for record in self.evaluations
             ],
         }
+
+    def line_metrics(self, record: EvaluationRecord) -> dict[str, dict[str, float]]:
+        """metric -> line id -> score: what a later run is compared with, line by line (gate.py)."""
+        rows = self.rows.get(record.dataset, [])
+        scores: dict[str, dict[str, float]] = {}
+        for index, output in enumerate(record.result.outputs):
+            if not isinstance(output, dict):
+                continue  # a failed line has no score
+            row = rows[index] if index < len(rows) and isinstance(rows[index], dict) else {}
+            line_id = str(row.get("id", index))
+            for metric, value in output.items():
+                if isinstance(value, int | float) and not isinstance(value, bool):
+                    scores.setdefault(metric, {})[line_id] = float(value)
+        return scores
 
 
 def _summary(record: RunRecord | EvaluationRecord, **keys: str) -> dict:
