@@ -172,6 +172,40 @@ def test_pr_runs_the_fast_suite_then_all_tests_with_and_without_prompt_flow(bake
     assert "make install PROMPTFLOW=0" in without and without[-1] == "make lint test-all experiment"
 
 
+@pytest.mark.parametrize("ci_provider", ["github", "azure_devops"])
+def test_main_publishes_its_gate_results_and_each_pr_gates_against_them(bake, ci_provider):
+    """Regression detection needs a baseline: main's own offline gate run, the same overlay and model."""
+    project = bake(ci_provider=ci_provider)
+    github = ci_provider == "github"
+    path = project / (".github/workflows/pr.yml" if github else ".azure-pipelines/pr.yml")
+    pipeline = yaml.safe_load(path.read_text(encoding="utf-8"))
+    steps = (list(pipeline["jobs"].values()) if github else pipeline["jobs"])[0]["steps"]
+    if github:
+        assert pipeline[True]["push"]["branches"] == ["main"]  # YAML 1.1 reads the `on` key as True
+        fetch = next(step for step in steps if "gh run download" in (step.get("run") or ""))
+        assert (
+            "--workflow pr.yml --branch main" in fetch["run"]
+            and fetch["if"] == "github.event_name == 'pull_request'"
+        )
+        publish = next(step for step in steps if step.get("with", {}).get("name") == "gate-results")
+    else:
+        assert pipeline["trigger"]["branches"]["include"] == ["main"]
+        fetch = next(step for step in steps if step.get("task") == "DownloadPipelineArtifact@2")
+        assert (
+            fetch["inputs"]["branchName"] == "refs/heads/main"
+            and fetch["inputs"]["artifactName"] == "gate-results"
+        )
+        assert fetch["inputs"]["definition"] == "$(System.DefinitionId)"  # this same pipeline, run on main
+        publish = next(step for step in steps if step.get("inputs", {}).get("artifact") == "gate-results")
+    gate = next(step.get("run") or step.get("script") for step in steps if "make gate" in str(step))
+    assert gate == "make gate ENV=pr $(test -f baseline/results.json && echo BASELINE=baseline/results.json)"
+    assert (
+        steps.index(fetch)
+        < [s.get("run") or s.get("script") for s in steps].index(gate)
+        < steps.index(publish)
+    )
+
+
 # --- dev, test and prod are separate ---------------------------------------------------------------
 
 ENVIRONMENTS = ("dev", "test", "prod")

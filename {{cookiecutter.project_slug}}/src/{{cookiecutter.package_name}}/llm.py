@@ -1,7 +1,21 @@
-"""The model-provider seam: one `openai` client for the offline stand-in, Azure OpenAI or OpenAI."""
+"""The model-provider seam: one `openai` client for the offline stand-in, Azure OpenAI or OpenAI.
+
+Online, every call goes through one process-wide `RateLimiter` per endpoint (an httpx transport
+under the openai client, so chat and embeddings both pass it). When the endpoint answers 429, the
+limiter holds every new call until its `retry-after-ms` / `retry-after` has passed, then retries
+the refused one; it also caps and paces the calls in flight (AIMD, see `RateLimiter`). A call gives
+up after LLM_RATE_LIMIT_WAIT_SECONDS of such waiting and fails with a message saying so; 5xx,
+timeouts and connection errors stay with the openai client's LLM_MAX_RETRIES. The offline stand-in
+is not limited.
+"""
 
 from __future__ import annotations
 
+import email.utils
+import math
+import random
+import threading
+import time
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -25,11 +39,21 @@ class ModelCallError(RuntimeError):
 
 def describe_failure(settings: Settings, error: openai.APIError) -> str:
     """One line a developer can act on: which provider, what went wrong, which setting to check."""
-    where = f"{settings.provider} ({settings.azure_openai_endpoint or 'api.openai.com'})"
+    endpoint = settings.openai_base_url if settings.provider == "openai" else settings.azure_openai_endpoint
+    where = f"{settings.provider} ({endpoint or 'api.openai.com'})"
     limits = f"timeout {settings.llm_timeout_seconds:g} s, {settings.llm_max_retries} retries"
     if isinstance(error, openai.AuthenticationError | openai.PermissionDeniedError):
         hint = "check AZURE_OPENAI_API_KEY / OPENAI_API_KEY, or your Entra ID role on the resource"
         return f"{where} refused the call ({error.status_code}): {hint}"
+    if isinstance(error, openai.RateLimitError):
+        gave_up = error.response.headers.get(GAVE_UP_HEADER)
+        if gave_up:  # the limiter's own account of the waiting it did
+            return (
+                f"{where} kept refusing the call (429 rate limit): {gave_up} "
+                f"(LLM_RATE_LIMIT_WAIT_SECONDS={settings.llm_rate_limit_wait_seconds:g}); lower the "
+                "concurrency, raise the deployment's quota or allow a longer wait"
+            )
+        return f"{where} rate-limited the call (429), {settings.llm_max_retries} retries: {error.message}"
     if isinstance(error, openai.APITimeoutError):
         return f"{where} did not answer ({limits}); check the endpoint and the network"
     if isinstance(error, openai.APIConnectionError):
@@ -44,8 +68,169 @@ class Completion:
     completion_tokens: int
 
 
+# --- rate limits ---------------------------------------------------------------------------------
+
+GAVE_UP_HEADER = "x-aiops-rate-limit"  # set on the 429 the limiter hands back when it stops waiting
+BACKOFF_SECONDS = (0.5, 8.0)  # first and longest wait after a 429 that names no retry-after
+# The cap after a 429, as a fraction of the calls then in flight. Far gentler than halving: the
+# gate already stops the burst, and a cap below rate x latency leaves allowed calls unmade
+# (measured on the fake endpoint, 600 rpm: 0.5 reaches ~80% of the allowed rate, 0.9 ~95%).
+DECREASE = 0.9
+MIN_CAP = 0.05  # below 1 the cap paces a single call: one start per latency / cap seconds
+
+
+class RateLimiter:
+    """How many calls to one endpoint may be in flight, shared by every thread of the process.
+
+    The cap starts unlimited (the engine's pool bounds it). A 429 closes the gate (no call starts
+    until its retry-after has passed) and cuts the cap to 0.9 x the calls in flight, once per
+    episode: refusals of calls sent before the last cut don't cut again. Each answered call grows
+    it by 1/cap while the cap is what holds calls back and the endpoint has requests to spare
+    (`x-ratelimit-remaining-*` not 0). Once capped, calls start paced, latency / cap apart, so they
+    reach the endpoint spread out rather than in bursts that all leave its window at once; so the
+    cap is in effect a rate (cap / latency calls per second), and may fall below one call.
+    """
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition()
+        self._in_flight = 0
+        self.cap = math.inf
+        self.refused = 0
+        self._closed_until = 0.0
+        self._last_cut = 0.0
+        self._latency = 0.0  # smoothed seconds an answered call takes
+        self._next_start = 0.0
+
+    def acquire(self, deadline: float) -> float | None:
+        """Wait for the gate and a free slot: the call's start time, or None once `deadline` passes."""
+        with self._changed:
+            while True:
+                now = time.monotonic()
+                if now >= deadline:
+                    return None
+                opens = max(self._closed_until, self._next_start)
+                if now >= opens and self._in_flight < self.cap:
+                    self._in_flight += 1
+                    if self.cap != math.inf:
+                        self._next_start = now + self._latency / self.cap
+                    return now
+                self._changed.wait(min(opens if now < opens else deadline, deadline) - now)
+
+    def release(self, started: float, refused_for: float | None = None, spare: int | None = None) -> None:
+        """A call started at `started` ended: refused (wait `refused_for`), else answered (`spare`: what
+        the endpoint says is left of its allowance, -1 if it doesn't say), or failed (no sign either way)."""
+        with self._changed:
+            in_flight, self._in_flight = self._in_flight, self._in_flight - 1
+            now = time.monotonic()
+            if refused_for is not None:
+                self.refused += 1
+                self._closed_until = max(self._closed_until, now + refused_for)
+                if started >= self._last_cut:
+                    self.cap = max(MIN_CAP, min(self.cap, in_flight) * DECREASE)
+                    self._last_cut = now
+            elif spare is not None:
+                took = now - started
+                self._latency = 0.8 * self._latency + 0.2 * took if self._latency else took
+                # calls in flight are already counted in `spare`: 0 means the next one would be refused
+                if spare != 0 and self.cap != math.inf and in_flight >= self.cap - 1:
+                    self.cap += 1 / self.cap if self.cap >= 1 else 0.1
+            self._changed.notify_all()
+
+
+def retry_after(headers: httpx.Headers) -> float | None:
+    """Seconds the endpoint asks to wait: `retry-after-ms`, else `retry-after` (seconds or a date)."""
+    for name, scale in (("retry-after-ms", 1000), ("retry-after", 1)):
+        try:
+            return max(0.0, float(headers[name]) / scale)
+        except (KeyError, ValueError):
+            continue
+    date = email.utils.parsedate_tz(headers.get("retry-after", ""))
+    return None if date is None else max(0.0, email.utils.mktime_tz(date) - time.time())
+
+
+def _spare(headers: httpx.Headers) -> int:
+    """What the endpoint says is left of its request (or token) allowance; -1 if it doesn't say."""
+    left = []
+    for name in ("x-ratelimit-remaining-requests", "x-ratelimit-remaining-tokens"):
+        try:
+            value = int(float(headers[name]))
+        except (KeyError, ValueError):
+            continue
+        if value >= 0:  # Azure sends -1 when it doesn't know
+            left.append(value)
+    return min(left) if left else -1
+
+
+class RateLimitedTransport(httpx.BaseTransport):
+    """Every request waits for the limiter; a 429 is waited out and retried within `wait_seconds`."""
+
+    def __init__(self, inner: httpx.BaseTransport, limiter: RateLimiter, wait_seconds: float) -> None:
+        self._inner, self._limiter, self._wait_seconds = inner, limiter, wait_seconds
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        start = time.monotonic()
+        deadline, refusals = start + self._wait_seconds, 0
+        while True:
+            started = self._limiter.acquire(deadline)
+            if started is None:
+                why = f"held back {time.monotonic() - start:.1f} s after {refusals} refusals"
+                return _gave_up(httpx.Response(429, json={"error": {"code": "429", "message": why}}), why)
+            try:
+                response = self._inner.handle_request(request)
+            except BaseException:
+                self._limiter.release(started)
+                raise
+            if response.status_code != 429:
+                answered = response.status_code < 400  # a failure is no sign of the rate either way
+                self._limiter.release(started, spare=_spare(response.headers) if answered else None)
+                return response
+            refusals += 1
+            asked = retry_after(response.headers)
+            first, longest = BACKOFF_SECONDS
+            backoff = min(first * 2 ** (refusals - 1), longest) * random.uniform(0.75, 1)
+            wait = backoff if asked is None else asked
+            self._limiter.release(started, refused_for=wait)
+            now = time.monotonic()
+            if now + wait > deadline:
+                asked_for = f"; it asked for {wait:.1f} s more" if asked is not None else ""
+                return _gave_up(response, f"refused {refusals} times in {now - start:.1f} s{asked_for}")
+            response.read()
+            response.close()
+
+    def close(self) -> None:
+        self._inner.close()
+
+
+def _gave_up(response: httpx.Response, why: str) -> httpx.Response:
+    response.headers["x-should-retry"] = "false"  # the openai client must not start over
+    response.headers[GAVE_UP_HEADER] = why
+    return response
+
+
+_LIMITERS: dict[str, RateLimiter] = {}
+_LIMITERS_LOCK = threading.Lock()
+
+
+def limiter_for(endpoint: str) -> RateLimiter:
+    """The process's limiter for one endpoint (every client built for it shares it)."""
+    with _LIMITERS_LOCK:
+        return _LIMITERS.setdefault(endpoint, RateLimiter())
+
+
+def _http_client(settings: Settings, endpoint: str) -> httpx.Client | None:
+    """The rate-limited transport under openai's default client; None (openai's own) when turned off."""
+    if not settings.llm_adaptive_concurrency:
+        return None
+    pool = httpx.HTTPTransport(limits=httpx.Limits(max_connections=1000, max_keepalive_connections=100))
+    limited = RateLimitedTransport(pool, limiter_for(endpoint), settings.llm_rate_limit_wait_seconds)
+    return httpx.Client(transport=limited, follow_redirects=True)  # as the offline stand-in's client
+
+
+# --- clients -------------------------------------------------------------------------------------
+
+
 def build_client(settings: Settings) -> openai.OpenAI:
-    """Explicit timeout and bounded retries: the client backs off on 429/5xx and honours Retry-After."""
+    """Explicit timeout and bounded retries; online, the process-wide rate limiter (see above)."""
     limits = {"timeout": settings.llm_timeout_seconds, "max_retries": settings.llm_max_retries}
     if settings.provider == "offline":
         return openai.OpenAI(
@@ -57,7 +242,13 @@ def build_client(settings: Settings) -> openai.OpenAI:
     if settings.provider == "openai":
         if settings.openai_api_key is None:
             raise ConfigError("OPENAI_API_KEY is not set (LLM_PROVIDER=openai needs it).")
-        return openai.OpenAI(api_key=settings.openai_api_key.get_secret_value(), **limits)
+        base_url = settings.openai_base_url or "https://api.openai.com/v1"
+        return openai.OpenAI(
+            api_key=settings.openai_api_key.get_secret_value(),
+            base_url=base_url,
+            http_client=_http_client(settings, base_url),
+            **limits,
+        )
     return _azure_client(settings, limits)
 
 
@@ -67,6 +258,7 @@ def _azure_client(settings: Settings, limits: dict) -> openai.AzureOpenAI:
     common = {
         "azure_endpoint": settings.azure_openai_endpoint,
         "api_version": settings.azure_openai_api_version,
+        "http_client": _http_client(settings, settings.azure_openai_endpoint),
         **limits,
     }
     if settings.azure_openai_auth == "api_key":

@@ -148,14 +148,20 @@ def complete(request: dict) -> dict:
 ROUTES: dict[str, Callable[[dict], dict]] = {"/chat/completions": complete}
 
 
+def respond(path: str, request: dict) -> tuple[int, dict]:
+    """(HTTP status, JSON body) the stand-in answers a request body sent to `path` with. Its
+    in-process transport and the loopback server (fake_endpoint.py) both answer through it."""
+    route = next((handler for suffix, handler in ROUTES.items() if path.endswith(suffix)), None)
+    if route is None:
+        return 404, {"error": {"code": "404", "message": f"offline model: no route {path}"}}
+    return 200, route(request)
+
+
 def transport(latency_ms: int = 0) -> httpx.MockTransport:
     def handle(request: httpx.Request) -> httpx.Response:
-        route = next((handler for path, handler in ROUTES.items() if request.url.path.endswith(path)), None)
-        if route is None:
-            return httpx.Response(
-                404, json={"error": {"message": f"offline model: no route {request.url.path}"}}
-            )
-        time.sleep(latency_ms / 1000)
-        return httpx.Response(200, json=route(json.loads(request.content)))
+        if latency_ms:
+            time.sleep(latency_ms / 1000)
+        status, body = respond(request.url.path, json.loads(request.content))
+        return httpx.Response(status, json=body)
 
     return httpx.MockTransport(handle)

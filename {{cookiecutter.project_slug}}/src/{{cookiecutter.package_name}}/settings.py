@@ -24,7 +24,11 @@ class Settings(BaseSettings):
 
     llm_provider: Literal["auto", "offline", "azure_openai", "openai"] = "auto"
     llm_timeout_seconds: float = 30.0
-    llm_max_retries: int = 3
+    llm_max_retries: int = 3  # for 5xx, timeouts and connection errors (429s: the wait below)
+    # Online calls share one adaptive limit on calls in flight and wait out 429s (llm.RateLimiter);
+    # a call still refused after this many seconds of waiting fails, saying so.
+    llm_adaptive_concurrency: bool = True  # false: the openai client's own bounded 429 retries only
+    llm_rate_limit_wait_seconds: float = 120.0
     offline_model_latency_ms: int = 0  # simulated per-call latency, for throughput benchmarks
 
     azure_openai_endpoint: str | None = None
@@ -35,6 +39,7 @@ class Settings(BaseSettings):
 
     openai_api_key: SecretStr | None = None
     openai_model: str = "gpt-4o-mini"
+    openai_base_url: str | None = None  # an OpenAI-compatible endpoint; unset: api.openai.com
 
     # Retrieval, read by rag flows only (embeddings.py): `auto` uses embeddings once the online
     # provider has an embedding model, else BM25.
