@@ -199,27 +199,38 @@ def summarise(spans: list[dict[str, Any]], config: MonitoringConfig) -> list[Sum
     groups: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
     for span in requests(spans):
         groups[group_of(span)].append(span)
-    summaries = []
-    for (flow, variant), roots in sorted(groups.items()):
-        latencies = [(root["end_ns"] - root["start_ns"]) / 1e6 for root in roots]
-        tokens: dict[tuple[str, str], int] = defaultdict(int)
-        for root in roots:
-            for key, count in usage.get(root["trace_id"], {}).items():
-                tokens[key] += count
-        summaries.append(
-            Summary(
-                flow=flow,
-                variant=variant,
-                requests=len(roots),
-                errors=sum(root["status"] == "ERROR" for root in roots),
-                p50_ms=percentile(latencies, 0.50),
-                p95_ms=percentile(latencies, 0.95),
-                input_tokens=sum(count for (_, kind), count in tokens.items() if kind == "input"),
-                output_tokens=sum(count for (_, kind), count in tokens.items() if kind == "output"),
-                cost=sum(config.cost(model, kind, count) for (model, kind), count in tokens.items()),
-            )
-        )
-    return summaries
+    return [
+        summary_of(flow, variant, roots, usage, config) for (flow, variant), roots in sorted(groups.items())
+    ]
+
+
+def summary_of(
+    flow: str,
+    variant: str,
+    roots: list[dict[str, Any]],
+    usage: dict[str, dict[tuple[str, str], int]],
+    config: MonitoringConfig | None,
+) -> Summary:
+    """Latency of these requests (root spans) and the tokens of their traces, priced by `config`
+    (cost 0 without one: a caller without prices shows the cost as unknown)."""
+    latencies = [(root["end_ns"] - root["start_ns"]) / 1e6 for root in roots]
+    tokens: dict[tuple[str, str], int] = defaultdict(int)
+    for root in roots:
+        for key, count in usage.get(root["trace_id"], {}).items():
+            tokens[key] += count
+    return Summary(
+        flow=flow,
+        variant=variant,
+        requests=len(roots),
+        errors=sum(root["status"] == "ERROR" for root in roots),
+        p50_ms=percentile(latencies, 0.50),
+        p95_ms=percentile(latencies, 0.95),
+        input_tokens=sum(count for (_, kind), count in tokens.items() if kind == "input"),
+        output_tokens=sum(count for (_, kind), count in tokens.items() if kind == "output"),
+        cost=sum(config.cost(model, kind, count) for (model, kind), count in tokens.items())
+        if config
+        else 0.0,
+    )
 
 
 def sample(spans: list[dict[str, Any]], size: int, seed: int) -> list[dict[str, Any]]:

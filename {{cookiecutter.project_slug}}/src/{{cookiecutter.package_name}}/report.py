@@ -1,4 +1,8 @@
-"""Views of results: markdown (PR comments, step summaries), terminal tables, one HTML file."""
+"""Views of results: markdown (PR comments, step summaries), terminal tables, one HTML file.
+
+Every metric is shown with the gate's threshold for it and whether it passes (— when the gate does
+not check it); every run with its latency, tokens and estimated cost (— when it left no spans).
+"""
 
 from __future__ import annotations
 
@@ -12,18 +16,71 @@ from rich import box
 from rich.table import Table
 
 from {{ cookiecutter.package_name }} import results as results_folder
-from {{ cookiecutter.package_name }}.gate import GateReport
-from {{ cookiecutter.package_name }}.results import EvaluationRecord, ExperimentResults
+from {{ cookiecutter.package_name }}.experiment import GateConfig
+from {{ cookiecutter.package_name }}.gate import GateReport, threshold_for
+from {{ cookiecutter.package_name }}.results import EvaluationRecord, ExperimentResults, RunRecord
 
 _COLUMNS = ("flow", "variant", "dataset", "lines", "failed")
+_STATS_COLUMNS = ("p50 ms", "p95 ms", "tokens in", "tokens out", "cost")
 _TEMPLATES = Environment(
     loader=FileSystemLoader(Path(__file__).with_name("templates")), autoescape=True, undefined=StrictUndefined
 )
-WORST_LINES = 5
+NONE = "—"  # no threshold, no spans, no price
+WORST_LINES = 10  # per dataset and variant
+LEGEND = (
+    "Each metric: value (change from the baseline) · gate threshold (minimum) and pass/fail; — not gated."
+)
 
 
-def _value(metrics: dict[str, float], name: str) -> str:
-    return f"{metrics[name]:.3f}" if name in metrics else "-"
+@dataclass(frozen=True)
+class Cell:
+    """One metric of one evaluated run, as the gate sees it."""
+
+    metric: str
+    value: float | None
+    change: float | None  # against the baseline, when there is one
+    regressed: bool
+    threshold: float | None
+
+    @property
+    def status(self) -> str | None:
+        """`pass`/`fail` against the threshold (the gate's rule: value >= threshold), None if not gated."""
+        if self.threshold is None:
+            return None
+        return "pass" if self.value is not None and self.value >= self.threshold else "fail"
+
+    @property
+    def value_text(self) -> str:
+        return "-" if self.value is None else f"{self.value:.3f}"
+
+    @property
+    def change_text(self) -> str:
+        if self.change is None:
+            return ""
+        return f"({self.change:+.3f})" + (" ⚠" if self.regressed else "")
+
+    @property
+    def threshold_text(self) -> str:
+        return NONE if self.threshold is None else f"≥ {self.threshold:.3f}"
+
+    def markdown(self) -> str:
+        value = " ".join(part for part in (self.value_text, self.change_text) if part)
+        verdict = {"pass": " ✅ pass", "fail": " ❌ fail", None: ""}[self.status]
+        return f"{value} · {self.threshold_text}{verdict}"
+
+
+def _cell(
+    record: EvaluationRecord, name: str, gate: GateReport | None, gate_config: GateConfig | None
+) -> Cell:
+    key = (record.evaluator, record.flow, record.variant, record.dataset)
+    delta = gate.deltas.get((key, name)) if gate else None
+    return Cell(
+        metric=name,
+        value=record.result.metrics.get(name),
+        change=delta.change if delta else None,
+        regressed=bool(delta and gate and delta.change < -gate.tolerance),
+        threshold=threshold_for(gate_config, record.evaluator, name, record.dataset) if gate_config else None,
+    )
 
 
 def _by_evaluator(results: ExperimentResults) -> dict[str, tuple[list[EvaluationRecord], list[str]]]:
@@ -37,32 +94,47 @@ def _by_evaluator(results: ExperimentResults) -> dict[str, tuple[list[Evaluation
     }
 
 
-def _counts(record: EvaluationRecord) -> list[str]:
+def _counts(record: EvaluationRecord | RunRecord) -> list[str]:
     lines = str(len(record.result.outputs))
     return [record.flow, record.variant, record.dataset, lines, str(record.result.failed)]
 
 
-def _with_delta(record: EvaluationRecord, name: str, gate: GateReport | None) -> str:
-    text = _value(record.result.metrics, name)
-    delta = (
-        gate.deltas.get(((record.evaluator, record.flow, record.variant, record.dataset), name))
-        if gate
-        else None
-    )
-    if delta is None:
-        return text
-    flag = " ⚠" if delta.change < -gate.tolerance else ""
-    return f"{text} ({delta.change:+.3f}){flag}"
+def _stats(record: RunRecord) -> list[str]:
+    """p50/p95 latency, tokens and cost of a run's lines; — without spans (or without prices)."""
+    stats = record.stats
+    if stats is None:
+        return [NONE] * len(_STATS_COLUMNS)
+    cost = NONE if stats.cost is None else f"{stats.cost:.4f} {stats.currency}"
+    return [
+        f"{stats.p50_ms:.1f}",
+        f"{stats.p95_ms:.1f}",
+        str(stats.input_tokens),
+        str(stats.output_tokens),
+        cost,
+    ]
 
 
-def markdown(results: ExperimentResults, gate: GateReport | None = None) -> str:
-    """A gate verdict, then one table per evaluator with a row per flow x variant x dataset."""
+def markdown(
+    results: ExperimentResults, gate: GateReport | None = None, gate_config: GateConfig | None = None
+) -> str:
+    """A gate verdict, the runs' latency and cost, then one table per evaluator with a row per
+    flow x variant x dataset, each metric next to its threshold (from `gate_config`) and pass/fail."""
     lines = [f"# Experiment `{results.experiment}` (engine: {results.engine})", ""]
     if gate is not None:
         verdict = "✅ passed" if gate.passed else f"❌ failed ({len(gate.failures)})"
         lines += [f"**Gate: {verdict}**", "", *(f"- ❌ {finding}" for finding in gate.failures)]
         lines += [f"- ⚠ {finding}" for finding in gate.regressions if finding not in gate.failures]
         lines.append("")
+    lines += [
+        "## Runs",
+        "",
+        "| " + " | ".join([*_COLUMNS, *_STATS_COLUMNS]) + " |",
+        "|---|---|---|---:|---:|" + "---:|" * len(_STATS_COLUMNS),
+        *("| " + " | ".join(_counts(record) + _stats(record)) + " |" for record in results.runs),
+        "",
+        LEGEND,
+        "",
+    ]
     for evaluator, (records, names) in _by_evaluator(results).items():
         lines += [
             f"## {evaluator}",
@@ -70,7 +142,11 @@ def markdown(results: ExperimentResults, gate: GateReport | None = None) -> str:
             "| " + " | ".join([*_COLUMNS, *names]) + " |",
             "|---|---|---|---:|---:|" + "---:|" * len(names),
             *(
-                "| " + " | ".join(_counts(record) + [_with_delta(record, n, gate) for n in names]) + " |"
+                "| "
+                + " | ".join(
+                    _counts(record) + [_cell(record, n, gate, gate_config).markdown() for n in names]
+                )
+                + " |"
                 for record in records
             ),
             "",
@@ -78,9 +154,10 @@ def markdown(results: ExperimentResults, gate: GateReport | None = None) -> str:
     return "\n".join(lines)
 
 
-def metrics_tables(results: ExperimentResults) -> list[Table]:
-    """Compact for terminals: flow/variant in one column, lines as `ok/total`."""
+def metrics_tables(results: ExperimentResults, gate_config: GateConfig | None = None) -> list[Table]:
+    """Compact for terminals: flow/variant in one column, lines as `ok/total`, ✓/✗ on gated metrics."""
     tables = []
+    marks = {"pass": " ✓", "fail": " ✗", None: ""}
     for evaluator, (records, names) in _by_evaluator(results).items():
         table = Table(title=f"{evaluator} ({results.engine} engine)", box=box.SIMPLE_HEAD, pad_edge=False)
         for column in ("run", "dataset", "lines", *names):
@@ -91,7 +168,8 @@ def metrics_tables(results: ExperimentResults) -> list[Table]:
             total = len(record.result.outputs)
             lines = f"{total - record.result.failed}/{total}"
             row = [f"{record.flow}/{record.variant}", record.dataset, lines]
-            table.add_row(*row, *(_value(record.result.metrics, name) for name in names))
+            cells = (_cell(record, name, None, gate_config) for name in names)
+            table.add_row(*row, *(cell.value_text + marks[cell.status] for cell in cells))
         tables.append(table)
     return tables
 
@@ -140,47 +218,111 @@ def _shown(value: object) -> str:
     return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
 
 
-def _worst_lines(results: ExperimentResults, rows: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
-    """The lowest-scoring lines per dataset on the first metric of the first evaluator."""
-    if not results.evaluations:
-        return {"metric": None, "datasets": {}}
-    first = results.evaluations[0]
-    metric = next(iter(first.result.metrics), None)
+LineKey = tuple[str, str, str, int]  # flow, variant, dataset, line index
+
+
+def _line_scores(results: ExperimentResults) -> dict[LineKey, dict[str, float]]:
+    """Every line's numeric scores from every evaluator, as `evaluator.metric` -> score."""
+    scores: dict[LineKey, dict[str, float]] = {}
+    for record in results.evaluations:
+        for index, output in enumerate(record.result.outputs):
+            for name, value in (output or {}).items():
+                if isinstance(value, int | float) and not isinstance(value, bool):
+                    key = (record.flow, record.variant, record.dataset, index)
+                    scores.setdefault(key, {})[f"{record.evaluator}.{name}"] = float(value)
+    return scores
+
+
+def _ranked_by(
+    scores: dict[str, float], dataset: str, scales: dict[str, float], gate_config: GateConfig | None
+) -> tuple[str, float | None, tuple[float, float]]:
+    """The metric that makes a line bad, its threshold, and the line's sort key (lower is worse).
+
+    Gated metrics with a threshold on this dataset: how far below (or above) the threshold the line
+    is, as a share of the metric's scale, so F1 (0-1) and judge scores (1-5) compare. Else the
+    lowest score among the metrics the gate checks elsewhere, else among all. Ties: the line's
+    mean score over every metric."""
+    gated = set(gate_config.thresholds) if gate_config else set()
+    thresholds = {}
+    for name in scores.keys() & gated:
+        evaluator, _, metric = name.partition(".")
+        minimum = threshold_for(gate_config, evaluator, metric, dataset) if gate_config else None
+        if minimum is not None:
+            thresholds[name] = minimum
+    if thresholds:
+        margins = {name: (scores[name] - minimum) / scales[name] for name, minimum in thresholds.items()}
+    else:
+        margins = {name: scores[name] / scales[name] for name in (scores.keys() & gated or scores)}
+    metric = min(sorted(margins), key=margins.__getitem__)
+    mean = sum(scores[name] / scales[name] for name in scores) / len(scores)
+    return metric, thresholds.get(metric), (margins[metric], mean)
+
+
+def _worst_lines(
+    results: ExperimentResults, rows: dict[str, list[dict[str, Any]]], gate_config: GateConfig | None = None
+) -> dict[str, Any]:
+    """The `WORST_LINES` worst lines of each variant on each dataset, worst first, each ranked by the
+    gated metric furthest below its threshold (see `_ranked_by`), with that metric named."""
+    scores = _line_scores(results)
+    by_metric: dict[str, list[float]] = {}
+    for line in scores.values():
+        for name, value in line.items():
+            by_metric.setdefault(name, []).append(value)
+    scales = {name: _scale(values) for name, values in by_metric.items()}
     outputs = {(r.flow, r.variant, r.dataset): r.result.outputs for r in results.runs}
-    worst: dict[str, list[dict[str, Any]]] = {}
-    for record in (r for r in results.evaluations if r.evaluator == first.evaluator):
-        for index, scores in enumerate(record.result.outputs):
-            if scores is None or metric not in scores:
-                continue
-            row = rows[record.dataset][index]
-            answer = (outputs[record.flow, record.variant, record.dataset][index] or {}).get("answer", "")
-            worst.setdefault(record.dataset, []).append(
-                {
-                    "score": float(scores[metric]),
-                    "variant": f"{record.flow}/{record.variant}",
-                    "id": row.get("id", index),
-                    "input": _shown(row.get("question", row)),
-                    "output": _shown(answer),
-                    "ground_truth": _shown(row.get("ground_truth", "")),
-                }
-            )
+    groups: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+    for (flow, variant, dataset, index), line in scores.items():
+        metric, threshold, rank = _ranked_by(line, dataset, scales, gate_config)
+        row = rows.get(dataset, [])[index] if index < len(rows.get(dataset, [])) else {}
+        output = outputs.get((flow, variant, dataset), [])
+        answer = (output[index] or {}).get("answer", "") if index < len(output) else ""
+        groups.setdefault((flow, variant, dataset), []).append(
+            {
+                "rank": rank,
+                "dataset": dataset,
+                "variant": f"{flow}/{variant}",
+                "id": _shown(row.get("id", index)),
+                "metric": metric,
+                "score": line[metric],
+                "threshold": threshold,
+                "status": None if threshold is None else "pass" if line[metric] >= threshold else "fail",
+                "input": _shown(row.get("question", row)),
+                "output": _shown(answer),
+                "ground_truth": _shown(row.get("ground_truth", "")),
+            }
+        )
+    worst = sorted(
+        (
+            line
+            for lines in groups.values()
+            for line in sorted(lines, key=lambda line: line["rank"])[:WORST_LINES]
+        ),
+        key=lambda line: line["rank"],
+    )
     return {
-        "metric": f"{first.evaluator}.{metric}",
-        "datasets": {
-            d: sorted(lines, key=lambda line: line["score"])[:WORST_LINES] for d, lines in worst.items()
+        "lines": worst,
+        "filters": {
+            name: sorted({line[name] for line in worst}) for name in ("dataset", "variant", "metric")
         },
     }
 
 
 def html(
-    results: ExperimentResults, rows: dict[str, list[dict[str, Any]]], gate: GateReport | None = None
+    results: ExperimentResults,
+    rows: dict[str, list[dict[str, Any]]],
+    gate: GateReport | None = None,
+    gate_config: GateConfig | None = None,
 ) -> str:
-    """One self-contained file: no scripts, styles inline, charts as inline SVG."""
+    """One self-contained file: styles inline, charts as inline SVG, the line filters as one inline
+    script (no external resource: it works offline, from file://)."""
     tables = [
         {
             "evaluator": evaluator,
             "names": names,
-            "rows": [_counts(r) + [_with_delta(r, n, gate) for n in names] for r in records],
+            "rows": [
+                {"counts": _counts(r), "cells": [_cell(r, n, gate, gate_config) for n in names]}
+                for r in records
+            ],
         }
         for evaluator, (records, names) in _by_evaluator(results).items()
     ]
@@ -189,20 +331,34 @@ def html(
         results=results,
         gate=gate,
         columns=_COLUMNS,
+        runs=[_counts(r) + _stats(r) for r in results.runs],
+        stats_columns=_STATS_COLUMNS,
+        legend=LEGEND,
         tables=tables,
         charts=_charts(results),
         variant_columns=columns,
         comparison=comparison,
-        worst=_worst_lines(results, rows),
+        worst=_worst_lines(results, rows, gate_config),
+        worst_per_run=WORST_LINES,
     )
 
 
-def write_all(results: ExperimentResults, verdict: GateReport, gated: bool, output: Path) -> Path:
+def write_all(
+    results: ExperimentResults,
+    verdict: GateReport,
+    gated: bool,
+    output: Path,
+    gate_config: GateConfig | None = None,
+) -> Path:
     """A new folder under `output`: per-line files, results.json (with the gate verdict), summary.md
-    and report.html. `gated`: were there thresholds or a baseline (else the reports show no verdict)."""
+    and report.html. `gated`: were there thresholds or a baseline (else the reports show no verdict);
+    `gate_config`: the thresholds shown next to each metric."""
     shown = verdict if gated else None
     directory = results_folder.new_results_dir(output)
-    reports = {"summary.md": markdown(results, shown), "report.html": html(results, results.rows, shown)}
+    reports = {
+        "summary.md": markdown(results, shown, gate_config),
+        "report.html": html(results, results.rows, shown, gate_config),
+    }
     extra = {"gate": {"passed": verdict.passed, "failures": [str(finding) for finding in verdict.failures]}}
     results_folder.save(results, directory, reports, extra)
     return directory

@@ -3,13 +3,26 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from {{ cookiecutter.package_name }}.engines import RunResult
 from {{ cookiecutter.package_name }}.flow_entry import write_jsonl
+
+
+@dataclass(frozen=True)
+class RunStats:
+    """A run's latency and model use, read back from its flow spans (and their model-call children)."""
+
+    traced_lines: int
+    p50_ms: float
+    p95_ms: float
+    input_tokens: int
+    output_tokens: int
+    cost: float | None  # estimated at `make monitor`'s prices; None without a price list
+    currency: str
 
 
 @dataclass
@@ -18,6 +31,7 @@ class RunRecord:
     variant: str
     dataset: str
     result: RunResult
+    stats: RunStats | None = None  # None when no span of the run was recorded (AIOPS_TRACING=false)
 
     @property
     def folder(self) -> Path:
@@ -51,6 +65,7 @@ class ExperimentResults:
             "engine": self.engine,
             "runs": [
                 _summary(record, flow=record.flow, variant=record.variant, dataset=record.dataset)
+                | {"stats": asdict(record.stats) if record.stats else None}
                 for record in self.runs
             ],
             "evaluations": [
@@ -87,6 +102,59 @@ def _summary(record: RunRecord | EvaluationRecord, **keys: str) -> dict:
         "failed": record.result.failed,
         "details": (record.folder / "lines.jsonl").as_posix(),
     }
+
+
+def add_run_stats(results: ExperimentResults, since_ns: int, trace_dir: Path, prices: Path) -> None:
+    """Give each run the stats of the flow spans its lines left in the store since `since_ns` (the
+    experiment's start). Flow spans carry the run's variant and dataset (and the flow's name, which
+    tells two flows with the same variant names apart); evaluator spans carry the evaluator's and
+    are not the run's cost. Tokens are priced with `prices` (monitoring/config.yaml), as `make
+    monitor` prices them."""
+    from {{ cookiecutter.package_name }} import monitor  # here: it imports the model client, slow
+    from {{ cookiecutter.package_name }}.monitoring_config import (
+        MonitoringConfig,
+        MonitoringConfigError,
+        load_config,
+    )
+
+    day = datetime.fromtimestamp(since_ns / 1e9, UTC).strftime("%Y-%m-%d")
+    files = [f for f in sorted(trace_dir.glob("spans-*.jsonl")) if f.stem.removeprefix("spans-") >= day]
+    try:
+        spans = [span for span in monitor.read_spans(files) if span["start_ns"] >= since_ns]
+    except monitor.TraceReadError:
+        return
+    try:
+        config: MonitoringConfig | None = load_config(prices)
+    except MonitoringConfigError:
+        config = None
+    by_labels: dict[tuple[str, str], list[RunRecord]] = {}
+    for record in results.runs:
+        by_labels.setdefault((record.variant, record.dataset), []).append(record)
+    roots: dict[int, list[dict[str, Any]]] = {}
+    for span in monitor.requests(spans):
+        attributes = span["attributes"]
+        if "aiops.evaluator" in attributes or "aiops.dataset" not in attributes:
+            continue
+        candidates = by_labels.get(
+            (str(attributes.get("aiops.variant")), str(attributes["aiops.dataset"])), []
+        )
+        named = [record for record in candidates if record.flow == attributes.get("aiops.flow")]
+        chosen = named or (candidates if len(candidates) == 1 else [])
+        if chosen:
+            roots.setdefault(id(chosen[0]), []).append(span)
+    usage = monitor.usage_by_trace(spans)
+    for record in results.runs:
+        if id(record) in roots:
+            summary = monitor.summary_of(record.flow, record.variant, roots[id(record)], usage, config)
+            record.stats = RunStats(
+                traced_lines=summary.requests,
+                p50_ms=summary.p50_ms,
+                p95_ms=summary.p95_ms,
+                input_tokens=summary.input_tokens,
+                output_tokens=summary.output_tokens,
+                cost=summary.cost if config else None,
+                currency=config.currency if config else "",
+            )
 
 
 def new_results_dir(base: Path) -> Path:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -12,6 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from {{ cookiecutter.package_name }} import experiment as experiment_file
 from {{ cookiecutter.package_name }} import paths, report, scaleout
+from {{ cookiecutter.package_name }} import results as results_folder
 from {{ cookiecutter.package_name }}.cli._common import (
     EnvironmentOption,
     ExperimentFile,
@@ -111,6 +113,7 @@ def run(
         chosen_engine = get_engine(engine_name, paths.root(file.parent))
     except EngineUnavailable as error:  # e.g. engine: promptflow without the promptflow extra
         raise fail(error, code=2) from error
+    started_ns = time.time_ns()  # the run's spans are the ones from here on
     with Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -126,10 +129,12 @@ def run(
         outcome = run_experiment(
             loaded, file.parent, chosen_engine, engine_name, concurrency or loaded.concurrency, start_task
         )
+    prices = paths.root(file.parent) / paths.MONITORING_CONFIG
+    results_folder.add_run_stats(outcome, started_ns, paths.trace_dir(), prices)
     verdict = check_gate(outcome.to_json(), loaded.gate, baseline_results)
     gated = bool(loaded.gate.thresholds or baseline_results)  # nothing to gate: no verdict shown
-    directory = report.write_all(outcome, verdict, gated, output)
-    console.print(*report.metrics_tables(outcome))
+    directory = report.write_all(outcome, verdict, gated, output, loaded.gate)
+    console.print(*report.metrics_tables(outcome, loaded.gate))
     failed = sum(record.result.failed for record in [*outcome.runs, *outcome.evaluations])
     if failed:
         console.print(f"[yellow]{failed} lines failed; see lines.jsonl under {directory}[/]", soft_wrap=True)
