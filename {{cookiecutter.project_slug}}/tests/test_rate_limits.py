@@ -34,6 +34,7 @@ def online(monkeypatch: pytest.MonkeyPatch):
         else:
             where = {"azure_openai_endpoint": endpoint.url, "azure_openai_auth": "api_key"}
             where["azure_openai_api_key"] = "fake"  # pragma: allowlist secret
+        overrides = {"llm_cache": "off"} | overrides  # every call must reach the endpoint
         settings = Settings(llm_provider=provider, llm_timeout_seconds=5, **where, **overrides)
         client = llm.build_client(settings)
         monkeypatch.setattr(llm, "get_settings", lambda: settings)
@@ -165,7 +166,8 @@ def test_a_run_under_a_low_limit_loses_no_line_and_keeps_refusals_few(online, tm
 
 @pytest.mark.slow
 def test_the_fake_endpoint_runs_from_the_command_line():
-    command = [sys.executable, "-m", "{{ cookiecutter.package_name }}.fake_endpoint", "--port", "0", "--rpm", "60"]
+    module = {{ (cookiecutter.package_name ~ '.fake_endpoint') | jsonify }}
+    command = [sys.executable, "-m", module, "--port", "0", "--rpm", "60"]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
     try:
         first_line = process.stdout.readline()

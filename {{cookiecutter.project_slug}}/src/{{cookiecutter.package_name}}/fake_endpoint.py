@@ -7,7 +7,7 @@ tokens-per-minute limits over a sliding window, refusing with what Azure OpenAI 
 `x-ratelimit-remaining-requests` / `-tokens`. It can add latency and fail a fraction of calls with
 500s, and counts the calls it answered, refused and failed.
 
-    python -m {{ cookiecutter.package_name }}.fake_endpoint --rpm 600 --window-seconds 10 --latency-ms 100
+    python -m {{ cookiecutter.package_name }}.fake_endpoint --rpm 600 --window-seconds 10
 
 `--window-seconds` shortens the limit's window (the per-window allowance scales with it, so
 600 rpm over 10 s is 100 calls per sliding 10 s): the same rate is reached, and measured, in
