@@ -123,6 +123,7 @@ COMMON_FILES = {
     "tests/test_registry.py",
     "tests/test_registry_faults.py",
     "tests/test_promptflow_boundary.py",
+    "tests/test_llm_cache.py",
     "tests/test_rate_limits.py",
     "tests/test_report.py",
     "tests/test_scaleout.py",

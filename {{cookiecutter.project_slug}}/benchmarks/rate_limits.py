@@ -108,6 +108,7 @@ def in_fresh_process(runner: str, limits: Limits, workdir: Path, args: argparse.
             "AZURE_OPENAI_API_VERSION": "2024-10-21",
             "LLM_ADAPTIVE_CONCURRENCY": str(runner != "inprocess-no-limiter").lower(),
             "AIOPS_TRACING": "false",
+            "LLM_CACHE": "off",  # every line must reach the endpoint
             "PF_WORKER_COUNT": str(args.concurrency),
         }
         command = [sys.executable, __file__, "--measure", runner, str(workdir)]

@@ -19,6 +19,9 @@ os.environ["LLM_PROVIDER"] = "offline"
 # Spans from the tests go to a throw-away store, not the project's .aiops/traces.
 _TRACES = tempfile.TemporaryDirectory(prefix="traces-")
 os.environ["AIOPS_TRACE_DIR"] = _TRACES.name
+# Model answers cached by tests against the fake endpoint: a throw-away folder, not .aiops/cache.
+_CACHE = tempfile.TemporaryDirectory(prefix="llm-cache-")
+os.environ["LLM_CACHE_DIR"] = _CACHE.name
 
 from {{ cookiecutter.package_name }} import promptflow_adapter  # noqa: E402 - imports no promptflow
 

@@ -7,22 +7,34 @@ the refused one; it also caps and paces the calls in flight (AIMD, see `RateLimi
 up after LLM_RATE_LIMIT_WAIT_SECONDS of such waiting and fails with a message saying so; 5xx,
 timeouts and connection errors stay with the openai client's LLM_MAX_RETRIES. The offline stand-in
 is not limited.
+
+Online, answers are also cached on disk (`ResponseCache`, LLM_CACHE): a call whose provider,
+endpoint host, model, api version, messages and parameters were all asked before is answered from
+`.aiops/cache/llm/` without reaching the endpoint. `CALLS` counts the calls made and answered from
+the cache, process-wide (`experiment run` prints them and saves them in results.json).
 """
 
 from __future__ import annotations
 
 import email.utils
+import hashlib
+import json
 import math
+import os
 import random
+import tempfile
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from functools import lru_cache
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
 
 import httpx
 import openai
 
-from {{ cookiecutter.package_name }} import offline_model, tracing
+from {{ cookiecutter.package_name }} import offline_model, paths, tracing
 from {{ cookiecutter.package_name }}.settings import Settings, get_settings
 
 AZURE_SCOPE = "https://cognitiveservices.azure.com/.default"
@@ -276,21 +288,152 @@ def get_client() -> openai.OpenAI:
     return build_client(get_settings())
 
 
+# --- response cache ------------------------------------------------------------------------------
+
+
+@dataclass
+class CallCounts:
+    made: int = 0  # calls that reached the model (offline included)
+    cached: int = 0  # calls answered from the response cache
+    tokens_saved: int = 0  # input + output tokens of the cached answers
+
+
+class CallCounter:
+    """The process's model calls: made, answered from the cache, and the tokens the cache saved."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._counts = CallCounts()
+
+    def add(self, made: int = 0, cached: int = 0, tokens_saved: int = 0) -> None:
+        with self._lock:
+            self._counts.made += made
+            self._counts.cached += cached
+            self._counts.tokens_saved += tokens_saved
+
+    def snapshot(self) -> CallCounts:
+        with self._lock:
+            return CallCounts(**asdict(self._counts))
+
+    def since(self, before: CallCounts) -> CallCounts:
+        now = self.snapshot()
+        saved = now.tokens_saved - before.tokens_saved
+        return CallCounts(now.made - before.made, now.cached - before.cached, saved)
+
+
+CALLS = CallCounter()
+
+
+def endpoint_host(settings: Settings) -> str:
+    """The host the provider's calls go to (no path, no credentials): part of every cache key."""
+    if settings.provider == "offline":
+        return "offline"
+    url = settings.azure_openai_endpoint if settings.provider == "azure_openai" else settings.openai_base_url
+    return urlparse(url or "https://api.openai.com/v1").netloc.rsplit("@", 1)[-1].lower()
+
+
+def cache_key(
+    settings: Settings, messages: list[dict[str, str]], parameters: dict[str, Any]
+) -> dict[str, Any]:
+    """Everything that determines an answer; never a credential."""
+    return {
+        "provider": settings.provider,
+        "endpoint": endpoint_host(settings),
+        "model": settings.model,
+        "api_version": settings.azure_openai_api_version if settings.provider == "azure_openai" else None,
+        "messages": messages,
+        "parameters": parameters,
+    }
+
+
+class ResponseCache:
+    """One small JSON file per key (sha256 of its canonical JSON), written to a temporary file and
+    renamed into place, so threads and processes sharing the folder never read half a file. Two
+    callers missing the same key at once both call the model; the last to finish wins (same answer)."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    @staticmethod
+    def digest(key: dict[str, Any]) -> str:
+        canonical = json.dumps(key, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+    def path(self, key: dict[str, Any]) -> Path:
+        return self.folder / f"{self.digest(key)}.json"
+
+    def get(self, key: dict[str, Any]) -> Completion | None:
+        try:
+            entry = json.loads(self.path(key).read_text(encoding="utf-8"))
+            return Completion(entry["text"], int(entry["prompt_tokens"]), int(entry["completion_tokens"]))
+        except (OSError, ValueError, KeyError, TypeError):  # absent or unreadable: a miss
+            return None
+
+    def put(self, key: dict[str, Any], completion: Completion, response_model: str) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        saved = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        entry = {"key": key, "response_model": response_model, "saved": saved} | asdict(completion)
+        handle, temporary = tempfile.mkstemp(dir=self.folder, prefix=".", suffix=".tmp")
+        try:
+            with os.fdopen(handle, "w", encoding="utf-8") as file:
+                json.dump(entry, file, ensure_ascii=False, indent=1)
+            os.replace(temporary, self.path(key))
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
+
+    def stats(self) -> tuple[int, int]:
+        """Entries and bytes on disk."""
+        files = list(self.folder.glob("*.json")) if self.folder.is_dir() else []
+        return len(files), sum(file.stat().st_size for file in files)
+
+    def clear(self) -> int:
+        """Remove every entry; how many there were."""
+        files = list(self.folder.glob("*.json")) if self.folder.is_dir() else []
+        for file in files:
+            file.unlink(missing_ok=True)
+        return len(files)
+
+
+def cache_folder(settings: Settings) -> Path:
+    return Path(settings.llm_cache_dir) if settings.llm_cache_dir else paths.project() / paths.LLM_CACHE
+
+
+def response_cache(settings: Settings) -> ResponseCache | None:
+    """The cache the settings ask for; None offline (deterministic and free) or with LLM_CACHE=off."""
+    if settings.provider == "offline" or settings.llm_cache == "off":
+        return None
+    return ResponseCache(cache_folder(settings))
+
+
 def chat(
     messages: list[dict[str, str]], temperature: float = 0.0, response_format: dict[str, str] | None = None
 ) -> Completion:
-    """One chat completion, traced as a GenAI client span with its token usage."""
-    extra = {"response_format": response_format} if response_format else {}
+    """One chat completion, traced as a GenAI client span with its token usage; online, answered from
+    the response cache when the same call was made before (the span says `aiops.cache_hit`)."""
+    parameters: dict[str, Any] = {"temperature": temperature}
+    if response_format:
+        parameters["response_format"] = response_format
     settings = get_settings()
     provider = PROVIDER_NAMES[settings.provider]
     temperature_attribute = {"gen_ai.request.temperature": temperature}
+    cache = response_cache(settings)
+    key = cache_key(settings, messages, parameters) if cache else {}
     with tracing.model_call("chat", provider, settings.model, **temperature_attribute) as span:
+        cached = cache.get(key) if cache and settings.llm_cache == "on" else None
+        if cached is not None:
+            span.set_attribute("aiops.cache_hit", True)
+            CALLS.add(cached=1, tokens_saved=cached.prompt_tokens + cached.completion_tokens)
+            tracing.record_usage(span, settings.model, cached.prompt_tokens, cached.completion_tokens)
+            return cached
         try:
             response = get_client().chat.completions.create(
-                model=settings.model, messages=messages, temperature=temperature, **extra
+                model=settings.model, messages=messages, **parameters
             )
         except openai.APIError as error:
             raise ModelCallError(describe_failure(settings, error)) from error
+        finally:
+            CALLS.add(made=1)
         usage = response.usage
         completion = Completion(
             text=response.choices[0].message.content or "",
@@ -298,4 +441,6 @@ def chat(
             completion_tokens=usage.completion_tokens if usage else 0,
         )
         tracing.record_usage(span, response.model, completion.prompt_tokens, completion.completion_tokens)
+        if cache:
+            cache.put(key, completion, response.model)
     return completion

@@ -47,6 +47,7 @@ STATE = Path(".aiops")
 REGISTRY = STATE / "registry"  # local data-asset registry (registry.py)
 TRACES = STATE / "traces"  # span store (tracing.py, monitor.py)
 INDEX = STATE / "index"  # retrieval indexes (rag)
+LLM_CACHE = STATE / "cache" / "llm"  # model answers, one JSON file per call (llm.ResponseCache)
 PROMPTFLOW_HOME = Path(".promptflow")  # Prompt Flow's home: runs and connections
 
 TRACE_DIR_VARIABLE = "AIOPS_TRACE_DIR"  # where spans go, absolute; inherited by worker processes

@@ -58,6 +58,8 @@ class ExperimentResults:
     runs: list[RunRecord]
     evaluations: list[EvaluationRecord]
     rows: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # dataset -> the lines used
+    # made / cached / tokens_saved, this process's model calls during the run (llm.CALLS)
+    model_calls: dict[str, int] = field(default_factory=dict)
 
     def to_json(self) -> dict:
         return {
@@ -79,6 +81,7 @@ class ExperimentResults:
                 | {"metrics": record.result.metrics, "line_metrics": self.line_metrics(record)}
                 for record in self.evaluations
             ],
+            "model_calls": self.model_calls or None,
         }
 
     def line_metrics(self, record: EvaluationRecord) -> dict[str, dict[str, float]]:

@@ -29,6 +29,10 @@ class Settings(BaseSettings):
     # a call still refused after this many seconds of waiting fails, saying so.
     llm_adaptive_concurrency: bool = True  # false: the openai client's own bounded 429 retries only
     llm_rate_limit_wait_seconds: float = 120.0
+    # Online answers cached on disk by everything that determines them (llm.ResponseCache): `on`
+    # reads and writes, `refresh` calls the model again and overwrites, `off` neither. Offline: never.
+    llm_cache: Literal["on", "off", "refresh"] = "on"
+    llm_cache_dir: str | None = None  # unset: .aiops/cache/llm under the project
     offline_model_latency_ms: int = 0  # simulated per-call latency, for throughput benchmarks
 
     azure_openai_endpoint: str | None = None

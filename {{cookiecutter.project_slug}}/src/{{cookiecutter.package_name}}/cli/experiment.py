@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import time
+from dataclasses import asdict
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -12,7 +14,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from {{ cookiecutter.package_name }} import experiment as experiment_file
-from {{ cookiecutter.package_name }} import paths, report, scaleout
+from {{ cookiecutter.package_name }} import llm, paths, report, scaleout
 from {{ cookiecutter.package_name }} import results as results_folder
 from {{ cookiecutter.package_name }}.cli._common import (
     EnvironmentOption,
@@ -26,6 +28,7 @@ from {{ cookiecutter.package_name }}.cli._common import (
 )
 from {{ cookiecutter.package_name }}.data_validation import validate_experiment_data
 from {{ cookiecutter.package_name }}.engines import EngineUnavailable, get_engine
+from {{ cookiecutter.package_name }}.flow_entry import read_jsonl
 from {{ cookiecutter.package_name }}.gate import GateReport
 from {{ cookiecutter.package_name }}.gate import check as check_gate
 from {{ cookiecutter.package_name }}.runner import failed_runs, run_experiment
@@ -42,6 +45,77 @@ class EngineName(StrEnum):
 BaselineOption = Annotated[
     Path | None, typer.Option(help="A results.json to compare against (e.g. from main): deltas, regressions")
 ]
+
+
+PROMPT_SUFFIXES = (".jinja2", ".prompty")
+OUTPUT_TOKENS_PER_CALL = 200  # the estimate's guess at an answer's length
+
+
+def _prompts(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*") if p.suffix in PROMPT_SUFFIXES) if folder.is_dir() else []
+
+
+def estimate_tokens(loaded: experiment_file.Experiment, base: Path) -> tuple[int, int, int]:
+    """(calls, input tokens, output tokens) the experiment would ask the model for, cache ignored.
+
+    Each line of a run is one call: the variant's prompt file (else the flow's largest) and the
+    line's data, at 4 characters a token. Each line of an evaluation is one call per prompt file in
+    the evaluator's folder (the judges: five; qa_metrics and code evaluators: none). Retrieved
+    context and chat history that are not in the data are not counted."""
+    rows = {d.name: read_jsonl(base / d.path, d.limit) for d in loaded.datasets}
+    sizes = {d: [len(json.dumps(row, ensure_ascii=False)) for row in lines] for d, lines in rows.items()}
+    runs, evaluations = experiment_file.plan(loaded)
+    calls = input_chars = 0
+    for planned in runs:
+        prompts = {p.name: len(p.read_text(encoding="utf-8")) for p in _prompts(base / planned.flow.path)}
+        chosen = [prompts[v] for v in planned.variant.inputs.values() if isinstance(v, str) and v in prompts]
+        prompt = chosen[0] if chosen else max(prompts.values(), default=0)
+        calls += len(sizes[planned.dataset.name])
+        input_chars += sum(prompt + size for size in sizes[planned.dataset.name])
+    for evaluation in evaluations:
+        for prompt in _prompts(base / evaluation.evaluator.path):
+            # the prompt, the line, and the answer being judged
+            prompt_chars = len(prompt.read_text(encoding="utf-8")) + 4 * OUTPUT_TOKENS_PER_CALL
+            calls += len(sizes[evaluation.base.dataset.name])
+            input_chars += sum(prompt_chars + size for size in sizes[evaluation.base.dataset.name])
+    return calls, input_chars // 4, calls * OUTPUT_TOKENS_PER_CALL
+
+
+def _check_cost(loaded: experiment_file.Experiment, file: Path, max_cost: float | None) -> None:
+    """Online: print the run's estimated tokens and cost; refuse to start above `max_cost`."""
+    from {{ cookiecutter.package_name }}.monitoring_config import MonitoringConfigError, load_config
+
+    settings = get_settings()
+    if settings.provider == "offline":
+        return
+    calls, input_tokens, output_tokens = estimate_tokens(loaded, file.parent)
+    try:
+        config = load_config(paths.root(file.parent) / paths.MONITORING_CONFIG)
+    except MonitoringConfigError:
+        config = None
+    model = settings.model
+    if config is None or model not in config.prices_per_1k_tokens:
+        cost, priced = None, f"no price for {model} in {paths.MONITORING_CONFIG}"
+    else:
+        cost = config.cost(model, "input", input_tokens) + config.cost(model, "output", output_tokens)
+        priced = f"~{cost:.4f} {config.currency}"
+    cache = (
+        "the cache is ignored: an upper bound"
+        if settings.llm_cache == "on"
+        else f"LLM_CACHE={settings.llm_cache}"
+    )
+    tokens = input_tokens + output_tokens
+    console.print(
+        f"Estimate: {calls} model calls to {model}, ~{tokens:,} tokens, {priced} ({cache})",
+        soft_wrap=True,
+        highlight=False,
+    )
+    if max_cost is None:
+        return
+    if cost is None:
+        raise fail(f"--max-cost needs a price: {priced}; nothing ran", code=2)
+    if cost > max_cost:
+        raise fail(f"estimated cost {cost:.4f} exceeds --max-cost {max_cost:g}; nothing ran", code=2)
 
 
 def _print_gate(verdict: GateReport) -> None:
@@ -96,6 +170,9 @@ def run(
     baseline: BaselineOption = None,
     variant: Annotated[list[str] | None, typer.Option(help="Only this variant (repeatable)")] = None,
     dataset: Annotated[list[str] | None, typer.Option(help="Only this dataset (repeatable)")] = None,
+    max_cost: Annotated[
+        float | None, typer.Option(min=0, help="Online: refuse to start when the estimated cost exceeds this")
+    ] = None,
 ) -> None:
     """Run every flow variant on every dataset, evaluate each run, save JSON, markdown and HTML."""
     try:
@@ -113,7 +190,9 @@ def run(
         chosen_engine = get_engine(engine_name, paths.root(file.parent))
     except EngineUnavailable as error:  # e.g. engine: promptflow without the promptflow extra
         raise fail(error, code=2) from error
+    _check_cost(loaded, file, max_cost)
     started_ns = time.time_ns()  # the run's spans are the ones from here on
+    calls_before = llm.CALLS.snapshot()
     with Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -131,6 +210,7 @@ def run(
         )
     prices = paths.root(file.parent) / paths.MONITORING_CONFIG
     results_folder.add_run_stats(outcome, started_ns, paths.trace_dir(), prices)
+    outcome.model_calls = asdict(llm.CALLS.since(calls_before))
     verdict = check_gate(outcome.to_json(), loaded.gate, baseline_results)
     gated = bool(loaded.gate.thresholds or baseline_results)  # nothing to gate: no verdict shown
     directory = report.write_all(outcome, verdict, gated, output, loaded.gate)
@@ -139,6 +219,10 @@ def run(
     if failed:
         console.print(f"[yellow]{failed} lines failed; see lines.jsonl under {directory}[/]", soft_wrap=True)
     _print_gate(verdict)
+    calls = outcome.model_calls
+    saved = f" ({calls['tokens_saved']:,} tokens saved)" if calls["cached"] else ""
+    made, cached = calls["made"], calls["cached"]
+    console.print(f"Model calls: {made} made, {cached} from the cache{saved}", highlight=False)
     for label, name in (("Results", "results.json"), ("Summary", "summary.md"), ("Report", "report.html")):
         console.print(f"{label + ':':9}{directory / name}", soft_wrap=True, highlight=False)
     whole_runs_failed = failed_runs(outcome)

@@ -1,0 +1,167 @@
+"""The response cache: a repeated experiment asks the endpoint nothing, a changed prompt asks only for
+its own variant's lines, and --max-cost stops a run before its first call. Real HTTP on loopback."""
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from {{ cookiecutter.package_name }} import llm
+from {{ cookiecutter.package_name }}.cli import app
+from {{ cookiecutter.package_name }}.cli import experiment as experiment_cli
+from {{ cookiecutter.package_name }}.fake_endpoint import FakeEndpoint
+from {{ cookiecutter.package_name }}.settings import Settings
+
+API_KEY = "sk-test-do-not-store-0123456789"  # pragma: allowlist secret
+HELLO = [{"role": "user", "content": "Context: The sky is blue.\n\nQuestion: What colour is the sky?"}]
+LINES = 3  # per dataset (tiny_experiment)
+DATASETS = 2
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def endpoint():
+    with FakeEndpoint() as fake:
+        yield fake
+
+
+@pytest.fixture
+def online(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, endpoint: FakeEndpoint):
+    """llm.chat and the CLI pointed at the fake endpoint as Azure OpenAI, caching under tmp_path."""
+
+    def use(**overrides) -> Settings:
+        settings = Settings(
+            llm_provider="azure_openai",
+            azure_openai_endpoint=endpoint.url,
+            azure_openai_auth="api_key",
+            azure_openai_api_key=API_KEY,
+            llm_timeout_seconds=5,
+            llm_cache_dir=str(tmp_path / "cache"),
+            **overrides,
+        )
+        client = llm.build_client(settings)
+        monkeypatch.setattr(llm, "get_settings", lambda: settings)
+        monkeypatch.setattr(llm, "get_client", lambda: client)
+        monkeypatch.setattr(experiment_cli, "get_settings", lambda: settings)
+        return settings
+
+    return use
+
+
+@pytest.fixture
+def two_variants(tiny_experiment: Path, project_root: Path) -> Path:
+    """tiny_experiment with a copy of the shipped flow and two variants (two prompt files)."""
+    folder = tiny_experiment.parent
+    shutil.copytree(project_root / "flows" / "qa", folder / "flow")
+    shutil.copytree(project_root / "monitoring", folder / "monitoring")  # the prices
+    data = yaml.safe_load(tiny_experiment.read_text(encoding="utf-8"))
+    data["flows"][0]["path"] = "flow"
+    data["flows"][0]["variants"] = [
+        {"name": "baseline"},
+        {"name": "concise", "inputs": {"prompt": "qa_concise.jinja2"}},
+    ]
+    tiny_experiment.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    return tiny_experiment
+
+
+def _run(experiment: Path, *extra: str):
+    output = experiment.parent / "results"
+    result = runner.invoke(app, ["experiment", "run", "-f", str(experiment), "--output", str(output), *extra])
+    return result, output
+
+
+def _latest(output: Path) -> dict:
+    return json.loads(sorted(output.glob("*/results.json"))[-1].read_text(encoding="utf-8"))
+
+
+@pytest.mark.slow
+def test_a_repeated_run_calls_the_endpoint_zero_times(online, endpoint, two_variants: Path):
+    online()
+    first, output = _run(two_variants)
+    assert first.exit_code == 0, first.output
+    runs = 2 * DATASETS * LINES
+    assert endpoint.stats()["calls"] == runs
+    assert _latest(output)["model_calls"] == {"made": runs, "cached": 0, "tokens_saved": 0}
+    assert f"Model calls: {runs} made, 0 from the cache" in first.output
+
+    second, _ = _run(two_variants)
+    assert second.exit_code == 0, second.output
+    assert endpoint.stats()["calls"] == runs  # not one more
+    saved = _latest(output)
+    assert saved["model_calls"]["made"] == 0
+    assert saved["model_calls"]["cached"] == runs
+    assert saved["model_calls"]["tokens_saved"] > 0
+    assert saved["runs"][0]["stats"]["input_tokens"] > 0  # the stats don't depend on the cache
+
+    prompt = two_variants.parent / "flow" / "qa_concise.jinja2"
+    prompt.write_text(prompt.read_text(encoding="utf-8") + "\nAnswer in one sentence.\n", encoding="utf-8")
+    third, _ = _run(two_variants)
+    assert third.exit_code == 0, third.output
+    assert endpoint.stats()["calls"] == runs + DATASETS * LINES  # only the concise variant's lines
+    assert _latest(output)["model_calls"] == {
+        "made": DATASETS * LINES,
+        "cached": DATASETS * LINES,
+        "tokens_saved": _latest(output)["model_calls"]["tokens_saved"],
+    }
+
+
+def test_every_parameter_is_part_of_the_key_and_no_credential_is(online, endpoint, tmp_path: Path):
+    online()
+    answers = [llm.chat(HELLO, temperature=0.0), llm.chat(HELLO, temperature=0.7), llm.chat(HELLO)]
+    json_format = llm.chat(HELLO, response_format={"type": "json_object"})
+    assert endpoint.stats()["calls"] == 3  # the third is the first again
+    assert answers[2] == answers[0] and json_format.text
+    files = sorted((tmp_path / "cache").glob("*.json"))
+    assert len(files) == 3
+    for file in files:
+        text = file.read_text(encoding="utf-8")
+        entry = json.loads(text)
+        assert API_KEY not in text
+        assert entry["key"]["endpoint"] == endpoint.url.split("://", 1)[1]
+        assert entry["key"]["model"] == "gpt-4o-mini" and entry["key"]["api_version"]
+        assert file.stem == llm.ResponseCache.digest(entry["key"])
+    assert not list((tmp_path / "cache").glob("*.tmp"))
+    temperatures = {
+        json.loads(f.read_text(encoding="utf-8"))["key"]["parameters"]["temperature"] for f in files
+    }
+    assert temperatures == {0.0, 0.7}
+
+
+def test_refresh_calls_again_and_off_neither_reads_nor_writes(online, endpoint, tmp_path: Path):
+    online()
+    llm.chat(HELLO)
+    online(llm_cache="refresh")
+    llm.chat(HELLO)
+    assert endpoint.stats()["calls"] == 2
+    online(llm_cache="off")
+    llm.chat(HELLO)
+    assert endpoint.stats()["calls"] == 3
+    assert len(list((tmp_path / "cache").glob("*.json"))) == 1
+
+
+def test_the_offline_model_bypasses_the_cache(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
+    settings = Settings(llm_provider="offline", llm_cache_dir=str(tmp_path / "cache"))
+    assert llm.response_cache(settings) is None
+    monkeypatch.setattr(llm, "get_settings", lambda: settings)
+    before = llm.CALLS.snapshot()
+    llm.chat(HELLO)
+    assert llm.CALLS.since(before).made == 1
+    assert not (tmp_path / "cache").exists()
+
+
+@pytest.mark.slow
+def test_max_cost_below_the_estimate_refuses_before_any_call(online, endpoint, two_variants: Path):
+    online()
+    result, output = _run(two_variants, "--max-cost", "0.0000001")
+    assert result.exit_code == 2, result.output
+    assert "Estimate: 12 model calls to gpt-4o-mini" in result.output
+    assert "exceeds --max-cost 1e-07; nothing ran" in result.output
+    assert "USD (the cache is ignored: an upper bound)" in result.output
+    assert endpoint.stats()["calls"] == 0
+    assert not output.exists()
+    allowed, _ = _run(two_variants, "--max-cost", "5")
+    assert allowed.exit_code == 0, allowed.output
