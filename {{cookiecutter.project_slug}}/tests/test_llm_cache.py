@@ -22,6 +22,8 @@ DATASETS = 2
 
 runner = CliRunner()
 
+FLOW_KIND = {{ cookiecutter.flow_kind | jsonify }}
+
 
 @pytest.fixture
 def endpoint():
@@ -56,13 +58,16 @@ def online(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, endpoint: FakeEndpoi
 def two_variants(tiny_experiment: Path, project_root: Path) -> Path:
     """tiny_experiment with a copy of the shipped flow and two variants (two prompt files)."""
     folder = tiny_experiment.parent
-    shutil.copytree(project_root / "flows" / "qa", folder / "flow")
+    shutil.copytree(project_root / "flows" / FLOW_KIND, folder / "flow")
+{%- if cookiecutter.flow_kind == 'rag' %}
+    shutil.copytree(project_root / "data" / "docs", folder / "data" / "docs")  # what the flow retrieves from
+{%- endif %}
     shutil.copytree(project_root / "monitoring", folder / "monitoring")  # the prices
     data = yaml.safe_load(tiny_experiment.read_text(encoding="utf-8"))
     data["flows"][0]["path"] = "flow"
     data["flows"][0]["variants"] = [
         {"name": "baseline"},
-        {"name": "concise", "inputs": {"prompt": "qa_concise.jinja2"}},
+        {"name": "concise", "inputs": {"prompt": f"{FLOW_KIND}_concise.jinja2"}},
     ]
     tiny_experiment.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
     return tiny_experiment
@@ -97,7 +102,7 @@ def test_a_repeated_run_calls_the_endpoint_zero_times(online, endpoint, two_vari
     assert saved["model_calls"]["tokens_saved"] > 0
     assert saved["runs"][0]["stats"]["input_tokens"] > 0  # the stats don't depend on the cache
 
-    prompt = two_variants.parent / "flow" / "qa_concise.jinja2"
+    prompt = two_variants.parent / "flow" / f"{FLOW_KIND}_concise.jinja2"
     prompt.write_text(prompt.read_text(encoding="utf-8") + "\nAnswer in one sentence.\n", encoding="utf-8")
     third, _ = _run(two_variants)
     assert third.exit_code == 0, third.output
