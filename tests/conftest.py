@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import shutil
 from pathlib import Path
 from types import ModuleType
 
@@ -13,6 +14,11 @@ TEMPLATE = Path(__file__).resolve().parents[1]
 OPTIONS = json.loads((TEMPLATE / "cookiecutter.json").read_text(encoding="utf-8"))
 
 
+# What a copy of the template leaves out: local state and caches. Named one by one: a `*cache*`
+# pattern also drops template files such as tests/test_llm_cache.py.
+TEMPLATE_COPY_IGNORE = shutil.ignore_patterns(
+    ".git", ".venv", "build", ".pytest_cache", ".ruff_cache", "__pycache__"
+)
 LOCAL_STATE = {".git", ".aiops", ".promptflow", ".venv"}  # made by the hook or by running, never rendered
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import TEMPLATE, files_in
+from conftest import TEMPLATE, TEMPLATE_COPY_IGNORE, files_in
 from cookiecutter.main import cookiecutter
 from test_generation import expected_files
 
@@ -198,7 +198,7 @@ def test_a_broken_dataset_never_loses_the_generated_project(
     tmp_path: Path, installed_default: Path, monkeypatch: pytest.MonkeyPatch, capfd
 ):
     template = tmp_path / "template"
-    shutil.copytree(TEMPLATE, template, ignore=shutil.ignore_patterns(".git", ".venv", "build", "*cache*"))
+    shutil.copytree(TEMPLATE, template, ignore=TEMPLATE_COPY_IGNORE)
     broken = template / "{{cookiecutter.project_slug}}/data/hard_qa.jsonl"
     broken.write_text('{"id": "1", "question": "unclosed"\n', encoding="utf-8")
     monkeypatch.setenv("AIOPS_PROJECT_PYTHON", str(installed_default / ".venv/bin/python"))

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import TEMPLATE
+from conftest import TEMPLATE, TEMPLATE_COPY_IGNORE
 
 VENV = str(Path(sys.executable).parents[1])  # the template's tools (cookiecutter, cruft)
 MAKE = shutil.which("make") or "make"  # by path: some tests run with a PATH that has no make
@@ -50,7 +50,7 @@ def test_an_unlinked_project_says_how_to_link_it(bake, target):
 def template_repo(tmp_path: Path) -> Path:
     """cruft creates from committed template files: a throw-away repo of the working tree."""
     repo = tmp_path / "template"
-    shutil.copytree(TEMPLATE, repo, ignore=shutil.ignore_patterns(".git", ".venv", "build", "*cache*"))
+    shutil.copytree(TEMPLATE, repo, ignore=TEMPLATE_COPY_IGNORE)
     env = {**os.environ, **GIT_IDENTITY}
     for command in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-q", "-m", "template"]):
         subprocess.run(["git", *command], cwd=repo, env=env, check=True, capture_output=True)

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import TEMPLATE
+from conftest import TEMPLATE, TEMPLATE_COPY_IGNORE
 from test_generated_project import make
 
 pytestmark = pytest.mark.project
@@ -65,7 +65,7 @@ def releases_then_now(tmp_path: Path) -> tuple[Path, dict[str, str]]:
     for child in repo.iterdir():
         if child.name != ".git":
             shutil.rmtree(child) if child.is_dir() else child.unlink()
-    ignore = shutil.ignore_patterns(".git", ".venv", "build", "*cache*", "__pycache__")
+    ignore = TEMPLATE_COPY_IGNORE
     shutil.copytree(TEMPLATE, repo, ignore=ignore, dirs_exist_ok=True)
     git(repo, "add", "-A")
     git(repo, "commit", "-q", "-m", "this template")
