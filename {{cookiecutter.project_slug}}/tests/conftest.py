@@ -31,6 +31,23 @@ if promptflow_adapter.available():  # an optional extra: `make install PROMPTFLO
     promptflow_adapter.isolate(Path(_PF_HOME.name))
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
+_FLOW = {{ ('flows/' ~ cookiecutter.flow_kind) | jsonify }}
+# Local state a developer's commands leave, at the root and deeper: secrets, environments, traces
+# and samples (request contents), results and caches. No ignore file may let any of it through.
+LOCAL_STATE_FILES = [
+    ".env",
+    f"{_FLOW}/.env",
+    ".venv/bin/python",
+    ".aiops/traces/spans-1.jsonl",
+    ".aiops/samples/production_samples.jsonl",
+    f"{_FLOW}/.aiops/traces/spans-1.jsonl",
+    ".promptflow/pf.sqlite",
+    f"{_FLOW}/.promptflow/flow.log",
+    "results/run-1/report.html",
+    f"{_FLOW}/results/run-1/report.html",
+    {{ ('src/' ~ cookiecutter.package_name ~ '/__pycache__/server.cpython-311.pyc') | jsonify }},
+    "tests/.pytest_cache/README.md",
+]
 _LOOPBACK = ("127.", "::1", "localhost")
 _real_connect = socket.socket.connect
 

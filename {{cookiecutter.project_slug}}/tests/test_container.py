@@ -6,32 +6,21 @@ import re
 import shutil
 from pathlib import Path
 
+from conftest import LOCAL_STATE_FILES
 from docker.utils.build import exclude_paths
 
 FLOW = {{ ('flows/' ~ cookiecutter.flow_kind) | jsonify }}
 PACKAGE = {{ ('src/' ~ cookiecutter.package_name) | jsonify }}
-# Local state a developer's commands leave anywhere in the tree: traces (with request contents),
-# samples of real requests, results, secrets, environments and caches.
+# The shared local state, plus what only a build context must also leave out.
 PLANTED = [
-    ".env",
-    f"{FLOW}/.env",
-    ".venv/bin/python",
+    *LOCAL_STATE_FILES,
     f"{FLOW}/.venv/bin/python",
     ".git/HEAD",
-    ".aiops/traces/spans-1.jsonl",
-    ".aiops/samples/production_samples.jsonl",
-    f"{FLOW}/.aiops/traces/spans-1.jsonl",
-    ".promptflow/pf.sqlite",
-    f"{FLOW}/.promptflow/flow.log",
-    "results/run-1/report.html",
-    f"{FLOW}/results/run-1/report.html",
     "azureml/experiment.pipeline.yml",
     "data/production_samples.jsonl",
-    f"{PACKAGE}/__pycache__/server.cpython-311.pyc",
     f"{FLOW}/__pycache__/flow.cpython-311.pyc",
     ".pytest_cache/README.md",
     ".ruff_cache/CACHEDIR.TAG",
-    "tests/.pytest_cache/README.md",
 ]
 STATE = (".venv", ".git", ".aiops", ".promptflow", "results", "azureml", "__pycache__", "*_cache")
 

@@ -8,23 +8,11 @@ from pathlib import Path
 
 import pytest
 from azure.ai.ml._utils._asset_utils import get_ignore_file  # what azure-ai-ml uploads by (pinned)
+from conftest import LOCAL_STATE_FILES
 
 FLOW = {{ ('flows/' ~ cookiecutter.flow_kind) | jsonify }}
 PACKAGE = {{ ('src/' ~ cookiecutter.package_name) | jsonify }}
-STATE = [
-    ".env",
-    f"{FLOW}/.env",
-    ".venv/bin/python",
-    ".aiops/traces/spans-1.jsonl",
-    ".aiops/samples/production_samples.jsonl",
-    f"{FLOW}/.aiops/traces/spans-1.jsonl",
-    ".promptflow/pf.sqlite",
-    f"{FLOW}/.promptflow/flow.log",
-    "results/run-1/report.html",
-    f"{FLOW}/results/run-1/report.html",
-    f"{PACKAGE}/__pycache__/server.cpython-311.pyc",
-    "tests/.pytest_cache/README.md",
-]
+STATE = LOCAL_STATE_FILES
 KEPT = [
     "experiment.yaml",
     "data/core_qa.jsonl",
