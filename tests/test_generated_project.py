@@ -223,6 +223,8 @@ def test_deploy_without_an_azure_login_ends_in_one_line_naming_az_login(
     env = {name: value for name, value in os.environ.items() if not name.startswith(login)}
     env["AZURE_CONFIG_DIR"] = str(tmp_path)  # no `az login` profile, even where az is installed
     env.pop("MAKELEVEL", None)  # under `make test`, make's own error line would read `make[1]: ***`
+    for pipeline_marker in ("CI", "TF_BUILD", "DEPLOY_ENVIRONMENT"):  # a developer's shell, not a pipeline
+        env.pop(pipeline_marker, None)
     command = [*_offline_prefix(), "make", "--no-print-directory", "-C", str(installed_default), "deploy"]
     result = subprocess.run(command, capture_output=True, text=True, check=False, env=env)
     assert result.returncode != 0
