@@ -81,12 +81,76 @@ def test_actionlint_catches_a_broken_workflow(tmp_path: Path):
     assert result.returncode == 1 and "uzes" in result.stdout
 
 
+PARAMETER_IF = re.compile(r"\$\{\{\s*if eq\(parameters\.(\w+), '([^']*)'\)\s*\}\}")
+PARAMETER_VALUE = re.compile(r"\$\{\{\s*parameters\.(\w+)\s*\}\}")
+
+
+def parameter_choices(spec: dict) -> list[dict[str, str]]:
+    """Every combination of the pipeline's parameter values ([{}] without parameters)."""
+    parameters = spec.get("parameters", [])
+    values = [[(p["name"], value) for value in p.get("values", [p["default"]])] for p in parameters]
+    return [dict(choice) for choice in itertools.product(*values)]
+
+
+def compiled(spec: dict, chosen: dict[str, str]) -> dict:
+    """What Azure DevOps compiles for these parameter values: `${{ if eq(parameters.X, 'v') }}`
+    blocks spliced in or dropped, `${{ parameters.X }}` substituted. The vendored schema knows no
+    template expressions, so it checks each compiled form. Any other `${{ if` fails: this expands
+    only what the pipelines use. (`${{ variables.X }}` stays, for the compile-time rules.)"""
+
+    def expand(node: object) -> object:
+        if isinstance(node, list):
+            items: list = []
+            for item in node:
+                key = next(iter(item)) if isinstance(item, dict) and len(item) == 1 else ""
+                if key.startswith("${{"):
+                    match = PARAMETER_IF.fullmatch(key)
+                    assert match, f"a template expression this test cannot compile: {key}"
+                    items += expand(item[key]) if chosen[match[1]] == match[2] else []
+                else:
+                    items.append(expand(item))
+            return items
+        if isinstance(node, dict):
+            return {key: expand(value) for key, value in node.items()}
+        if isinstance(node, str):
+            return PARAMETER_VALUE.sub(lambda match: chosen[match[1]], node)
+        return node
+
+    return expand(spec)  # type: ignore[return-value]
+
+
+def compiled_pipelines(project: Path, tmp_path: Path) -> list[tuple[str, dict, Path]]:
+    """(label, compiled spec, its file) for each pipeline and each choice of its parameters."""
+    found = []
+    for path in azure_pipelines(project):
+        spec = load_yaml(path)
+        for chosen in parameter_choices(spec):
+            label = path.name + "".join(f" {name}={value}" for name, value in chosen.items())
+            target = tmp_path / (label.removesuffix(".yml").replace(" ", "_").replace("=", "-") + ".yml")
+            target.write_text(yaml.safe_dump(compiled(spec, chosen), sort_keys=False), encoding="utf-8")
+            found.append((label, load_yaml(target), target))
+    return found
+
+
 @pytest.mark.parametrize("answers", AZURE_DEVOPS_COMBINATIONS, ids=combination_id)
-def test_azure_pipelines_pass_the_vendored_schema(bake, answers):
-    files = azure_pipelines(bake(**answers))
-    assert files, "an azure_devops project has pipelines"
-    result = azure_pipelines_schema(*files)
+def test_azure_pipelines_pass_the_vendored_schema(bake, answers, tmp_path: Path):
+    project = bake(**answers)
+    pipelines = compiled_pipelines(project, tmp_path)
+    assert len(pipelines) > len(azure_pipelines(project)), "pr.yml compiles once per model"
+    result = azure_pipelines_schema(*(target for _, _, target in pipelines))
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_compiling_splices_the_chosen_parameter_block_and_drops_the_other():
+    spec = yaml.safe_load(
+        "parameters:\n  - {name: model, type: string, default: offline, values: [offline, real]}\n"
+        "steps:\n  - script: a\n  - ${{ if eq(parameters.model, 'real') }}:\n      - script: b\n"
+        "  - script: echo ${{ parameters.model }}\n"
+    )
+    assert [compiled(spec, c)["steps"] for c in parameter_choices(spec)] == [
+        [{"script": "a"}, {"script": "echo offline"}],
+        [{"script": "a"}, {"script": "b"}, {"script": "echo real"}],
+    ]
 
 
 def test_the_schema_check_catches_a_typo(tmp_path: Path):
@@ -166,8 +230,9 @@ def test_pr_runs_the_fast_suite_then_all_tests_with_and_without_prompt_flow(bake
     jobs = yaml.safe_load(path.read_text(encoding="utf-8"))["jobs"]
     jobs = jobs.values() if ci_provider == "github" else jobs
     runs = [[step.get("run") or step.get("script") for step in job["steps"]] for job in jobs]
-    checks, parity, without = runs  # the fast job, then the two that take minutes, in parallel
+    checks, gate, parity, without = runs  # the fast job, the gate, the two that take minutes: in parallel
     assert "make test" in checks and "make test-all" not in checks
+    assert any("make gate ENV=pr" in str(run) for run in gate)
     assert parity[-2:] == ["make install", "make test-all"]  # Prompt Flow installed: every test
     assert "make install PROMPTFLOW=0" in without and without[-1] == "make lint test-all experiment"
 
@@ -179,7 +244,7 @@ def test_main_publishes_its_gate_results_and_each_pr_gates_against_them(bake, ci
     github = ci_provider == "github"
     path = project / (".github/workflows/pr.yml" if github else ".azure-pipelines/pr.yml")
     pipeline = yaml.safe_load(path.read_text(encoding="utf-8"))
-    steps = (list(pipeline["jobs"].values()) if github else pipeline["jobs"])[0]["steps"]
+    steps = gate_job(pipeline, github)["steps"]
     if github:
         assert pipeline[True]["push"]["branches"] == ["main"]  # YAML 1.1 reads the `on` key as True
         fetch = next(step for step in steps if "gh run download" in (step.get("run") or ""))
@@ -197,13 +262,113 @@ def test_main_publishes_its_gate_results_and_each_pr_gates_against_them(bake, ci
         )
         assert fetch["inputs"]["definition"] == "$(System.DefinitionId)"  # this same pipeline, run on main
         publish = next(step for step in steps if step.get("inputs", {}).get("artifact") == "gate-results")
-    gate = next(step.get("run") or step.get("script") for step in steps if "make gate" in str(step))
-    assert gate == "make gate ENV=pr $(test -f baseline/results.json && echo BASELINE=baseline/results.json)"
-    assert (
-        steps.index(fetch)
-        < [s.get("run") or s.get("script") for s in steps].index(gate)
-        < steps.index(publish)
+    command = "make gate ENV=pr $(test -f baseline/results.json && echo BASELINE=baseline/results.json)"
+    gates = [index for index, step in enumerate(steps) if command in str(step)]
+    assert gates and steps.index(fetch) < min(gates) and max(gates) < steps.index(publish)
+
+
+def gate_job(pipeline: dict, github: bool) -> dict:
+    jobs = pipeline["jobs"]
+    return jobs["gate"] if github else next(job for job in jobs if job["job"] == "gate")
+
+
+def model_choice(project: Path, github: bool) -> tuple[str, dict[str, str]]:
+    """The gate job's step that picks the model: its script and its environment."""
+    name = ".github/workflows/pr.yml" if github else ".azure-pipelines/pr.yml"
+    steps = gate_job(load_yaml(project / name), github)["steps"]
+    step = next(step for step in steps if "Which model" in (step.get("name") or step.get("displayName", "")))
+    return step.get("run") or step["script"], {key: str(value) for key, value in step["env"].items()}
+
+
+def run_model_choice(script: str, env: dict[str, str], tmp_path: Path) -> str:
+    """Run the step's script as the runner would (bash), return what it handed to later steps."""
+    handed = tmp_path / "handed"
+    handed.write_text("", encoding="utf-8")
+    files = {"GITHUB_OUTPUT": str(handed), "GITHUB_ENV": str(handed)}
+    result = subprocess.run(
+        ["bash", "-e", "-c", script],
+        env={"PATH": "/usr/bin:/bin"} | files | env,
+        capture_output=True,
+        text=True,
+        check=True,
     )
+    return handed.read_text(encoding="utf-8") + result.stdout
+
+
+@pytest.mark.parametrize("answers", GITHUB_COMBINATIONS, ids=combination_id)
+def test_github_pr_gate_uses_the_real_model_only_with_the_repositorys_identity(bake, answers, tmp_path):
+    project = bake(**answers)
+    script, env = model_choice(project, github=True)
+    assert "head.repo.full_name != github.repository" in env["FROM_FORK"]  # forks are told apart
+    online = {"IDENTITY": "set", "AZURE_OPENAI_ENDPOINT": "https://dev.openai.azure.com/"}
+    same_repository = run_model_choice(script, online | {"FROM_FORK": "false"}, tmp_path)
+    assert "mode=real" in same_repository and "LLM_PROVIDER=offline" not in same_repository
+    assert "AIOPS_RUN_NOTE=Real model:" in same_repository
+    fork = run_model_choice(script, online | {"FROM_FORK": "true"}, tmp_path)
+    assert "mode=offline" in fork and "LLM_PROVIDER=offline" in fork and "from a fork" in fork
+    unconfigured = run_model_choice(script, {"FROM_FORK": "false", "NEEDED": env["NEEDED"]}, tmp_path)
+    assert "mode=offline" in unconfigured and "LLM_PROVIDER=offline" in unconfigured
+    assert f"lacks {env['NEEDED']}" in unconfigured
+
+    steps = gate_job(load_yaml(project / ".github/workflows/pr.yml"), github=True)["steps"]
+    real_only = [step for step in steps if step.get("if", "").endswith("steps.model.outputs.mode == 'real'")]
+    uses = [step.get("uses", step.get("run")) for step in real_only]
+    keyless = answers["llm_provider"] == "azure_openai" and answers["azure_openai_auth"] == "entra_id"
+    login = ["azure/login@v2"] if keyless else []  # OIDC only where no key is used
+    assert uses == [
+        *login,
+        "actions/cache/restore@v4",
+        "make cache-prune UNUSED_FOR=1h",
+        "actions/cache/save@v4",
+    ]
+    restore, save = (step for step in real_only if "cache" in step.get("uses", ""))
+    assert restore["with"]["path"] == save["with"]["path"] == ".aiops/cache/llm"
+    assert save["with"]["key"].startswith(restore["with"]["restore-keys"])  # each run finds the last one
+    comment = next(step for step in steps if step.get("run") == "make pr-comment")
+    assert comment["if"] == "always() && github.event_name == 'pull_request'"
+    assert (
+        gate_job(load_yaml(project / ".github/workflows/pr.yml"), True)["permissions"]["pull-requests"]
+        == "write"
+    )
+
+
+@pytest.mark.parametrize("answers", AZURE_DEVOPS_COMBINATIONS, ids=combination_id)
+def test_azure_devops_pr_gate_uses_the_real_model_only_when_chosen_and_not_for_forks(bake, answers, tmp_path):
+    project = bake(**answers)
+    script, env = model_choice(project, github=False)
+    assert env["IS_FORK"] == "$(System.PullRequest.IsFork)"
+    (secret,) = [name for name in env if name not in {"MODEL", "IS_FORK"}]
+    configured = {secret: "https://dev.openai.azure.com/", "IS_FORK": "False"}
+    real = run_model_choice(script, configured | {"MODEL": "real"}, tmp_path)
+    assert "variable=modelMode]real" in real and "variable=LLM_PROVIDER]offline" not in real
+    for case, why in (
+        ({"MODEL": "offline"}, "model parameter is offline"),
+        ({"MODEL": "real", "IS_FORK": "True"}, "from a fork"),
+        ({"MODEL": "real", secret: f"$({secret})"}, f"has no {secret}"),  # unset: ADO leaves the macro
+    ):
+        offline = run_model_choice(script, configured | case, tmp_path)
+        assert "variable=modelMode]offline" in offline and "variable=LLM_PROVIDER]offline" in offline
+        assert why in offline, case
+    real_spec, offline_spec = (
+        compiled(load_yaml(project / ".azure-pipelines/pr.yml"), {"model": model})
+        for model in ("real", "offline")
+    )
+    assert "group" not in str(gate_job(offline_spec, False)["variables"])  # compiles before any Azure setup
+    assert {"group": f"{answers.get('project_slug', 'qcp-assistant')}-dev"} in gate_job(real_spec, False)[
+        "variables"
+    ]
+    tasks = [step.get("task") for step in gate_job(real_spec, False)["steps"]]
+    assert "AzureCLI@2" in tasks and "AzureCLI@2" not in [
+        s.get("task") for s in gate_job(offline_spec, False)["steps"]
+    ]
+    cache = next(step for step in gate_job(real_spec, False)["steps"] if step.get("task") == "Cache@2")
+    assert (
+        cache["inputs"]["path"] == ".aiops/cache/llm" and "refs/heads/main" in cache["inputs"]["restoreKeys"]
+    )
+    comment = next(
+        step for step in gate_job(real_spec, False)["steps"] if step.get("script") == "make pr-comment"
+    )
+    assert comment["env"]["SYSTEM_ACCESSTOKEN"] == "$(System.AccessToken)"
 
 
 # --- dev, test and prod are separate ---------------------------------------------------------------
@@ -424,11 +589,11 @@ def generated_docs(project: Path) -> str:
 
 
 @pytest.mark.parametrize("answers", AZURE_DEVOPS_COMBINATIONS, ids=combination_id)
-def test_azure_pipelines_resolve_service_connections_at_compile_time(bake, answers):
+def test_azure_pipelines_resolve_service_connections_at_compile_time(bake, answers, tmp_path: Path):
     project = bake(**answers)
     documentation = generated_docs(project)
-    for path in azure_pipelines(project):
-        assert compile_time_problems(load_yaml(path), documentation) == [], path.name
+    for label, spec, _ in compiled_pipelines(project, tmp_path):
+        assert compile_time_problems(spec, documentation) == [], label
 
 
 AZURE_CLI = "- task: AzureCLI@2\n  inputs:\n    azureSubscription: {}\n    scriptType: bash\n" + (

@@ -111,6 +111,8 @@ COMMANDS = {
     "data": {"validate", "list"},
     "register": {"data", "connections"},
     "monitor": {"summary", "sample", "evaluate", "query", "alert-params"},
+    "pr": {"comment"},
+    "cache": {"stats", "prune", "clear"},
     "run": None,
     "serve": None,
     "smoke": None,

@@ -98,6 +98,22 @@ def test_a_real_drop_is_a_regression_and_noise_of_the_same_size_is_not():
     assert noise.deltas[key].significant is False and noise.regressions == [] and noise.passed
 
 
+def test_a_baseline_scored_by_another_model_is_not_compared_and_the_report_says_why():
+    """A fork's pull request runs the offline model; main's baseline came from the real one."""
+    baseline, current = _scored(BASELINE_LINES), _scored(REAL_DROP)
+    real = {"provider": "azure_openai", "model": "gpt-4o-mini", "endpoint": "dev.openai.azure.com"}
+    baseline["model"] = real
+    current["model"] = {"provider": "offline", "model": "offline-extractive", "endpoint": "offline"}
+    report = check(current, GateConfig(tolerance=0.05), baseline)
+    assert report.passed and report.regressions == [] and report.deltas == {}
+    assert report.baseline_note == (
+        "baseline not compared: it was scored by azure_openai gpt-4o-mini (dev.openai.azure.com), "
+        "this run by offline offline-extractive (offline); the thresholds alone decide"
+    )
+    current["model"] = baseline["model"]  # the same model: the drop is found
+    assert not check(current, GateConfig(tolerance=0.05), baseline).passed
+
+
 def test_too_few_paired_lines_fall_back_to_the_tolerance_and_say_so():
     report = check(_scored([0.5, 0.4, 0.3]), GateConfig(tolerance=0.05), _scored([0.9, 0.8, 0.7]))
     (finding,) = report.regressions
@@ -149,3 +165,19 @@ def test_baseline_deltas_show_in_the_summary_and_saved_results_can_be_gated(
 
     gated = runner.invoke(app, ["experiment", "gate", str(main_results), *arguments])
     assert gated.exit_code == 1 and "regressed" in gated.output
+
+    inflated["model"] = {"provider": "openai", "model": "gpt-4o", "endpoint": "api.openai.com"}
+    baseline.write_text(json.dumps(inflated), encoding="utf-8")
+    note = "Offline stand-in model: a pull request from a fork."
+    other = runner.invoke(
+        app,
+        ["experiment", "run", *arguments, "--output", str(tmp_path / "fork")],
+        env={"AIOPS_RUN_NOTE": note},
+    )
+    assert other.exit_code == 0 and "regressed" not in other.output
+    (summary,) = (tmp_path / "fork").glob("*/summary.md")
+    text = summary.read_text(encoding="utf-8")
+    assert "> Model: offline offline-extractive\n" in text and f"> {note}\n" in text
+    assert "> Baseline not compared: it was scored by openai gpt-4o (api.openai.com)" in text
+    saved = json.loads(summary.with_name("results.json").read_text(encoding="utf-8"))
+    assert saved["note"] == note and saved["model"]["provider"] == "offline"

@@ -2,6 +2,7 @@
 its own variant's lines, and --max-cost stops a run before its first call. Real HTTP on loopback."""
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -91,7 +92,9 @@ def test_a_repeated_run_calls_the_endpoint_zero_times(online, endpoint, two_vari
     runs = 2 * DATASETS * LINES
     assert endpoint.stats()["calls"] == runs
     assert _latest(output)["model_calls"] == {"made": runs, "cached": 0, "tokens_saved": 0}
-    assert f"Model calls: {runs} made, 0 from the cache" in first.output
+    assert f"Model calls: {runs} made, 0 answered from the cache" in first.output
+    host = endpoint.url.split("://", 1)[1]
+    assert _latest(output)["model"] == {"provider": "azure_openai", "model": "gpt-4o-mini", "endpoint": host}
 
     second, _ = _run(two_variants)
     assert second.exit_code == 0, second.output
@@ -170,3 +173,26 @@ def test_max_cost_below_the_estimate_refuses_before_any_call(online, endpoint, t
     assert not output.exists()
     allowed, _ = _run(two_variants, "--max-cost", "5")
     assert allowed.exit_code == 0, allowed.output
+
+
+def test_prune_keeps_the_answers_a_recent_run_read_and_drops_the_rest(online, endpoint, tmp_path: Path):
+    """What CI runs before saving its cache: answers of prompts no longer asked go, read ones stay."""
+    online()
+    llm.chat(HELLO)
+    llm.chat(HELLO, temperature=0.7)  # a prompt the next run no longer asks
+    long_ago = 10 * 86400
+    for entry in (tmp_path / "cache").glob("*.json"):
+        os.utime(entry, (entry.stat().st_atime - long_ago, entry.stat().st_mtime - long_ago))
+    llm.chat(HELLO)  # this run: answered from the cache, which marks the entry used
+    assert endpoint.stats()["calls"] == 2
+
+    pruned = runner.invoke(app, ["cache", "prune", "--unused-for", "1h"])
+    assert pruned.exit_code == 0, pruned.output
+    assert "Removed 1 cached answers unused for 1h; kept 1" in pruned.output
+    llm.chat(HELLO)
+    assert endpoint.stats()["calls"] == 2  # the answer this run read survived
+    stats = runner.invoke(app, ["cache", "stats"])
+    assert stats.output.startswith("1 cached answers")
+    assert runner.invoke(app, ["cache", "prune", "--unused-for", "a week"]).exit_code == 2
+    cleared = runner.invoke(app, ["cache", "clear"])
+    assert "Removed 1 cached answers" in cleared.output and not list((tmp_path / "cache").glob("*.json"))

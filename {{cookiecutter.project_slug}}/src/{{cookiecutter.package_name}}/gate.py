@@ -78,6 +78,7 @@ class GateReport:
     regressions: list[Finding]
     deltas: dict[tuple[RecordKey, str], Delta]
     tolerance: float
+    baseline_note: str = ""  # why the baseline was not compared, when it was not
 
     @property
     def passed(self) -> bool:
@@ -108,10 +109,29 @@ def check(results: dict[str, Any], gate: GateConfig, baseline: dict[str, Any] | 
                 failures.append(
                     Finding(key, metric, f"{metrics[metric]:.3f} is below the threshold {minimum:.3f}")
                 )
-    deltas, regressions = _compare(results, baseline or {"evaluations": []}, gate.tolerance)
+    note = different_models(results, baseline) if baseline else ""
+    comparable = baseline if baseline and not note else {"evaluations": []}
+    deltas, regressions = _compare(results, comparable, gate.tolerance)
     if gate.fail_on_regression:
         failures += regressions
-    return GateReport(failures, regressions, deltas, gate.tolerance)
+    return GateReport(failures, regressions, deltas, gate.tolerance, note)
+
+
+def different_models(results: dict[str, Any], baseline: dict[str, Any]) -> str:
+    """Why two results cannot be compared ("" when they can): a drop between the offline model and
+    a real one, or two deployments, says nothing about the change under review. Results saved
+    before the model was recorded are compared."""
+    current, before = results.get("model"), baseline.get("model")
+    if not current or not before or current == before:
+        return ""
+    return (
+        f"baseline not compared: it was scored by {_model_text(before)}, this run by {_model_text(current)}; "
+        "the thresholds alone decide"
+    )
+
+
+def _model_text(model: dict[str, str]) -> str:
+    return f"{model.get('provider')} {model.get('model')} ({model.get('endpoint')})"
 
 
 def _unevaluated_runs(results: dict[str, Any]) -> list[Finding]:

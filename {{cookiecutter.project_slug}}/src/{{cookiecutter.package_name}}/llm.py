@@ -332,6 +332,11 @@ def endpoint_host(settings: Settings) -> str:
     return urlparse(url or "https://api.openai.com/v1").netloc.rsplit("@", 1)[-1].lower()
 
 
+def model_identity(settings: Settings) -> dict[str, str]:
+    """Which model answered: saved in results.json, so a gate never compares answers of two models."""
+    return {"provider": settings.provider, "model": settings.model, "endpoint": endpoint_host(settings)}
+
+
 def cache_key(
     settings: Settings, messages: list[dict[str, str]], parameters: dict[str, Any]
 ) -> dict[str, Any]:
@@ -363,11 +368,16 @@ class ResponseCache:
         return self.folder / f"{self.digest(key)}.json"
 
     def get(self, key: dict[str, Any]) -> Completion | None:
+        """The cached answer, its file touched: `prune` keeps what recent runs used."""
+        path = self.path(key)
         try:
-            entry = json.loads(self.path(key).read_text(encoding="utf-8"))
-            return Completion(entry["text"], int(entry["prompt_tokens"]), int(entry["completion_tokens"]))
+            entry = json.loads(path.read_text(encoding="utf-8"))
+            tokens = int(entry["prompt_tokens"]), int(entry["completion_tokens"])
+            completion = Completion(entry["text"], *tokens)
+            os.utime(path)
         except (OSError, ValueError, KeyError, TypeError):  # absent or unreadable: a miss
             return None
+        return completion
 
     def put(self, key: dict[str, Any], completion: Completion, response_model: str) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -382,17 +392,30 @@ class ResponseCache:
             Path(temporary).unlink(missing_ok=True)
             raise
 
+    def entries(self) -> list[Path]:
+        return sorted(self.folder.glob("*.json")) if self.folder.is_dir() else []
+
     def stats(self) -> tuple[int, int]:
         """Entries and bytes on disk."""
-        files = list(self.folder.glob("*.json")) if self.folder.is_dir() else []
+        files = self.entries()
         return len(files), sum(file.stat().st_size for file in files)
 
     def clear(self) -> int:
         """Remove every entry; how many there were."""
-        files = list(self.folder.glob("*.json")) if self.folder.is_dir() else []
+        files = self.entries()
         for file in files:
             file.unlink(missing_ok=True)
         return len(files)
+
+    def prune(self, unused_for_seconds: float) -> tuple[int, int]:
+        """Remove entries no call has read or written for that long: a CI cache then holds what the
+        current prompts ask, not every answer ever given. (removed, kept)."""
+        cutoff = time.time() - unused_for_seconds
+        files = self.entries()
+        stale = [file for file in files if file.stat().st_mtime < cutoff]
+        for file in stale:
+            file.unlink(missing_ok=True)
+        return len(stale), len(files) - len(stale)
 
 
 def cache_folder(settings: Settings) -> Path:

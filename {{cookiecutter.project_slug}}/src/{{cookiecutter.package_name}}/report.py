@@ -114,12 +114,35 @@ def _stats(record: RunRecord) -> list[str]:
     ]
 
 
+def calls_text(results: ExperimentResults) -> str:
+    """The run's model calls: made, answered from the cache, tokens the cache saved."""
+    calls = results.model_calls
+    if not calls:
+        return ""
+    if results.model.get("provider") == "offline":
+        return f"Model calls: {calls['made']} to the offline model (deterministic and free: never cached)"
+    saved = f" ({calls['tokens_saved']:,} tokens saved)" if calls["cached"] else ""
+    return f"Model calls: {calls['made']} made, {calls['cached']} answered from the cache{saved}"
+
+
+def context_lines(results: ExperimentResults, gate: GateReport | None = None) -> list[str]:
+    """What a reviewer needs before the numbers: which model answered, why, and what it cost in calls."""
+    model = results.model_text()
+    lines = [f"Model: {model}" if model else "", calls_text(results), results.note]
+    if gate is not None and gate.baseline_note:
+        lines.append(gate.baseline_note[0].upper() + gate.baseline_note[1:])
+    return [line for line in lines if line]
+
+
 def markdown(
     results: ExperimentResults, gate: GateReport | None = None, gate_config: GateConfig | None = None
 ) -> str:
-    """A gate verdict, the runs' latency and cost, then one table per evaluator with a row per
-    flow x variant x dataset, each metric next to its threshold (from `gate_config`) and pass/fail."""
+    """Which model ran, a gate verdict, the runs' latency and cost, then one table per evaluator with
+    a row per flow x variant x dataset, each metric next to its threshold (from `gate_config`)."""
     lines = [f"# Experiment `{results.experiment}` (engine: {results.engine})", ""]
+    context = context_lines(results, gate)
+    if context:
+        lines += ["\n>\n".join(f"> {line}" for line in context), ""]
     if gate is not None:
         verdict = "✅ passed" if gate.passed else f"❌ failed ({len(gate.failures)})"
         lines += [f"**Gate: {verdict}**", "", *(f"- ❌ {finding}" for finding in gate.failures)]
@@ -330,6 +353,7 @@ def html(
     return _TEMPLATES.get_template("report.html.jinja2").render(
         results=results,
         gate=gate,
+        context=context_lines(results, gate),
         columns=_COLUMNS,
         runs=[_counts(r) + _stats(r) for r in results.runs],
         stats_columns=_STATS_COLUMNS,

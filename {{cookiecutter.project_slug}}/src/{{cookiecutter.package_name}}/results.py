@@ -60,11 +60,22 @@ class ExperimentResults:
     rows: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # dataset -> the lines used
     # made / cached / tokens_saved, this process's model calls during the run (llm.CALLS)
     model_calls: dict[str, int] = field(default_factory=dict)
+    model: dict[str, str] = field(default_factory=dict)  # provider, model, endpoint host (llm.model_identity)
+    note: str = ""  # a line for the reader, e.g. why a pull request ran the offline model
+
+    def model_text(self) -> str:
+        """`provider model at host`, or "" for results saved before the model was recorded."""
+        if not self.model:
+            return ""
+        where = "" if self.model["endpoint"] == self.model["provider"] else f" at {self.model['endpoint']}"
+        return f"{self.model['provider']} {self.model['model']}{where}"
 
     def to_json(self) -> dict:
         return {
             "experiment": self.experiment,
             "engine": self.engine,
+            "model": self.model or None,
+            "note": self.note or None,
             "runs": [
                 _summary(record, flow=record.flow, variant=record.variant, dataset=record.dataset)
                 | {"stats": asdict(record.stats) if record.stats else None}

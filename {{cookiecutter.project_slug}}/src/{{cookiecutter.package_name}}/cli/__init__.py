@@ -4,9 +4,10 @@
 """Command line: the typer app, assembled from one module per command group under cli/.
 
 Commands are thin: they parse options, call the module that owns the work, and print. Groups:
-experiment, data, register, monitor; the flow's own run, serve and smoke (flow.py); and the optional
-modules, generated only where the project's options include them: index.py (rag flows) and
-deploy.py (Azure ML online endpoint). Each of those adds its commands with `register(app)`.
+experiment, data, register, monitor, cache (cached model answers), pr (the evaluation summary as a
+pull-request comment); the flow's own run, serve and smoke (flow.py); and the optional modules,
+generated only where the project's options include them: index.py (rag flows) and deploy.py
+(Azure ML online endpoint). Each of those adds its commands with `register(app)`.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import typer
 from rich.markup import escape
 
 from {{ cookiecutter.package_name }} import paths
-from {{ cookiecutter.package_name }}.cli import data, experiment, flow, monitor, register
+from {{ cookiecutter.package_name }}.cli import cache, data, experiment, flow, monitor, pr, register
 
 # Absolute, so Prompt Flow's worker processes and the server (which inherit it) trace to the same store.
 os.environ.setdefault(paths.TRACE_DIR_VARIABLE, str(paths.trace_dir()))
@@ -30,6 +31,8 @@ app.add_typer(experiment.app, name="experiment")
 app.add_typer(data.app, name="data")
 app.add_typer(register.app, name="register")
 app.add_typer(monitor.app, name="monitor")
+app.add_typer(pr.app, name="pr")
+app.add_typer(cache.app, name="cache")
 app.command("run")(flow.run_once)
 app.command("serve")(flow.serve_flow)
 app.command("smoke")(flow.smoke)

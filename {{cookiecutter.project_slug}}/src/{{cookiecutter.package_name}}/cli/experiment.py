@@ -119,6 +119,8 @@ def _check_cost(loaded: experiment_file.Experiment, file: Path, max_cost: float 
 
 
 def _print_gate(verdict: GateReport) -> None:
+    if verdict.baseline_note:
+        console.print(f"[yellow]{escape(verdict.baseline_note)}[/]", highlight=False, soft_wrap=True)
     for finding in verdict.failures:
         console.print(f"[red]✗ {finding}[/]", highlight=False, soft_wrap=True)
     for finding in verdict.regressions:
@@ -173,6 +175,12 @@ def run(
     max_cost: Annotated[
         float | None, typer.Option(min=0, help="Online: refuse to start when the estimated cost exceeds this")
     ] = None,
+    note: Annotated[
+        str,
+        typer.Option(
+            envvar="AIOPS_RUN_NOTE", help="A line for the summary and report (pipelines: which model, why)"
+        ),
+    ] = "",
 ) -> None:
     """Run every flow variant on every dataset, evaluate each run, save JSON, markdown and HTML."""
     try:
@@ -211,6 +219,7 @@ def run(
     prices = paths.root(file.parent) / paths.MONITORING_CONFIG
     results_folder.add_run_stats(outcome, started_ns, paths.trace_dir(), prices)
     outcome.model_calls = asdict(llm.CALLS.since(calls_before))
+    outcome.model, outcome.note = llm.model_identity(get_settings()), note
     verdict = check_gate(outcome.to_json(), loaded.gate, baseline_results)
     gated = bool(loaded.gate.thresholds or baseline_results)  # nothing to gate: no verdict shown
     directory = report.write_all(outcome, verdict, gated, output, loaded.gate)
@@ -219,10 +228,8 @@ def run(
     if failed:
         console.print(f"[yellow]{failed} lines failed; see lines.jsonl under {directory}[/]", soft_wrap=True)
     _print_gate(verdict)
-    calls = outcome.model_calls
-    saved = f" ({calls['tokens_saved']:,} tokens saved)" if calls["cached"] else ""
-    made, cached = calls["made"], calls["cached"]
-    console.print(f"Model calls: {made} made, {cached} from the cache{saved}", highlight=False)
+    for line in report.context_lines(outcome):
+        console.print(escape(line), highlight=False, soft_wrap=True)
     for label, name in (("Results", "results.json"), ("Summary", "summary.md"), ("Report", "report.html")):
         console.print(f"{label + ':':9}{directory / name}", soft_wrap=True, highlight=False)
     whole_runs_failed = failed_runs(outcome)
