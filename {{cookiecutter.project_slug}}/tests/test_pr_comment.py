@@ -202,7 +202,7 @@ def azure_devops(forge: FakeForge, pull_request: str | None = "12") -> dict[str,
     env = {
         "TF_BUILD": "True",
         "SYSTEM_COLLECTIONURI": f"{forge.url}/contoso/",
-        "SYSTEM_TEAMPROJECT": "Quality Control",  # a name with a space: quoted in the URL
+        "SYSTEM_TEAMPROJECT": "Widget Audits",  # a name with a space: quoted in the URL
         "BUILD_REPOSITORY_ID": "5e1c0a11-0000-4000-8000-000000000000",
         "BUILD_REPOSITORY_NAME": "qc",
         "BUILD_REPOSITORY_PROVIDER": "TfsGit",
@@ -270,7 +270,7 @@ def test_azure_devops_keeps_one_thread_closed_while_the_gate_passes_and_active_w
     ours = forge.threads[12][1]
     assert ours["status"] == "closed"  # informational: never holds an "all comments resolved" policy
     assert ours["comments"][0]["content"] == f"{MARKER}\n**Gate: ✅ passed**\n"
-    threads = "/contoso/Quality%20Control/_apis/git/repositories/5e1c0a11-0000-4000-8000-000000000000"
+    threads = "/contoso/Widget%20Audits/_apis/git/repositories/5e1c0a11-0000-4000-8000-000000000000"
     assert forge.requests[-1][:2] == ("POST", f"{threads}/pullRequests/12/threads?api-version=7.1")
 
     experiment_run("**Gate: ❌ failed (1)**\n", passed=False, name="20250101-130000")
