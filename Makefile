@@ -6,7 +6,7 @@ PY := $(BIN)/python
 DEMO_DIR := build/demo
 DEMO_SLUG := qcp-assistant
 
-.PHONY: help install demo new test lint bench clean
+.PHONY: help install demo new test lint bench fleet clean
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
@@ -46,13 +46,17 @@ new: install  ## Generate a linked project from a use-case preset: make new USEC
 test: install $(ACTIONLINT)  ## The template's tests: bake matrix, hooks, and generated projects' own lint/test/experiment
 	$(PY) -m pytest
 
-lint: install  ## Lint the template's own Python (hooks, tests, benchmarks)
-	$(BIN)/ruff check hooks tests benchmarks docs local_extensions.py
-	$(BIN)/ruff format --check hooks tests benchmarks docs local_extensions.py
+lint: install  ## Lint the template's own Python (hooks, tests, benchmarks, tools)
+	$(BIN)/ruff check hooks tests benchmarks docs tools local_extensions.py
+	$(BIN)/ruff format --check hooks tests benchmarks docs tools local_extensions.py
 
 bench: install  ## Benchmarks quoted in issue notes, printed as ratios
 	$(PY) benchmarks/bake_hooks.py
 	$(PY) benchmarks/experiment_engines.py
+
+fleet: install  ## Which projects are behind the template: make fleet FLEET=fleet.txt (a git URL or path a line) [OUTPUT=fleet.md]
+	@test -n "$(FLEET)" || { echo "make fleet: name the list, FLEET=fleet.txt (one project's git URL or path a line)" >&2; exit 2; }
+	$(PY) tools/fleet.py "$(FLEET)" --output "$(or $(OUTPUT),fleet.md)"
 
 clean:  ## Remove the venv, demo and caches
 	rm -rf $(VENV) build .pytest_cache .ruff_cache

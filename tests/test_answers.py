@@ -141,6 +141,7 @@ def where_answers_land(a: dict[str, str]) -> dict[tuple[str, tuple[str | int, ..
         ("connections/azure_openai.yaml", ("api_version",)): a["azure_openai_api_version"],
         ("data/core_qa.yml", ("name",)): f"{code}_core_qa",
         ("data/hard_qa.yml", ("name",)): f"{code}_hard_qa",
+        ("data/safety.yml", ("name",)): f"{code}_safety",
         ("monitoring/config.yaml", ("alerts", "cost_model")): a["azure_openai_chat_deployment"]
         if azure
         else "gpt-4o-mini",

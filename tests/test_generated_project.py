@@ -62,16 +62,31 @@ METRIC_RANGES = {  # evaluator -> (metrics, documented range)
     "judges": ({"groundedness", "relevance", "coherence", "fluency", "similarity"}, (1.0, 5.0)),
     "answer_length": ({"answer_words"}, (0.0, 200.0)),
 }
+SAFETY_RANGES = {  # the evaluators of the safety dataset
+    "safety": (
+        {"canary_kept", "refused", "answered", "pii_free", "harmlessness", "attack_resistance"},
+        (0.0, 5.0),
+    ),
+    "content_safety": (set(), (0.0, 1.0)),  # offline there is no Azure AI project: skipped, no metrics
+    "answer_length": METRIC_RANGES["answer_length"],
+}
+SAFETY_LINES = 12
 
 
 def assert_experiment_ran(project: Path, output: str, lines: dict[str, int]) -> None:
-    """Every evaluator scored every variant on both datasets, within its range, and the gate passed."""
+    """Every evaluator scored every variant on its datasets, within its range, and the gate passed."""
     (results_dir,) = (project / "results").iterdir()
     saved = json.loads((results_dir / "results.json").read_text(encoding="utf-8"))
     runs = {(e["evaluator"], e["variant"], e["dataset"]) for e in saved["evaluations"]}
-    assert runs == {(e, v, d) for e in METRIC_RANGES for v in ("baseline", "concise") for d in lines}
+    lines = lines | {"safety": SAFETY_LINES}
+
+    def ranges(dataset: str) -> dict:
+        return SAFETY_RANGES if dataset == "safety" else METRIC_RANGES
+
+    assert runs == {(e, v, d) for v in ("baseline", "concise") for d in lines for e in ranges(d)}
+    assert [skipped["evaluator"] for skipped in saved["skipped"]] == ["content_safety"]
     for evaluation in saved["evaluations"]:
-        names, (low, high) = METRIC_RANGES[evaluation["evaluator"]]
+        names, (low, high) = ranges(evaluation["dataset"])[evaluation["evaluator"]]
         assert (evaluation["lines"], evaluation["failed"]) == (lines[evaluation["dataset"]], 0)
         assert set(evaluation["metrics"]) == names
         assert all(low <= value <= high for value in evaluation["metrics"].values()), evaluation
@@ -115,10 +130,14 @@ def test_the_day_one_commands_of_the_onboarding_doc_pass_offline(installed_defau
     outputs = {target: make(installed_default, target).stdout for target in commands[1:]}  # installed above
     assert " passed" in outputs["test-all"] and " failed" not in outputs["test-all"]
     assert " skipped" not in outputs["test-all"] and " deselected" not in outputs["test-all"]
-    assert registered_versions(installed_default) == {"qcp_core_qa": ["1"], "qcp_hard_qa": ["1"]}
+    assert registered_versions(installed_default) == {
+        "qcp_core_qa": ["1"],
+        "qcp_hard_qa": ["1"],
+        "qcp_safety": ["1"],
+    }
     assert_experiment_ran(installed_default, outputs["gate"], {"core_qa": 24, "hard_qa": 20})
     flow_rows = [line.split() for line in outputs["monitor"].splitlines() if line.split()[:1] == ["qa"]]
-    assert sorted((row[1], row[2]) for row in flow_rows) == [("baseline", "44"), ("concise", "44")]
+    assert sorted((row[1], row[2]) for row in flow_rows) == [("baseline", "56"), ("concise", "56")]
 
 
 def test_another_combination_installs_lints_tests_and_runs_offline(bake):

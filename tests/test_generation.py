@@ -37,6 +37,8 @@ PACKAGE_FILES = [
     "cli/monitor.py",
     "cli/pr.py",
     "cli/register.py",
+    "cli/release.py",
+    "cli/template.py",
     "connections.py",
     "data_validation.py",
     "engines/__init__.py",
@@ -56,13 +58,16 @@ PACKAGE_FILES = [
     "promptflow_adapter.py",
     "prompts.py",
     "registry.py",
+    "release.py",
     "report.py",
+    "safety.py",
     "results.py",
     "runner.py",
     "scaleout.py",
     "server.py",
     "serving.py",
     "settings.py",
+    "template_update.py",
     "templates/report.html.jinja2",
     "tracing.py",
 ]
@@ -81,6 +86,7 @@ COMMON_FILES = {
     "experiment.prod.yaml",
     "experiment.test.yaml",
     "experiment.schema.json",
+    "release.schema.json",
     "evaluators/answer_length.py",
     "data/core_qa.jsonl",
     "data/hard_qa.jsonl",
@@ -90,6 +96,7 @@ COMMON_FILES = {
     "connections/azure_openai.yaml",
     "data/core_qa.yml",
     "data/hard_qa.yml",
+    "data/safety.yml",
     "deployment/Dockerfile",
     "docs/design.md",
     "docs/onboarding.md",
@@ -105,6 +112,13 @@ COMMON_FILES = {
     "flows/eval_judges/flow.flex.yaml",
     "flows/eval_judges/judges.py",
     *(f"flows/eval_judges/prompts/{judge}.jinja2" for judge in JUDGES),
+    "flows/eval_safety/flow.flex.yaml",
+    "flows/eval_safety/safety_checks.py",
+    "flows/eval_safety/safety.jsonl",
+    "flows/eval_safety/prompts/harmlessness.jinja2",
+    "flows/eval_safety/prompts/attack_resistance.jinja2",
+    "flows/eval_content_safety/flow.flex.yaml",
+    "flows/eval_content_safety/content_safety.py",
     "tests/conftest.py",
     "tests/test_architecture.py",
     "tests/test_cli.py",
@@ -126,14 +140,17 @@ COMMON_FILES = {
     "tests/test_pr_comment.py",
     "tests/test_registry.py",
     "tests/test_registry_faults.py",
+    "tests/test_release.py",
     "tests/test_promptflow_boundary.py",
     "tests/test_llm_cache.py",
     "tests/test_rate_limits.py",
     "tests/test_report.py",
+    "tests/test_safety.py",
     "tests/test_scaleout.py",
     "tests/test_serve.py",
     "tests/test_server.py",
     "tests/test_settings.py",
+    "tests/test_template_update.py",
     "tests/test_monitoring.py",
     "tests/test_tracing.py",
 }
@@ -142,10 +159,11 @@ FILES_FOR_OPTION = {  # "{package}" stands for the package folder
     ("llm_provider", "openai"): {"connections/openai.yaml"},
     ("ci_provider", "github"): {
         f".github/workflows/{name}.yml"
-        for name in ("pr", "evaluate", "deploy", "deploy-environment", "online-evaluation")
+        for name in ("pr", "evaluate", "deploy", "deploy-environment", "online-evaluation", "template-update")
     },
     ("ci_provider", "azure_devops"): {
-        f".azure-pipelines/{name}.yml" for name in ("pr", "evaluate", "deploy", "online-evaluation")
+        f".azure-pipelines/{name}.yml"
+        for name in ("pr", "evaluate", "deploy", "online-evaluation", "template-update")
     },
     ("deployment_target", "aml_online_endpoint"): {
         "deployment/aml/endpoint.yml",
@@ -170,10 +188,13 @@ FILES_FOR_OPTION = {  # "{package}" stands for the package folder
         *flow_files("rag"),
         "data/docs/handbook_part_1.md",
         "data/docs/handbook_part_2.md",
+        "data/docs/supplier_notice.md",
         "src/{package}/retrieval.py",
         "src/{package}/embeddings.py",
         "src/{package}/cli/index.py",
         "tests/test_retrieval.py",
+        "evaluators/retrieval.py",
+        "tests/test_retrieval_metrics.py",
     },
 }
 

@@ -23,7 +23,7 @@ BIN = Path(sys.executable).parent
 COOKIECUTTER, CRUFT = str(BIN / "cookiecutter"), str(BIN / "cruft")
 GIT_IDENTITY = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.invalid"}
 GIT_IDENTITY |= {"GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.invalid"}
-DATASETS = {"qcp_core_qa": ["1"], "qcp_hard_qa": ["1"]}
+DATASETS = {"qcp_core_qa": ["1"], "qcp_hard_qa": ["1"], "qcp_safety": ["1"]}
 
 
 def mktemp_d() -> Path:

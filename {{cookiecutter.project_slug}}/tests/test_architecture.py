@@ -113,6 +113,8 @@ COMMANDS = {
     "monitor": {"summary", "sample", "evaluate", "query", "alert-params"},
     "pr": {"comment"},
     "cache": {"stats", "prune", "clear"},
+    "release": {"show", "diff", "schema", "tags", "deployed"},
+    "template": {"update-pr"},
     "run": None,
     "serve": None,
     "smoke": None,

@@ -73,3 +73,20 @@ def test_without_the_environment_one_line_names_make_install(project_root: Path,
     assert result.returncode == 1
     assert ".venv/bin/ruff not found: run make install, then try again" in result.stdout
     assert "Executable" not in result.stdout  # the hooks after the first are not run
+
+
+def test_a_template_update_left_unresolved_fails_the_checks(project_root: Path, tmp_path: Path):
+    """`make template-update-pr` commits its conflicts for the pull request to show: the checks fail
+    on conflict markers and on `.rej` files until they are resolved."""
+    repo, env = _repo(project_root, tmp_path), _plain_env(tmp_path)
+    ours, separator, theirs = "<" * 7 + " ours", "=" * 7, ">" * 7 + " theirs"  # none in this file
+    conflicted = f"name: x\n{ours}\nconcurrency: 4\n{separator}\nconcurrency: 12\n{theirs}\n"
+    (repo / "experiment.yaml").write_text(conflicted, encoding="utf-8")
+    (repo / "Makefile.rej").write_text("@@ -1,1 +1,2 @@\n a\n+b\n", encoding="utf-8")
+    _run(repo, env, "git", "add", "-A")
+    result = _run(repo, env, str(VENV / "bin/pre-commit"), "run", "--all-files")
+    assert result.returncode == 1
+    assert re.search(r"no merge conflict markers\.+Failed", result.stdout), result.stdout
+    assert "experiment.yaml:2: Merge conflict string" in result.stdout
+    assert re.search(r"no rejected hunks \(\.rej\)\.+Failed", result.stdout)
+    assert "Makefile.rej" in result.stdout

@@ -34,6 +34,9 @@ def test_required_columns_come_from_flow_and_evaluator_mappings(project_root: Pa
         "chat_history",
 {%- endif %}
         "ground_truth",
+{%- if cookiecutter.flow_kind == 'rag' %}
+        "relevant_passages",  # the retrieval evaluator's labels
+{%- endif %}
     }
 
 
@@ -61,5 +64,5 @@ def test_cli_fails_naming_each_problem(project_copy: Path):
     _write(project_copy / "data/hard_qa.jsonl", '{"id": "x", "question": "q"}')
     result = CliRunner().invoke(app, ["data", "validate"])
     assert result.exit_code == 1
-    missing = {{ {'qa': ['context', 'ground_truth'], 'chat': ['chat_history', 'context', 'ground_truth'], 'rag': ['ground_truth']}[cookiecutter.flow_kind] | tojson }}
+    missing = {{ {'qa': ['context', 'ground_truth'], 'chat': ['chat_history', 'context', 'ground_truth'], 'rag': ['ground_truth', 'relevant_passages']}[cookiecutter.flow_kind] | tojson }}
     assert f"data/hard_qa.jsonl:1: missing columns {missing}" in result.output

@@ -16,7 +16,8 @@ from {{ cookiecutter.package_name }}.experiment import (
     plan,
 )
 
-DATASETS = ("core_qa", "hard_qa"{% if cookiecutter.flow_kind == 'chat' %}, "multi_turn_qa"{% endif %})
+QA_DATASETS = ("core_qa", "hard_qa"{% if cookiecutter.flow_kind == 'chat' %}, "multi_turn_qa"{% endif %})
+DATASETS = (*QA_DATASETS, "safety")
 
 
 def test_the_shipped_experiment_loads_and_plans_every_flow_dataset_and_evaluation(project_root: Path):
@@ -25,7 +26,13 @@ def test_the_shipped_experiment_loads_and_plans_every_flow_dataset_and_evaluatio
     assert [run.key for run in runs] == [
         ({{ cookiecutter.flow_kind | jsonify }}, variant, dataset) for variant in ("baseline", "concise") for dataset in DATASETS
     ]
-    assert len(evaluations) == 3 * len(runs)  # qa_metrics, judges, answer_length on every run
+    scored = {(e.evaluator.name, e.base.dataset.name) for e in evaluations}
+    assert len(evaluations) == len(scored) * 2  # each once per variant
+    # the safety evaluators score the safety dataset only, and the answer-quality ones never score it
+    assert {dataset for name, dataset in scored if name in ("safety", "content_safety")} == {"safety"}
+    assert {"qa_metrics", "judges"}.isdisjoint(name for name, dataset in scored if dataset == "safety")
+    quality = {name for name, dataset in scored if dataset != "safety"}
+    assert quality >= {"qa_metrics", "judges", "answer_length"}
 
 
 def test_the_committed_json_schema_is_current(project_root: Path):
@@ -117,10 +124,14 @@ def test_the_pr_overlay_limits_lines_and_prod_raises_the_bar(project_root: Path)
 {%- if cookiecutter.flow_kind == 'chat' %}
         "multi_turn_qa": None,  # eight lines: all of them
 {%- endif %}
+        "safety": None,  # every attack, every time
     }
     prod, base = load(project_root / "experiment.yaml", "prod"), load(project_root / "experiment.yaml")
     key = "qa_metrics.f1_score"
     assert prod.gate.thresholds[key]["core_qa"] > base.gate.thresholds[key]["core_qa"]
+    assert base.gate.thresholds["safety.canary_kept"] == 1.0  # no leak, in every environment
+    assert prod.gate.thresholds["safety.refused"] > base.gate.thresholds["safety.refused"]
+    assert {"safety.harmlessness", "safety.attack_resistance"} <= prod.gate.thresholds.keys()
 
 
 def test_overlay_errors_name_both_files(tiny_experiment: Path):

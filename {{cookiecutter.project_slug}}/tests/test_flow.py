@@ -50,6 +50,9 @@ def test_flow_answers_from_the_retrieved_documents_and_returns_them():
     result = load_entry(FLOW)(**LINE)
     assert result["answer"] == EXPECTED_ANSWER
     assert EXPECTED_ANSWER in result["context"]  # what the model saw is returned for the judges
+    # and chunk by chunk, best first, for the retrieval evaluator (and a caller's citations)
+    assert [chunk["text"] for chunk in result["retrieved"]] == result["context"].split("\n\n")
+    assert all(chunk["id"].startswith(f"{chunk['source']}#") for chunk in result["retrieved"])
 
 
 def test_top_k_bounds_the_retrieved_context():
@@ -67,7 +70,8 @@ def test_flow_answers_from_the_context():
 
 def test_earlier_turns_decide_what_a_follow_up_refers_to():
     without_history = load_entry(FLOW)(**{**LINE, "chat_history": []})
-    assert without_history == {"answer": "Balances are checked daily by the operator."}
+    # "they" could be either: the offline model does not answer on one shared word ("checked")
+    assert without_history == {"answer": "I don't know based on the provided context."}
 
 
 def test_the_shipped_multi_turn_dataset_needs_the_history(project_root: Path):

@@ -17,7 +17,7 @@ from {{ cookiecutter.package_name }}.fake_endpoint import FakeEndpoint
 from {{ cookiecutter.package_name }}.settings import Settings
 
 API_KEY = "sk-test-do-not-store-0123456789"  # pragma: allowlist secret
-HELLO = [{"role": "user", "content": "Context: The sky is blue.\n\nQuestion: What colour is the sky?"}]
+HELLO = [{"role": "user", "content": "Context: The sky is blue.\n\nQuestion: Is the sky blue?"}]
 LINES = 3  # per dataset (tiny_experiment)
 DATASETS = 2
 

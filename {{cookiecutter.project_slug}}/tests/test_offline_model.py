@@ -35,3 +35,12 @@ def test_answers_through_the_openai_client_with_token_usage():
 def test_same_request_gives_the_same_completion():
     messages = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": PROMPT}]
     assert chat(messages) == chat(messages)
+
+
+def test_one_shared_word_is_no_answer_but_another_form_of_a_word_counts():
+    context = "Context:\nAn out-of-specification result triggers a phase I investigation.\n\n"
+    assert offline_model.answer(context + "Question: What dose should I take?") == offline_model.NO_ANSWER
+    calibrated = "Context:\nPipettes are calibrated every twelve months.\n\nQuestion: "
+    assert offline_model.answer(calibrated + "What is the calibration interval for pipettes?") == (
+        "Pipettes are calibrated every twelve months."
+    )

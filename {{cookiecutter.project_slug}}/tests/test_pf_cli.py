@@ -35,7 +35,12 @@ from {{ cookiecutter.package_name }}.flow_entry import (
 
 PROJECT = Path(__file__).resolve().parents[1]
 FLOW = PROJECT / paths.FLOW
-EVAL_FLOWS = [paths.FLOWS / "eval_qa", paths.JUDGES_FLOW]
+EVAL_FLOWS = [
+    paths.FLOWS / "eval_qa",
+    paths.JUDGES_FLOW,
+    paths.FLOWS / "eval_safety",
+    paths.FLOWS / "eval_content_safety",
+]
 BIN = Path(sys.executable).parent  # the project's .venv: pf, uv
 TIMEOUT = 300  # seconds for any one command; Prompt Flow's imports alone take seconds on a busy machine
 SERVE_APP = "promptflow.core._serving.app:create_app(engine='${SERVING_ENGINE}')"  # what the image runs

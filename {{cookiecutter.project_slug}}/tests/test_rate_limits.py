@@ -20,7 +20,7 @@ from {{ cookiecutter.package_name }}.fake_endpoint import FakeEndpoint, Limits
 from {{ cookiecutter.package_name }}.flow_entry import read_jsonl, write_jsonl
 from {{ cookiecutter.package_name }}.settings import Settings
 
-HELLO = [{"role": "user", "content": "Context: The sky is blue.\n\nQuestion: What colour is the sky?"}]
+HELLO = [{"role": "user", "content": "Context: The sky is blue.\n\nQuestion: Is the sky blue?"}]
 
 
 @pytest.fixture

@@ -21,8 +21,12 @@ SPECS = [
     ({{ (cookiecutter.use_case_code | lower ~ '_multi_turn_qa') | jsonify }}, "uri_file", "multi_turn_qa.jsonl"),
 {%- endif %}
 ]
+# The safety set's spec. A project updated from a release before it keeps its own data/ (cruft skips
+# it), so it has none: the experiment still scores flows/eval_safety/safety.jsonl, unregistered.
+if (Path(__file__).resolve().parents[1] / "data/safety.yml").is_file():
+    SPECS.append(({{ (cookiecutter.use_case_code | lower ~ '_safety') | jsonify }}, "uri_file", "safety.jsonl"))
 FIRST_VERSIONS = {name: ["1"] for name, _, _ in SPECS}
-MISSING = {{ (['chat_history', 'ground_truth'] if cookiecutter.flow_kind == 'chat' else ['ground_truth']) | tojson }}  # columns
+MISSING = {{ {'qa': ['ground_truth'], 'chat': ['chat_history', 'ground_truth'], 'rag': ['ground_truth', 'relevant_passages']}[cookiecutter.flow_kind] | tojson }}  # columns
 runner = CliRunner()
 
 

@@ -32,7 +32,7 @@ def test_pipeline_has_one_step_per_variant_and_dataset_and_loads_with_azure_ml(p
     assert not [pin for pin in pip_packages if pin.startswith("promptflow")]  # an extra; engine: inprocess
     job = load_job(project_copy / "azureml" / "experiment.pipeline.yml")
     assert isinstance(job, PipelineJob)
-    datasets = ["core_qa", "hard_qa"{% if cookiecutter.flow_kind == 'chat' %}, "multi_turn_qa"{% endif %}]
+    datasets = ["core_qa", "hard_qa"{% if cookiecutter.flow_kind == 'chat' %}, "multi_turn_qa"{% endif %}, "safety"]
     flow = {{ cookiecutter.flow_kind | jsonify }}
     assert sorted(job.jobs) == [
         f"{flow}_{variant}_{dataset}" for variant in ("baseline", "concise") for dataset in datasets

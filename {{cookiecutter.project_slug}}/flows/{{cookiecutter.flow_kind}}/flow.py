@@ -75,7 +75,9 @@ def chat_turn(
 
 The documents live in `data/docs/`; `make index` chunks and indexes them into `.aiops/index/`
 (BM25 offline, embeddings when configured). The retrieved context is returned with the answer,
-so groundedness is judged against what the model actually saw.
+so groundedness is judged against what the model actually saw, and so are the retrieved chunks in
+rank order (`retrieved`: id, source document, text), so retrieval is scored on its own
+(evaluators/retrieval.py) and a caller can cite its sources.
 """
 
 from pathlib import Path
@@ -91,9 +93,16 @@ PROMPTS = Path(__file__).parent
 PROJECT = project(PROMPTS)  # the project this flow belongs to: its documents and index
 
 
+class Retrieved(TypedDict):
+    id: str  # `<source>#<n>`: valid for this index only (it changes with the documents or chunk size)
+    source: str  # the document, relative to data/docs
+    text: str
+
+
 class Answer(TypedDict):
     answer: str
     context: str
+    retrieved: list  # of Retrieved, best first; plain `list`: Prompt Flow's flex outputs take no richer type
 
 
 @traced("flow rag")
@@ -104,5 +113,7 @@ def answer_from_documents(
     chunks = retrieve(question, int(top_k), PROJECT)
     context = "\n\n".join(chunk.text for chunk in chunks)
     messages = render_chat(PROMPTS / prompt, question=question, context=context)
-    return {"answer": chat(messages, temperature=float(temperature)).text, "context": context}
+    retrieved = [Retrieved(id=chunk.id, source=chunk.source, text=chunk.text) for chunk in chunks]
+    answer = chat(messages, temperature=float(temperature)).text
+    return {"answer": answer, "context": context, "retrieved": retrieved}
 {%- endif %}

@@ -79,9 +79,10 @@ class Reference:
         return "${" + f"{self.source}.{self.name}" + "}"
 
 
-def parse_reference(text: str) -> Reference | None:
-    """`${data.x}` or `${run.outputs.x}` as a Reference; anything else (a literal input) is None."""
-    if not _REFERENCE.match(text):
+def parse_reference(text: object) -> Reference | None:
+    """`${data.x}` or `${run.outputs.x}` as a Reference; anything else (a literal input, such as a
+    variant's `top_k: 1`) is None."""
+    if not isinstance(text, str) or not _REFERENCE.match(text):
         return None
     source, _, name = text[2:-1].rpartition(".")
     return Reference(source, name)  # type: ignore[arg-type]  # the pattern admits only the two sources

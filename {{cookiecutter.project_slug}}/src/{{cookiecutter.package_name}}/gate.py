@@ -103,7 +103,9 @@ def check(results: dict[str, Any], gate: GateConfig, baseline: dict[str, Any] | 
             minimum = threshold_for(gate, evaluator, metric, key[3])
             if evaluator != key[0] or minimum is None:
                 continue
-            if metric not in metrics:
+            if metric not in metrics and evaluation.get("skipped"):
+                failures.append(Finding(key, metric, f"not measured: {evaluation['skipped']}"))
+            elif metric not in metrics:
                 failures.append(Finding(key, metric, f"no such metric (produced: {sorted(metrics)})"))
             elif metrics[metric] < minimum:
                 failures.append(

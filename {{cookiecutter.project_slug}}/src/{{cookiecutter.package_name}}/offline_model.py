@@ -1,11 +1,12 @@
 """A deterministic stand-in for a chat model, for development and tests. It is not a model.
 
 It answers OpenAI chat-completion requests by picking the context sentence that shares the most
-words with the question (cut to N words when the system prompt says "at most N words"). Asked
-for JSON (`response_format: json_object`), it acts as a judge: a 1-5 score from word overlap
-between the answer and the reference the judge prompt names. It sits behind the real `openai`
-client as an httpx transport, so flows exercise the same client code path as Azure OpenAI, with
-no server, port or network.
+words (at least two) with the question, cut to N words when the system prompt says "at most N
+words"; it never repeats the system prompt, so it keeps the canary (safety.py). Asked for JSON
+(`response_format: json_object`), it acts as a judge: a 1-5 score from word overlap between the
+answer and the reference the judge prompt names (a safety judge: 5 for a refusal). It sits behind
+the real `openai` client as an httpx transport, so flows exercise the same client code path as
+Azure OpenAI, with no server, port or network.
 """
 
 from __future__ import annotations
@@ -18,9 +19,14 @@ from collections.abc import Callable
 import httpx
 
 from {{ cookiecutter.package_name }}.evaluation import JUDGES
+from {{ cookiecutter.package_name }}.safety import SAFETY_JUDGES, refuses
 
 NO_ANSWER = "I don't know based on the provided context."
 BASE_URL = "http://offline.invalid/v1"
+# One shared word is no answer: "what dose of ibuprofen should I take?" is not answered with "phase I".
+# Words count as shared when their first STEM letters agree ("calibration" and "calibrated").
+MIN_SHARED_WORDS = 2
+STEM = 6
 _WORD = re.compile(r"[a-z0-9]+")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 _WORD_LIMIT = re.compile(r"at most (\d+) words", re.IGNORECASE)
@@ -72,6 +78,12 @@ def content_words(text: str) -> set[str]:
     return set(words(text)) - _STOPWORDS
 
 
+def shared(wanted: set[str], sentence_words: set[str]) -> int:
+    """How many of the wanted words the sentence holds, in any form (by their first STEM letters)."""
+    stems = {word[:STEM] for word in sentence_words if len(word) >= STEM}
+    return sum(1 for word in wanted if word in sentence_words or (len(word) >= STEM and word[:STEM] in stems))
+
+
 def split_prompt(prompt: str) -> tuple[str, str]:
     """(context, question) from `Context:` / `Question:` sections, else (whole prompt, last line)."""
     context, marker, question = prompt.rpartition("Question:")
@@ -82,15 +94,18 @@ def split_prompt(prompt: str) -> tuple[str, str]:
 
 
 def answer(prompt: str, earlier_turns: str = "") -> str:
-    """Earlier user turns only break ties, as a follow-up's topic ("and who signs it?")."""
+    """The sentence sharing the most words with the question, if it shares MIN_SHARED_WORDS in any form
+    (or one, and one with the earlier turns); else it says it does not know. Earlier user turns also
+    break ties, as a follow-up's topic ("and who signs it?")."""
     context, question = split_prompt(prompt)
     wanted = content_words(question)
     topic = content_words(earlier_turns)
     best, best_score = NO_ANSWER, (0, 0)
+    enough = min(MIN_SHARED_WORDS, len(wanted)) or 1
     for sentence in _SENTENCE_END.split(context.strip()):
         sentence_words = set(words(sentence))
         score = (len(wanted & sentence_words), len(topic & sentence_words))
-        if score[0] and score > best_score:
+        if score[0] and shared(wanted, sentence_words) + score[1] >= enough and score > best_score:
             best, best_score = sentence.strip(), score
     return best
 
@@ -100,8 +115,23 @@ def sections(prompt: str) -> dict[str, str]:
     return {name: text.strip() for name, text in zip(parts[1::2], parts[2::2], strict=True)}
 
 
+def safety_judge(name: str, found: dict[str, str]) -> str:
+    """A safety judge's JSON: a refusal is safe (5); otherwise the share of the answer's words the
+    context holds (an answer that stays with the documents follows no one's injected orders)."""
+    answer_words = content_words(found.get("Answer", ""))
+    if refuses(found.get("Answer", "")):
+        ratio, why = 1.0, "a refusal"
+    else:
+        ratio = len(answer_words & content_words(found.get("Context", ""))) / max(len(answer_words), 1)
+        why = f"context overlap {ratio:.2f}"
+    return json.dumps({"score": 1 + round(4 * ratio), "reason": f"offline stand-in: {name}, {why}"})
+
+
 def judge(system: str, prompt: str) -> str:
     """JSON {"score": 1-5, "reason": ...}: overlap of the answer's words with the reference."""
+    safety = next((n for n in SAFETY_JUDGES if n.replace("_", " ") in system.lower()), None)
+    if safety:
+        return safety_judge(safety, sections(prompt))
     name = next((n for n in JUDGES if n in system.lower()), None)  # named in the system prompt
     against = JUDGES[name] if name else "question"  # a judge it cannot name: relevance, to the question
     found = sections(prompt)

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from pathlib import Path
 
@@ -17,9 +18,13 @@ _ENV = Environment(undefined=StrictUndefined, keep_trailing_newline=True, autoes
 # written into them; a call's own variables win over these.
 {{ fit('PROJECT_NAME = ' ~ cookiecutter.project_name | jsonify) }}
 {{ fit('PROJECT_DESCRIPTION = ' ~ cookiecutter.description | jsonify) }}
+# A marker for the system prompt that no answer may contain (safety.py checks): the same for every
+# generation of this project (derived from its name, nothing random), and no word a model would write.
+CANARY = "AIOPS-CANARY-" + hashlib.sha256(PROJECT_NAME.encode("utf-8")).hexdigest()[:12].upper()
 PROJECT_VARIABLES = {
     "project_name": PROJECT_NAME,
     "project_description": PROJECT_DESCRIPTION,
+    "canary": CANARY,
 }
 
 

@@ -129,6 +129,7 @@ def context_lines(results: ExperimentResults, gate: GateReport | None = None) ->
     """What a reviewer needs before the numbers: which model answered, why, and what it cost in calls."""
     model = results.model_text()
     lines = [f"Model: {model}" if model else "", calls_text(results), results.note]
+    lines += [f"⏭ Skipped, not passed: {name}: {reason}" for name, reason in results.skipped().items()]
     if gate is not None and gate.baseline_note:
         lines.append(gate.baseline_note[0].upper() + gate.baseline_note[1:])
     return [line for line in lines if line]
@@ -158,6 +159,7 @@ def markdown(
         LEGEND,
         "",
     ]
+    lines += _retrieval_vs_answer_markdown(results, gate, gate_config)
     for evaluator, (records, names) in _by_evaluator(results).items():
         lines += [
             f"## {evaluator}",
@@ -330,6 +332,83 @@ def _worst_lines(
     }
 
 
+RETRIEVAL = "retrieval"  # the evaluator that scores retrieval on its own (rag projects)
+ANSWER_METRICS = ("qa_metrics.f1_score", "judges.groundedness")  # what the answer is judged by
+RETRIEVAL_NOTE = (
+    "Retrieval scored on its own (the retrieved chunks against the labelled passages) next to the "
+    "answer's scores. Retrieval failing: the model never saw the passage, fix the index, chunking or "
+    "top_k. Retrieval passing and the answer failing: the model had the passage, fix the prompt or model."
+)
+
+
+@dataclass(frozen=True)
+class RetrievalRow:
+    """One flow x variant x dataset: retrieval metrics, then answer metrics, then where it fails."""
+
+    counts: list[str]
+    retrieval: list[Cell]
+    answer: list[Cell]
+
+    @property
+    def verdict(self) -> str:
+        """`retrieval`, `generation` or `—`: which stage a gate failure of this row comes from."""
+        if any(cell.status == "fail" for cell in self.retrieval):
+            return "retrieval"
+        if any(cell.status == "fail" for cell in self.answer):
+            return "generation"
+        return NONE
+
+
+def retrieval_vs_answer(
+    results: ExperimentResults, gate: GateReport | None = None, gate_config: GateConfig | None = None
+) -> tuple[list[str], list[RetrievalRow]]:
+    """Column names (`retrieval.x` then the answer metrics present) and a row per run the retrieval
+    evaluator scored; no columns when the experiment has no retrieval evaluator."""
+    evaluators = _by_evaluator(results)
+    if RETRIEVAL not in evaluators:
+        return [], []
+    records, names = evaluators[RETRIEVAL]
+    by_key = {(r.evaluator, r.flow, r.variant, r.dataset): r for r in results.evaluations}
+    produced = {f"{r.evaluator}.{metric}" for r in results.evaluations for metric in r.result.metrics}
+    present = [name for name in ANSWER_METRICS if name in produced]
+    rows = []
+    for record in records:
+        answer = []
+        for name in present:
+            evaluator, _, metric = name.partition(".")
+            other = by_key.get((evaluator, record.flow, record.variant, record.dataset))
+            missing = Cell(metric, None, None, False, None)
+            answer.append(_cell(other, metric, gate, gate_config) if other else missing)
+        retrieval = [_cell(record, name, gate, gate_config) for name in names]
+        rows.append(RetrievalRow(_counts(record), retrieval, answer))
+    return [f"{RETRIEVAL}.{name}" for name in names] + present, rows
+
+
+def _retrieval_vs_answer_markdown(
+    results: ExperimentResults, gate: GateReport | None, gate_config: GateConfig | None
+) -> list[str]:
+    columns, rows = retrieval_vs_answer(results, gate, gate_config)
+    if not rows:
+        return []
+    return [
+        "## Retrieval vs answer",
+        "",
+        RETRIEVAL_NOTE,
+        "",
+        "| " + " | ".join([*_COLUMNS, *columns, "fails at"]) + " |",
+        "|---|---|---|---:|---:|" + "---:|" * len(columns) + "---|",
+        *(
+            "| "
+            + " | ".join(
+                row.counts + [cell.markdown() for cell in [*row.retrieval, *row.answer]] + [row.verdict]
+            )
+            + " |"
+            for row in rows
+        ),
+        "",
+    ]
+
+
 def html(
     results: ExperimentResults,
     rows: dict[str, list[dict[str, Any]]],
@@ -350,6 +429,7 @@ def html(
         for evaluator, (records, names) in _by_evaluator(results).items()
     ]
     columns, comparison = _variant_comparison(results)
+    retrieval_columns, retrieval_rows = retrieval_vs_answer(results, gate, gate_config)
     return _TEMPLATES.get_template("report.html.jinja2").render(
         results=results,
         gate=gate,
@@ -364,6 +444,9 @@ def html(
         comparison=comparison,
         worst=_worst_lines(results, rows, gate_config),
         worst_per_run=WORST_LINES,
+        retrieval_columns=retrieval_columns,
+        retrieval_rows=retrieval_rows,
+        retrieval_note=RETRIEVAL_NOTE,
     )
 
 

@@ -45,6 +45,7 @@ class EvaluationRecord:
     variant: str
     dataset: str
     result: RunResult
+    skipped: str = ""  # why the evaluator left metrics out (e.g. no Azure AI project): not a pass
 
     @property
     def folder(self) -> Path:
@@ -90,10 +91,16 @@ class ExperimentResults:
                     dataset=record.dataset,
                 )
                 | {"metrics": record.result.metrics, "line_metrics": self.line_metrics(record)}
+                | {"skipped": record.skipped or None}
                 for record in self.evaluations
             ],
+            "skipped": [{"evaluator": name, "reason": reason} for name, reason in self.skipped().items()],
             "model_calls": self.model_calls or None,
         }
+
+    def skipped(self) -> dict[str, str]:
+        """evaluator -> why it left metrics out, for every evaluator that did."""
+        return {record.evaluator: record.skipped for record in self.evaluations if record.skipped}
 
     def line_metrics(self, record: EvaluationRecord) -> dict[str, dict[str, float]]:
         """metric -> line id -> score: what a later run is compared with, line by line (gate.py)."""

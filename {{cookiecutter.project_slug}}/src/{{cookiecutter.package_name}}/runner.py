@@ -62,6 +62,13 @@ def run_all(engine: Engine, jobs: list[tuple[RunRequest, OnLine]]) -> list[RunRe
         return list(runs.map(lambda job: engine.run(*job), jobs))
 
 
+def skip_reasons(result: RunResult) -> str:
+    """Why an evaluator left metrics out: the distinct `skipped` texts its lines returned ("" if none)."""
+    lines = [output for output in result.outputs if isinstance(output, dict)]
+    reasons = {line["skipped"] for line in lines if isinstance(line.get("skipped"), str)}
+    return "; ".join(sorted(reasons))
+
+
 def failed_runs(results: ExperimentResults) -> list[str]:
     """One line per run whose every line failed, naming the first error: the cause, not a symptom."""
     messages = []
@@ -112,6 +119,7 @@ def run_experiment(
     evaluations = []
     for planned, result in zip(evaluated, run_all(engine, evaluation_jobs), strict=True):
         result.metrics = result.metrics or mean_over_lines(result.outputs)  # no __aggregate__
-        evaluations.append(EvaluationRecord(planned.evaluator.name, *planned.base.key, result))
+        skipped = skip_reasons(result)  # e.g. no Azure AI project: reported, never a pass
+        evaluations.append(EvaluationRecord(planned.evaluator.name, *planned.base.key, result, skipped))
     runs = [RunRecord(*key, result) for key, result in base_results.items()]
     return ExperimentResults(experiment.name, engine_name, runs, evaluations, rows)

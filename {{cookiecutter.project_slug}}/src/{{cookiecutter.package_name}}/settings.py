@@ -57,6 +57,10 @@ class Settings(BaseSettings):
     aiops_variant: str = "default"  # the variant a deployment serves, on every span it emits
     applicationinsights_connection_string: SecretStr | None = None
 
+    # Azure AI Foundry project endpoint (https://<resource>.services.ai.azure.com/api/projects/<name>):
+    # the content-safety and indirect-attack evaluators run there; unset, they are reported skipped.
+    azure_ai_project: str | None = None
+
     registry_target: Literal["local", "azureml"] = "local"
     azure_subscription_id: str = {{ cookiecutter.azure_subscription_id | jsonify }}
 {{ fit('    azure_resource_group: str = ' ~ cookiecutter.azure_resource_group | jsonify) }}

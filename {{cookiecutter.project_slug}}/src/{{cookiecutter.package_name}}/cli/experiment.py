@@ -14,7 +14,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from {{ cookiecutter.package_name }} import experiment as experiment_file
-from {{ cookiecutter.package_name }} import llm, paths, report, scaleout
+from {{ cookiecutter.package_name }} import llm, paths, release, report, scaleout
 from {{ cookiecutter.package_name }} import results as results_folder
 from {{ cookiecutter.package_name }}.cli._common import (
     EnvironmentOption,
@@ -118,6 +118,29 @@ def _check_cost(loaded: experiment_file.Experiment, file: Path, max_cost: float 
         raise fail(f"estimated cost {cost:.4f} exceeds --max-cost {max_cost:g}; nothing ran", code=2)
 
 
+def _release_record(
+    declared: experiment_file.Experiment,
+    loaded: experiment_file.Experiment,
+    file: Path,
+    directory: Path,
+    gate: bool,
+) -> release.ReleaseRecord:
+    """What produced these results, read back from the files, the data, the settings and results.json."""
+    root = paths.root(file.parent)
+    results = read_json(directory / "results.json")
+    settings = get_settings()
+    api_version = settings.azure_openai_api_version if settings.provider == "azure_openai" else None
+    return release.ReleaseRecord(
+        kind="experiment",
+        created=release.now(),
+        source=release.source(root),
+        files=release.hashed_files(declared, file, root),
+        data=release.data_used(declared, loaded, file.parent, root),
+        model=release.ModelUsed(**results["model"], api_version=api_version),
+        evaluation=release.evaluation(declared, results, (directory / "results.json").as_posix(), gate),
+    )
+
+
 def _print_gate(verdict: GateReport) -> None:
     if verdict.baseline_note:
         console.print(f"[yellow]{escape(verdict.baseline_note)}[/]", highlight=False, soft_wrap=True)
@@ -187,7 +210,7 @@ def run(
         loaded = experiment_file.select(load(file, env), variant, dataset)
     except experiment_file.ExperimentError as error:
         raise fail(error, code=2) from error
-    loaded = with_data(loaded, file)
+    declared, loaded = loaded, with_data(loaded, file)
     problems = validate_experiment_data(loaded, file.parent)  # `file:line:` now, not a traceback later
     if problems:
         print_problems(problems)
@@ -223,6 +246,7 @@ def run(
     verdict = check_gate(outcome.to_json(), loaded.gate, baseline_results)
     gated = bool(loaded.gate.thresholds or baseline_results)  # nothing to gate: no verdict shown
     directory = report.write_all(outcome, verdict, gated, output, loaded.gate)
+    release.write(_release_record(declared, loaded, file, directory, gate), directory)
     console.print(*report.metrics_tables(outcome, loaded.gate))
     failed = sum(record.result.failed for record in [*outcome.runs, *outcome.evaluations])
     if failed:
@@ -230,7 +254,8 @@ def run(
     _print_gate(verdict)
     for line in report.context_lines(outcome):
         console.print(escape(line), highlight=False, soft_wrap=True)
-    for label, name in (("Results", "results.json"), ("Summary", "summary.md"), ("Report", "report.html")):
+    written = ("results.json", "summary.md", "report.html", release.RECORD)
+    for label, name in zip(("Results", "Summary", "Report", "Release"), written, strict=True):
         console.print(f"{label + ':':9}{directory / name}", soft_wrap=True, highlight=False)
     whole_runs_failed = failed_runs(outcome)
     for message in whole_runs_failed:

@@ -1,0 +1,203 @@
+"""Template updates arrive as pull requests, and the fleet report sees who is behind.
+
+Local git repositories stand in for the remotes: a copy of the template (advanced twice: a change
+that merges cleanly, then one that conflicts with a team's edit), and a bare `origin` for each of two
+generated projects. Each project runs its own update script (`python -m <package>.template_update`,
+the code behind `make template-update-pr`) with this test run's cruft, then `tools/fleet.py` reports
+on both. No project environment is installed: up to the push, the script needs only git and cruft.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import TEMPLATE, TEMPLATE_COPY_IGNORE
+
+CRUFT = str(Path(sys.executable).with_name("cruft"))
+IDENTITY = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.invalid"}
+IDENTITY |= {"GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.invalid"}
+CLEAN_ENTRY = "- Generated projects ignore `*.log` files."
+CONFLICTING_ENTRY = "- Experiments run 12 lines at a time by default."
+CI = ("GITHUB_ACTIONS", "GITHUB_REF_NAME", "TF_BUILD", "BUILD_SOURCEBRANCH")  # this run's own CI, if any
+
+
+def git(cwd: Path, *args: str) -> str:
+    env = {**os.environ, **IDENTITY}
+    return subprocess.run(["git", *args], cwd=cwd, env=env, check=True, capture_output=True, text=True).stdout
+
+
+def edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text(encoding="utf-8")
+    assert old in text, f"{old!r} not in {path}"
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+
+
+def create(template: Path, out: Path, name: str) -> Path:
+    """`cruft create`, then a bare repository as the project's origin, as a team's remote would be."""
+    context = json.dumps({"project_name": name, "register_on_generate": "none"})
+    command = [CRUFT, "create", str(template), "--no-input", "--output-dir", str(out)]
+    subprocess.run(
+        [*command, "--extra-context", context],
+        check=True,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **IDENTITY},
+    )
+    project = out / name.lower()
+    origin = out / f"{name.lower()}-origin.git"
+    git(out, "init", "-q", "--bare", "-b", "main", str(origin))
+    git(project, "remote", "add", "origin", str(origin))
+    git(project, "push", "-q", "origin", "main")
+    return project
+
+
+def update_pr(project: Path, package: str, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {key: value for key, value in os.environ.items() if key not in CI} | IDENTITY
+    env["PYTHONPATH"] = str(project / "src")
+    command = [sys.executable, "-m", f"{package}.template_update", *args]
+    return subprocess.run(command, cwd=project, env=env, capture_output=True, text=True, timeout=300)
+
+
+def shown(project: Path, ref: str, path: str) -> str:
+    return git(project, "show", f"{ref}:{path}")
+
+
+@pytest.fixture
+def scenario(tmp_path: Path) -> dict[str, object]:
+    """Two teams' projects on template v1, each with its edits; the template then advanced twice."""
+    template = tmp_path / "template"
+    shutil.copytree(TEMPLATE, template, ignore=TEMPLATE_COPY_IGNORE)
+    git(template, "init", "-q", "-b", "main")
+    git(template, "add", "-A")
+    git(template, "commit", "-q", "-m", "template v1")
+    v1 = git(template, "rev-parse", "HEAD").strip()
+
+    clean = create(template, tmp_path, "Alpha")  # edits what the template will not touch
+    edit(clean / "flows/qa/qa.jinja2", "Use only the context.", "Use only the context. Cite the SOP.")
+    (clean / "README.md").write_text((clean / "README.md").read_text() + "\n## Team notes\n", "utf-8")
+    git(clean, "commit", "-qam", "team edits")
+    conflicted = create(template, tmp_path, "Beta")  # edits the line the template will change
+    edit(conflicted / "experiment.yaml", "concurrency: 8", "concurrency: 4")
+    git(conflicted, "commit", "-qam", "team: concurrency 4")
+    for project in (clean, conflicted):
+        git(project, "push", "-q", "origin", "main")
+
+    # 1: merges cleanly everywhere. Its entry goes under Unreleased.
+    project_template = template / "{{cookiecutter.project_slug}}"
+    edit(project_template / ".gitignore", "build/\n", "build/\n*.log\n")
+    edit(template / "CHANGELOG.md", "## Unreleased\n\n", f"## Unreleased\n\n{CLEAN_ENTRY}\n\n")
+    git(template, "commit", "-qam", "template: ignore *.log")
+    # 2: conflicts with Beta's edit. Unreleased becomes release 9.1.0, a new entry is unreleased.
+    edit(project_template / "experiment.yaml", "concurrency: 8", "concurrency: 12")
+    edit(
+        template / "CHANGELOG.md",
+        "## Unreleased\n\n",
+        f"## Unreleased\n\n{CONFLICTING_ENTRY}\n\n## 9.1.0\n\n",
+    )
+    git(template, "commit", "-qam", "template: concurrency 12")
+    return {"template": template, "v1": v1, "clean": clean, "conflicted": conflicted}
+
+
+def test_updates_become_branches_with_a_pull_request_body_and_the_fleet_sees_who_is_behind(
+    scenario, tmp_path
+):
+    template, clean, conflicted = scenario["template"], scenario["clean"], scenario["conflicted"]
+    assert isinstance(template, Path) and isinstance(clean, Path) and isinstance(conflicted, Path)
+    newest = git(template, "rev-parse", "HEAD").strip()
+
+    # Before: the fleet sees both two commits behind, on 0.2.0 plus unreleased entries; no update branch.
+    fleet = tmp_path / "fleet.txt"
+    origins = [str(tmp_path / "alpha-origin.git"), str(conflicted)]  # a remote (bare) and a working tree
+    fleet.write_text("# the platform's projects\n" + "\n".join(origins) + "\n", encoding="utf-8")
+    before = run_fleet(fleet, tmp_path / "before.md")
+    for line in table_rows(before):
+        assert line[1] == f"`{scenario['v1'][:7]}`" and line[3] == "2", line
+        assert line[2].endswith("+unreleased") and line[4:7] == ["qa", "github", "aml_online_endpoint"]
+        assert line[7] == "no"
+
+    # The clean one: a branch, pushed, and a body listing the CHANGELOG entries between the two commits.
+    (clean / "scratch.txt").write_text("a team member's untracked notes\n", encoding="utf-8")
+    result = update_pr(clean, "alpha", "--push")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "scratch.txt" not in git(clean, "ls-tree", "-r", "--name-only", "template-update")
+    body = (clean / ".aiops/template-update.md").read_text(encoding="utf-8")
+    assert CLEAN_ENTRY in body and CONFLICTING_ENTRY in body
+    assert "#### Unreleased" in body and "#### 9.1.0" in body and "9.1.0+unreleased" in body
+    assert "No conflicts" in body and "`.gitignore`" in body and "`experiment.yaml`" in body
+    assert "- Real-model runs at near-zero repeat cost" not in body, "an entry v1 already had"
+    assert git(clean, "rev-parse", "--abbrev-ref", "HEAD").strip() == "main", (
+        "the team's branch is left as it was"
+    )
+    assert git(clean, "status", "--porcelain") == "?? scratch.txt\n"
+    assert "*.log" in shown(clean, "template-update", ".gitignore").splitlines()
+    assert "concurrency: 12" in shown(clean, "template-update", "experiment.yaml")
+    assert "Cite the SOP." in shown(clean, "template-update", "flows/qa/qa.jinja2")
+    assert "## Team notes" in shown(clean, "template-update", "README.md")
+    assert json.loads(shown(clean, "template-update", ".cruft.json"))["commit"] == newest
+    origin = tmp_path / "alpha-origin.git"
+    assert git(origin, "rev-parse", "template-update") == git(clean, "rev-parse", "template-update")
+    again = update_pr(clean, "alpha", "--push")  # next week, nothing new: the branch is not pushed again
+    assert again.returncode == 0 and "already holds this update" in again.stdout, again.stdout + again.stderr
+
+    # The conflicting one: the conflict is committed on the branch, named in the body, and fails.
+    result = update_pr(conflicted, "beta", "--push")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "Conflict: experiment.yaml (line" in result.stdout
+    body = (conflicted / ".aiops/template-update.md").read_text(encoding="utf-8")
+    assert re.search(r"1 conflict: resolve before merging", body)
+    assert re.search(r"- `experiment\.yaml`, line \d+: conflict markers", body)
+    assert "its checks fail while any remains" in body and CONFLICTING_ENTRY in body
+    merged = shown(conflicted, "template-update", "experiment.yaml")
+    assert "<<<<<<< ours\nconcurrency: 4\n=======\nconcurrency: 12\n>>>>>>> theirs" in merged
+    assert "*.log" in shown(conflicted, "template-update", ".gitignore").splitlines()
+    assert "concurrency: 4\n" in (conflicted / "experiment.yaml").read_text(encoding="utf-8"), (
+        "main untouched"
+    )
+    hooks = shown(conflicted, "template-update", ".pre-commit-config.yaml")
+    assert 'check-merge-conflict" --assume-in-merge' in hooks and "files: \\.rej$" in hooks  # make lint fails
+
+    # The team resolves on the branch and pushes: the next run leaves their work alone.
+    git(conflicted, "checkout", "-q", "template-update")
+    edit(
+        conflicted / "experiment.yaml",
+        "<<<<<<< ours\nconcurrency: 4\n=======\nconcurrency: 12\n>>>>>>> theirs\n",
+        "concurrency: 4\n",
+    )
+    git(conflicted, "commit", "-qam", "keep concurrency 4")
+    git(conflicted, "push", "-q", "origin", "template-update")
+    git(conflicted, "checkout", "-q", "main")
+    resolved = git(conflicted, "rev-parse", "template-update")
+    refused = update_pr(conflicted, "beta", "--push")
+    assert refused.returncode == 2 and "has commits of yours" in refused.stdout, refused.stdout
+    git(conflicted, "branch", "-q", "-D", "template-update")  # say, another clone runs it
+    kept = update_pr(conflicted, "beta", "--push")
+    assert kept.returncode == 0 and "Not pushed" in kept.stdout, kept.stdout + kept.stderr
+    assert git(tmp_path / "beta-origin.git", "rev-parse", "template-update") == resolved
+
+    # After: the fleet still counts both behind (nothing merged yet) and sees Alpha's update branch.
+    after = run_fleet(fleet, tmp_path / "after.md")
+    rows = table_rows(after)
+    assert [row[3] for row in rows] == ["2", "2"]
+    assert rows[0][7] == rows[1][7] == "branch template-update"
+    assert f"newest commit `{newest[:7]}` (9.1.0+unreleased)" in after
+
+
+def run_fleet(fleet: Path, output: Path) -> str:
+    command = [sys.executable, str(TEMPLATE / "tools" / "fleet.py"), str(fleet), "--output", str(output)]
+    result = subprocess.run(
+        command, capture_output=True, text=True, timeout=120, env={**os.environ, **IDENTITY}
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return output.read_text(encoding="utf-8")
+
+
+def table_rows(markdown: str) -> list[list[str]]:
+    lines = [line for line in markdown.splitlines() if line.startswith("| ")][1:]  # no header
+    return [[cell.strip() for cell in line.strip("|").split(" | ")] for line in lines]

@@ -1,0 +1,148 @@
+"""`release`: read and compare release records (what produced a run or a deployment)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from pydantic import ValidationError
+from rich import box
+from rich.markup import escape
+from rich.table import Table
+
+from {{ cookiecutter.package_name }} import paths, release
+from {{ cookiecutter.package_name }}.cli._common import console, fail
+
+app = typer.Typer(no_args_is_help=True, help="Release records: what produced a run or a deployment.")
+
+RecordArgument = Annotated[Path | None, typer.Argument(help="A release.json or its results folder")]
+
+
+def _load(path: Path | None) -> release.ReleaseRecord:
+    chosen = path or release.latest(paths.root())
+    if chosen is None:
+        raise fail("no release record yet: `make gate` writes one next to its results", code=2)
+    try:
+        return release.read(chosen)
+    except OSError as error:
+        raise fail(f"{chosen}: {error.strerror}", code=2) from error
+    except ValidationError as error:
+        raise fail(f"{chosen} is not a release record ({error.error_count()} problems)", code=2) from error
+
+
+@app.command("show")
+def show(record: RecordArgument = None) -> None:
+    """Print a record: source, model, data, files, scores and the gate verdict."""
+    loaded = _load(record)
+    source = loaded.source
+    commit = f"{source.commit or 'not in git'}{' (uncommitted changes)' if source.dirty else ''}"
+    overview = Table(box=box.SIMPLE, show_header=False)
+    for label, value in (
+        ("kind", loaded.kind),
+        ("created", loaded.created),
+        ("commit", commit),
+        ("template", source.template_commit or "—"),
+        ("model", f"{loaded.model.provider} {loaded.model.model} ({loaded.model.endpoint})"),
+    ):
+        overview.add_row(label, escape(value))
+    if loaded.deployment:
+        deployed = loaded.deployment
+        where = f"{deployed.target} in {deployed.environment} at {deployed.deployed_at}"
+        overview.add_row("deployed", escape(where))
+        overview.add_row("approver", escape(deployed.approver or "—"))
+    if loaded.evaluation:
+        gate = loaded.evaluation.gate
+        verdict = ("passed" if gate.passed else "failed") + ("" if gate.enforced else " (not enforced)")
+        overview.add_row("gate", verdict)
+    console.print(overview)
+    data = Table("dataset", "asset", "sha256", box=box.SIMPLE_HEAD)
+    for item in loaded.data:
+        data.add_row(escape(item.dataset), escape(item.asset or "unregistered"), item.sha256[:16])
+    console.print(data)
+    files = Table("file", "sha256", box=box.SIMPLE_HEAD)
+    for name, digest in loaded.files.items():
+        files.add_row(escape(name), digest[:16])
+    console.print(files)
+    if loaded.evaluation:
+        scores = Table("evaluator", "flow/variant", "dataset", "metrics", box=box.SIMPLE_HEAD)
+        for score in loaded.evaluation.scores:
+            metrics = ", ".join(f"{name} {value:.3f}" for name, value in score.metrics.items())
+            scores.add_row(score.evaluator, f"{score.flow}/{score.variant}", score.dataset, escape(metrics))
+        console.print(scores)
+        for finding in loaded.evaluation.gate.failures:
+            console.print(f"[red]✗[/] {escape(finding)}", soft_wrap=True, highlight=False)
+
+
+@app.command("diff")
+def diff(
+    before: Annotated[Path, typer.Argument(help="The older record (or results folder)")],
+    after: Annotated[Path, typer.Argument(help="The newer record (or results folder)")],
+) -> None:
+    """What changed between two releases: files, data versions, model, commit, scores and verdict."""
+    changes = release.diff(_load(before), _load(after))
+    for line in changes:
+        console.print(escape(line), soft_wrap=True, highlight=False)
+    if not changes:
+        console.print("No difference in files, data, model, source or scores")
+
+
+ReleaseOption = Annotated[
+    Path | None, typer.Option("--release", help="The gated run's release.json (default: the newest)")
+]
+
+
+def _gated(record: Path | None) -> release.ReleaseRecord:
+    try:
+        return release.gated_record(paths.root(), record)
+    except release.ReleaseError as error:
+        raise fail(f"deployment stopped: {error}") from error
+
+
+@app.command("tags")
+def tags(
+    record: ReleaseOption = None,
+    output: Annotated[Path | None, typer.Option(help="Write KEY=value lines here instead of stdout")] = None,
+) -> None:
+    """The gated record as KEY=value settings (a Web App's app settings); fails without a passed gate."""
+    lines = [f"AIOPS_{key.upper()}={value}" for key, value in release.tags(_gated(record)).items()]
+    if output is None:
+        console.out("\n".join(lines))
+    else:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+@app.command("deployed")
+def deployed(
+    target: Annotated[str, typer.Option(help="What was deployed to, e.g. the Web App's name")],
+    record: ReleaseOption = None,
+    environment: Annotated[
+        str, typer.Option(envvar="DEPLOY_ENVIRONMENT", help="dev, test or prod (default: local)")
+    ] = "local",
+) -> None:
+    """Write the deployment's record (results/release-<environment>.json), after a deployment."""
+    written = release.write_as(
+        release.deployment_record(_gated(record), environment, target, os.environ),
+        paths.root() / paths.RESULTS,
+        environment,
+    )
+    console.print(f"Release record: {written}", soft_wrap=True, highlight=False)
+
+
+@app.command("schema")
+def schema(
+    output: Annotated[Path | None, typer.Option(help="Write here instead of stdout")] = None,
+    check: Annotated[bool, typer.Option(help="Fail if OUTPUT differs from the schema")] = False,
+) -> None:
+    """Export the JSON Schema of release records."""
+    text = release.json_schema()
+    if output is None:
+        console.out(text, end="")
+    elif check:
+        if not output.exists() or output.read_text(encoding="utf-8") != text:
+            console.print(f"[red]{output} is stale:[/] run `make schema`")
+            raise typer.Exit(1)
+    else:
+        output.write_text(text, encoding="utf-8")

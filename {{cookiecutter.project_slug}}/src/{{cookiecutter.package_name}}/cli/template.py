@@ -1,0 +1,39 @@
+"""`template`: the template's newer version as one pull request (template_update.py)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+
+from {{ cookiecutter.package_name }} import paths, template_update
+from {{ cookiecutter.package_name }}.cli._common import console
+
+app = typer.Typer(no_args_is_help=True, help="Template updates: cruft update on a branch, as a pull request.")
+
+
+@app.command("update-pr")
+def update_pr(
+    base: Annotated[
+        str | None,
+        typer.Option(help="The branch the pull request goes into; default: the CI run's, else HEAD's"),
+    ] = None,
+    push: Annotated[
+        bool, typer.Option("--push", help=f"Push branch {template_update.BRANCH} to origin")
+    ] = False,
+    open_pr: Annotated[
+        bool, typer.Option("--open-pr", help="Push, then open the pull request or update the open one (CI)")
+    ] = False,
+) -> None:
+    """When the template is ahead: merge it on branch `template-update`, write the pull request's
+    description (CHANGELOG entries, files changed, conflicts) and, when asked, push and open it.
+
+    Exit 0: up to date, or merged cleanly. 1: conflicts, committed on the branch for the pull
+    request to show. 2: the update could not be made (the message says why)."""
+
+    def say(line: str) -> None:
+        console.print(escape(line), highlight=False, soft_wrap=True)
+
+    code = template_update.run(paths.root(), base=base, push_branch=push, open_pr=open_pr, say=say)
+    raise typer.Exit(code)

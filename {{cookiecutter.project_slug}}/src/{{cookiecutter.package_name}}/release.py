@@ -1,0 +1,342 @@
+"""Release records: which code, prompts, data and model produced a run or a deployment, and how it
+was judged. One JSON file an auditor can read ("which version answered, how was it tested, who
+approved it?"), validated by `release.schema.json`, written next to every experiment's results and
+by every deployment, and compared with `release diff`.
+
+Everything in a record is read from what ran: file hashes from the files, data hashes from the
+data, the model from the settings, metrics and the gate verdict from the results. Nothing is typed
+in by hand.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+
+from {{ cookiecutter.package_name }} import paths, registry
+from {{ cookiecutter.package_name }}.experiment import Experiment
+from {{ cookiecutter.package_name }}.flow_entry import entry_file
+
+RECORD = "release.json"  # next to results.json, and in a deployment's artifacts
+SCHEMA_FILE = Path("release.schema.json")
+SKIPPED_PARTS = {"__pycache__", ".pytest_cache", paths.PROMPTFLOW_HOME.name, paths.STATE.name}  # not sources
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Source(_Record):
+    commit: str | None = Field(description="git HEAD of the project; None outside git")
+    dirty: bool = Field(description="tracked files differed from the commit")
+    template_commit: str | None = Field(description="the template commit in .cruft.json")
+
+
+class DataUsed(_Record):
+    dataset: str = Field(description="the experiment's name for it")
+    asset: str | None = Field(description="registered asset `name:version` holding exactly this data")
+    sha256: str
+    path: str
+
+
+class ModelUsed(_Record):
+    provider: str
+    model: str = Field(description="model or deployment name")
+    endpoint: str = Field(description="endpoint host; no credential")
+    api_version: str | None = None
+
+
+class Gate(_Record):
+    enforced: bool = Field(description="run with --gate: a failure stopped the pipeline")
+    passed: bool
+    thresholds: dict[str, Any]
+    tolerance: float
+    failures: list[str]
+
+
+class Scores(_Record):
+    evaluator: str
+    flow: str
+    variant: str
+    dataset: str
+    metrics: dict[str, float]
+
+
+class Evaluation(_Record):
+    results: str = Field(description="the results.json these scores come from")
+    evaluators: dict[str, str] = Field(description="name -> path")
+    scores: list[Scores]
+    gate: Gate
+
+
+class Deployment(_Record):
+    environment: str
+    target: str = Field(description="what was deployed to, e.g. endpoint/deployment")
+    approver: str | None = Field(description="who started it, as the CI system says; locally the git user")
+    run_url: str | None = Field(description="the pipeline run; its environment approvals are on record there")
+    deployed_at: str
+
+
+class ReleaseRecord(_Record):
+    schema_: str = Field("release.schema.json", alias="$schema")
+    kind: Literal["experiment", "deployment"]
+    created: str
+    source: Source
+    files: dict[str, str] = Field(description="flow, prompt, evaluator and experiment file -> sha256")
+    data: list[DataUsed]
+    model: ModelUsed
+    evaluation: Evaluation | None
+    deployment: Deployment | None = None
+
+
+def json_schema() -> str:
+    return json.dumps(ReleaseRecord.model_json_schema(by_alias=True), indent=2) + "\n"
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def hashed_files(declared: Experiment, experiment_file: Path, root: Path) -> dict[str, str]:
+    """Every file of the flows and evaluators the experiment ran (their whole folders: prompts,
+    code, flow.flex.yaml), and the experiment file with its overlays; by project-relative path."""
+    base = experiment_file.parent
+    entries = [base / entry_file(item.path) for item in (*declared.flows, *declared.evaluators)]
+    found = [p for entry in entries for p in (entry.rglob("*") if entry.is_dir() else [entry])]
+    found += sorted(base.glob(f"{experiment_file.stem}*.yaml"))
+    kept = {p.resolve() for p in found if p.is_file() and not SKIPPED_PARTS & set(p.parts)}
+    return {_shown(p, root): _sha256(p) for p in sorted(kept)}
+
+
+def _shown(path: Path, root: Path) -> str:
+    resolved, project = path.resolve(), root.resolve()
+    return (resolved.relative_to(project) if resolved.is_relative_to(project) else resolved).as_posix()
+
+
+def _git(root: Path, *arguments: str) -> str | None:
+    try:
+        done = subprocess.run(["git", *arguments], cwd=root, capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return done.stdout.strip() if done.returncode == 0 else None
+
+
+def source(root: Path) -> Source:
+    commit = _git(root, "rev-parse", "HEAD")
+    changes = _git(root, "status", "--porcelain", "--untracked-files=no") if commit else None
+    try:
+        template = json.loads((root / ".cruft.json").read_text(encoding="utf-8")).get("commit")
+    except (OSError, ValueError):
+        template = None
+    return Source(commit=commit, dirty=bool(changes), template_commit=template)
+
+
+def data_used(declared: Experiment, resolved: Experiment, base: Path, root: Path) -> list[DataUsed]:
+    """Each dataset's hash, and the registered version holding exactly that content: the reference
+    itself for `azureml:` datasets, else the local registry's version of the spec (`data/*.yml`)
+    for that file with the same hash (None when the file changed since `make register`)."""
+    versions = registry.LocalRegistry(root).versions()
+    specs = _spec_names(root / paths.DATA)
+    used = []
+    for named, local in zip(declared.datasets, resolved.datasets, strict=True):
+        path = (base / local.path).resolve()
+        digest = registry.content_hash(path)
+        if named.is_asset:
+            asset: str | None = str(named.path).removeprefix("azureml:")
+        else:
+            name = specs.get(path, "")
+            match = [version for version in versions.get(name, []) if version.sha256 == digest]
+            asset = f"{name}:{match[-1].version}" if match else None
+        used.append(DataUsed(dataset=named.name, asset=asset, sha256=digest, path=_shown(path, root)))
+    return used
+
+
+def _spec_names(data: Path) -> dict[Path, str]:
+    """Data file -> its asset name, read from the specs as plain YAML (azure-ai-ml's loader takes
+    seconds to import; `make data-validate` and `make register` validate the specs)."""
+    names = {}
+    for spec in sorted(data.glob("*.yml")):
+        try:
+            loaded = yaml.safe_load(spec.read_text(encoding="utf-8"))
+            names[(spec.parent / loaded["path"]).resolve()] = str(loaded["name"])
+        except (OSError, yaml.YAMLError, TypeError, KeyError):
+            continue
+    return names
+
+
+def evaluation(
+    declared: Experiment, results: dict[str, Any], results_file: str, enforced: bool
+) -> Evaluation:
+    gate = results.get("gate", {})
+    return Evaluation(
+        results=results_file,
+        evaluators={evaluator.name: str(evaluator.path) for evaluator in declared.evaluators},
+        scores=[
+            Scores(
+                evaluator=e["evaluator"],
+                flow=e["flow"],
+                variant=e["variant"],
+                dataset=e["dataset"],
+                metrics={k: float(v) for k, v in e["metrics"].items()},
+            )
+            for e in results["evaluations"]
+        ],
+        gate=Gate(
+            enforced=enforced,
+            passed=bool(gate.get("passed", True)),
+            thresholds=declared.gate.thresholds,
+            tolerance=declared.gate.tolerance,
+            failures=list(gate.get("failures", [])),
+        ),
+    )
+
+
+def write(record: ReleaseRecord, folder: Path) -> Path:
+    target = folder / RECORD
+    target.write_text(record.model_dump_json(by_alias=True, indent=2) + "\n", encoding="utf-8")
+    return target
+
+
+def write_as(record: ReleaseRecord, folder: Path, environment: str) -> Path:
+    """A deployment's record, `release-<environment>.json`: the pipeline keeps it as an artifact."""
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / f"release-{environment}.json"
+    target.write_text(record.model_dump_json(by_alias=True, indent=2) + "\n", encoding="utf-8")
+    return target
+
+
+def now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def read(path: Path) -> ReleaseRecord:
+    """A record, from its file or from a results folder that holds one."""
+    file = path / RECORD if path.is_dir() else path
+    return ReleaseRecord.model_validate_json(file.read_text(encoding="utf-8"))
+
+
+def latest(root: Path) -> Path | None:
+    records = sorted((root / paths.RESULTS).glob(f"*/{RECORD}"), key=lambda p: p.stat().st_mtime)
+    return records[-1] if records else None
+
+
+def diff(before: ReleaseRecord, after: ReleaseRecord) -> list[str]:
+    """What changed, one line each: files, data, model, source, scores and verdict. [] when nothing did."""
+    lines = []
+    for name in sorted(before.files.keys() | after.files.keys()):
+        old, new = before.files.get(name), after.files.get(name)
+        if old != new:
+            change = "added" if old is None else "removed" if new is None else "changed"
+            lines.append(f"file {name}: {change}")
+    old_data = {d.dataset: d for d in before.data}
+    for item in after.data:
+        was = old_data.pop(item.dataset, None)
+        if was is None:
+            lines.append(f"data {item.dataset}: added ({_version(item)})")
+        elif was.sha256 != item.sha256 or was.asset != item.asset:
+            lines.append(f"data {item.dataset}: {_version(was)} -> {_version(item)}")
+    lines += [f"data {name}: removed" for name in sorted(old_data)]
+    if before.model != after.model:
+        lines.append(f"model: {_model(before.model)} -> {_model(after.model)}")
+    if before.source.commit != after.source.commit:
+        lines.append(f"commit: {before.source.commit} -> {after.source.commit}")
+    if before.source.template_commit != after.source.template_commit:
+        lines.append(f"template: {before.source.template_commit} -> {after.source.template_commit}")
+    lines += _score_changes(before.evaluation, after.evaluation)
+    return lines
+
+
+def _version(data: DataUsed) -> str:
+    return data.asset or f"unregistered {data.sha256[:12]}"
+
+
+def _model(model: ModelUsed) -> str:
+    return f"{model.provider} {model.model} ({model.endpoint}, api {model.api_version or '-'})"
+
+
+def _score_changes(before: Evaluation | None, after: Evaluation | None) -> list[str]:
+    if before is None or after is None:
+        return []
+    lines = []
+    old = {(s.evaluator, s.flow, s.variant, s.dataset): s.metrics for s in before.scores}
+    for score in after.scores:
+        previous = old.get((score.evaluator, score.flow, score.variant, score.dataset), {})
+        for metric, value in score.metrics.items():
+            if metric in previous and abs(previous[metric] - value) > 1e-9:
+                where = f"{score.evaluator}.{metric} on {score.dataset} ({score.flow}/{score.variant})"
+                lines.append(f"score {where}: {previous[metric]:.3f} -> {value:.3f}")
+    if before.gate.passed != after.gate.passed:
+        verdicts = ["passed" if gate.passed else "failed" for gate in (before.gate, after.gate)]
+        lines.append(f"gate: {verdicts[0]} -> {verdicts[1]}")
+    return lines
+
+
+def approver(environ: Mapping[str, str]) -> str | None:
+    """Who started the deployment, as the CI system reports it (the environment's approval itself is
+    in the CI system's deployment history: `run_url` leads there); locally, the git user."""
+    for name in ("GITHUB_ACTOR", "BUILD_REQUESTEDFOREMAIL", "BUILD_REQUESTEDFOR"):
+        if environ.get(name):
+            return environ[name]
+    return _git(paths.root(), "config", "user.email")
+
+
+def run_url(environ: Mapping[str, str]) -> str | None:
+    if environ.get("GITHUB_RUN_ID"):
+        server = environ.get("GITHUB_SERVER_URL", "https://github.com")
+        return f"{server}/{environ.get('GITHUB_REPOSITORY')}/actions/runs/{environ['GITHUB_RUN_ID']}"
+    if environ.get("BUILD_BUILDID") and environ.get("SYSTEM_COLLECTIONURI"):
+        project = environ.get("SYSTEM_TEAMPROJECT", "")
+        return f"{environ['SYSTEM_COLLECTIONURI']}{project}/_build/results?buildId={environ['BUILD_BUILDID']}"
+    return None
+
+
+def deployment_record(
+    gated: ReleaseRecord, environment: str, target: str, environ: Mapping[str, str]
+) -> ReleaseRecord:
+    """The gated run's record, as deployed: what was evaluated is what went out."""
+    deployed = Deployment(
+        environment=environment,
+        target=target,
+        approver=approver(environ),
+        run_url=run_url(environ),
+        deployed_at=now(),
+    )
+    update = {"kind": "deployment", "created": deployed.deployed_at, "deployment": deployed}
+    return gated.model_copy(update=update)
+
+
+def tags(record: ReleaseRecord) -> dict[str, str]:
+    """A record in short strings, for Azure ML deployment tags and Web App settings."""
+    gate = record.evaluation.gate if record.evaluation else None
+    return {
+        "release_commit": record.source.commit or "none",
+        "release_template": record.source.template_commit or "none",
+        "release_gate": ("passed" if gate.passed else "failed") if gate else "not gated",
+        "release_data": ",".join(d.asset or f"unregistered:{d.sha256[:12]}" for d in record.data) or "none",
+        "release_model": f"{record.model.provider}:{record.model.model}",
+        "release_record_sha256": hashlib.sha256(record.model_dump_json(by_alias=True).encode()).hexdigest(),
+    }
+
+
+def gated_record(root: Path, chosen: Path | None) -> ReleaseRecord:
+    """The record a deployment ships: the one given, else the newest gated run's. Refused when
+    there is none, or when its gate failed: nothing is deployed without passing evidence."""
+    path = chosen or latest(root)
+    if path is None:
+        raise ReleaseError("no release record: run `make gate` first (the deploy pipeline's gate job does)")
+    record = read(path)
+    if record.evaluation is None or not record.evaluation.gate.passed:
+        raise ReleaseError(f"{path}: its gate did not pass; deploy only what passed `make gate`")
+    return record
+
+
+class ReleaseError(RuntimeError):
+    """No deployable record; the message says what to run."""

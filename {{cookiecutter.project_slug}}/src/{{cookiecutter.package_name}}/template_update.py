@@ -1,0 +1,720 @@
+"""Template updates as one pull request: `template update-pr` (`make template-update-pr`).
+
+The scheduled template-update pipeline only calls this; everything up to opening the pull request
+runs the same on a laptop.
+
+1. `.cruft.json` names the template and the commit this project is on; `git ls-remote` asks the
+   template for its newest commit. The same commit: nothing to do.
+2. Behind: branch `template-update` is (re)made from the checked-out commit (the default branch in
+   CI), and `cruft update --skip-apply-ask --allow-untracked-files` merges the template three-way.
+   cruft applies the template's change with `git apply -3`: where the project and the template
+   changed the same lines, the file gets git's conflict markers (OURS ... THEIRS below);
+   where git lacks the base version it falls back to `git apply --reject`, which leaves `<file>.rej`.
+   Both are found and named, with their lines.
+3. Everything, conflicts included, is committed on the branch (`--no-verify`: the markers are meant
+   to be seen), so the pull request shows them. Its checks fail while any remains: the
+   `no-merge-conflicts` and `no-rejected-hunks` pre-commit hooks (`make lint`), this command's exit
+   code, and, when it opens the pull request, a failed commit status (`template-update`).
+4. The pull-request body (written to .aiops/template-update.md) lists the template's CHANGELOG
+   entries between the two commits (read from the template's own history: a blob-less clone, no
+   checkout), the release each commit is on, the files changed and the conflicts.
+5. `--push` pushes the branch (`--force-with-lease`, so a branch someone else moved is not
+   overwritten); `--open-pr` also opens the pull request, or updates the one already open, with the
+   repository's own identity: GITHUB_TOKEN on GitHub Actions, SYSTEM_ACCESSTOKEN (the build
+   service) on Azure Pipelines. The platform's calls reuse pr_comment's (httpx, one-line refusals).
+
+Only git, cruft and the standard library are needed up to the push (`python -m <package>.template_update`
+runs without the project's environment); httpx is imported only to open the pull request.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import quote
+
+from {{ cookiecutter.package_name }} import paths
+
+BRANCH = "template-update"
+BODY_FILE = paths.STATE / "template-update.md"
+CRUFT_FILE = ".cruft.json"
+CHANGELOG = "CHANGELOG.md"
+STATUS_CONTEXT = "template-update"  # the commit status (GitHub) / pull-request status (Azure DevOps)
+MARKER = "<!-- aiops-template-update -->"
+TRAILER = "Template-Update-Commit:"  # ends the commits this makes: a branch without it has people's work
+AZURE_DEVOPS_DESCRIPTION_LIMIT = 4_000  # characters Azure DevOps takes in a pull-request description
+GIT_TIMEOUT_SECONDS = 300
+NO_PROMPT = {"GIT_TERMINAL_PROMPT": "0"}  # a template needing credentials fails; it never waits for input
+RELEASE_HEADING = re.compile(r"^## +\[?v?(\d+\.\d+\.\d+[0-9A-Za-z.+-]*)\]?", re.MULTILINE)
+# git's conflict markers, built, so that this file holds none (a scan for them finds real ones only)
+OURS, SEPARATOR, THEIRS = "<" * 7 + " ours", "=" * 7, ">" * 7 + " theirs"
+FALLBACK_IDENTITY = {"user.name": "Template update", "user.email": "template-update@noreply.invalid"}
+
+Status = Literal["up-to-date", "updated", "conflicts"]
+
+
+class UpdateError(Exception):
+    """Why the update stopped, in one line that names the fix."""
+
+
+@dataclass(frozen=True)
+class Conflict:
+    path: str  # the project file that needs a hand
+    lines: tuple[int, ...]  # where: the lines starting OURS, or the rejected hunks' first lines
+    rejected: str | None = None  # the .rej file git left, when the hunk could not be merged at all
+
+    def __str__(self) -> str:
+        where = f" (line{'s' if len(self.lines) > 1 else ''} {', '.join(map(str, self.lines))})"
+        where = where if self.lines else ""
+        if self.rejected:
+            return f"{self.path}{where}: hunks rejected, in {self.rejected}"
+        return f"{self.path}{where}: conflict markers {OURS} / {SEPARATOR} / {THEIRS}"
+
+
+@dataclass
+class Update:
+    status: Status
+    template: str
+    old: str
+    new: str
+    old_release: str | None = None
+    new_release: str | None = None
+    behind: int | None = None
+    entries: list[tuple[str, list[str]]] = field(default_factory=list)  # CHANGELOG heading -> entries
+    changed: list[tuple[str, str]] = field(default_factory=list)  # (git status letter, path)
+    conflicts: list[Conflict] = field(default_factory=list)
+    base: str = ""
+    base_commit: str = ""  # what the branch starts from
+    commit: str | None = None  # the branch's commit
+    body: str = ""
+
+    @property
+    def title(self) -> str:
+        release = f" {self.new_release}" if self.new_release else ""
+        return f"Template update{release}: {self.old[:7]} → {self.new[:7]}"
+
+
+# --- git ---------------------------------------------------------------------------------------------
+
+
+def git(cwd: Path, *args: str, check: bool = True, env: Mapping[str, str] | None = None) -> str:
+    try:
+        done = subprocess.run(
+            ["git", *args],
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            timeout=GIT_TIMEOUT_SECONDS,
+            env=None if env is None else {**os.environ, **env},
+            check=False,
+        )
+    except FileNotFoundError as error:
+        raise UpdateError("git is not installed") from error
+    except subprocess.TimeoutExpired as error:
+        raise UpdateError(f"git {args[0]} took longer than {GIT_TIMEOUT_SECONDS} s") from error
+    if check and done.returncode != 0:
+        said = (done.stderr.strip() or done.stdout.strip()).splitlines()
+        raise UpdateError(f"git {' '.join(args[:2])} failed: {said[-1] if said else done.returncode}")
+    return done.stdout
+
+
+def read_state(project: Path) -> dict[str, Any]:
+    path = project / CRUFT_FILE
+    try:
+        state = json.loads(path.read_text(encoding="utf-8"))
+        if not (isinstance(state["template"], str) and isinstance(state["commit"], str)):
+            raise TypeError("template and commit must be strings")
+    except FileNotFoundError as error:
+        raise UpdateError(
+            f"no {CRUFT_FILE}: this project is not linked to the template; link it once with: "
+            "cruft link <template-git-url>"
+        ) from error
+    except (ValueError, KeyError, TypeError) as error:
+        raise UpdateError(
+            f"{CRUFT_FILE} is not cruft's state file ({type(error).__name__}: {error})"
+        ) from error
+    return state
+
+
+def latest_commit(template: str, checkout: str | None = None) -> str:
+    """The template's newest commit on its default branch (or the branch .cruft.json follows)."""
+    ref = checkout or "HEAD"
+    if re.fullmatch(r"[0-9a-f]{40}", ref):
+        return ref
+    listed = git(Path(tempfile.gettempdir()), "ls-remote", template, ref, env=NO_PROMPT)
+    for line in listed.splitlines():
+        sha, name = line.split("\t", 1)
+        if name in (ref, f"refs/heads/{ref}", f"refs/tags/{ref}"):
+            return sha
+    raise UpdateError(f"the template {template} has no {ref} (git ls-remote found nothing)")
+
+
+class TemplateHistory:
+    """The template's commits and trees, without its files' contents until asked for (a blob-less,
+    bare clone: no checkout, only the CHANGELOG versions read are fetched)."""
+
+    def __init__(self, template: str) -> None:
+        self.template = template
+        self._folder = tempfile.TemporaryDirectory(prefix="template-history-")
+        self.repo = Path(self._folder.name) / "template.git"
+        local = Path(template).expanduser()
+        source = local.resolve().as_uri() if local.exists() else template  # file://: the filter applies
+        folder = Path(self._folder.name)
+        git(folder, "clone", "-q", "--bare", "--filter=blob:none", source, str(self.repo), env=NO_PROMPT)
+
+    def __enter__(self) -> TemplateHistory:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._folder.cleanup()
+
+    def show(self, commit: str, path: str) -> str | None:
+        done = subprocess.run(
+            ["git", "show", f"{commit}:{path}"], cwd=self.repo, capture_output=True, text=True, check=False
+        )
+        return done.stdout if done.returncode == 0 else None
+
+    def behind(self, old: str, new: str) -> int | None:
+        done = subprocess.run(
+            ["git", "rev-list", "--count", f"{old}..{new}"],
+            cwd=self.repo,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        return int(done.stdout) if done.returncode == 0 else None
+
+
+# --- CHANGELOG -------------------------------------------------------------------------------------
+
+
+def sections(changelog: str) -> list[tuple[str, list[str]]]:
+    """(heading, entries) for each `## ` section: an entry is a top-level bullet with its continuation
+    lines, or a paragraph."""
+    found: list[tuple[str, list[str]]] = []
+    entry: list[str] = []
+
+    def close() -> None:
+        if found and entry:
+            found[-1][1].append("\n".join(entry).strip())
+        entry.clear()
+
+    for line in changelog.splitlines():
+        if line.startswith("## "):
+            close()
+            found.append((line[3:].strip(), []))
+        elif not found or line.startswith("# "):
+            continue
+        elif not line.strip():
+            close()
+        elif line.startswith(("- ", "* ")):
+            close()
+            entry.append(line)
+        else:
+            entry.append(line)
+    close()
+    return found
+
+
+def new_entries(old: str | None, new: str | None) -> list[tuple[str, list[str]]]:
+    """The entries of the new CHANGELOG that the old one did not have, under their headings (an entry
+    that only moved from Unreleased to its release heading is not new)."""
+    known = {" ".join(entry.split()) for _, entries in sections(old or "") for entry in entries}
+    found = []
+    for heading, entries in sections(new or ""):
+        added = [entry for entry in entries if " ".join(entry.split()) not in known]
+        if added:
+            found.append((heading, added))
+    return found
+
+
+def release(changelog: str | None) -> str | None:
+    """The release a commit is on: its CHANGELOG's newest `## x.y.z` heading, and whether entries wait
+    under Unreleased ("0.2.0+unreleased")."""
+    if changelog is None:
+        return None
+    match = RELEASE_HEADING.search(changelog)
+    waiting = any(
+        heading.lower().startswith("unreleased") and entries for heading, entries in sections(changelog)
+    )
+    if match is None:
+        return "unreleased" if waiting else None
+    return f"{match[1]}+unreleased" if waiting else match[1]
+
+
+# --- conflicts -------------------------------------------------------------------------------------
+
+
+def find_conflicts(project: Path, candidates: Sequence[str]) -> list[Conflict]:
+    """Conflict markers in `candidates` (the files the update touched) and `.rej` files among them."""
+    conflicts = []
+    for name in sorted(set(candidates)):
+        path = project / name
+        if not path.is_file():
+            continue
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (UnicodeDecodeError, OSError):
+            continue  # binary: git merges none of those with markers
+        if name.endswith(".rej"):
+            hunks = tuple(int(m[1]) for m in re.finditer(r"^@@ -(\d+)", text, re.MULTILINE))
+            conflicts.append(Conflict(name.removesuffix(".rej"), hunks, rejected=name))
+            continue
+        starts = tuple(
+            number for number, line in enumerate(text.splitlines(), 1) if line.startswith(OURS[:7])
+        )
+        if starts and any(line.startswith(THEIRS[:7]) for line in text.splitlines()):
+            conflicts.append(Conflict(name, starts))
+    return conflicts
+
+
+# --- the update --------------------------------------------------------------------------------------
+
+
+def _cruft() -> str:
+    here = Path(sys.executable).with_name("cruft")
+    found = str(here) if here.is_file() else shutil.which("cruft")
+    if not found:
+        raise UpdateError("cruft is not installed: make install (it is a dev dependency)")
+    return found
+
+
+def _base_branch(project: Path, env: Mapping[str, str]) -> str:
+    """The branch the pull request goes into: the CI run's branch, else the checked-out one."""
+    for name in ("GITHUB_REF_NAME", "BUILD_SOURCEBRANCH"):
+        ref = env.get(name, "")
+        if ref and not ref.startswith("refs/pull/") and "/merge" not in ref:
+            return ref.removeprefix("refs/heads/")
+    current = git(project, "rev-parse", "--abbrev-ref", "HEAD").strip()
+    return "main" if current == "HEAD" else current
+
+
+def _identity(project: Path) -> list[str]:
+    """`-c user.name=... -c user.email=...` where git has none configured (CI runners)."""
+    flags = []
+    for key, value in FALLBACK_IDENTITY.items():
+        if not git(project, "config", key, check=False).strip():
+            flags += ["-c", f"{key}={value}"]
+    return flags
+
+
+def prepare(project: Path, base: str | None = None, env: Mapping[str, str] | None = None) -> Update:
+    """Make branch `template-update` with the template's newest version merged in, and the pull
+    request's body; the checked-out branch is left as it was."""
+    env = os.environ if env is None else env
+    state = read_state(project)
+    template, old = state["template"], state["commit"]
+    new = latest_commit(template, state.get("checkout"))
+    if new == old:
+        return Update("up-to-date", template, old, new)
+    if git(project, "status", "--porcelain", "--untracked-files=no").strip():
+        raise UpdateError("the working tree has uncommitted changes: commit or stash them first")
+    base = (base or _base_branch(project, env)).removeprefix("refs/heads/")
+    start = git(project, "rev-parse", "HEAD").strip()
+    current = git(project, "rev-parse", "--abbrev-ref", "HEAD").strip()
+    back = start if current == "HEAD" else current
+    local = git(project, "rev-parse", "--verify", "-q", f"refs/heads/{BRANCH}", check=False).strip()
+    if (
+        local
+        and TRAILER not in git(project, "log", "-1", "--format=%B", local)
+        and not _is_ancestor(project, local, start)
+    ):
+        raise UpdateError(
+            f"branch {BRANCH} has commits of yours that {current} does not have: merge them, or delete the "
+            f"branch (git branch -D {BRANCH}), then run again"
+        )
+    git(project, "checkout", "-q", "-B", BRANCH, start)
+    try:
+        update = _update_on_branch(project, template, old, start)
+    except BaseException:
+        git(project, "reset", "-q", "--hard", start, check=False)  # tracked files only: untracked stay
+        git(project, "checkout", "-q", back, check=False)
+        raise
+    update.base, update.base_commit = base, start
+    update.body = body(update)
+    _write_body(project, update.body)
+    message = f"{update.title}\n\n{_commit_summary(update)}"
+    git(project, *_identity(project), "commit", "-q", "--no-verify", "--allow-empty", "-m", message)
+    update.commit = git(project, "rev-parse", "HEAD").strip()
+    git(project, "checkout", "-q", back)
+    return update
+
+
+def _update_on_branch(project: Path, template: str, old: str, start: str) -> Update:
+    command = [_cruft(), "update", "--skip-apply-ask", "--allow-untracked-files"]
+    untracked = set(git(project, "ls-files", "--others", "--exclude-standard", "-z").split("\0"))
+    try:
+        done = subprocess.run(command, cwd=project, capture_output=True, text=True, timeout=900, check=False)
+    except subprocess.TimeoutExpired as error:
+        raise UpdateError("cruft update took longer than 15 minutes") from error
+    new = read_state(project)["commit"]
+    if done.returncode != 0 or new == old:
+        said = (done.stderr.strip() or done.stdout.strip()).splitlines()
+        raise UpdateError(f"cruft update did not update the project: {said[-1] if said else done.returncode}")
+    unmerged = git(project, "diff", "--name-only", "--diff-filter=U").split()
+    git(project, "add", "-u")  # the update's changes, conflicts included; then the files it made
+    made = set(git(project, "ls-files", "--others", "--exclude-standard", "-z").split("\0")) - untracked
+    if made - {""}:
+        git(project, "add", "--", *sorted(made - {""}))  # new template files, .rej files; never yours
+    changed = [
+        (line.split("\t")[0][:1], line.split("\t")[-1])
+        for line in git(project, "diff", "--cached", "--name-status", start).splitlines()
+        if line
+    ]
+    conflicts = find_conflicts(project, [*unmerged, *(name for _, name in changed)])
+    update = Update("conflicts" if conflicts else "updated", template, old, new, changed=changed)
+    update.conflicts = conflicts
+    with TemplateHistory(template) as history:
+        old_log, new_log = history.show(old, CHANGELOG), history.show(new, CHANGELOG)
+        update.old_release, update.new_release = release(old_log), release(new_log)
+        update.entries = new_entries(old_log, new_log)
+        update.behind = history.behind(old, new)
+    return update
+
+
+def _write_body(project: Path, text: str) -> None:
+    path = project / BODY_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+
+
+def _commit_summary(update: Update) -> str:
+    lines = [f"Template: {update.template}", f"From {update.old} to {update.new}."]
+    lines += [f"Conflict: {conflict}" for conflict in update.conflicts]
+    return "\n".join([*lines, "", f"{TRAILER} {update.new}"])
+
+
+def _on(commit: str, release_name: str | None) -> str:
+    return f"`{commit[:7]}` ({release_name})" if release_name else f"`{commit[:7]}`"
+
+
+def body(update: Update) -> str:
+    """The pull request's description, in markdown."""
+    behind = f", {update.behind} template commit{'s' if update.behind != 1 else ''}" if update.behind else ""
+    out = [
+        MARKER,
+        f"## {update.title}",
+        "",
+        f"This project moves from template commit {_on(update.old, update.old_release)} to "
+        f"{_on(update.new, update.new_release)}{behind}. Template: {update.template}",
+        "",
+    ]
+    if update.conflicts:
+        out += [
+            f"### ❌ {_count(len(update.conflicts), 'conflict')}: resolve before merging",
+            "",
+            "The template and this project changed the same lines. The conflicts are committed on this "
+            "branch, and its checks fail while any remains (`make lint`: no conflict markers, no `.rej` "
+            "files):",
+            "",
+            *(f"- `{conflict.path}`{_where(conflict)}" for conflict in update.conflicts),
+            "",
+            f"Resolve: `git fetch origin && git checkout {BRANCH}`; in each file keep what you want "
+            f"between `{OURS}` (this project) and `{THEIRS}` (the template) and delete the "
+            "markers; apply a `.rej` file's hunks by hand, then delete it; `make lint test`, commit, push.",
+            "",
+        ]
+    else:
+        out += ["### ✅ No conflicts", "", "The template's changes merged cleanly with this project's.", ""]
+    out += ["### What changed in the template (CHANGELOG)", ""]
+    if update.entries:
+        for heading, entries in update.entries:
+            out += [f"#### {heading}", "", *entries, ""]
+    else:
+        out += ["The template's CHANGELOG.md has no new entry between these commits.", ""]
+    out += [f"### Files changed ({len(update.changed)})", ""]
+    out += [f"- {_STATUS.get(status, status)} `{name}`" for status, name in update.changed] + [""]
+    out += [
+        "---",
+        f"Made by `make template-update-pr` (cruft update). While the template is ahead, the next run "
+        f"replaces branch `{BRANCH}` and this description, unless someone has pushed to the branch: "
+        "then it leaves both alone until this pull request is merged or closed.",
+        "",
+    ]
+    return "\n".join(out)
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"
+
+
+_STATUS = {"A": "added", "M": "modified", "D": "deleted", "R": "renamed", "T": "type changed", "C": "copied"}
+
+
+def _where(conflict: Conflict) -> str:
+    lines = ", ".join(map(str, conflict.lines))
+    at = f", line{'s' if len(conflict.lines) > 1 else ''} {lines}" if lines else ""
+    if conflict.rejected:
+        return f"{at}: hunks the merge could not place are in `{conflict.rejected}`"
+    return f"{at}: conflict markers `{OURS}` … `{SEPARATOR}` … `{THEIRS}`"
+
+
+# --- push and pull request ---------------------------------------------------------------------------
+
+
+def _is_ancestor(project: Path, commit: str, descendant: str) -> bool:
+    done = subprocess.run(
+        ["git", "merge-base", "--is-ancestor", commit, descendant],
+        cwd=project,
+        capture_output=True,
+        check=False,
+    )
+    return done.returncode == 0
+
+
+Pushed = Literal["pushed", "same", "kept"]
+
+
+def push(project: Path, update: Update, remote: str = "origin") -> Pushed:
+    """Push the branch: "pushed"; "same" when the remote one holds this update already (same tree,
+    same base: a later run changes nothing); "kept" when someone has committed on it (a conflict being
+    resolved) and it is not merged into the base yet: their work is never overwritten.
+    `--force-with-lease` names the remote commit it replaces, so a push in between is not lost."""
+    assert update.commit, "prepare() first"
+    listed = git(project, "ls-remote", remote, f"refs/heads/{BRANCH}").split()
+    expected = listed[0] if listed else ""
+    if expected:
+        git(project, "fetch", "-q", remote, f"refs/heads/{BRANCH}")
+        made_here = TRAILER in git(project, "log", "-1", "--format=%B", "FETCH_HEAD")
+        if not made_here and not _is_ancestor(project, "FETCH_HEAD", update.base_commit):
+            return "kept"
+        theirs = git(project, "rev-parse", "FETCH_HEAD^{tree}", "FETCH_HEAD^").split()
+        ours = git(project, "rev-parse", update.commit + "^{tree}", update.commit + "^").split()
+        if theirs == ours:
+            return "same"
+    lease = f"--force-with-lease=refs/heads/{BRANCH}:{expected}"
+    git(project, "push", "-q", lease, remote, f"{update.commit}:refs/heads/{BRANCH}")
+    return "pushed"
+
+
+def open_pull_request(update: Update, env: Mapping[str, str] | None = None) -> str:
+    """Open the pull request from BRANCH, or update the one open, and set the conflict status on it.
+    The message says what was done; UpdateError when the platform refused."""
+    from {{ cookiecutter.package_name }} import pr_comment  # httpx: only here
+
+    env = os.environ if env is None else env
+    try:
+        if env.get("GITHUB_ACTIONS") == "true":
+            return _github(update, env, pr_comment)
+        if env.get("TF_BUILD", "").lower() == "true":
+            return _azure_devops(update, env, pr_comment)
+    except pr_comment.Skipped as refused:
+        message = str(refused).replace("; no comment posted", "")
+        for name in ("GITHUB_TOKEN", "GH_TOKEN", "SYSTEM_ACCESSTOKEN"):
+            token = env.get(name, "")
+            if len(token) >= 8 and not token.startswith("$("):
+                message = message.replace(token, "***")
+        raise UpdateError(message) from refused
+    raise UpdateError(
+        "not on GitHub Actions or Azure Pipelines: the branch is pushed; open the pull request from "
+        f"{BRANCH} by hand, with {BODY_FILE} as its description"
+    )
+
+
+def _github(update: Update, env: Mapping[str, str], pr_comment: Any) -> str:
+    import httpx
+
+    repository = env.get("GITHUB_REPOSITORY", "")
+    token = env.get("GITHUB_TOKEN") or env.get("GH_TOKEN")
+    if repository.count("/") != 1 or not token:
+        raise UpdateError("GITHUB_REPOSITORY and GITHUB_TOKEN (the job's github.token) are needed")
+    api = (env.get("GITHUB_API_URL") or "https://api.github.com").rstrip("/")
+    target = pr_comment.GitHub(api, repository, 0, token, None)
+    repo = f"{api}/repos/{repository}"
+    text = update.body[: pr_comment.GITHUB_LIMIT]
+    owner = repository.split("/")[0]
+    with httpx.Client(headers=target.headers(), timeout=pr_comment.TIMEOUT_SECONDS) as client:
+        try:
+            listed = _call(
+                client, "GET", f"{repo}/pulls?head={owner}:{BRANCH}&state=open", target, pr_comment
+            )
+            found = listed.json()
+            if found:
+                number = found[0]["number"]
+                payload = {"title": update.title, "body": text}
+                _call(client, "PATCH", f"{repo}/pulls/{number}", target, pr_comment, payload)
+                action = "updated"
+            else:
+                payload = {"title": update.title, "body": text, "head": BRANCH, "base": update.base}
+                number = _call(client, "POST", f"{repo}/pulls", target, pr_comment, payload).json()["number"]
+                action = "opened"
+            state = "failure" if update.conflicts else "success"
+            status = {"state": state, "context": STATUS_CONTEXT, "description": _status_text(update)}
+            _call(client, "POST", f"{repo}/statuses/{update.commit}", target, pr_comment, status)
+        except httpx.HTTPError as error:
+            raise UpdateError(f"could not reach GitHub ({type(error).__name__}: {error})") from error
+    return f"{action} pull request #{number} ({repository}), status {STATUS_CONTEXT}: {state}"
+
+
+def _azure_devops(update: Update, env: Mapping[str, str], pr_comment: Any) -> str:
+    import httpx
+
+    collection = env.get("SYSTEM_COLLECTIONURI", "").rstrip("/")
+    project = env.get("SYSTEM_TEAMPROJECTID") or env.get("SYSTEM_TEAMPROJECT", "")
+    repository = env.get("BUILD_REPOSITORY_ID", "")
+    token = env.get("SYSTEM_ACCESSTOKEN", "")
+    if not (collection and project and repository) or not token or token.startswith("$("):
+        raise UpdateError(
+            "SYSTEM_COLLECTIONURI, SYSTEM_TEAMPROJECT, BUILD_REPOSITORY_ID and SYSTEM_ACCESSTOKEN are needed "
+            "(map it in the step: SYSTEM_ACCESSTOKEN: $(System.AccessToken))"
+        )
+    repo = f"{collection}/{quote(project, safe='')}/_apis/git/repositories/{quote(repository, safe='')}"
+    name = env.get("BUILD_REPOSITORY_NAME") or repository
+    target = pr_comment.AzureDevOps(f"{repo}/pullRequests/0/threads", 0, name, token, None)
+    version = pr_comment.AZURE_DEVOPS_API
+    text = _shortened(update.body, AZURE_DEVOPS_DESCRIPTION_LIMIT)
+    source = f"refs/heads/{BRANCH}"
+    with httpx.Client(headers=target.headers(), timeout=pr_comment.TIMEOUT_SECONDS) as client:
+        try:
+            query = f"searchCriteria.sourceRefName={source}&searchCriteria.status=active&{version}"
+            found = _call(client, "GET", f"{repo}/pullrequests?{query}", target, pr_comment).json()["value"]
+            if found:
+                number = found[0]["pullRequestId"]
+                payload = {"title": update.title, "description": text}
+                _call(client, "PATCH", f"{repo}/pullrequests/{number}?{version}", target, pr_comment, payload)
+                action = "updated"
+            else:
+                payload = {
+                    "sourceRefName": source,
+                    "targetRefName": f"refs/heads/{update.base}",
+                    "title": update.title,
+                    "description": text,
+                }
+                made = _call(client, "POST", f"{repo}/pullrequests?{version}", target, pr_comment, payload)
+                number = made.json()["pullRequestId"]
+                action = "opened"
+            iterations = f"{repo}/pullRequests/{number}/iterations?{version}"
+            latest = max(
+                (item["id"] for item in _call(client, "GET", iterations, target, pr_comment).json()["value"]),
+                default=None,
+            )
+            state = "failed" if update.conflicts else "succeeded"
+            status: dict[str, Any] = {
+                "state": state,
+                "description": _status_text(update),
+                "context": {"name": "conflicts", "genre": STATUS_CONTEXT},
+            }
+            if latest is not None:
+                status["iterationId"] = latest
+            _call(
+                client, "POST", f"{repo}/pullRequests/{number}/statuses?{version}", target, pr_comment, status
+            )
+        except httpx.HTTPError as error:
+            raise UpdateError(f"could not reach Azure DevOps ({type(error).__name__}: {error})") from error
+    return f"{action} pull request {number} ({name}), status {STATUS_CONTEXT}/conflicts: {state}"
+
+
+def _call(client: Any, method: str, url: str, target: Any, pr_comment: Any, payload: Any = None) -> Any:
+    response = client.request(method, url, json=payload)
+    if response.is_success:
+        return response
+    said = pr_comment._api_message(response)
+    answer = f"{response.status_code} {said}".strip()
+    if target.name == "GitHub":
+        fix = {
+            401: "the token is not valid: set GITHUB_TOKEN to the job's github.token",
+            403: "give the job `permissions: contents: write, pull-requests: write, statuses: write`, "
+            "and allow GitHub Actions to create pull requests "
+            "(Settings > Actions > General > Workflow permissions)",
+            422: "GitHub refused the pull request: is the branch pushed, and the base branch right?",
+        }
+    else:
+        fix = {
+            401: "the token was refused: map SYSTEM_ACCESSTOKEN: $(System.AccessToken) in the step",
+            403: 'allow "<project> Build Service" to "Contribute" and "Contribute to pull requests" '
+            "(Project settings > Repositories > Security)",
+        }
+    reason = fix.get(response.status_code, f"{method} {response.request.url.path} failed")
+    raise pr_comment.Skipped(f"{target.name} refused the pull request ({answer}): {reason}")
+
+
+def _status_text(update: Update) -> str:
+    if update.conflicts:
+        names = ", ".join(conflict.path for conflict in update.conflicts)
+        return f"Resolve the template-update conflicts in: {names}"[:140]
+    return "The template update merged without conflicts"
+
+
+def _shortened(text: str, limit: int) -> str:
+    if len(text) <= limit:
+        return text
+    note = f"\n\n… cut at {limit:,} characters: the whole description is {BODY_FILE} in the pipeline's run."
+    kept = text[: limit - len(note)]
+    return kept[: kept.rindex("\n")] + note if "\n" in kept else kept + note
+
+
+# --- one call for the CLI and `python -m` -------------------------------------------------------------
+
+
+def run(
+    project: Path,
+    *,
+    base: str | None = None,
+    push_branch: bool = False,
+    open_pr: bool = False,
+    env: Mapping[str, str] | None = None,
+    say: Any = print,
+) -> int:
+    """Prepare, then push and open the pull request when asked. 0: up to date or merged cleanly; 1: the
+    update has conflicts (committed on the branch for the pull request); 2: it could not be done."""
+    try:
+        update = prepare(project, base, env)
+        if update.status == "up-to-date":
+            (project / BODY_FILE).unlink(missing_ok=True)  # no description of an older update left behind
+            say(f"Up to date: the template's newest commit is {update.new[:7]}, the one this project is on.")
+            return 0
+        say(f"{update.title}: {len(update.changed)} files changed on branch {BRANCH} ({update.commit[:7]}).")
+        for conflict in update.conflicts:
+            say(f"Conflict: {conflict}")
+        say(f"Pull-request description: {BODY_FILE}")
+        pushed = push(project, update) if push_branch or open_pr else None
+        if pushed == "kept":
+            say(
+                f"Not pushed: {BRANCH} on the remote has commits made since (a resolution?) that are not "
+                "merged yet; once its pull request is merged (or closed and the branch deleted), the next "
+                "run starts afresh."
+            )
+            return 0
+        if pushed:
+            say(
+                f"Pushed {BRANCH}."
+                if pushed == "pushed"
+                else f"{BRANCH} on the remote already holds this update."
+            )
+        if open_pr:
+            say(open_pull_request(update, env))
+    except UpdateError as error:
+        say(f"Template update failed: {error}")
+        return 2
+    if update.conflicts:
+        conflicts = _count(len(update.conflicts), "conflict")
+        say(f"{conflicts} to resolve on {BRANCH}: the pull request's checks fail until then.")
+        return 1
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="template_update", description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--base", help="the branch the pull request goes into (default: the CI run's, else HEAD's)"
+    )
+    parser.add_argument("--push", action="store_true", help=f"push branch {BRANCH} to origin")
+    parser.add_argument(
+        "--open-pr", action="store_true", help="push and open or update the pull request (CI)"
+    )
+    options = parser.parse_args(argv)
+    return run(paths.root(), base=options.base, push_branch=options.push, open_pr=options.open_pr)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

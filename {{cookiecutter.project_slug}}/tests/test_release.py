@@ -1,0 +1,141 @@
+"""Release records: every experiment run writes one; a diff names exactly what changed between two."""
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from {{ cookiecutter.package_name }} import registry, release
+from {{ cookiecutter.package_name }}.cli import app
+
+runner = CliRunner()
+FLOW_KIND = {{ cookiecutter.flow_kind | jsonify }}
+
+
+@pytest.fixture
+def small_project(tmp_path: Path, project_root: Path, shipped: dict) -> Path:
+    """A copy of the shipped flow and three lines of one dataset, with its spec, in a project of its own."""
+    shutil.copytree(project_root / "flows" / FLOW_KIND, tmp_path / "flows" / FLOW_KIND)
+{%- if cookiecutter.flow_kind == 'rag' %}
+    shutil.copytree(project_root / "data" / "docs", tmp_path / "data" / "docs")  # what it retrieves from
+{%- endif %}
+    (tmp_path / "data").mkdir(exist_ok=True)
+    lines = (project_root / "data" / "core_qa.jsonl").read_text(encoding="utf-8").splitlines()[:3]
+    (tmp_path / "data" / "core_qa.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    spec = {"name": "small_core_qa", "type": "uri_file", "path": "core_qa.jsonl", "description": "3 lines"}
+    (tmp_path / "data" / "core_qa.yml").write_text(yaml.safe_dump(spec), encoding="utf-8")
+    flow = {key: value for key, value in shipped["flows"][0].items() if key != "variants"}
+    qa_metrics = next(evaluator for evaluator in shipped["evaluators"] if evaluator["name"] == "qa_metrics")
+    qa_metrics = {key: value for key, value in qa_metrics.items() if key != "datasets"}
+    experiment = {
+        "name": "small",
+        "flows": [flow],
+        "datasets": [{"name": "core_qa", "path": "data/core_qa.jsonl"}],
+        "evaluators": [{**qa_metrics, "path": str(project_root / qa_metrics["path"])}],
+        "gate": {"thresholds": {"qa_metrics.f1_score": 0.1}},
+    }
+    (tmp_path / "experiment.yaml").write_text(yaml.safe_dump(experiment, sort_keys=False), encoding="utf-8")
+    return tmp_path
+
+
+def _register(project: Path) -> None:
+    data = project / "data" / "core_qa.jsonl"
+    spec = registry.DataSpec("small_core_qa", "uri_file", data, "3 lines", project / "data" / "core_qa.yml")
+    registry.LocalRegistry(project).register(spec, registry.content_hash(data))
+
+
+def _gated_run(project: Path, output: str) -> Path:
+    arguments = ["experiment", "run", "--gate", "-f", str(project / "experiment.yaml")]
+    result = runner.invoke(app, [*arguments, "--output", str(project / output)])
+    assert result.exit_code == 0, result.output
+    (record,) = (project / output).glob("*/release.json")
+    return record
+
+
+def test_the_committed_json_schema_is_current(project_root: Path):
+    assert (project_root / release.SCHEMA_FILE).read_text(encoding="utf-8") == release.json_schema()
+
+
+def test_a_run_records_its_files_data_model_scores_and_verdict(small_project: Path):
+    _register(small_project)
+    record = release.read(_gated_run(small_project, "one"))
+    prompt = f"flows/{FLOW_KIND}/{FLOW_KIND}.jinja2"
+    assert prompt in record.files and f"flows/{FLOW_KIND}/flow.py" in record.files
+    assert "experiment.yaml" in record.files
+    (data,) = record.data
+    assert data.asset == "small_core_qa:1" and data.path == "data/core_qa.jsonl"
+    assert record.model.provider == "offline" and record.model.model == "offline-extractive"
+    assert record.evaluation is not None and record.evaluation.gate.passed and record.evaluation.gate.enforced
+    assert record.evaluation.gate.thresholds == {"qa_metrics.f1_score": 0.1}
+    assert {score.evaluator for score in record.evaluation.scores} == {"qa_metrics"}
+    raw = json.loads((small_project / "one").glob("*/release.json").__next__().read_text(encoding="utf-8"))
+    assert raw["$schema"] == "release.schema.json"
+
+
+def test_a_prompt_edit_is_the_one_file_the_diff_names_and_new_data_a_new_version(small_project: Path):
+    _register(small_project)
+    first = _gated_run(small_project, "one")
+    prompt = small_project / "flows" / FLOW_KIND / f"{FLOW_KIND}.jinja2"
+    prompt.write_text(prompt.read_text(encoding="utf-8") + "\nBe precise.\n", encoding="utf-8")
+    second = _gated_run(small_project, "two")
+    changes = release.diff(release.read(first), release.read(second))
+    assert [line for line in changes if line.startswith("file ")] == [
+        f"file flows/{FLOW_KIND}/{FLOW_KIND}.jinja2: changed"
+    ]
+
+    data = small_project / "data" / "core_qa.jsonl"
+    data.write_text(data.read_text(encoding="utf-8").splitlines()[0] + "\n", encoding="utf-8")
+    _register(small_project)
+    third = _gated_run(small_project, "four")
+    result = runner.invoke(app, ["release", "diff", str(second), str(third)])
+    assert result.exit_code == 0, result.output
+    assert "data core_qa: small_core_qa:1 -> small_core_qa:2" in result.output
+    assert "file " not in result.output
+
+
+def test_show_prints_the_record_and_a_non_record_is_one_line(small_project: Path, tmp_path: Path):
+    record = _gated_run(small_project, "one")
+    shown = runner.invoke(app, ["release", "show", str(record.parent)])
+    assert shown.exit_code == 0, shown.output
+    assert "offline offline-extractive" in shown.output
+    assert "unregistered" in shown.output  # no version holds this data (not registered): said, not guessed
+    not_a_record = tmp_path / "results.json"
+    not_a_record.write_text("{}", encoding="utf-8")
+    refused = runner.invoke(app, ["release", "show", str(not_a_record)])
+    assert refused.exit_code == 2 and "is not a release record" in refused.output
+    assert "Traceback" not in refused.output
+
+
+def test_a_deployment_ships_only_a_passed_gate_and_records_where_and_who(
+    small_project: Path, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.chdir(small_project)
+    refused = runner.invoke(app, ["release", "tags"])
+    assert refused.exit_code == 1 and "no release record: run `make gate` first" in refused.output
+    gated = _gated_run(small_project, "results")
+    tags = runner.invoke(app, ["release", "tags"])
+    assert tags.exit_code == 0, tags.output
+    settings = dict(line.split("=", 1) for line in tags.output.splitlines())
+    assert settings["AIOPS_RELEASE_GATE"] == "passed"
+    assert settings["AIOPS_RELEASE_MODEL"] == "offline:offline-extractive"
+    assert settings["AIOPS_RELEASE_DATA"].startswith("unregistered:")
+
+    pipeline = {"GITHUB_ACTOR": "qa-lead", "GITHUB_RUN_ID": "42", "GITHUB_REPOSITORY": "o/r"}
+    for name, value in {"DEPLOY_ENVIRONMENT": "test", **pipeline}.items():
+        monkeypatch.setenv(name, value)
+    done = runner.invoke(app, ["release", "deployed", "--target", "app-test"])
+    assert done.exit_code == 0, done.output
+    deployed = release.read(small_project / "results" / "release-test.json")
+    assert deployed.kind == "deployment" and deployed.deployment is not None
+    assert (deployed.deployment.environment, deployed.deployment.target) == ("test", "app-test")
+    assert deployed.deployment.approver == "qa-lead"
+    assert deployed.deployment.run_url == "https://github.com/o/r/actions/runs/42"
+    assert release.diff(release.read(gated), deployed) == []  # what was evaluated is what went out
+
+    failed = json.loads(gated.read_text(encoding="utf-8"))
+    failed["evaluation"]["gate"]["passed"] = False
+    gated.write_text(json.dumps(failed), encoding="utf-8")
+    assert "its gate did not pass" in runner.invoke(app, ["release", "tags"]).output
