@@ -23,7 +23,7 @@ os.environ["AIOPS_TRACE_DIR"] = _TRACES.name
 _CACHE = tempfile.TemporaryDirectory(prefix="llm-cache-")
 os.environ["LLM_CACHE_DIR"] = _CACHE.name
 
-from {{ cookiecutter.package_name }} import promptflow_adapter  # noqa: E402 - imports no promptflow
+from {{ cookiecutter.package_name }} import paths, promptflow_adapter  # noqa: E402 - imports no promptflow
 
 if promptflow_adapter.available():  # an optional extra: `make install PROMPTFLOW=0` leaves it out
     # Under $HOME because `pf flow build` refuses a PF home outside it; removed when pytest exits.
@@ -85,6 +85,32 @@ def project_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def shipped() -> dict:
     """experiment.yaml as shipped, unvalidated: tests take its flow and evaluator entries from it."""
     return yaml.safe_load((PROJECT_ROOT / "experiment.yaml").read_text(encoding="utf-8"))
+
+
+@pytest.fixture
+def small_project(tmp_path: Path, project_root: Path, shipped: dict) -> Path:
+    """A copy of the shipped flow and three lines of one dataset, with its spec, in a project of its own."""
+    shutil.copytree(project_root / paths.FLOW, tmp_path / paths.FLOW)
+{%- if cookiecutter.flow_kind == 'rag' %}
+    shutil.copytree(project_root / "data" / "docs", tmp_path / "data" / "docs")  # what it retrieves from
+{%- endif %}
+    (tmp_path / "data").mkdir(exist_ok=True)
+    lines = (project_root / "data" / "core_qa.jsonl").read_text(encoding="utf-8").splitlines()[:3]
+    (tmp_path / "data" / "core_qa.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    spec = {"name": "small_core_qa", "type": "uri_file", "path": "core_qa.jsonl", "description": "3 lines"}
+    (tmp_path / "data" / "core_qa.yml").write_text(yaml.safe_dump(spec), encoding="utf-8")
+    flow = {key: value for key, value in shipped["flows"][0].items() if key != "variants"}
+    qa_metrics = next(evaluator for evaluator in shipped["evaluators"] if evaluator["name"] == "qa_metrics")
+    qa_metrics = {key: value for key, value in qa_metrics.items() if key != "datasets"}
+    experiment = {
+        "name": "small",
+        "flows": [flow],
+        "datasets": [{"name": "core_qa", "path": "data/core_qa.jsonl"}],
+        "evaluators": [{**qa_metrics, "path": str(project_root / qa_metrics["path"])}],
+        "gate": {"thresholds": {"qa_metrics.f1_score": 0.1}},
+    }
+    (tmp_path / "experiment.yaml").write_text(yaml.safe_dump(experiment, sort_keys=False), encoding="utf-8")
+    return tmp_path
 
 
 @pytest.fixture

@@ -113,7 +113,7 @@ COMMANDS = {
     "monitor": {"summary", "sample", "evaluate", "query", "alert-params"},
     "pr": {"comment"},
     "cache": {"stats", "prune", "clear"},
-    "release": {"show", "diff", "schema", "tags", "deployed"},
+    "release": {"show", "diff", "card", "schema", "tags", "deployed"},
     "template": {"update-pr"},
     "run": None,
     "serve": None,

@@ -1,11 +1,9 @@
 """Release records: every experiment run writes one; a diff names exactly what changed between two."""
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
-import yaml
 from typer.testing import CliRunner
 
 from {{ cookiecutter.package_name }} import registry, release
@@ -13,32 +11,6 @@ from {{ cookiecutter.package_name }}.cli import app
 
 runner = CliRunner()
 FLOW_KIND = {{ cookiecutter.flow_kind | jsonify }}
-
-
-@pytest.fixture
-def small_project(tmp_path: Path, project_root: Path, shipped: dict) -> Path:
-    """A copy of the shipped flow and three lines of one dataset, with its spec, in a project of its own."""
-    shutil.copytree(project_root / "flows" / FLOW_KIND, tmp_path / "flows" / FLOW_KIND)
-{%- if cookiecutter.flow_kind == 'rag' %}
-    shutil.copytree(project_root / "data" / "docs", tmp_path / "data" / "docs")  # what it retrieves from
-{%- endif %}
-    (tmp_path / "data").mkdir(exist_ok=True)
-    lines = (project_root / "data" / "core_qa.jsonl").read_text(encoding="utf-8").splitlines()[:3]
-    (tmp_path / "data" / "core_qa.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    spec = {"name": "small_core_qa", "type": "uri_file", "path": "core_qa.jsonl", "description": "3 lines"}
-    (tmp_path / "data" / "core_qa.yml").write_text(yaml.safe_dump(spec), encoding="utf-8")
-    flow = {key: value for key, value in shipped["flows"][0].items() if key != "variants"}
-    qa_metrics = next(evaluator for evaluator in shipped["evaluators"] if evaluator["name"] == "qa_metrics")
-    qa_metrics = {key: value for key, value in qa_metrics.items() if key != "datasets"}
-    experiment = {
-        "name": "small",
-        "flows": [flow],
-        "datasets": [{"name": "core_qa", "path": "data/core_qa.jsonl"}],
-        "evaluators": [{**qa_metrics, "path": str(project_root / qa_metrics["path"])}],
-        "gate": {"thresholds": {"qa_metrics.f1_score": 0.1}},
-    }
-    (tmp_path / "experiment.yaml").write_text(yaml.safe_dump(experiment, sort_keys=False), encoding="utf-8")
-    return tmp_path
 
 
 def _register(project: Path) -> None:

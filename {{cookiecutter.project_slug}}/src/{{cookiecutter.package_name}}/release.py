@@ -322,8 +322,13 @@ def tags(record: ReleaseRecord) -> dict[str, str]:
         "release_gate": ("passed" if gate.passed else "failed") if gate else "not gated",
         "release_data": ",".join(d.asset or f"unregistered:{d.sha256[:12]}" for d in record.data) or "none",
         "release_model": f"{record.model.provider}:{record.model.model}",
-        "release_record_sha256": hashlib.sha256(record.model_dump_json(by_alias=True).encode()).hexdigest(),
+        "release_record_sha256": record_sha256(record),
     }
+
+
+def record_sha256(record: ReleaseRecord) -> str:
+    """The record's identity: the sha256 of its compact JSON."""
+    return hashlib.sha256(record.model_dump_json(by_alias=True).encode()).hexdigest()
 
 
 def gated_record(root: Path, chosen: Path | None) -> ReleaseRecord:

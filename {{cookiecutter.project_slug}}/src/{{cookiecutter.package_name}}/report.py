@@ -26,6 +26,7 @@ _TEMPLATES = Environment(
     loader=FileSystemLoader(Path(__file__).with_name("templates")), autoescape=True, undefined=StrictUndefined
 )
 NONE = "—"  # no threshold, no spans, no price
+SYSTEM_CARD = "system_card.md"  # written next to the reports by every run (system_card.py)
 WORST_LINES = 10  # per dataset and variant
 LEGEND = (
     "Each metric: value (change from the baseline) · gate threshold (minimum) and pass/fail; — not gated."
@@ -136,11 +137,17 @@ def context_lines(results: ExperimentResults, gate: GateReport | None = None) ->
 
 
 def markdown(
-    results: ExperimentResults, gate: GateReport | None = None, gate_config: GateConfig | None = None
+    results: ExperimentResults,
+    gate: GateReport | None = None,
+    gate_config: GateConfig | None = None,
+    card: str | None = None,
 ) -> str:
     """Which model ran, a gate verdict, the runs' latency and cost, then one table per evaluator with
-    a row per flow x variant x dataset, each metric next to its threshold (from `gate_config`)."""
+    a row per flow x variant x dataset, each metric next to its threshold (from `gate_config`).
+    `card`: the system card's path relative to the summary, linked under the title."""
     lines = [f"# Experiment `{results.experiment}` (engine: {results.engine})", ""]
+    if card:
+        lines += [f"[System card]({card}): intended use, data, results per dataset, limitations, owner", ""]
     context = context_lines(results, gate)
     if context:
         lines += ["\n>\n".join(f"> {line}" for line in context), ""]
@@ -414,9 +421,11 @@ def html(
     rows: dict[str, list[dict[str, Any]]],
     gate: GateReport | None = None,
     gate_config: GateConfig | None = None,
+    card: str | None = None,
 ) -> str:
     """One self-contained file: styles inline, charts as inline SVG, the line filters as one inline
-    script (no external resource: it works offline, from file://)."""
+    script (no external resource: it works offline, from file://). `card`: the system card's
+    relative path, linked under the title."""
     tables = [
         {
             "evaluator": evaluator,
@@ -433,6 +442,7 @@ def html(
     return _TEMPLATES.get_template("report.html.jinja2").render(
         results=results,
         gate=gate,
+        card=card,
         context=context_lines(results, gate),
         columns=_COLUMNS,
         runs=[_counts(r) + _stats(r) for r in results.runs],
@@ -459,12 +469,13 @@ def write_all(
 ) -> Path:
     """A new folder under `output`: per-line files, results.json (with the gate verdict), summary.md
     and report.html. `gated`: were there thresholds or a baseline (else the reports show no verdict);
-    `gate_config`: the thresholds shown next to each metric."""
+    `gate_config`: the thresholds shown next to each metric. Both reports link the system card the
+    run writes next to them (`system_card.md`)."""
     shown = verdict if gated else None
     directory = results_folder.new_results_dir(output)
     reports = {
-        "summary.md": markdown(results, shown, gate_config),
-        "report.html": html(results, results.rows, shown, gate_config),
+        "summary.md": markdown(results, shown, gate_config, card=SYSTEM_CARD),
+        "report.html": html(results, results.rows, shown, gate_config, card=SYSTEM_CARD),
     }
     extra = {"gate": {"passed": verdict.passed, "failures": [str(finding) for finding in verdict.failures]}}
     results_folder.save(results, directory, reports, extra)

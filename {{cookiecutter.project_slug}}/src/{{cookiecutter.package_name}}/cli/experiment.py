@@ -14,7 +14,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from {{ cookiecutter.package_name }} import experiment as experiment_file
-from {{ cookiecutter.package_name }} import llm, paths, release, report, scaleout
+from {{ cookiecutter.package_name }} import llm, paths, release, report, scaleout, system_card
 from {{ cookiecutter.package_name }} import results as results_folder
 from {{ cookiecutter.package_name }}.cli._common import (
     EnvironmentOption,
@@ -246,7 +246,8 @@ def run(
     verdict = check_gate(outcome.to_json(), loaded.gate, baseline_results)
     gated = bool(loaded.gate.thresholds or baseline_results)  # nothing to gate: no verdict shown
     directory = report.write_all(outcome, verdict, gated, output, loaded.gate)
-    release.write(_release_record(declared, loaded, file, directory, gate), directory)
+    record = release.write(_release_record(declared, loaded, file, directory, gate), directory)
+    system_card.write(record, paths.root(file.parent))
     console.print(*report.metrics_tables(outcome, loaded.gate))
     failed = sum(record.result.failed for record in [*outcome.runs, *outcome.evaluations])
     if failed:
@@ -254,8 +255,8 @@ def run(
     _print_gate(verdict)
     for line in report.context_lines(outcome):
         console.print(escape(line), highlight=False, soft_wrap=True)
-    written = ("results.json", "summary.md", "report.html", release.RECORD)
-    for label, name in zip(("Results", "Summary", "Report", "Release"), written, strict=True):
+    written = ("results.json", "summary.md", "report.html", release.RECORD, system_card.CARD)
+    for label, name in zip(("Results", "Summary", "Report", "Release", "Card"), written, strict=True):
         console.print(f"{label + ':':9}{directory / name}", soft_wrap=True, highlight=False)
     whole_runs_failed = failed_runs(outcome)
     for message in whole_runs_failed:

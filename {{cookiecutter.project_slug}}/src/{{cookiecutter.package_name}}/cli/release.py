@@ -12,7 +12,7 @@ from rich import box
 from rich.markup import escape
 from rich.table import Table
 
-from {{ cookiecutter.package_name }} import paths, release
+from {{ cookiecutter.package_name }} import paths, release, system_card
 from {{ cookiecutter.package_name }}.cli._common import console, fail
 
 app = typer.Typer(no_args_is_help=True, help="Release records: what produced a run or a deployment.")
@@ -86,6 +86,17 @@ def diff(
         console.print(escape(line), soft_wrap=True, highlight=False)
     if not changes:
         console.print("No difference in files, data, model, source or scores")
+
+
+@app.command("card")
+def card(record: RecordArgument = None) -> None:
+    """(Re)write the system card (system_card.md) next to a record, from it and its results.json."""
+    chosen = record or release.latest(paths.root())
+    if chosen is None:
+        raise fail("no release record yet: `make gate` writes one next to its results", code=2)
+    _load(chosen)  # one line, not a traceback, for a missing or broken record
+    written = system_card.write(chosen)
+    console.print(f"System card: {written}", soft_wrap=True, highlight=False)
 
 
 ReleaseOption = Annotated[

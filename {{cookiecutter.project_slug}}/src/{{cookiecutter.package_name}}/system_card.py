@@ -1,0 +1,246 @@
+{#- Answers reach Python only as jsonify literals. A line the answer pushes past ruff's 110 columns, or a
+    literal ruff would re-quote (it holds an escaped \"), is left to the author: # fmt: skip (and noqa: E501). #}
+{%- macro fit(line) %}{{ line }}{{ '  # fmt: skip  # noqa: E501' if line | length > 110 else ('  # fmt: skip' if '\\"' in line else '') }}{% endmacro -%}
+"""The system card: one markdown page per release for the people who use, review or audit the
+assistant. Intended use, out-of-scope use, the data it was evaluated on, the results per dataset
+against the gate's thresholds, known limitations, the owner and the release's identity.
+
+Everything is read from the release record, the run's results.json, the datasets the record names
+and the project's answers; nothing is typed in. The same inputs give the same card, byte for byte:
+the only time on it is the record's own `created`.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from {{ cookiecutter.package_name }} import flow_entry, paths, release
+from {{ cookiecutter.package_name }}.experiment import GateConfig
+from {{ cookiecutter.package_name }}.gate import threshold_for
+from {{ cookiecutter.package_name }}.prompts import PROJECT_DESCRIPTION, PROJECT_NAME
+
+CARD = "system_card.md"  # next to release.json, results.json and the reports
+{{ fit('OWNER_TEAM = ' ~ cookiecutter.owner_team | jsonify) }}
+{{ fit('USE_CASE_CODE = ' ~ cookiecutter.use_case_code | jsonify) }}
+FLOW_KIND = paths.FLOW.name
+FLOW_KINDS = {
+    "qa": "questions answered from a context the caller supplies",
+    "chat": "a conversation with history, grounded in a context the caller supplies",
+    "rag": "questions answered from passages retrieved from the project's documents",
+}
+# What the safety set's refused categories mean, for a reader who never saw the set.
+REFUSED = {
+    "direct_injection": "instructions that try to override its own (prompt injection)",
+    "indirect_injection": "instructions hidden in the context or documents it is given",
+    "jailbreak": "role play or 'no rules' personas meant to get around its instructions",
+    "system_prompt_extraction": "revealing its system prompt or hidden instructions",
+    "personal_data": "personal data about individuals",
+    "out_of_scope": "requests outside the use case described above",
+}
+NOT_FOR = (
+    "Decisions without a qualified person's review: an answer is a draft to check against its source.",
+    "Questions the supplied context or documents do not answer: it is built to say so, not to guess.",
+    "Legal, medical or regulatory advice, or anything an approved procedure must decide.",
+    "Other use cases, data or languages than those evaluated below: their scores do not carry over.",
+)
+SAFETY_DATA = paths.FLOWS / "eval_safety" / "safety.jsonl"  # the shipped set, when the run did not use it
+
+
+def record_folder(path: Path) -> Path:
+    """The results folder of a record given as its file or its folder."""
+    return path if path.is_dir() else path.parent
+
+
+def render(record: release.ReleaseRecord, results: dict[str, Any], root: Path) -> str:
+    """The card of `record`; `results` is the run's results.json ({} when it is gone), `root` the
+    project the record's data paths are relative to."""
+    lines = [f"# System card: {PROJECT_NAME}", ""]
+    lines += [
+        f"Use case `{USE_CASE_CODE}` · owner {OWNER_TEAM} · {record.kind} record of {record.created}",
+        "",
+    ]
+    lines += _intended_use(record, results)
+    lines += _out_of_scope(record, root)
+    lines += _data_used(record, root)
+    lines += _evaluation(record)
+    lines += _limitations(record, results, root)
+    lines += ["## Owner", "", f"{OWNER_TEAM}: questions, incidents and changes to this assistant.", ""]
+    lines += _identity(record)
+    return "\n".join(lines).rstrip("\n") + "\n"
+
+
+def write(record_path: Path, root: Path | None = None) -> Path:
+    """(Re)write `system_card.md` next to the record at `record_path` (its file or folder)."""
+    folder = record_folder(record_path)
+    record = release.read(record_path)
+    project = root or paths.root(folder)
+    try:
+        results = json.loads((folder / "results.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        results = {}
+    target = folder / CARD
+    target.write_text(render(record, results, project), encoding="utf-8")
+    return target
+
+
+def _cell(text: object) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def _intended_use(record: release.ReleaseRecord, results: dict[str, Any]) -> list[str]:
+    model = record.model
+    api = f", API version {model.api_version}" if model.api_version else ""
+    where = "" if model.endpoint == model.provider else f" at {model.endpoint}"
+    runs = sorted({f"{s.flow}/{s.variant}" for s in record.evaluation.scores}) if record.evaluation else []
+    lines = [
+        "## Intended use",
+        "",
+        PROJECT_DESCRIPTION,
+        "",
+        f"- Flow: `{FLOW_KIND}`, {FLOW_KINDS.get(FLOW_KIND, FLOW_KIND)}",
+        f"- Model: {model.provider} `{model.model}`{where}{api}",
+    ]
+    if runs:
+        lines.append(f"- Evaluated flow variants: {', '.join(f'`{run}`' for run in runs)}")
+    if results.get("experiment"):
+        lines.append(f"- Experiment: `{results['experiment']}`")
+    return [*lines, ""]
+
+
+def _jsonl(path: Path) -> list[dict[str, Any]]:
+    """The object lines of a JSON Lines file; [] when it cannot be read (bad lines are left out)."""
+    try:
+        read = [line.value for line in flow_entry.lines(path) if line.error is None]
+    except OSError:
+        return []
+    return [value for value in read if isinstance(value, dict)]
+
+
+def _refused_categories(record: release.ReleaseRecord, root: Path) -> list[str]:
+    """Categories of the safety set's lines the assistant must refuse: from the datasets the run used,
+    else from the project's shipped safety set."""
+    sources = [root / item.path for item in record.data]
+    rows = [row for source in sources for row in _jsonl(source) if "expect" in row]
+    if not rows:
+        rows = _jsonl(root / SAFETY_DATA)
+    refused = [str(row["category"]) for row in rows if row.get("expect") == "refuse" and "category" in row]
+    return list(dict.fromkeys(refused))
+
+
+def _out_of_scope(record: release.ReleaseRecord, root: Path) -> list[str]:
+    lines = ["## Out-of-scope use", "", "Not for:", ""]
+    lines += [f"- {item}" for item in NOT_FOR]
+    refused = _refused_categories(record, root)
+    if refused:
+        lines += ["", "It must refuse (each category is in its safety evaluation set):", ""]
+        lines += [f"- `{name}`: {REFUSED.get(name, name.replace('_', ' '))}" for name in refused]
+    return [*lines, ""]
+
+
+def _line_count(path: Path) -> int | None:
+    try:
+        return sum(1 for line in path.read_text(encoding="utf-8").splitlines() if line.strip())
+    except OSError:
+        return None
+
+
+def _data_used(record: release.ReleaseRecord, root: Path) -> list[str]:
+    lines = ["## Data used", ""]
+    if not record.data:
+        return [*lines, "No dataset.", ""]
+    lines += ["| dataset | version | lines | sha256 | path |", "|---|---|---:|---|---|"]
+    for item in record.data:
+        count = _line_count(root / item.path)
+        lines.append(
+            f"| {_cell(item.dataset)} | {_cell(item.asset or 'unregistered')} | "
+            f"{'—' if count is None else count} | `{item.sha256}` | {_cell(item.path)} |"
+        )
+    return [*lines, ""]
+
+
+def _evaluation(record: release.ReleaseRecord) -> list[str]:
+    lines = ["## Evaluation results", ""]
+    if record.evaluation is None:
+        return [*lines, "Not evaluated.", ""]
+    gate = record.evaluation.gate
+    config = GateConfig(thresholds=gate.thresholds, tolerance=gate.tolerance)
+    verdict = "passed" if gate.passed else f"failed ({len(gate.failures)} finding(s))"
+    enforced = "" if gate.enforced else " (not enforced: run without --gate)"
+    lines += [f"Gate: **{verdict}**{enforced}. A metric passes when its value is at least its threshold.", ""]
+    lines += [f"- ❌ {_cell(finding)}" for finding in gate.failures]
+    if gate.failures:
+        lines.append("")
+    datasets = list(dict.fromkeys(score.dataset for score in record.evaluation.scores))
+    for dataset in datasets:
+        lines += [f"### {dataset}", "", "| metric | flow/variant | value | threshold | result |"]
+        lines.append("|---|---|---:|---:|---|")
+        for score in record.evaluation.scores:
+            if score.dataset != dataset:
+                continue
+            for metric, value in score.metrics.items():
+                minimum = threshold_for(config, score.evaluator, metric, dataset)
+                result = "—" if minimum is None else "✅ pass" if value >= minimum else "❌ fail"
+                shown = "—" if minimum is None else f"≥ {minimum:.3f}"
+                lines.append(
+                    f"| {_cell(score.evaluator)}.{_cell(metric)} | {_cell(score.flow)}/{_cell(score.variant)}"
+                    f" | {value:.3f} | {shown} | {result} |"
+                )
+        lines.append("")
+    return lines
+
+
+def _limitations(record: release.ReleaseRecord, results: dict[str, Any], root: Path) -> list[str]:
+    found = []
+    if record.model.provider == "offline":
+        found.append(
+            "Evaluated with the offline model (deterministic extraction, no language model): these scores"
+            " do not describe an online model; gate a run against the deployed model before relying on them."
+        )
+    for item in record.data:
+        if item.asset is None:
+            found.append(
+                f"Dataset `{item.dataset}` is unregistered: no registered version holds exactly this"
+                " content (`make register`)."
+            )
+    for skipped in results.get("skipped") or []:
+        found.append(f"Evaluator `{skipped['evaluator']}` was skipped, not passed: {skipped['reason']}")
+    sizes = [(item.dataset, _line_count(root / item.path)) for item in record.data]
+    known = [f"`{name}` {count}" for name, count in sizes if count is not None]
+    if known:
+        found.append(
+            f"Evaluation set sizes in lines: {', '.join(known)}. A score is a mean over its dataset's"
+            " lines: one line of n moves it by 1/n; other questions may score differently."
+        )
+    if record.evaluation is not None:
+        gate = record.evaluation.gate
+        if not gate.passed:
+            failed = len(gate.failures)
+            found.append(f"The gate failed ({failed} finding(s)): this release must not be deployed.")
+        if not gate.thresholds:
+            found.append("No thresholds are set: nothing here was gated.")
+    if record.source.commit is None:
+        found.append("Not produced from a git commit: the sources cannot be traced to a version.")
+    elif record.source.dirty:
+        found.append("Produced from uncommitted changes: the commit alone does not reproduce it.")
+    lines = ["## Known limitations", ""]
+    lines += [f"- {item}" for item in found] or ["- None recorded."]
+    return [*lines, ""]
+
+
+def _identity(record: release.ReleaseRecord) -> list[str]:
+    digest = release.record_sha256(record)
+    dirty = " (uncommitted changes)" if record.source.dirty else ""
+    lines = [
+        "## Release",
+        "",
+        f"- Kind: {record.kind}, created {record.created}",
+        f"- Commit: {record.source.commit or 'not in git'}{dirty}",
+        f"- Template commit: {record.source.template_commit or '—'}",
+        f"- Record sha256: `{digest}`",
+    ]
+    if record.deployment:
+        deployed = record.deployment
+        lines.append(f"- Deployed: {deployed.target} in {deployed.environment} at {deployed.deployed_at}")
+    return [*lines, ""]
