@@ -73,10 +73,13 @@ def test_promptflow_engine_gives_the_same_outputs_and_metrics(
         {"name": "baseline"},
         {"name": "concise", "inputs": {"prompt": {{ (cookiecutter.flow_kind ~ '_concise.jinja2') | jsonify }}}},
     ]
+    judges = next(evaluator for evaluator in shipped["evaluators"] if evaluator["name"] == "judges")
     data["evaluators"] += [
         {"name": "length", "path": f"{project_root}/evaluators/answer_length.py:answer_length"},
-        next(evaluator for evaluator in shipped["evaluators"] if evaluator["name"] == "judges")
-        | {"path": str(project_root / "flows/eval_judges")},
+        {
+            **{key: value for key, value in judges.items() if key != "datasets"},  # scores the one kept
+            "path": str(project_root / "flows/eval_judges"),
+        },
     ]
     tiny_experiment.write_text(yaml.safe_dump(data), encoding="utf-8")
     fast = _run(tiny_experiment, "inprocess")
