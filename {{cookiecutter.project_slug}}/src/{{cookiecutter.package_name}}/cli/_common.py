@@ -42,6 +42,18 @@ def fail(message: object, code: int = 1) -> typer.Exit:
     return typer.Exit(code)
 
 
+def export_schema(text: str, output: Path | None, check: bool) -> None:
+    """A JSON Schema to stdout, to `output`, or (`check`) exit 1 when `output` differs from it."""
+    if output is None:
+        console.out(text, end="")
+    elif check:
+        if not output.exists() or output.read_text(encoding="utf-8") != text:
+            console.print(f"[red]{output} is stale:[/] run `make schema`")
+            raise typer.Exit(1)
+    else:
+        output.write_text(text, encoding="utf-8")
+
+
 def print_problems(problems: list[Problem]) -> None:
     for problem in problems:
         console.print(f"[red]✗[/] {problem}", highlight=False, soft_wrap=True)

@@ -20,6 +20,7 @@ from {{ cookiecutter.package_name }}.cli._common import (
     EnvironmentOption,
     ExperimentFile,
     console,
+    export_schema,
     fail,
     load,
     print_problems,
@@ -173,15 +174,7 @@ def schema(
     check: Annotated[bool, typer.Option(help="Fail if OUTPUT differs from the schema")] = False,
 ) -> None:
     """Export the JSON Schema of experiment.yaml (for editors and CI)."""
-    text = experiment_file.json_schema()
-    if output is None:
-        console.out(text, end="")
-    elif check:
-        if not output.exists() or output.read_text(encoding="utf-8") != text:
-            console.print(f"[red]{output} is stale:[/] run `make schema`")
-            raise typer.Exit(1)
-    else:
-        output.write_text(text, encoding="utf-8")
+    export_schema(experiment_file.json_schema(), output, check)
 
 
 @app.command("run")

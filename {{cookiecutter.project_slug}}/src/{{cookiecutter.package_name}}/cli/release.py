@@ -13,7 +13,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from {{ cookiecutter.package_name }} import paths, release, system_card
-from {{ cookiecutter.package_name }}.cli._common import console, fail
+from {{ cookiecutter.package_name }}.cli._common import console, export_schema, fail
 
 app = typer.Typer(no_args_is_help=True, help="Release records: what produced a run or a deployment.")
 
@@ -148,12 +148,4 @@ def schema(
     check: Annotated[bool, typer.Option(help="Fail if OUTPUT differs from the schema")] = False,
 ) -> None:
     """Export the JSON Schema of release records."""
-    text = release.json_schema()
-    if output is None:
-        console.out(text, end="")
-    elif check:
-        if not output.exists() or output.read_text(encoding="utf-8") != text:
-            console.print(f"[red]{output} is stale:[/] run `make schema`")
-            raise typer.Exit(1)
-    else:
-        output.write_text(text, encoding="utf-8")
+    export_schema(release.json_schema(), output, check)
