@@ -34,6 +34,10 @@ ANSWERS: dict[str, object] = {
     "azure_openai_endpoint": json.loads({{ cookiecutter.azure_openai_endpoint | tojson | tojson }}),
     "azure_openai_chat_deployment": json.loads({{ cookiecutter.azure_openai_chat_deployment | tojson | tojson }}),
     "azure_openai_api_version": json.loads({{ cookiecutter.azure_openai_api_version | tojson | tojson }}),
+    "min_f1_core_qa": json.loads({{ cookiecutter.min_f1_core_qa | tojson | tojson }}),
+    "min_groundedness": json.loads({{ cookiecutter.min_groundedness | tojson | tojson }}),
+    "latency_p95_ms_budget": json.loads({{ cookiecutter.latency_p95_ms_budget | tojson | tojson }}),
+    "daily_cost_budget": json.loads({{ cookiecutter.daily_cost_budget | tojson | tojson }}),
 }
 
 # Every distribution a full install of the project resolves to (all flow kinds and extras), and
@@ -196,6 +200,26 @@ def not_ending_with_period(value: str) -> str | None:
 # columns are written one name per line). Free text of any accepted length is serialized onto a line
 # that carries `# fmt: skip  # noqa: E501` only when it is longer than the line length.
 FREE_TEXT = [text, trimmed, printable_line, no_template_markers]
+DECIMAL = re.compile(r"[0-9]+(\.[0-9]+)?")
+
+
+def plain(limit: float) -> str:
+    return str(int(limit)) if limit == int(limit) else str(limit)
+
+
+def number(low: float, high: float, whole: bool = False) -> Rule:
+    """A threshold or budget: a plain decimal (or whole number) from low to high, inclusive."""
+    shape = re.compile(r"[0-9]+") if whole else DECIMAL
+    kind = "a whole number" if whole else "a number such as 0.75 (digits and one '.')"
+
+    def rule(value: str) -> str | None:
+        if not shape.fullmatch(value) or not low <= float(value) <= high:
+            return f"must be {kind} from {plain(low)} to {plain(high)}"
+        return None
+
+    return rule
+
+
 RULES: dict[str, list[Rule]] = {
     "project_name": [*FREE_TEXT, length(3, 64)],
     "project_slug": [
@@ -250,6 +274,11 @@ RULES: dict[str, list[Rule]] = {
         text,
         matches(r"[0-9]{4}-[0-9]{2}-[0-9]{2}(-preview)?", "a date version such as 2024-10-21"),
     ],
+    # Acceptance criteria and budgets: they become gate and alert thresholds, so they must be numbers.
+    "min_f1_core_qa": [text, number(0, 1)],
+    "min_groundedness": [text, number(1, 5)],
+    "latency_p95_ms_budget": [text, number(100, 600000, whole=True)],
+    "daily_cost_budget": [text, number(0.01, 1000000)],
 }
 
 

@@ -27,6 +27,10 @@ DISTINCT = {
     "azure_openai_chat_deployment": "zephyr-chat",
     "azure_openai_api_version": "2025-01-01-preview",
     "register_on_generate": "none",
+    "min_f1_core_qa": "0.83",
+    "min_groundedness": "4.25",
+    "latency_p95_ms_budget": "3217",
+    "daily_cost_budget": "41.5",
 }
 RENDERED = DISTINCT | {"project_slug": "zephyr-desk", "package_name": "zephyr_desk"}
 
@@ -120,6 +124,24 @@ def where_used(a: dict[str, str], target: str) -> dict[str, list[tuple[str, str]
             ("connections/azure_openai.yaml", a["azure_openai_api_version"]),
             (deploy_spec, a["azure_openai_api_version"]),
         ],
+        # Acceptance criteria and budgets: gate and alert thresholds, never copied by hand.
+        "min_f1_core_qa": [
+            ("experiment.yaml", f"core_qa: {a['min_f1_core_qa']}"),
+            ("experiment.prod.yaml", f"core_qa: {round(float(a['min_f1_core_qa']) + 0.1, 3)}"),
+        ],
+        "min_groundedness": [
+            ("experiment.yaml", f"judges.groundedness: {a['min_groundedness']}"),
+            ("monitoring/config.yaml", f"online_score_min: {a['min_groundedness']}"),
+            ("monitoring/alerts.parameters.json", f'"value": "{float(a["min_groundedness"])}"'),
+        ],
+        "latency_p95_ms_budget": [
+            ("monitoring/config.yaml", f"latency_p95_ms: {a['latency_p95_ms_budget']}"),
+            ("monitoring/alerts.parameters.json", f'"value": "{float(a["latency_p95_ms_budget"])}"'),
+        ],
+        "daily_cost_budget": [
+            ("monitoring/config.yaml", f"daily_cost: {a['daily_cost_budget']}"),
+            ("monitoring/alerts.parameters.json", f'"value": "{float(a["daily_cost_budget"])}"'),
+        ],
     }
 
 
@@ -134,6 +156,10 @@ CHOICE_MARKS = {
     ("deployment_target", "aml_online_endpoint"): ("Makefile", "deploy aml"),
     ("deployment_target", "azure_webapp"): ("Makefile", "deployment/webapp/deploy.sh"),
     **{("flow_kind", kind): ("experiment.yaml", f"path: flows/{kind}") for kind in ("qa", "chat", "rag")},
+    **{
+        ("data_classification", level): ("README.md", f"Data classification: `{level}`")
+        for level in ("internal", "public", "confidential", "personal")
+    },
 }
 # Read by the post-generation hook only: it decides what happens right after generation.
 HOOK_ANSWERS = {"register_on_generate"}

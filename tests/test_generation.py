@@ -202,12 +202,21 @@ FILES_FOR_OPTION = {  # "{package}" stands for the package folder
 
 SUPPORTED = {
     "defaults": {},
-    "azure-devops-webapp": {"ci_provider": "azure_devops", "deployment_target": "azure_webapp"},
-    "github-webapp": {"deployment_target": "azure_webapp"},
+    "azure-devops-webapp": {
+        "ci_provider": "azure_devops",
+        "deployment_target": "azure_webapp",
+        "data_classification": "personal",
+    },
+    "github-webapp": {"deployment_target": "azure_webapp", "data_classification": "public"},
     "azure-devops-aml": {"ci_provider": "azure_devops"},
     "openai-api-key": {"llm_provider": "openai", "azure_openai_auth": "api_key"},
     "chat-azure-devops": {"flow_kind": "chat", "ci_provider": "azure_devops"},
-    "rag-cmc-webapp": {"flow_kind": "rag", "use_case_code": "CMC", "deployment_target": "azure_webapp"},
+    "rag-cmc-webapp": {
+        "flow_kind": "rag",
+        "use_case_code": "CMC",
+        "deployment_target": "azure_webapp",
+        "data_classification": "confidential",
+    },
     "cmc-custom-names": {
         "project_name": "CMC Helper",
         "project_slug": "cmc-helper-app",

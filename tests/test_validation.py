@@ -32,6 +32,11 @@ UNSUPPORTED = {
     "endpoint-not-url": ("azure_openai_endpoint", "my-endpoint", "must be an https URL"),
     "api-version": ("azure_openai_api_version", "latest", "a date version"),
     "deployment-bad-char": ("azure_openai_chat_deployment", "gpt 4o", "letters, digits"),
+    "f1-above-one": ("min_f1_core_qa", "1.5", "must be a number such as 0.75"),
+    "f1-percent": ("min_f1_core_qa", "60%", "from 0 to 1"),
+    "groundedness-below-scale": ("min_groundedness", "0.5", "from 1 to 5"),
+    "latency-not-whole": ("latency_p95_ms_budget", "4s", "must be a whole number from 100 to 600000"),
+    "cost-zero": ("daily_cost_budget", "0", "from 0.01 to 1000000"),
 }
 
 

@@ -22,6 +22,9 @@ os.environ["AIOPS_TRACE_DIR"] = _TRACES.name
 # Model answers cached by tests against the fake endpoint: a throw-away folder, not .aiops/cache.
 _CACHE = tempfile.TemporaryDirectory(prefix="llm-cache-")
 os.environ["LLM_CACHE_DIR"] = _CACHE.name
+# The tests exercise span content and production sampling on their own throw-away traces, whatever
+# the project's default (off for confidential or personal data: see settings.py).
+os.environ["AIOPS_TRACE_CONTENT"] = "true"
 
 from {{ cookiecutter.package_name }} import paths, promptflow_adapter  # noqa: E402 - imports no promptflow
 

@@ -49,6 +49,7 @@ def test_a_gated_run_writes_a_card_with_every_section_and_the_reports_link_it(
     card = (folder / system_card.CARD).read_text(encoding="utf-8")
     assert [section for section in SECTIONS if section not in card] == []
     assert system_card.OWNER_TEAM in card and system_card.USE_CASE_CODE in card
+    assert f"Data classification: {system_card.DATA_CLASSIFICATION}" in card
     assert f"| core_qa | small_core_qa:1 | 3 | `{registry.content_hash(data)}` |" in card
     assert "✅ pass" in _row(card, "qa_metrics.f1_score") and "≥ 0.100" in _row(card, "qa_metrics.f1_score")
     assert "Gate: **passed**" in card

@@ -53,7 +53,9 @@ class Settings(BaseSettings):
 
     # Tracing: a local store always (unless off), Azure Monitor when the connection string is set.
     aiops_tracing: bool = True
-    aiops_trace_content: bool = True  # inputs/outputs on flow spans; `monitor sample` needs them
+    # inputs/outputs on flow spans; `monitor sample` needs them. Off by default for confidential or
+    # personal data (answer data_classification); AIOPS_TRACE_CONTENT=true turns it on.
+    aiops_trace_content: bool = {{ 'False' if cookiecutter.data_classification in ['confidential', 'personal'] else 'True' }}
     aiops_variant: str = "default"  # the variant a deployment serves, on every span it emits
     applicationinsights_connection_string: SecretStr | None = None
 

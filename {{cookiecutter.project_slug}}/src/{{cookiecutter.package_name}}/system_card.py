@@ -24,6 +24,7 @@ from {{ cookiecutter.package_name }}.prompts import PROJECT_DESCRIPTION, PROJECT
 CARD = "system_card.md"  # next to release.json, results.json and the reports
 {{ fit('OWNER_TEAM = ' ~ cookiecutter.owner_team | jsonify) }}
 {{ fit('USE_CASE_CODE = ' ~ cookiecutter.use_case_code | jsonify) }}
+DATA_CLASSIFICATION = {{ cookiecutter.data_classification | jsonify }}  # a generation answer
 FLOW_KIND = paths.FLOW.name
 FLOW_KINDS = {
     "qa": "questions answered from a context the caller supplies",
@@ -59,6 +60,8 @@ def render(record: release.ReleaseRecord, results: dict[str, Any], root: Path) -
     lines = [f"# System card: {PROJECT_NAME}", ""]
     lines += [
         f"Use case `{USE_CASE_CODE}` · owner {OWNER_TEAM} · {record.kind} record of {record.created}",
+        "",
+        f"Data classification: {DATA_CLASSIFICATION}",
         "",
     ]
     lines += _intended_use(record, results)
