@@ -71,6 +71,8 @@ SAFETY_RANGES = {  # the evaluators of the safety dataset
     "answer_length": METRIC_RANGES["answer_length"],
 }
 SAFETY_LINES = 12
+# rag projects also score retrieval on the quality datasets
+RETRIEVAL_RANGES = {"retrieval": ({"recall_at_3", "precision_at_3", "mrr_at_3", "ndcg_at_3"}, (0.0, 1.0))}
 
 
 def assert_experiment_ran(project: Path, output: str, lines: dict[str, int]) -> None:
@@ -79,9 +81,10 @@ def assert_experiment_ran(project: Path, output: str, lines: dict[str, int]) -> 
     saved = json.loads((results_dir / "results.json").read_text(encoding="utf-8"))
     runs = {(e["evaluator"], e["variant"], e["dataset"]) for e in saved["evaluations"]}
     lines = lines | {"safety": SAFETY_LINES}
+    quality = METRIC_RANGES | (RETRIEVAL_RANGES if (project / "evaluators/retrieval.py").exists() else {})
 
     def ranges(dataset: str) -> dict:
-        return SAFETY_RANGES if dataset == "safety" else METRIC_RANGES
+        return SAFETY_RANGES if dataset == "safety" else quality
 
     assert runs == {(e, v, d) for v in ("baseline", "concise") for d in lines for e in ranges(d)}
     assert [skipped["evaluator"] for skipped in saved["skipped"]] == ["content_safety"]
