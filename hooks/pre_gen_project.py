@@ -38,7 +38,15 @@ ANSWERS: dict[str, object] = {
     "min_groundedness": json.loads({{ cookiecutter.min_groundedness | tojson | tojson }}),
     "latency_p95_ms_budget": json.loads({{ cookiecutter.latency_p95_ms_budget | tojson | tojson }}),
     "daily_cost_budget": json.loads({{ cookiecutter.daily_cost_budget | tojson | tojson }}),
+    "min_refusal_rate": json.loads({{ cookiecutter.min_refusal_rate | tojson | tojson }}),
+    "min_harmlessness": json.loads({{ cookiecutter.min_harmlessness | tojson | tojson }}),
+    "data_residency": json.loads({{ cookiecutter.data_residency | tojson | tojson }}),
+    "approvers_test": json.loads({{ cookiecutter.approvers_test | tojson | tojson }}),
+    "approvers_prod": json.loads({{ cookiecutter.approvers_prod | tojson | tojson }}),
 }
+# Answers whose rules depend on other answers (cross_field_problems).
+CI_PROVIDER = json.loads({{ cookiecutter.ci_provider | tojson | tojson }})
+GXP_RELEVANT = json.loads({{ cookiecutter.gxp_relevant | tojson | tojson }})
 
 # Every distribution a full install of the project resolves to (all flow kinds and extras), and
 # the import names they provide. The project's own distribution (from project_slug) must not take
@@ -220,6 +228,50 @@ def number(low: float, high: float, whole: bool = False) -> Rule:
     return rule
 
 
+REGION = re.compile(r"[a-z][a-z0-9]{2,30}")
+
+
+def names(value: str) -> list[str]:
+    """A comma-separated answer as its items; governance.yaml splits it the same way."""
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def regions(value: str) -> str | None:
+    if value.strip().lower() == "any":
+        return None
+    wrong = [item for item in names(value) if not REGION.fullmatch(item)]
+    if wrong or not names(value):
+        return (
+            f"must be 'any' or Azure region names separated by commas, e.g. 'westeurope, northeurope' "
+            f"(not {', '.join(map(repr, wrong)) or 'empty'})"
+        )
+    return None
+
+
+# Approvers as each CI system names them: GitHub users and teams (`org/team`), up to 6 reviewers
+# per environment; Azure DevOps users by e-mail and groups as `[Project]\Group`.
+APPROVER_FORMS = {
+    "github": (re.compile(r"[A-Za-z0-9](-?[A-Za-z0-9]){0,38}(/[A-Za-z0-9][A-Za-z0-9_.-]{0,99})?"), 6),
+    "azure_devops": (re.compile(r"[^@\s,\[\]]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+|\[[^\]\\,]{1,64}\]\\[^\\,\[\]]{1,256}"), 50),
+}
+APPROVER_EXAMPLES = {
+    "github": "GitHub logins or teams, e.g. 'alice, my-org/qa-leads'",
+    "azure_devops": "Azure DevOps e-mails or groups, e.g. 'alice@example.com, [QCP]\\Release Approvers'",
+}
+
+
+def approvers(value: str) -> str | None:
+    if printable_line(value):
+        return printable_line(value)
+    form, most = APPROVER_FORMS.get(CI_PROVIDER, APPROVER_FORMS["github"])
+    wrong = [item for item in names(value) if not form.fullmatch(item)]
+    if wrong:
+        return f"must be {APPROVER_EXAMPLES.get(CI_PROVIDER, APPROVER_EXAMPLES['github'])}, comma-separated (not {', '.join(map(repr, wrong))})"
+    if len(names(value)) > most:
+        return f"names {len(names(value))} approvers; an environment takes at most {most} here"
+    return None
+
+
 RULES: dict[str, list[Rule]] = {
     "project_name": [*FREE_TEXT, length(3, 64)],
     "project_slug": [
@@ -279,6 +331,11 @@ RULES: dict[str, list[Rule]] = {
     "min_groundedness": [text, number(1, 5)],
     "latency_p95_ms_budget": [text, number(100, 600000, whole=True)],
     "daily_cost_budget": [text, number(0.01, 1000000)],
+    "min_refusal_rate": [text, number(0, 1)],
+    "min_harmlessness": [text, number(1, 5)],
+    "data_residency": [text, regions],
+    "approvers_test": [text, approvers],
+    "approvers_prod": [text, approvers],
 }
 
 
@@ -292,7 +349,28 @@ def problems(answers: dict[str, object]) -> list[str]:
             if reason:
                 found.append(f"  {field} = {value!r}: {reason}")
                 break
-    return found
+    return found + cross_field_problems(answers, found)
+
+
+def cross_field_problems(answers: dict[str, object], found: list[str]) -> list[str]:
+    """Rules between answers, checked once each answer is well-formed on its own."""
+    broken = {line.split(" = ", 1)[0].strip() for line in found}
+    extra = []
+    residency = answers["data_residency"]
+    location = answers["azure_location"]
+    if not broken & {"data_residency", "azure_location"} and residency.strip().lower() != "any":
+        if location not in names(residency):
+            extra.append(
+                f"  azure_location = {location!r}: is outside data_residency ({residency}); "
+                "pick a region in it, or widen data_residency"
+            )
+    if GXP_RELEVANT is True:
+        for field in ("approvers_test", "approvers_prod"):
+            if field not in broken and not names(answers[field]):
+                extra.append(f"  {field} = '': a GxP-relevant use case needs who approves this environment; name them")
+    elif GXP_RELEVANT is not False:
+        extra.append(f"  gxp_relevant = {GXP_RELEVANT!r}: must be yes or no (true or false in a YAML config file)")
+    return extra
 
 
 OVERWRITE_OVERRIDE = "AIOPS_OVERWRITE_PROJECT"

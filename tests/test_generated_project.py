@@ -34,6 +34,9 @@ OTHER_COMBINATION = preset("cmc") | {
     "ci_provider": "azure_devops",
     "deployment_target": "azure_webapp",
     "flow_kind": "rag",
+    # Azure DevOps names approvers as e-mails or [Project]\\Group, not GitHub teams
+    "approvers_test": "cmc-leads@example.com",
+    "approvers_prod": "[CMC]\\Regulatory Affairs, cmc-leads@example.com",
 }
 
 

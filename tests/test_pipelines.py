@@ -651,3 +651,40 @@ def test_the_compile_time_rules_accept_stage_variables_and_documented_groups():
         + indented(AZURE_CLI.format("${{ variables.conn }}"), 10)
     )
     assert compile_time_problems(yaml.safe_load(text), documentation="| qcp-assistant-dev |") == []
+
+
+def deploy_steps(project: Path, ci_provider: str) -> dict[str, list[dict]]:
+    """Per environment, the deploy job's steps in order (GitHub: the one reusable job for all three)."""
+    if ci_provider == "github":
+        (job,) = load_yaml(project / ".github/workflows/deploy-environment.yml")["jobs"].values()
+        return dict.fromkeys(ENVIRONMENTS, job["steps"])
+    stages = {stage["stage"]: stage for stage in load_yaml(project / ".azure-pipelines/deploy.yml")["stages"]}
+    return {
+        name.lower(): stages[name]["jobs"][0]["strategy"]["runOnce"]["deploy"]["steps"]
+        for name in ("Dev", "Test", "Prod")
+    }
+
+
+def first_step(steps: list[dict], text: str) -> int:
+    return next(index for index, step in enumerate(steps) if text in str(step))
+
+
+@pytest.mark.parametrize("answers", DEPLOY_PIPELINES, ids=combination_id)
+def test_every_deployment_checks_its_approvers_then_keeps_its_release_record_and_system_card(bake, answers):
+    """governance.yaml's approvers are verified before anything is deployed; the gate's record goes in
+    and this environment's record and card (with this run's approvals, read with the run's token) come out."""
+    project = bake(**answers)
+    github = answers["ci_provider"] == "github"
+    token = "GH_TOKEN" if github else "SYSTEM_ACCESSTOKEN"
+    for environment, steps in deploy_steps(project, answers["ci_provider"]).items():
+        verify, deploy = first_step(steps, "make approvals-verify"), first_step(steps, "make deploy")
+        record_in = first_step(steps, "release-record")
+        assert verify < deploy and record_in < deploy, environment
+        assert token in steps[verify]["env"] and token in steps[deploy]["env"]
+        name = "${{ inputs.environment }}" if github else environment
+        kept = str(steps[first_step(steps, f"system_card-{name}.md") :])
+        assert f"results/release-{name}.json" in kept, f"{environment}: its record is kept with its card"
+        assert deploy < first_step(steps, f"system_card-{name}.md")
+    if github:
+        permissions = load_yaml(project / ".github/workflows/deploy-environment.yml")["permissions"]
+        assert permissions["actions"] == "read", "approvals are read with the run's own token"

@@ -26,6 +26,10 @@ def thresholds(project: Path) -> dict[str, object]:
         "parameters"
     ]
     return {
+        "refused": gate["safety.refused"],
+        "refused_prod": prod["safety.refused"],
+        "harmlessness_prod": prod["safety.harmlessness"],
+        "attack_resistance_prod": prod["safety.attack_resistance"],
         "f1_core": gate["qa_metrics.f1_score"]["core_qa"],
         "f1_core_prod": prod["qa_metrics.f1_score"]["core_qa"],
         "groundedness": gate["judges.groundedness"],
@@ -39,6 +43,10 @@ def thresholds(project: Path) -> dict[str, object]:
 def test_the_defaults_render_the_values_projects_had_before_the_answers_existed(bake):
     """An old project's .cruft.json has none of these answers: its update must change no number."""
     assert thresholds(bake()) == {
+        "refused": 0.7,
+        "refused_prod": 0.8,
+        "harmlessness_prod": 4.0,
+        "attack_resistance_prod": 4.0,
         "f1_core": 0.6,
         "f1_core_prod": 0.7,
         "groundedness": 3.5,
@@ -52,9 +60,18 @@ def test_the_defaults_render_the_values_projects_had_before_the_answers_existed(
 def test_other_acceptance_criteria_and_budgets_give_other_gate_and_alert_thresholds(bake):
     # numbers as a YAML preset gives them (not strings): cookiecutter turns them into text
     project = bake(
-        min_f1_core_qa=0.72, min_groundedness=4, latency_p95_ms_budget=2500, daily_cost_budget=12.5
+        min_f1_core_qa=0.72,
+        min_groundedness=4,
+        latency_p95_ms_budget=2500,
+        daily_cost_budget=12.5,
+        min_refusal_rate=0.85,
+        min_harmlessness=4.5,
     )
     assert thresholds(project) == {
+        "refused": 0.85,
+        "refused_prod": 0.95,
+        "harmlessness_prod": 4.5,
+        "attack_resistance_prod": 4.5,
         "f1_core": 0.72,
         "f1_core_prod": 0.82,
         "groundedness": 4.0,
@@ -121,9 +138,47 @@ def test_the_presets_carry_the_agreed_answers_and_cmc_is_stricter():
         ]
 
     keys = {"min_f1_core_qa", "min_groundedness", "latency_p95_ms_budget", "daily_cost_budget"}
-    keys.add("data_classification")
+    keys |= {"data_classification", "min_refusal_rate", "min_harmlessness", "data_residency", "gxp_relevant"}
+    keys |= {"approvers_test", "approvers_prod"}
     qcp, cmc = preset("qcp"), preset("cmc")
     assert keys <= set(qcp) and keys <= set(cmc)
-    assert float(cmc["min_f1_core_qa"]) > float(qcp["min_f1_core_qa"])
-    assert float(cmc["min_groundedness"]) > float(qcp["min_groundedness"])
+    for stricter in ("min_f1_core_qa", "min_groundedness", "min_refusal_rate", "min_harmlessness"):
+        assert float(cmc[stricter]) > float(qcp[stricter]), stricter
     assert cmc["data_classification"] in RESTRICTED
+    assert qcp["gxp_relevant"] is True and cmc["gxp_relevant"] is True  # regulated manufacturing
+
+
+def test_governance_yaml_carries_residency_gxp_and_each_environments_approvers(bake):
+    """One file the project reads (governance.py): the approvals it applies to the CI environments,
+    the regions it lets data go to, and what release records and system cards say."""
+    project = bake(
+        gxp_relevant="yes",
+        data_residency="westeurope, swedencentral",
+        approvers_test="carol",
+        approvers_prod="acme/qa-leads,  bob ",
+        data_classification="personal",
+    )
+    assert _yaml(project, "governance.yaml") == {
+        "use_case": "QCP",
+        "owner": "genai-platform",
+        "ci_provider": "github",
+        "data_classification": "personal",
+        "gxp_relevant": True,
+        "data_residency": ["westeurope", "swedencentral"],
+        "environments": {
+            "dev": {"approvers": []},
+            "test": {"approvers": ["carol"], "prevent_self_review": True},
+            "prod": {"approvers": ["acme/qa-leads", "bob"], "prevent_self_review": True},
+        },
+    }
+    defaults = _yaml(bake(), "governance.yaml")
+    assert defaults["gxp_relevant"] is False and defaults["data_residency"] == []
+    assert defaults["environments"]["prod"] == {"approvers": [], "prevent_self_review": False}
+
+
+def test_azure_devops_groups_reach_governance_yaml_unchanged(bake):
+    """A backslash and brackets go through the YAML serializer, not between hand-written quotes."""
+    approvers = "[CMC]\\Release Approvers, lead@example.com"
+    project = bake(ci_provider="azure_devops", approvers_prod=approvers)
+    prod = _yaml(project, "governance.yaml")["environments"]["prod"]
+    assert prod["approvers"] == ["[CMC]\\Release Approvers", "lead@example.com"]

@@ -37,6 +37,31 @@ UNSUPPORTED = {
     "groundedness-below-scale": ("min_groundedness", "0.5", "from 1 to 5"),
     "latency-not-whole": ("latency_p95_ms_budget", "4s", "must be a whole number from 100 to 600000"),
     "cost-zero": ("daily_cost_budget", "0", "from 0.01 to 1000000"),
+    "refusal-above-one": ("min_refusal_rate", "1.2", "from 0 to 1"),
+    "harmlessness-above-scale": ("min_harmlessness", "6", "from 1 to 5"),
+    "residency-display-name": ("data_residency", "West Europe", "'any' or Azure region names"),
+    "residency-empty": ("data_residency", "", "'any' or Azure region names"),
+    "approver-with-space": ("approvers_test", "Alice Smith", "GitHub logins or teams"),
+    "approvers-over-githubs-six": ("approvers_prod", "a, b, c, d, e, f, g", "at most 6"),
+}
+# Answers each fine alone, wrong together: the field named is the one to change.
+UNSUPPORTED_TOGETHER = {
+    "location-outside-residency": (
+        {"data_residency": "northeurope, swedencentral"},
+        ("azure_location", "westeurope", "is outside data_residency"),
+    ),
+    "gxp-without-prod-approvers": (
+        {"gxp_relevant": "yes", "approvers_test": "alice"},
+        ("approvers_prod", "", "a GxP-relevant use case needs who approves"),
+    ),
+    "github-approver-as-email": (
+        {"approvers_prod": "alice@example.com"},
+        ("approvers_prod", "alice@example.com", "must be GitHub logins or teams"),
+    ),
+    "azure-devops-approver-as-github-login": (
+        {"ci_provider": "azure_devops", "approvers_test": "alice"},
+        ("approvers_test", "alice", "must be Azure DevOps e-mails or groups"),
+    ),
 }
 
 
@@ -66,3 +91,17 @@ def test_every_broken_answer_is_reported_at_once(tmp_path: Path, capfd):
     stderr = capfd.readouterr().err
     assert "use_case_code = 'x'" in stderr
     assert "azure_location = 'West Europe'" in stderr
+
+
+@pytest.mark.parametrize(
+    ("answers", "expected"), UNSUPPORTED_TOGETHER.values(), ids=UNSUPPORTED_TOGETHER.keys()
+)
+def test_answers_that_contradict_each_other_fail_naming_the_one_to_change(
+    tmp_path: Path, capfd, answers, expected
+):
+    field, value, rule = expected
+    with pytest.raises(FailedHookException):
+        generate(tmp_path, answers)
+    stderr = capfd.readouterr().err
+    assert f"{field} = {value!r}: {rule}" in stderr
+    assert list(tmp_path.iterdir()) == []

@@ -115,6 +115,7 @@ COMMANDS = {
     "cache": {"stats", "prune", "clear"},
     "release": {"show", "diff", "card", "schema", "tags", "deployed"},
     "template": {"update-pr"},
+    "governance": {"show", "approvals", "verify", "region"},
     "run": None,
     "serve": None,
     "smoke": None,

@@ -98,6 +98,8 @@ def test_a_deployment_ships_only_a_passed_gate_and_records_where_and_who(
     pipeline = {"GITHUB_ACTOR": "qa-lead", "GITHUB_RUN_ID": "42", "GITHUB_REPOSITORY": "o/r"}
     for name, value in {"DEPLOY_ENVIRONMENT": "test", **pipeline}.items():
         monkeypatch.setenv(name, value)
+    for name in ("GH_TOKEN", "GITHUB_TOKEN"):  # approvals: test_approvals.py reads them from a stand-in
+        monkeypatch.delenv(name, raising=False)
     done = runner.invoke(app, ["release", "deployed", "--target", "app-test"])
     assert done.exit_code == 0, done.output
     deployed = release.read(small_project / "results" / "release-test.json")
@@ -105,6 +107,9 @@ def test_a_deployment_ships_only_a_passed_gate_and_records_where_and_who(
     assert (deployed.deployment.environment, deployed.deployment.target) == ("test", "app-test")
     assert deployed.deployment.approver == "qa-lead"
     assert deployed.deployment.run_url == "https://github.com/o/r/actions/runs/42"
+    assert deployed.deployment.approvals is None and deployed.deployment.approvals_note  # says why
+    card = (small_project / "results" / "system_card-test.md").read_text(encoding="utf-8")
+    assert "- Deployed: app-test in test at " in card and "- Approved by: not on record (" in card
     assert release.diff(release.read(gated), deployed) == []  # what was evaluated is what went out
 
     failed = json.loads(gated.read_text(encoding="utf-8"))

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
+from {{ cookiecutter.package_name }} import governance
 from {{ cookiecutter.package_name }}.settings import Settings
 
 if TYPE_CHECKING:
@@ -32,6 +33,16 @@ def workspace_client(settings: Settings) -> MLClient:
         settings.azure_resource_group,
         settings.azure_ml_workspace,
     )
+
+
+def workspace_region(client: MLClient, then: str = "try again") -> str:
+    """The workspace's region, where registered data and deployments live, once it is known to be
+    one of the regions the use case agreed (governance.yaml); else ResidencyError, nothing sent."""
+    name = client.workspace_name
+    with azure_errors(f"read workspace {name}", then=then):
+        region = client.workspaces.get(name).location
+    governance.check_region(region, f"Azure ML workspace {name}")
+    return region
 
 
 @contextmanager

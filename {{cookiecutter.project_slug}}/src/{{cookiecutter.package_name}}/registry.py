@@ -28,6 +28,7 @@ import yaml
 
 from {{ cookiecutter.package_name }} import azure_ml, paths
 from {{ cookiecutter.package_name }}.azure_ml import REGISTER_AGAIN, azure_errors
+from {{ cookiecutter.package_name }}.governance import GovernanceError
 from {{ cookiecutter.package_name }}.settings import get_settings
 
 if TYPE_CHECKING:
@@ -258,6 +259,7 @@ class AzureMLRegistry:
     def __init__(self, client: MLClient, project_root: Path) -> None:
         self.client = client
         self.cache = project_root / paths.REGISTRY / "azureml"  # downloaded versions, immutable
+        self.region_checked = False
 
     def resolve(self, reference: str) -> Path:
         """The asset's version downloaded once into `.aiops/registry/azureml/<name>/<version>/`."""
@@ -284,6 +286,7 @@ class AzureMLRegistry:
         from azure.ai.ml.entities import Data
         from azure.core.exceptions import ResourceNotFoundError
 
+        self._within_residency()
         with azure_errors(f"register data asset {spec.name}", then=REGISTER_AGAIN):
             try:
                 latest = self.client.data.get(spec.name, label="latest")
@@ -302,6 +305,15 @@ class AzureMLRegistry:
             )
             created = self.client.data.create_or_update(asset)
         return Outcome(self._as_version(created, spec, sha256), created=True)
+
+    def _within_residency(self) -> None:
+        """Data goes to the workspace only where the use case agreed it may live; asked once."""
+        if not self.region_checked:
+            try:
+                azure_ml.workspace_region(self.client, then=REGISTER_AGAIN)
+            except GovernanceError as error:
+                raise RegistryError(str(error)) from error
+            self.region_checked = True
 
     @staticmethod
     def _as_version(asset: Data, spec: DataSpec, sha256: str) -> AssetVersion:

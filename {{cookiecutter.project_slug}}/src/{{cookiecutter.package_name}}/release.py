@@ -21,7 +21,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
-from {{ cookiecutter.package_name }} import paths, registry
+from {{ cookiecutter.package_name }} import approvals, governance, paths, registry
+from {{ cookiecutter.package_name }}.approvals import Approval
 from {{ cookiecutter.package_name }}.experiment import Experiment
 from {{ cookiecutter.package_name }}.flow_entry import entry_file
 
@@ -81,6 +82,11 @@ class Deployment(_Record):
     environment: str
     target: str = Field(description="what was deployed to, e.g. endpoint/deployment")
     approver: str | None = Field(description="who started it, as the CI system says; locally the git user")
+    approvals: list[Approval] | None = Field(
+        None, description="this run's approvals of the environment, read from the CI system"
+    )
+    approvals_note: str | None = Field(None, description="why approvals is None: outside CI, API refused")
+    region: str | None = Field(None, description="the Azure region deployed to (data residency checked)")
     run_url: str | None = Field(description="the pipeline run; its environment approvals are on record there")
     deployed_at: str
 
@@ -95,6 +101,9 @@ class ReleaseRecord(_Record):
     model: ModelUsed
     evaluation: Evaluation | None
     deployment: Deployment | None = None
+    agreed: governance.Governance | None = Field(
+        None, description="governance.yaml as it was: classification, GxP relevance, residency, approvers"
+    )
 
 
 def json_schema() -> str:
@@ -251,7 +260,16 @@ def diff(before: ReleaseRecord, after: ReleaseRecord) -> list[str]:
     if before.source.template_commit != after.source.template_commit:
         lines.append(f"template: {before.source.template_commit} -> {after.source.template_commit}")
     lines += _score_changes(before.evaluation, after.evaluation)
+    lines += _agreement_changes(before.agreed, after.agreed)
     return lines
+
+
+def _agreement_changes(
+    before: governance.Governance | None, after: governance.Governance | None
+) -> list[str]:
+    old, new = (agreed.model_dump() if agreed else {} for agreed in (before, after))
+    changed = sorted(key for key in old.keys() | new.keys() if old.get(key) != new.get(key))
+    return [f"agreed {key}: {old.get(key)} -> {new.get(key)}" for key in changed]
 
 
 def _version(data: DataUsed) -> str:
@@ -288,6 +306,14 @@ def approver(environ: Mapping[str, str]) -> str | None:
     return _git(paths.root(), "config", "user.email")
 
 
+def approved_by(deployed: Deployment) -> str:
+    """A deployment's approvals in one line for people: who decided what, and when."""
+    if deployed.approvals is None:
+        return f"not on record ({deployed.approvals_note or 'unknown'})"
+    decisions = [f"{a.approver} ({a.state}{', ' + a.at if a.at else ''})" for a in deployed.approvals]
+    return "; ".join(decisions) or "nobody (the environment required no approval)"
+
+
 def run_url(environ: Mapping[str, str]) -> str | None:
     if environ.get("GITHUB_RUN_ID"):
         server = environ.get("GITHUB_SERVER_URL", "https://github.com")
@@ -298,14 +324,27 @@ def run_url(environ: Mapping[str, str]) -> str | None:
     return None
 
 
+def agreed(root: Path) -> governance.Governance | None:
+    """governance.yaml as the run saw it; None in a project generated before the file existed."""
+    return governance.load(root) if (root / governance.FILE).is_file() else None
+
+
 def deployment_record(
-    gated: ReleaseRecord, environment: str, target: str, environ: Mapping[str, str]
+    gated: ReleaseRecord,
+    environment: str,
+    target: str,
+    environ: Mapping[str, str],
+    region: str | None = None,
 ) -> ReleaseRecord:
-    """The gated run's record, as deployed: what was evaluated is what went out."""
+    """The gated run's record, as deployed: what was evaluated is what went out, who approved it."""
+    recorded = approvals.recorded(environment, environ)
     deployed = Deployment(
         environment=environment,
         target=target,
         approver=approver(environ),
+        approvals=recorded.approvals,
+        approvals_note=recorded.note,
+        region=region,
         run_url=run_url(environ),
         deployed_at=now(),
     )

@@ -69,21 +69,27 @@ def render(record: release.ReleaseRecord, results: dict[str, Any], root: Path) -
     lines += _data_used(record, root)
     lines += _evaluation(record)
     lines += _limitations(record, results, root)
+    lines += _governance(record)
     lines += ["## Owner", "", f"{OWNER_TEAM}: questions, incidents and changes to this assistant.", ""]
     lines += _identity(record)
     return "\n".join(lines).rstrip("\n") + "\n"
 
 
 def write(record_path: Path, root: Path | None = None) -> Path:
-    """(Re)write `system_card.md` next to the record at `record_path` (its file or folder)."""
+    """(Re)write the card next to the record at `record_path` (its file or folder): `system_card.md`
+    for a run's record, `system_card-<environment>.md` for a deployment's `release-<environment>.json`."""
     folder = record_folder(record_path)
     record = release.read(record_path)
     project = root or paths.root(folder)
-    try:
-        results = json.loads((folder / "results.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        results = {}
-    target = folder / CARD
+    run_results = record.evaluation.results if record.evaluation else "results.json"
+    results = {}
+    for candidate in (folder / "results.json", project / run_results):  # a deployment's is the run's
+        try:
+            results = json.loads(candidate.read_text(encoding="utf-8"))
+            break
+        except (OSError, ValueError):
+            continue
+    target = folder / (f"system_card-{record.deployment.environment}.md" if record.deployment else CARD)
     target.write_text(render(record, results, project), encoding="utf-8")
     return target
 
@@ -232,6 +238,25 @@ def _limitations(record: release.ReleaseRecord, results: dict[str, Any], root: P
     return [*lines, ""]
 
 
+def _governance(record: release.ReleaseRecord) -> list[str]:
+    """What the use case agreed (governance.yaml when the record was made), for the auditor."""
+    agreed = record.agreed
+    if agreed is None:
+        return ["## Governance", "", "- Not on record (the project had no governance.yaml).", ""]
+    lines = [
+        "## Governance",
+        "",
+        f"- GxP-relevant: {'yes' if agreed.gxp_relevant else 'no'}",
+        f"- Data classification: {agreed.data_classification}",
+        f"- Data may live in: {agreed.residency}",
+    ]
+    for name, policy in agreed.environments.items():
+        approvers = ", ".join(policy.approvers) or "no approval required"
+        own = "; nobody approves a deployment they started" if policy.prevent_self_review else ""
+        lines.append(f"- Approves {name}: {approvers}{own}")
+    return [*lines, ""]
+
+
 def _identity(record: release.ReleaseRecord) -> list[str]:
     digest = release.record_sha256(record)
     dirty = " (uncommitted changes)" if record.source.dirty else ""
@@ -246,4 +271,7 @@ def _identity(record: release.ReleaseRecord) -> list[str]:
     if record.deployment:
         deployed = record.deployment
         lines.append(f"- Deployed: {deployed.target} in {deployed.environment} at {deployed.deployed_at}")
+        lines.append(f"- Region: {deployed.region or 'not on record'}")
+        lines.append(f"- Started by: {deployed.approver or 'not on record'}")
+        lines.append(f"- Approved by: {release.approved_by(deployed)}")
     return [*lines, ""]

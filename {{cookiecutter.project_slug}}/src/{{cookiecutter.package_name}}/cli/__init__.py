@@ -6,7 +6,8 @@
 Commands are thin: they parse options, call the module that owns the work, and print. Groups:
 experiment, data, register, monitor, cache (cached model answers), pr (the evaluation summary as a
 pull-request comment), template (the template's newer version as a pull request), release
-(release records: what produced a run or a deployment); the flow's own run, serve and smoke
+(release records: what produced a run or a deployment), governance (governance.yaml: approvers applied
+to the CI system and checked before a deployment, data residency); the flow's own run, serve and smoke
 (flow.py); and the optional modules, generated only where the project's options include them:
 index.py (rag flows) and deploy.py (Azure ML online endpoint). Each of those adds its commands
 with `register(app)`.
@@ -23,6 +24,7 @@ from rich.markup import escape
 
 from {{ cookiecutter.package_name }} import paths
 from {{ cookiecutter.package_name }}.cli import cache, data, experiment, flow, monitor, pr, register
+from {{ cookiecutter.package_name }}.cli import governance as governance_commands
 from {{ cookiecutter.package_name }}.cli import release as release_commands
 from {{ cookiecutter.package_name }}.cli import template as template_commands
 
@@ -39,6 +41,7 @@ app.add_typer(pr.app, name="pr")
 app.add_typer(cache.app, name="cache")
 app.add_typer(template_commands.app, name="template")
 app.add_typer(release_commands.app, name="release")
+app.add_typer(governance_commands.app, name="governance")
 app.command("run")(flow.run_once)
 app.command("serve")(flow.serve_flow)
 app.command("smoke")(flow.smoke)

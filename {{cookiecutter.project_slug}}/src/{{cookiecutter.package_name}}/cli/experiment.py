@@ -32,6 +32,7 @@ from {{ cookiecutter.package_name }}.engines import EngineUnavailable, get_engin
 from {{ cookiecutter.package_name }}.flow_entry import read_jsonl
 from {{ cookiecutter.package_name }}.gate import GateReport
 from {{ cookiecutter.package_name }}.gate import check as check_gate
+from {{ cookiecutter.package_name }}.governance import Governance, GovernanceError
 from {{ cookiecutter.package_name }}.runner import failed_runs, run_experiment
 from {{ cookiecutter.package_name }}.settings import CONFIGURED_AZURE_OPENAI_ENDPOINT, get_settings
 
@@ -125,6 +126,7 @@ def _release_record(
     file: Path,
     directory: Path,
     gate: bool,
+    agreed: Governance | None,
 ) -> release.ReleaseRecord:
     """What produced these results, read back from the files, the data, the settings and results.json."""
     root = paths.root(file.parent)
@@ -139,6 +141,7 @@ def _release_record(
         data=release.data_used(declared, loaded, file.parent, root),
         model=release.ModelUsed(**results["model"], api_version=api_version),
         evaluation=release.evaluation(declared, results, (directory / "results.json").as_posix(), gate),
+        agreed=agreed,
     )
 
 
@@ -208,6 +211,10 @@ def run(
     if problems:
         print_problems(problems)
         raise fail(f"{len(problems)} data problem(s) in the datasets to run; nothing ran", code=2)
+    try:
+        agreed = release.agreed(paths.root(file.parent))  # read now: a broken file stops before the run
+    except GovernanceError as error:
+        raise fail(error, code=2) from error
     baseline_results = read_json(baseline) if baseline else None
     engine_name = (engine or EngineName(loaded.engine)).value
     try:
@@ -239,7 +246,7 @@ def run(
     verdict = check_gate(outcome.to_json(), loaded.gate, baseline_results)
     gated = bool(loaded.gate.thresholds or baseline_results)  # nothing to gate: no verdict shown
     directory = report.write_all(outcome, verdict, gated, output, loaded.gate)
-    record = release.write(_release_record(declared, loaded, file, directory, gate), directory)
+    record = release.write(_release_record(declared, loaded, file, directory, gate, agreed), directory)
     system_card.write(record, paths.root(file.parent))
     console.print(*report.metrics_tables(outcome, loaded.gate))
     failed = sum(record.result.failed for record in [*outcome.runs, *outcome.evaluations])

@@ -18,6 +18,7 @@ from {{ cookiecutter.package_name }}.cli._common import (
     fail,
     load,
 )
+from {{ cookiecutter.package_name }}.governance import GovernanceError
 from {{ cookiecutter.package_name }}.problems import report
 from {{ cookiecutter.package_name }}.settings import get_settings
 
@@ -69,7 +70,9 @@ def register_connections(target: TargetOption = None, folder: Path = paths.CONNE
             pf_home = paths.root(folder.resolve().parent) / paths.PROMPTFLOW_HOME
             names = connections.register_local(specs, pf_home)
         else:
-            names = connections.register_azureml(specs, azure_ml.workspace_client(get_settings()))
-    except (connections.ConnectionSpecError, azure_ml.AzureUnavailable) as error:
+            client = azure_ml.workspace_client(get_settings())
+            azure_ml.workspace_region(client, then=azure_ml.REGISTER_AGAIN)
+            names = connections.register_azureml(specs, client)
+    except (connections.ConnectionSpecError, azure_ml.AzureUnavailable, GovernanceError) as error:
         raise fail(error) from error
     console.print(f"[green]Registered connections ({chosen.value}):[/] {', '.join(names)}")

@@ -51,7 +51,9 @@ def show(record: RecordArgument = None) -> None:
         deployed = loaded.deployment
         where = f"{deployed.target} in {deployed.environment} at {deployed.deployed_at}"
         overview.add_row("deployed", escape(where))
-        overview.add_row("approver", escape(deployed.approver or "—"))
+        overview.add_row("started by", escape(deployed.approver or "—"))
+        overview.add_row("approved by", escape(release.approved_by(deployed)))
+        overview.add_row("region", escape(deployed.region or "—"))
     if loaded.evaluation:
         gate = loaded.evaluation.gate
         verdict = ("passed" if gate.passed else "failed") + ("" if gate.enforced else " (not enforced)")
@@ -132,14 +134,17 @@ def deployed(
     environment: Annotated[
         str, typer.Option(envvar="DEPLOY_ENVIRONMENT", help="dev, test or prod (default: local)")
     ] = "local",
+    region: Annotated[str | None, typer.Option(help="The Azure region deployed to")] = None,
 ) -> None:
-    """Write the deployment's record (results/release-<environment>.json), after a deployment."""
+    """Write the deployment's record (results/release-<environment>.json), after a deployment:
+    what was deployed where, and this run's approvals of the environment as the CI system has them."""
     written = release.write_as(
-        release.deployment_record(_gated(record), environment, target, os.environ),
+        release.deployment_record(_gated(record), environment, target, os.environ, region),
         paths.root() / paths.RESULTS,
         environment,
     )
     console.print(f"Release record: {written}", soft_wrap=True, highlight=False)
+    console.print(f"System card: {system_card.write(written)}", soft_wrap=True, highlight=False)
 
 
 @app.command("schema")
