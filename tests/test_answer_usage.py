@@ -31,6 +31,12 @@ DISTINCT = {
     "min_groundedness": "4.25",
     "latency_p95_ms_budget": "3217",
     "daily_cost_budget": "41.5",
+    "min_refusal_rate": "0.73",
+    "min_harmlessness": "4.35",
+    "data_residency": "swedencentral, norwayeast",
+    "gxp_relevant": "yes",
+    "approvers_test": "zephyr-lead",
+    "approvers_prod": "zephyr-org/zephyr-approvers, zephyr-lead",
 }
 RENDERED = DISTINCT | {"project_slug": "zephyr-desk", "package_name": "zephyr_desk"}
 
@@ -141,6 +147,26 @@ def where_used(a: dict[str, str], target: str) -> dict[str, list[tuple[str, str]
         "daily_cost_budget": [
             ("monitoring/config.yaml", f"daily_cost: {a['daily_cost_budget']}"),
             ("monitoring/alerts.parameters.json", f'"value": "{float(a["daily_cost_budget"])}"'),
+        ],
+        "min_refusal_rate": [
+            ("experiment.yaml", f"safety.refused: {a['min_refusal_rate']}"),
+            ("experiment.prod.yaml", f"safety.refused: {round(float(a['min_refusal_rate']) + 0.1, 3)}"),
+        ],
+        "min_harmlessness": [
+            ("experiment.prod.yaml", f"safety.harmlessness: {a['min_harmlessness']}"),
+            ("experiment.prod.yaml", f"safety.attack_resistance: {a['min_harmlessness']}"),
+        ],
+        # Governance: one file the project reads (governance.py), in YAML's own quoting.
+        "data_residency": [
+            ("governance.yaml", f'  - "{region.strip()}"') for region in a["data_residency"].split(",")
+        ],
+        "gxp_relevant": [
+            ("governance.yaml", f"gxp_relevant: {'true' if a['gxp_relevant'] == 'yes' else 'false'}"),
+            ("README.md", f"GxP relevance ({a['gxp_relevant']})"),
+        ],
+        "approvers_test": [("governance.yaml", f'      - "{a["approvers_test"]}"')],
+        "approvers_prod": [
+            ("governance.yaml", f'      - "{name.strip()}"') for name in a["approvers_prod"].split(",")
         ],
     }
 

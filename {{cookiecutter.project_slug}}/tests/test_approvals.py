@@ -9,17 +9,15 @@ from __future__ import annotations
 
 import base64
 import itertools
-import json
 import os
 import re
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import pytest
 import yaml
+from conftest import JsonHandler, LoopbackServer
 from typer.testing import CliRunner
 
 from {{ cookiecutter.package_name }} import approvals, paths
@@ -35,7 +33,7 @@ USERS = {"bob": 11, "carol": 12, "alice": 13}
 TEAMS = {("acme", "qa-leads"): 21}
 IDENTITIES = {
     "alice@example.com": {"id": "a11ce000-0000-4000-8000-000000000001", "uniqueName": "alice@example.com"},
-    "[QCP]\\Release Approvers": {"id": "9e0ab000-0000-4000-8000-000000000002", "uniqueName": ""},
+    "[UC]\\Release Approvers": {"id": "9e0ab000-0000-4000-8000-000000000002", "uniqueName": ""},
 }
 GITHUB_ENVIRONMENT = re.compile(r"/repos/(?P<repo>[^/]+/[^/]+)/environments/(?P<name>[^/]+)")
 GITHUB_RUN_APPROVALS = re.compile(r"/repos/[^/]+/[^/]+/actions/runs/(?P<run>\d+)/approvals")
@@ -44,7 +42,7 @@ ADO_APPROVAL = re.compile(r"/[^/]+/[^/]+/_apis/pipelines/approvals/(?P<id>[^/]+)
 ADO_TIMELINE = re.compile(r"/[^/]+/[^/]+/_apis/build/builds/(?P<build>\d+)/timeline")
 
 
-class FakeCI:
+class FakeCI(LoopbackServer):
     """GitHub environments and Azure DevOps environments with their approval checks, as served."""
 
     def __init__(self) -> None:
@@ -57,23 +55,7 @@ class FakeCI:
         self.requests: list[tuple[str, str, Any]] = []  # method, path?query, JSON body
         self.refuse: int | None = None
         self._ids = itertools.count(1)
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
-        self._server.daemon_threads = True
-
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def __enter__(self) -> FakeCI:
-        threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        ).start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        super().__init__(_handler(self))
 
     def writes(self) -> list[tuple[str, str, Any]]:
         return [request for request in self.requests if request[0] != "GET"]
@@ -179,29 +161,19 @@ class FakeCI:
         return {**check, "settings": {**check["settings"], "approvers": approvers}}
 
 
-def _handler(fake: FakeCI) -> type[BaseHTTPRequestHandler]:
+def _handler(fake: FakeCI) -> type[JsonHandler]:
     accepted = {f"Bearer {TOKEN}", "Basic " + base64.b64encode(f":{TOKEN}".encode()).decode()}
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(JsonHandler):
         def _serve(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            payload = json.loads(self.rfile.read(length)) if length else None
+            payload = self.json_body()
             fake.requests.append((self.command, self.path, payload))
             if self.headers.get("Authorization") not in accepted:
-                status, answer = 401, {"message": "Bad credentials"}
+                self.send_json(401, {"message": "Bad credentials"})
             else:
-                status, answer = fake.answer(self.command, self.path, payload)
-            data = json.dumps(answer).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+                self.send_json(*fake.answer(self.command, self.path, payload))
 
         do_GET = do_POST = do_PUT = do_PATCH = _serve
-
-        def log_message(self, *_: object) -> None:
-            pass
 
     return Handler
 
@@ -228,10 +200,10 @@ def agreed(
         prod = (
             ["acme/qa-leads", "bob"]
             if provider == "github"
-            else ["alice@example.com", "[QCP]\\Release Approvers"]
+            else ["alice@example.com", "[UC]\\Release Approvers"]
         )
     return Governance(
-        use_case="QCP",
+        use_case="UC",
         owner="genai-platform",
         ci_provider=provider,
         data_classification="internal",
@@ -302,7 +274,7 @@ def test_azure_devops_environment_and_check_are_created_once(ci: FakeCI):
     governance = agreed("azure_devops")
     lines = approvals.apply(governance, azure_devops(ci))
     assert lines[2] == (
-        "prod: created it, requiring alice@example.com, [QCP]\\Release Approvers (self-review prevented)"
+        "prod: created it, requiring alice@example.com, [UC]\\Release Approvers (self-review prevented)"
     )
     assert [item["name"] for item in ci.ado_environments] == [f"{SLUG}-prod"]
     (check,) = ci.checks
@@ -312,7 +284,7 @@ def test_azure_devops_environment_and_check_are_created_once(ci: FakeCI):
     settings = check["settings"]
     assert [item["id"] for item in settings["approvers"]] == [
         IDENTITIES["alice@example.com"]["id"],
-        IDENTITIES["[QCP]\\Release Approvers"]["id"],
+        IDENTITIES["[UC]\\Release Approvers"]["id"],
     ]
     assert settings["minRequiredApprovers"] == 1 and settings["requesterCannotBeApprover"] is True
     assert "governance.yaml" in settings["instructions"] and f"{SLUG}-prod" in settings["instructions"]
@@ -424,14 +396,14 @@ def test_recorded_keeps_this_runs_approvals_for_the_environment(ci: FakeCI):
         {
             "environments": [{"name": "prod"}],
             "state": "approved",
-            "comment": "CAPA-12 closed",
+            "comment": "change ticket 12 reviewed",
             "user": {"login": "bob"},
         },
     ]
     found = approvals.recorded("prod", github(ci, GITHUB_ACTIONS="true", GITHUB_RUN_ID="4242"))
     assert found.note is None
     assert [item.model_dump() for item in found.approvals or []] == [
-        {"approver": "bob", "state": "approved", "comment": "CAPA-12 closed", "at": None}
+        {"approver": "bob", "state": "approved", "comment": "change ticket 12 reviewed", "at": None}
     ]
     assert ci.requests[-1][1] == "/repos/contoso/qc/actions/runs/4242/approvals"
 

@@ -4,7 +4,9 @@ from pathlib import Path
 
 import pytest
 
+from {{ cookiecutter.package_name }} import llm
 from {{ cookiecutter.package_name }}.flow_entry import load_entry, read_jsonl
+from {{ cookiecutter.package_name }}.judging import JudgeReplyError
 from {{ cookiecutter.package_name }}.llm import Completion
 
 JUDGES_FLOW = Path(__file__).resolve().parents[1] / "flows/eval_judges"
@@ -31,8 +33,7 @@ def test_an_answer_copied_from_the_context_is_grounded_and_an_invented_one_is_no
 
 
 def test_a_reply_outside_the_range_fails_the_line(judges, monkeypatch: pytest.MonkeyPatch):
-    flow_globals = type(judges).__call__.__globals__  # the flow module, loaded from its file
-    monkeypatch.setitem(flow_globals, "chat", lambda *args, **kwargs: Completion('{"score": 7}', 0, 0))
+    monkeypatch.setattr(llm, "chat", lambda *args, **kwargs: Completion('{"score": 7}', 0, 0))
     expected = r"replied '\{\"score\": 7\}'; expected a JSON object with a score from 1 to 5"
     with pytest.raises(ValueError, match=expected):
         judges("q", "a", "c", "g")
@@ -44,10 +45,8 @@ def test_a_reply_outside_the_range_fails_the_line(judges, monkeypatch: pytest.Mo
 def test_a_reply_that_is_not_a_score_object_fails_the_line_quoting_it(
     judges, monkeypatch: pytest.MonkeyPatch, reply: str
 ):
-    flow_globals = type(judges).__call__.__globals__
-    monkeypatch.setitem(flow_globals, "chat", lambda *args, **kwargs: Completion(reply, 0, 0))
-    error = flow_globals["JudgeReplyError"]
-    with pytest.raises(error, match="expected a JSON object with a score") as raised:
+    monkeypatch.setattr(llm, "chat", lambda *args, **kwargs: Completion(reply, 0, 0))
+    with pytest.raises(JudgeReplyError, match="expected a JSON object with a score") as raised:
         judges("q", "a", "c", "g")
     assert repr(reply) in str(raised.value)
     assert isinstance(raised.value, ValueError)  # what a run and `monitor evaluate` count as a failed line

@@ -11,13 +11,12 @@ import json
 import os
 import re
 import socket
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import pytest
+from conftest import JsonHandler, LoopbackServer
 from typer.testing import CliRunner
 
 from {{ cookiecutter.package_name }} import pr_comment
@@ -36,7 +35,7 @@ ADO_THREAD = re.compile(rf"{ADO_THREADS.pattern}/(?P<thread>\d+)")
 ADO_COMMENT = re.compile(rf"{ADO_THREAD.pattern}/comments/(?P<comment>\d+)")
 
 
-class FakeForge:
+class FakeForge(LoopbackServer):
     """GitHub issue comments and Azure DevOps pull-request threads, as their REST APIs serve them."""
 
     def __init__(self) -> None:
@@ -46,23 +45,7 @@ class FakeForge:
         self.authorizations: set[str] = set()
         self.refuse: int | None = None  # answer every request with this status
         self._ids = itertools.count(1001)
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
-        self._server.daemon_threads = True
-
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def __enter__(self) -> FakeForge:
-        threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        ).start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        super().__init__(_handler(self))
 
     def comment(self, number: int, body: str, user: dict[str, str] = REVIEWER) -> dict[str, Any]:
         made = {"id": next(self._ids), "body": body, "user": user}
@@ -131,29 +114,18 @@ class FakeForge:
         return 404, {"message": "TF401180: The requested pull request was not found."}, {}
 
 
-def _handler(forge: FakeForge) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
+def _handler(forge: FakeForge) -> type[JsonHandler]:
+    class Handler(JsonHandler):
         def _serve(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            payload = json.loads(self.rfile.read(length)) if length else None
+            payload = self.json_body()
             forge.requests.append((self.command, self.path, payload))
             forge.authorizations.add(self.headers.get("Authorization", ""))
             if self.headers.get("Authorization") != f"Bearer {TOKEN}":
-                status, answer, headers = 401, {"message": "Bad credentials"}, {}
+                self.send_json(401, {"message": "Bad credentials"})
             else:
-                status, answer, headers = forge.answer(self.command, self.path, payload)
-            data = json.dumps(answer).encode()
-            self.send_response(status)
-            for name, value in {"Content-Type": "application/json", **headers}.items():
-                self.send_header(name, value)
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+                self.send_json(*forge.answer(self.command, self.path, payload))
 
         do_GET = do_POST = do_PATCH = _serve
-
-        def log_message(self, *_: object) -> None:
-            pass
 
     return Handler
 

@@ -6,13 +6,11 @@ here: the pieces, and the platforms' APIs, as a loopback stand-in records them."
 
 from __future__ import annotations
 
-import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import JsonHandler, LoopbackServer
 from typer.testing import CliRunner
 
 from {{ cookiecutter.package_name }} import template_update
@@ -115,7 +113,7 @@ def test_the_body_lists_entries_files_and_conflicts():
     assert "### ✅ No conflicts" in _update().body
 
 
-class Forge:
+class Forge(LoopbackServer):
     """GitHub's pulls and statuses, Azure DevOps' pull requests, iterations and statuses, in memory."""
 
     def __init__(self, refuse: int | None = None) -> None:
@@ -124,31 +122,15 @@ class Forge:
         self.refuse = refuse
         forge = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *_: object) -> None:
-                pass
-
+        class Handler(JsonHandler):
             def _answer(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                payload = json.loads(self.rfile.read(length)) if length else None
+                payload = self.json_body()
                 forge.requests.append((self.command, self.path, payload))
-                status, answer = forge.answer(self.command, self.path, payload)
-                data = json.dumps(answer).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                self.send_json(*forge.answer(self.command, self.path, payload))
 
             do_GET = do_POST = do_PATCH = _answer
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        super().__init__(Handler)
 
     def answer(self, method: str, path: str, payload: Any) -> tuple[int, Any]:
         if self.refuse:
@@ -163,16 +145,6 @@ class Forge:
             self.open.append({"number": 7})
             return 201, {"number": 7, "pullRequestId": 7}
         return 200, {}
-
-    def __enter__(self) -> Forge:
-        threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        ).start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
 
 
 def _github(forge: Forge) -> dict[str, str]:

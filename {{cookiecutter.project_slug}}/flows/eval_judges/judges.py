@@ -4,35 +4,15 @@ The judges call the model through the same provider seam as the flow: the offlin
 tests, Azure OpenAI or OpenAI for real. A reply that is not a 1-5 score fails that line.
 """
 
-import json
 from pathlib import Path
 from typing import TypedDict
 
-from {{ cookiecutter.package_name }}.evaluation import JUDGES, SCORE_RANGE, mean_over_lines
-from {{ cookiecutter.package_name }}.llm import chat
-from {{ cookiecutter.package_name }}.prompts import render_chat
+from {{ cookiecutter.package_name }}.evaluation import JUDGES, mean_over_lines
+from {{ cookiecutter.package_name }}.judging import score
 
 PROMPTS = Path(__file__).with_name("prompts")  # one <judge>.jinja2 per name in evaluation.JUDGES
 # A TypedDict (Prompt Flow needs one for a class entry's output) with a float per judge.
 Scores = TypedDict("Scores", dict.fromkeys(JUDGES, float))
-
-
-class JudgeReplyError(ValueError):
-    """The judge's reply is not `{"score": <1-5>, ...}`: that line fails, with the reply quoted."""
-
-
-def judge(name: str, **fields: str) -> float:
-    reply = chat(render_chat(PROMPTS / f"{name}.jinja2", **fields), response_format={"type": "json_object"})
-    try:
-        verdict = json.loads(reply.text)
-    except json.JSONDecodeError:
-        verdict = None
-    score = verdict.get("score") if isinstance(verdict, dict) else None
-    low, high = SCORE_RANGE
-    if isinstance(score, bool) or not isinstance(score, int | float) or not low <= score <= high:
-        expected = f"expected a JSON object with a score from {low} to {high}"
-        raise JudgeReplyError(f"{name} judge replied {reply.text[:120]!r}; {expected}")
-    return float(score)
 
 
 class LLMJudges:
@@ -42,7 +22,7 @@ class LLMJudges:
 
     def __call__(self, question: str, answer: str, context: str, ground_truth: str) -> Scores:
         fields = {"question": question, "answer": answer, "context": context, "ground_truth": ground_truth}
-        return {name: judge(name, **fields) for name in self.judges}
+        return {name: score(PROMPTS / f"{name}.jinja2", **fields) for name in self.judges}
 
     def __aggregate__(self, line_results: list[Scores]) -> dict[str, float]:
         return mean_over_lines(line_results, self.judges)

@@ -14,13 +14,11 @@ flow leaks: it is left out and every line says why (`skipped`), which the report
 gate, when it checks canary_kept, fails on.
 """
 
-import json
 from pathlib import Path
 from typing import TypedDict
 
-from {{ cookiecutter.package_name }}.evaluation import SCORE_RANGE, mean_over_lines
-from {{ cookiecutter.package_name }}.llm import chat
-from {{ cookiecutter.package_name }}.prompts import render_chat
+from {{ cookiecutter.package_name }}.evaluation import mean_over_lines
+from {{ cookiecutter.package_name }}.judging import score
 from {{ cookiecutter.package_name }}.safety import (
     SAFETY_JUDGES,
     leaks_canary,
@@ -40,24 +38,6 @@ class Scores(TypedDict, total=False):
     harmlessness: float
     attack_resistance: float
     skipped: str  # why a metric was not measured
-
-
-class JudgeReplyError(ValueError):
-    """The judge's reply is not `{"score": <1-5>, ...}`: that line fails, with the reply quoted."""
-
-
-def judge(name: str, **fields: str) -> float:
-    reply = chat(render_chat(PROMPTS / f"{name}.jinja2", **fields), response_format={"type": "json_object"})
-    try:
-        verdict = json.loads(reply.text)
-    except json.JSONDecodeError:
-        verdict = None
-    score = verdict.get("score") if isinstance(verdict, dict) else None
-    low, high = SCORE_RANGE
-    if isinstance(score, bool) or not isinstance(score, int | float) or not low <= score <= high:
-        expected = f"expected a JSON object with a score from {low} to {high}"
-        raise JudgeReplyError(f"{name} judge replied {reply.text[:120]!r}; {expected}")
-    return float(score)
 
 
 class SafetyChecks:
@@ -85,7 +65,7 @@ class SafetyChecks:
             raise ValueError(f"expect is {expect!r}; expected 'refuse' or 'answer'")
         fields = {"question": question, "answer": answer, "context": context}
         for name in SAFETY_JUDGES:
-            scores[name] = judge(name, **fields)
+            scores[name] = score(PROMPTS / f"{name}.jinja2", **fields)
         return scores
 
     def __aggregate__(self, line_results: list[Scores]) -> dict[str, float]:

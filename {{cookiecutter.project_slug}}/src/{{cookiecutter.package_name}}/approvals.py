@@ -46,7 +46,6 @@ header and are never printed: a message an API echoes is cleaned of them.
 
 from __future__ import annotations
 
-import base64
 import os
 import re
 import subprocess
@@ -58,10 +57,9 @@ from urllib.parse import quote, urlsplit
 import httpx
 from pydantic import BaseModel, ConfigDict
 
-from {{ cookiecutter.package_name }} import paths
+from {{ cookiecutter.package_name }} import ci_api, paths
 from {{ cookiecutter.package_name }}.governance import FILE, Governance
 
-TIMEOUT_SECONDS = 30.0
 APPROVAL_CHECK_TYPE = "8c6f20a7-a545-4486-9777-f762fafe0d4d"
 APPROVAL_TIMEOUT_MINUTES = 43_200  # 30 days, the most Azure DevOps allows
 ANY_ORDER = 1  # executionOrder: any approver, in any order ("anyOrder")
@@ -113,11 +111,7 @@ class _GitHub:
         return self.repository.split("/")[0]
 
     def headers(self) -> dict[str, str]:
-        return {
-            "Authorization": f"Bearer {self.token}",
-            "Accept": "application/vnd.github+json",
-            "X-GitHub-Api-Version": "2022-11-28",
-        }
+        return ci_api.github_headers(self.token)
 
     def environment_url(self, environment: str) -> str:
         return f"{self.api}/repos/{self.repository}/environments/{quote(environment, safe='')}"
@@ -146,11 +140,7 @@ class _AzureDevOps:
         return f"{self.collection}/_apis/identities"
 
     def headers(self) -> dict[str, str]:
-        if self.bearer:
-            authorization = f"Bearer {self.token}"
-        else:
-            authorization = "Basic " + base64.b64encode(f":{self.token}".encode()).decode()
-        return {"Authorization": authorization, "Accept": "application/json"}
+        return ci_api.azure_devops_headers(self.token, self.bearer)
 
 
 _Target = _GitHub | _AzureDevOps
@@ -174,8 +164,7 @@ def _github(environ: Mapping[str, str], repository: str | None = None, admin: bo
     if found is None:
         fix = "as a repository admin" if admin else "or the job's github.token"
         raise ApprovalError(f"no GH_TOKEN or GITHUB_TOKEN: use `GH_TOKEN=$(gh auth token)` {fix}")
-    api = (environ.get("GITHUB_API_URL") or "https://api.github.com").rstrip("/")
-    return _GitHub(api, chosen, found[1])
+    return _GitHub(ci_api.github_api(environ), chosen, found[1])
 
 
 def _azure_devops(environ: Mapping[str, str]) -> _AzureDevOps:
@@ -230,7 +219,7 @@ class _Refused(Exception):
 
 
 def _client(target: _Target) -> httpx.Client:
-    return httpx.Client(headers=target.headers(), timeout=TIMEOUT_SECONDS, follow_redirects=True)
+    return httpx.Client(headers=target.headers(), timeout=ci_api.TIMEOUT_SECONDS, follow_redirects=True)
 
 
 def _call(client: httpx.Client, method: str, url: str, payload: Any = None, missing_ok: bool = False) -> Any:
@@ -239,21 +228,10 @@ def _call(client: httpx.Client, method: str, url: str, payload: Any = None, miss
     if missing_ok and response.status_code == 404:
         return None
     if not response.is_success:
-        raise _Refused(response.status_code, _api_message(response))
+        raise _Refused(response.status_code, ci_api.api_message(response))
     if not response.content:
         return {}
     return response.json()
-
-
-def _api_message(response: httpx.Response) -> str:
-    try:
-        message = response.json().get("message")
-    except (ValueError, AttributeError):
-        return ""
-    if not isinstance(message, str) or not message.strip():
-        return ""
-    first = message.strip().splitlines()[0]
-    return first if len(first) <= 160 else first[:157] + "..."
 
 
 def _why(error: Exception, target: _Target, admin: bool) -> str:
@@ -284,11 +262,7 @@ _FAILURES = (_Refused, httpx.HTTPError, ValueError, KeyError, TypeError, Attribu
 
 
 def _clean(message: str, environ: Mapping[str, str]) -> str:
-    for name in TOKENS:
-        token = environ.get(name, "")
-        if len(token) >= 8 and not token.startswith("$("):
-            message = message.replace(token, "***")
-    return message
+    return ci_api.hide_tokens(message, environ, TOKENS)
 
 
 def _describe(policy_approvers: list[str], prevent_self_review: bool) -> str:

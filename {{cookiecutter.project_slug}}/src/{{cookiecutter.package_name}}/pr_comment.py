@@ -36,13 +36,12 @@ from urllib.parse import quote
 
 import httpx
 
-from {{ cookiecutter.package_name }} import paths
+from {{ cookiecutter.package_name }} import ci_api, paths
 
 MARKER = f"<!-- aiops-evaluation-summary: {paths.DISTRIBUTION} -->"
 GITHUB_LIMIT = 65_536  # characters GitHub takes in a comment body
 AZURE_DEVOPS_LIMIT = 150_000  # in a pull-request comment (undocumented; the API's 400 names it)
 AZURE_DEVOPS_API = "api-version=7.1"
-TIMEOUT_SECONDS = 30.0
 MAX_PAGES = 100  # of 100 comments: a bound, should a server keep answering rel="next"
 SUMMARY = "summary.md"
 RESULTS = "results.json"
@@ -80,11 +79,7 @@ class GitHub:
         return f"pull request #{self.number} ({self.repository})"
 
     def headers(self) -> dict[str, str]:
-        return {
-            "Authorization": f"Bearer {self.token}",
-            "Accept": "application/vnd.github+json",
-            "X-GitHub-Api-Version": "2022-11-28",
-        }
+        return ci_api.github_headers(self.token)
 
 
 @dataclass(frozen=True)
@@ -103,7 +98,7 @@ class AzureDevOps:
         return f"pull request {self.number} ({self.repository})"
 
     def headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.token}", "Accept": "application/json"}
+        return ci_api.azure_devops_headers(self.token)
 
 
 Target = GitHub | AzureDevOps
@@ -132,7 +127,7 @@ def _github(env: Mapping[str, str]) -> GitHub:
             "no GITHUB_TOKEN (or GH_TOKEN) in the step's env: set it to the job's github.token; "
             "no comment posted"
         )
-    api = (env.get("GITHUB_API_URL") or "https://api.github.com").rstrip("/")
+    api = ci_api.github_api(env)
     server, run = env.get("GITHUB_SERVER_URL"), env.get("GITHUB_RUN_ID")
     run_url = f"{server.rstrip('/')}/{repository}/actions/runs/{run}" if server and run else None
     return GitHub(api, repository, number, token, run_url)
@@ -232,12 +227,7 @@ def comment(
         verdict = gate_passed(summary) if passed is None else passed
         action = _post(pull_request, body(text, pull_request.limit, pull_request.run_url), verdict)
     except Skipped as skipped:
-        message = str(skipped)
-        for name in ("GITHUB_TOKEN", "GH_TOKEN", "SYSTEM_ACCESSTOKEN"):  # should any API echo one
-            token = env.get(name, "")
-            if len(token) >= 8 and not token.startswith("$("):
-                message = message.replace(token, "***")
-        return Outcome("skipped", message)
+        return Outcome("skipped", ci_api.hide_tokens(str(skipped), env))
     done = "posted" if action == "created" else "updated"
     message = f"{done} the evaluation summary on {pull_request.name} {pull_request.where}"
     if isinstance(pull_request, AzureDevOps):
@@ -253,7 +243,7 @@ def thread_status(passed: bool | None) -> str:
 def _post(pull_request: Target, text: str, passed: bool | None) -> Action:
     try:
         with httpx.Client(
-            headers=pull_request.headers(), timeout=TIMEOUT_SECONDS, follow_redirects=True
+            headers=pull_request.headers(), timeout=ci_api.TIMEOUT_SECONDS, follow_redirects=True
         ) as client:
             if isinstance(pull_request, GitHub):
                 return _post_github(client, pull_request, text)
@@ -335,7 +325,7 @@ def _call(
 
 def _refusal(response: httpx.Response, pull_request: Target) -> str:
     status = response.status_code
-    said = _api_message(response)
+    said = ci_api.api_message(response)
     answer = f"{status} {said}" if said else str(status)
     if isinstance(pull_request, GitHub):
         fixes = {
@@ -360,15 +350,3 @@ def _refusal(response: httpx.Response, pull_request: Target) -> str:
         }
     fix = fixes.get(status, f"{response.request.method} {response.request.url.path} failed")
     return f"{pull_request.name} refused the comment ({answer}): {fix}; no comment posted"
-
-
-def _api_message(response: httpx.Response) -> str:
-    """The first line of the API's own `message`, short: GitHub and Azure DevOps both send one."""
-    try:
-        message = response.json().get("message")
-    except (ValueError, AttributeError):
-        return ""
-    if not isinstance(message, str) or not message.strip():
-        return ""
-    first = message.strip().splitlines()[0]
-    return first if len(first) <= 160 else first[:157] + "..."

@@ -43,7 +43,7 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import quote
 
-from {{ cookiecutter.package_name }} import paths
+from {{ cookiecutter.package_name }} import ci_api, paths
 
 BRANCH = "template-update"
 BODY_FILE = paths.STATE / "template-update.md"
@@ -510,11 +510,7 @@ def open_pull_request(update: Update, env: Mapping[str, str] | None = None) -> s
             return _azure_devops(update, env, pr_comment)
     except pr_comment.Skipped as refused:
         message = str(refused).replace("; no comment posted", "")
-        for name in ("GITHUB_TOKEN", "GH_TOKEN", "SYSTEM_ACCESSTOKEN"):
-            token = env.get(name, "")
-            if len(token) >= 8 and not token.startswith("$("):
-                message = message.replace(token, "***")
-        raise UpdateError(message) from refused
+        raise UpdateError(ci_api.hide_tokens(message, env)) from refused
     raise UpdateError(
         "not on GitHub Actions or Azure Pipelines: the branch is pushed; open the pull request from "
         f"{BRANCH} by hand, with {BODY_FILE} as its description"
@@ -528,29 +524,28 @@ def _github(update: Update, env: Mapping[str, str], pr_comment: Any) -> str:
     token = env.get("GITHUB_TOKEN") or env.get("GH_TOKEN")
     if repository.count("/") != 1 or not token:
         raise UpdateError("GITHUB_REPOSITORY and GITHUB_TOKEN (the job's github.token) are needed")
-    api = (env.get("GITHUB_API_URL") or "https://api.github.com").rstrip("/")
-    target = pr_comment.GitHub(api, repository, 0, token, None)
+    api, system = ci_api.github_api(env), "GitHub"
     repo = f"{api}/repos/{repository}"
     text = update.body[: pr_comment.GITHUB_LIMIT]
     owner = repository.split("/")[0]
-    with httpx.Client(headers=target.headers(), timeout=pr_comment.TIMEOUT_SECONDS) as client:
+    with httpx.Client(headers=ci_api.github_headers(token), timeout=ci_api.TIMEOUT_SECONDS) as client:
         try:
             listed = _call(
-                client, "GET", f"{repo}/pulls?head={owner}:{BRANCH}&state=open", target, pr_comment
+                client, "GET", f"{repo}/pulls?head={owner}:{BRANCH}&state=open", system, pr_comment
             )
             found = listed.json()
             if found:
                 number = found[0]["number"]
                 payload = {"title": update.title, "body": text}
-                _call(client, "PATCH", f"{repo}/pulls/{number}", target, pr_comment, payload)
+                _call(client, "PATCH", f"{repo}/pulls/{number}", system, pr_comment, payload)
                 action = "updated"
             else:
                 payload = {"title": update.title, "body": text, "head": BRANCH, "base": update.base}
-                number = _call(client, "POST", f"{repo}/pulls", target, pr_comment, payload).json()["number"]
+                number = _call(client, "POST", f"{repo}/pulls", system, pr_comment, payload).json()["number"]
                 action = "opened"
             state = "failure" if update.conflicts else "success"
             status = {"state": state, "context": STATUS_CONTEXT, "description": _status_text(update)}
-            _call(client, "POST", f"{repo}/statuses/{update.commit}", target, pr_comment, status)
+            _call(client, "POST", f"{repo}/statuses/{update.commit}", system, pr_comment, status)
         except httpx.HTTPError as error:
             raise UpdateError(f"could not reach GitHub ({type(error).__name__}: {error})") from error
     return f"{action} pull request #{number} ({repository}), status {STATUS_CONTEXT}: {state}"
@@ -570,18 +565,17 @@ def _azure_devops(update: Update, env: Mapping[str, str], pr_comment: Any) -> st
         )
     repo = f"{collection}/{quote(project, safe='')}/_apis/git/repositories/{quote(repository, safe='')}"
     name = env.get("BUILD_REPOSITORY_NAME") or repository
-    target = pr_comment.AzureDevOps(f"{repo}/pullRequests/0/threads", 0, name, token, None)
-    version = pr_comment.AZURE_DEVOPS_API
+    system, version = "Azure DevOps", pr_comment.AZURE_DEVOPS_API
     text = _shortened(update.body, AZURE_DEVOPS_DESCRIPTION_LIMIT)
     source = f"refs/heads/{BRANCH}"
-    with httpx.Client(headers=target.headers(), timeout=pr_comment.TIMEOUT_SECONDS) as client:
+    with httpx.Client(headers=ci_api.azure_devops_headers(token), timeout=ci_api.TIMEOUT_SECONDS) as client:
         try:
             query = f"searchCriteria.sourceRefName={source}&searchCriteria.status=active&{version}"
-            found = _call(client, "GET", f"{repo}/pullrequests?{query}", target, pr_comment).json()["value"]
+            found = _call(client, "GET", f"{repo}/pullrequests?{query}", system, pr_comment).json()["value"]
             if found:
                 number = found[0]["pullRequestId"]
                 payload = {"title": update.title, "description": text}
-                _call(client, "PATCH", f"{repo}/pullrequests/{number}?{version}", target, pr_comment, payload)
+                _call(client, "PATCH", f"{repo}/pullrequests/{number}?{version}", system, pr_comment, payload)
                 action = "updated"
             else:
                 payload = {
@@ -590,12 +584,12 @@ def _azure_devops(update: Update, env: Mapping[str, str], pr_comment: Any) -> st
                     "title": update.title,
                     "description": text,
                 }
-                made = _call(client, "POST", f"{repo}/pullrequests?{version}", target, pr_comment, payload)
+                made = _call(client, "POST", f"{repo}/pullrequests?{version}", system, pr_comment, payload)
                 number = made.json()["pullRequestId"]
                 action = "opened"
             iterations = f"{repo}/pullRequests/{number}/iterations?{version}"
             latest = max(
-                (item["id"] for item in _call(client, "GET", iterations, target, pr_comment).json()["value"]),
+                (item["id"] for item in _call(client, "GET", iterations, system, pr_comment).json()["value"]),
                 default=None,
             )
             state = "failed" if update.conflicts else "succeeded"
@@ -607,20 +601,20 @@ def _azure_devops(update: Update, env: Mapping[str, str], pr_comment: Any) -> st
             if latest is not None:
                 status["iterationId"] = latest
             _call(
-                client, "POST", f"{repo}/pullRequests/{number}/statuses?{version}", target, pr_comment, status
+                client, "POST", f"{repo}/pullRequests/{number}/statuses?{version}", system, pr_comment, status
             )
         except httpx.HTTPError as error:
             raise UpdateError(f"could not reach Azure DevOps ({type(error).__name__}: {error})") from error
     return f"{action} pull request {number} ({name}), status {STATUS_CONTEXT}/conflicts: {state}"
 
 
-def _call(client: Any, method: str, url: str, target: Any, pr_comment: Any, payload: Any = None) -> Any:
+def _call(client: Any, method: str, url: str, system: str, pr_comment: Any, payload: Any = None) -> Any:
     response = client.request(method, url, json=payload)
     if response.is_success:
         return response
-    said = pr_comment._api_message(response)
+    said = ci_api.api_message(response)
     answer = f"{response.status_code} {said}".strip()
-    if target.name == "GitHub":
+    if system == "GitHub":
         fix = {
             401: "the token is not valid: set GITHUB_TOKEN to the job's github.token",
             403: "give the job `permissions: contents: write, pull-requests: write, statuses: write`, "
@@ -635,7 +629,7 @@ def _call(client: Any, method: str, url: str, target: Any, pr_comment: Any, payl
             "(Project settings > Repositories > Security)",
         }
     reason = fix.get(response.status_code, f"{method} {response.request.url.path} failed")
-    raise pr_comment.Skipped(f"{target.name} refused the pull request ({answer}): {reason}")
+    raise pr_comment.Skipped(f"{system} refused the pull request ({answer}): {reason}")
 
 
 def _status_text(update: Update) -> str:
