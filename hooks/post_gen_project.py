@@ -272,11 +272,15 @@ def _git_identity_configured(project_dir: Path) -> bool:
         return False
 
 
-def print_next_steps(project_dir: Path) -> None:
-    """The real path, quoted for a shell, wherever the project was generated."""
+def print_next_steps(project_dir: Path, context: dict[str, object]) -> None:
+    """The real path, quoted for a shell, wherever the project was generated; with approvers agreed,
+    the step an admin owes before the first deployment (each deployment checks it was done)."""
     installed = (project_dir / ".venv" / "bin" / "python").exists()
     targets = "experiment" if installed else "install experiment"
     print(f"\nGenerated {project_dir.name}. Next:\n  cd {shlex.quote(str(project_dir))}\n  make {targets}\n")
+    if any(str(context.get(name, "")).strip() for name in ("approvers_test", "approvers_prod")):
+        print("Before the first deployment, a repository or project admin runs `make approvals`:")
+        print("it makes the CI environments' approvers those in governance.yaml.\n")
 
 
 def main() -> int:
@@ -292,7 +296,7 @@ def main() -> int:
     init_git(project_dir)
     install_commit_checks(project_dir)
     tell_cruft_where(project_dir)
-    print_next_steps(project_dir)
+    print_next_steps(project_dir, context)
     return 0
 
 

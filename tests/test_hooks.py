@@ -338,6 +338,13 @@ def test_an_empty_cloned_repository_is_a_place_to_generate_into(tmp_path: Path):
     assert git(tmp_path / "qcp-assistant", "status", "--porcelain") == ""
 
 
+@pytest.mark.parametrize("approvers", [{}, {"approvers_prod": "qa-leads"}], ids=["none", "prod"])
+def test_agreed_approvers_add_the_admin_step_to_the_next_steps(bake, capfd, approvers):
+    bake(**approvers)
+    told = "a repository or project admin runs `make approvals`" in capfd.readouterr().out
+    assert told is bool(approvers)
+
+
 def test_a_malformed_timeout_is_named_and_the_defaults_used(bake, registration_log, monkeypatch, capfd):
     monkeypatch.setenv("AIOPS_HOOK_TIMEOUT", "abc")
     project = bake(register_on_generate="local")
