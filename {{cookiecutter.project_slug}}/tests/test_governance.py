@@ -124,6 +124,8 @@ def test_every_record_carries_the_agreement_and_a_diff_names_a_changed_one(small
     assert records[0].agreed is not None and records[0].agreed.environments["prod"].approvers == []
     changes = release.diff(*records)
     assert [line.split(":")[0] for line in changes if line.startswith("agreed ")] == ["agreed environments"]
+    shown = runner.invoke(app, ["release", "show", str(next((small_project / "two").glob("*/release.json")))])
+    assert f"{records[1].agreed.data_classification} data, {records[1].agreed.residency}" in shown.output
     card = next((small_project / "two").glob(f"*/{system_card.CARD}")).read_text(encoding="utf-8")
     assert "## Governance" in card and "- Approves prod: qa-lead" in card
 

@@ -54,6 +54,10 @@ def show(record: RecordArgument = None) -> None:
         overview.add_row("started by", escape(deployed.approver or "—"))
         overview.add_row("approved by", escape(release.approved_by(deployed)))
         overview.add_row("region", escape(deployed.region or "—"))
+    if loaded.agreed:
+        agreed = loaded.agreed
+        gxp = "GxP-relevant" if agreed.gxp_relevant else "not GxP-relevant"
+        overview.add_row("agreed", escape(f"{gxp}, {agreed.data_classification} data, {agreed.residency}"))
     if loaded.evaluation:
         gate = loaded.evaluation.gate
         verdict = ("passed" if gate.passed else "failed") + ("" if gate.enforced else " (not enforced)")
