@@ -116,3 +116,11 @@ def test_a_deployment_ships_only_a_passed_gate_and_records_where_and_who(
     failed["evaluation"]["gate"]["passed"] = False
     gated.write_text(json.dumps(failed), encoding="utf-8")
     assert "its gate did not pass" in runner.invoke(app, ["release", "tags"]).output
+
+
+def test_the_newest_record_is_the_newest_run_even_when_an_older_one_was_copied_later(tmp_path: Path):
+    results = tmp_path / "results"
+    for name, created in (("b-new", "2026-02-01T00:00:00+00:00"), ("a-old", "2026-01-01T00:00:00+00:00")):
+        (results / name).mkdir(parents=True)  # the older run is written second, as a download would be
+        (results / name / release.RECORD).write_text(json.dumps({"created": created}), encoding="utf-8")
+    assert release.latest(tmp_path) == results / "b-new" / release.RECORD

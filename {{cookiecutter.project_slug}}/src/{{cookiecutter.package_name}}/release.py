@@ -233,8 +233,18 @@ def read(path: Path) -> ReleaseRecord:
 
 
 def latest(root: Path) -> Path | None:
-    records = sorted((root / paths.RESULTS).glob(f"*/{RECORD}"), key=lambda p: p.stat().st_mtime)
+    """The newest run's record under results/, by its own `created` time: file times change when a
+    results folder is copied or downloaded (a pipeline artifact), the record's time does not."""
+    found = (root / paths.RESULTS).glob(f"*/{RECORD}")
+    records = sorted(found, key=lambda path: (_created(path), path.stat().st_mtime))
     return records[-1] if records else None
+
+
+def _created(path: Path) -> str:
+    try:
+        return str(json.loads(path.read_text(encoding="utf-8"))["created"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return ""  # unreadable: oldest; `release show` on it says what is wrong
 
 
 def diff(before: ReleaseRecord, after: ReleaseRecord) -> list[str]:
