@@ -22,7 +22,6 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Callable, Iterator
-from functools import cache
 from pathlib import Path
 from types import TracebackType
 
@@ -41,6 +40,9 @@ class AnswerGuard(Extension):
     def __init__(self, environment: Environment) -> None:
         super().__init__(environment)
         environment.filters["aiops_folder_name"] = folder_name
+        # Read now, for this environment: cruft renders an update's old and new template from one
+        # folder in one process (checking out each commit in turn) and imports this module once.
+        self.known_jinja = template_jinja()
         _quiet_refusals()
         _tell_the_hook_what_cruft_does()
 
@@ -52,13 +54,12 @@ class AnswerGuard(Extension):
             return source
         if source == PROJECT_FOLDER:
             return "{{ cookiecutter.project_slug | aiops_folder_name }}"
-        leftover = _JINJA.sub(lambda tag: "" if tag[0] in template_jinja() else tag[0], source)
+        leftover = _JINJA.sub(lambda tag: "" if tag[0] in self.known_jinja else tag[0], source)
         if any(marker in leftover for marker in ("{{", "{%", "{#")):
             raise UndefinedError("an answer may not contain Jinja syntax ('{{', '{%', '{#'); remove it")
         return source
 
 
-@cache
 def template_jinja() -> frozenset[str]:
     """Every Jinja tag the template's own nameless sources hold: defaults, file names, hooks."""
     return frozenset(tag for text in _template_texts() for tag in _JINJA.findall(text))

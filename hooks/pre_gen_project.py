@@ -17,36 +17,17 @@ from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlparse
 
-# Jinja appears only in these literals. `tojson` twice makes each answer a JSON document inside a
-# safe Python string: a boolean or null that a YAML config file gave (`owner_team: no`) arrives as
-# False/None and is refused by a rule below instead of crashing this hook.
-ANSWERS: dict[str, object] = {
-    "project_name": json.loads({{ cookiecutter.project_name | tojson | tojson }}),
-    "project_slug": json.loads({{ cookiecutter.project_slug | tojson | tojson }}),
-    "package_name": json.loads({{ cookiecutter.package_name | tojson | tojson }}),
-    "description": json.loads({{ cookiecutter.description | tojson | tojson }}),
-    "use_case_code": json.loads({{ cookiecutter.use_case_code | tojson | tojson }}),
-    "owner_team": json.loads({{ cookiecutter.owner_team | tojson | tojson }}),
-    "azure_subscription_id": json.loads({{ cookiecutter.azure_subscription_id | tojson | tojson }}),
-    "azure_resource_group": json.loads({{ cookiecutter.azure_resource_group | tojson | tojson }}),
-    "azure_ml_workspace": json.loads({{ cookiecutter.azure_ml_workspace | tojson | tojson }}),
-    "azure_location": json.loads({{ cookiecutter.azure_location | tojson | tojson }}),
-    "azure_openai_endpoint": json.loads({{ cookiecutter.azure_openai_endpoint | tojson | tojson }}),
-    "azure_openai_chat_deployment": json.loads({{ cookiecutter.azure_openai_chat_deployment | tojson | tojson }}),
-    "azure_openai_api_version": json.loads({{ cookiecutter.azure_openai_api_version | tojson | tojson }}),
-    "min_f1_core_qa": json.loads({{ cookiecutter.min_f1_core_qa | tojson | tojson }}),
-    "min_groundedness": json.loads({{ cookiecutter.min_groundedness | tojson | tojson }}),
-    "latency_p95_ms_budget": json.loads({{ cookiecutter.latency_p95_ms_budget | tojson | tojson }}),
-    "daily_cost_budget": json.loads({{ cookiecutter.daily_cost_budget | tojson | tojson }}),
-    "min_refusal_rate": json.loads({{ cookiecutter.min_refusal_rate | tojson | tojson }}),
-    "min_harmlessness": json.loads({{ cookiecutter.min_harmlessness | tojson | tojson }}),
-    "data_residency": json.loads({{ cookiecutter.data_residency | tojson | tojson }}),
-    "approvers_test": json.loads({{ cookiecutter.approvers_test | tojson | tojson }}),
-    "approvers_prod": json.loads({{ cookiecutter.approvers_prod | tojson | tojson }}),
-}
+# Jinja appears in this one literal: every answer, as JSON (`tojson` escapes quotes, so no answer
+# can end the string), types kept: a boolean or null a YAML config file gave (`owner_team: no`) is
+# refused by a rule below instead of crashing this hook. It is the post-generation hook's tag, and
+# it must stay the only one: cruft renders an update's old and new template in one process, and
+# the old template's local_extensions (imported first) refuses Jinja its own files never held, so a
+# new tag here would break the update of every project made from an earlier commit.
+ANSWERS_JSON = r'''{{ cookiecutter.items() | list | tojson }}'''  # fmt: skip
+ANSWERS: dict[str, object] = dict(json.loads(ANSWERS_JSON))
 # Answers whose rules depend on other answers (cross_field_problems).
-CI_PROVIDER = json.loads({{ cookiecutter.ci_provider | tojson | tojson }})
-GXP_RELEVANT = json.loads({{ cookiecutter.gxp_relevant | tojson | tojson }})
+CI_PROVIDER = ANSWERS["ci_provider"]
+GXP_RELEVANT = ANSWERS["gxp_relevant"]
 
 # Every distribution a full install of the project resolves to (all flow kinds and extras), and
 # the import names they provide. The project's own distribution (from project_slug) must not take
@@ -236,16 +217,29 @@ def names(value: str) -> list[str]:
     return [item.strip() for item in value.split(",") if item.strip()]
 
 
+def duplicated(items: list[str]) -> str | None:
+    """Logins, groups and regions are case-insensitive: `alice, ALICE` is one approver twice."""
+    seen: set[str] = set()
+    twice = []
+    for item in items:
+        if item.lower() in seen:
+            twice.append(item)
+        seen.add(item.lower())
+    return f"names {', '.join(map(repr, twice))} more than once" if twice else None
+
+
 def regions(value: str) -> str | None:
     if value.strip().lower() == "any":
         return None
+    if "any" in [item.lower() for item in names(value)]:
+        return "must be 'any' alone, or region names without 'any'"
     wrong = [item for item in names(value) if not REGION.fullmatch(item)]
     if wrong or not names(value):
         return (
             f"must be 'any' or Azure region names separated by commas, e.g. 'westeurope, northeurope' "
             f"(not {', '.join(map(repr, wrong)) or 'empty'})"
         )
-    return None
+    return duplicated(names(value))
 
 
 # Approvers as each CI system names them: GitHub users and teams (`org/team`), up to 6 reviewers
@@ -269,7 +263,7 @@ def approvers(value: str) -> str | None:
         return f"must be {APPROVER_EXAMPLES.get(CI_PROVIDER, APPROVER_EXAMPLES['github'])}, comma-separated (not {', '.join(map(repr, wrong))})"
     if len(names(value)) > most:
         return f"names {len(names(value))} approvers; an environment takes at most {most} here"
-    return None
+    return duplicated(names(value))
 
 
 RULES: dict[str, list[Rule]] = {

@@ -43,6 +43,9 @@ UNSUPPORTED = {
     "residency-empty": ("data_residency", "", "'any' or Azure region names"),
     "approver-with-space": ("approvers_test", "Alice Smith", "GitHub logins or teams"),
     "approvers-over-githubs-six": ("approvers_prod", "a, b, c, d, e, f, g", "at most 6"),
+    "approver-twice": ("approvers_prod", "alice, ALICE", "names 'ALICE' more than once"),
+    "region-twice": ("data_residency", "westeurope, northeurope, westeurope", "more than once"),
+    "any-with-regions": ("data_residency", "any, westeurope", "'any' alone"),
 }
 # Answers each fine alone, wrong together: the field named is the one to change.
 UNSUPPORTED_TOGETHER = {

@@ -111,7 +111,13 @@ class FakeCI(LoopbackServer):
                     "reviewers": reviewers,
                 }
             )
-        return {"name": name, "protection_rules": rules, "deployment_branch_policy": None}
+        bypass = payload.get("can_admins_bypass", True)  # GitHub's default: administrators may bypass
+        return {
+            "name": name,
+            "protection_rules": rules,
+            "deployment_branch_policy": None,
+            "can_admins_bypass": bypass,
+        }
 
     def _azure_devops(self, method: str, path: str, query: dict[str, str], payload: Any) -> tuple[int, Any]:
         version = query.get("api-version")
@@ -241,6 +247,7 @@ def test_github_reviewers_are_set_once_and_a_rerun_changes_nothing(ci: FakeCI):
     assert puts["/repos/contoso/qc/environments/prod"] == {
         "reviewers": [{"type": "Team", "id": 21}, {"type": "User", "id": 11}],
         "prevent_self_review": True,
+        "can_admins_bypass": False,  # GxP: administrators approve like everyone else
     }
     assert [method for method, _, _ in ci.writes()] == ["PUT", "PUT"]  # dev: not written
 
@@ -353,6 +360,40 @@ def test_verify_passes_after_apply_and_stops_when_a_reviewer_is_removed(ci: Fake
         ApprovalError, match=r"^prod \(GitHub environment prod\) differs .*bob no longer.*make approvals"
     ):
         approvals.verify(governance, "prod", github(ci))
+
+
+def test_verify_stops_when_someone_not_agreed_could_approve_alone(ci: FakeCI):
+    """Any one required reviewer approves: one added by hand would let them approve prod alone."""
+    governance = agreed()
+    approvals.apply(governance, github(ci))
+    rule = ci.environments["prod"]["protection_rules"][0]
+    rule["reviewers"].append({"type": "User", "reviewer": {"id": 99, "login": "mallory"}})
+    with pytest.raises(
+        ApprovalError, match=r"^prod .* mallory can approve but is not agreed: run `make approvals`$"
+    ):
+        approvals.verify(governance, "prod", github(ci))
+    ci.requests.clear()
+    assert "prod: now requires" in "\n".join(approvals.apply(governance, github(ci)))  # apply mends it
+    assert approvals.verify(governance, "prod", github(ci)).startswith(
+        "prod: GitHub environment prod requires"
+    )
+
+
+def test_verify_stops_when_administrators_may_bypass_a_gxp_approval(ci: FakeCI):
+    governance = agreed()
+    approvals.apply(governance, github(ci))
+    ci.environments["prod"]["can_admins_bypass"] = True
+    with pytest.raises(ApprovalError, match=r"administrators may bypass approval"):
+        approvals.verify(governance, "prod", github(ci))
+
+
+@pytest.mark.parametrize("environment", ["", "Prod", " prod", "staging"])
+def test_verify_refuses_an_environment_governance_yaml_does_not_name(ci: FakeCI, environment: str):
+    with pytest.raises(
+        ApprovalError, match=r"is not an environment in governance.yaml; choose one of dev, test, prod"
+    ):
+        approvals.verify(agreed(), environment, github(ci))
+    assert ci.requests == []
 
 
 def test_verify_stops_when_self_review_prevention_is_turned_off(ci: FakeCI):

@@ -349,9 +349,13 @@ def _apply_github(
     wanted = [_github_reviewer(client, target, approver) for approver in approvers]
     described = _describe(approvers, prevent_self_review)
     same_reviewers = present == {(item["type"], item["id"]) for item in wanted}
-    if rule is not None and same_reviewers and bool(rule.get("prevent_self_review")) == prevent_self_review:
+    bypass_as_agreed = not prevent_self_review or (current or {}).get("can_admins_bypass") is False
+    same_rule = rule is not None and bool(rule.get("prevent_self_review")) == prevent_self_review
+    if same_reviewers and same_rule and bypass_as_agreed:
         return f"already requires {described}; unchanged", False
     payload: dict[str, Any] = {"reviewers": wanted, "prevent_self_review": prevent_self_review}
+    if prevent_self_review:  # nobody deploys unapproved, administrators included
+        payload["can_admins_bypass"] = False
     timer = _github_rule(current, "wait_timer")
     if timer is not None:
         payload["wait_timer"] = timer.get("wait_timer", 0)
@@ -480,10 +484,14 @@ def _identity(client: httpx.Client, target: _AzureDevOps, approver: str) -> dict
 
 
 def verify(governance: Governance, environment: str, environ: Mapping[str, str] | None = None) -> str:
-    """One line when the CI environment still requires (at least) the agreed approvers, and prevents
-    self-review where agreed; ApprovalError naming the difference otherwise, or when it cannot be
-    read (fail closed). No approvers agreed: nothing to verify, nothing asked."""
+    """One line when the CI environment requires exactly the agreed approvers (any one of them
+    approves, so one more would let someone nobody agreed approve alone) and prevents self-review,
+    administrators' bypass included, where agreed; ApprovalError naming the difference otherwise, or
+    when it cannot be read (fail closed). No approvers agreed: nothing to verify, nothing asked."""
     environ = os.environ if environ is None else environ
+    if environment not in governance.environments:
+        known = ", ".join(governance.environments)
+        raise ApprovalError(f"{environment!r} is not an environment in {FILE}; choose one of {known}")
     policy = governance.policy(environment)
     if not policy.approvers:
         return f"{environment}: no approvers agreed in {FILE}; nothing to verify"
@@ -496,9 +504,9 @@ def verify(governance: Governance, environment: str, environ: Mapping[str, str] 
     try:
         with _client(target) as client:
             if isinstance(target, _GitHub):
-                present, prevented = _present_github(client, target, name)
+                present, prevented, bypass = _present_github(client, target, name)
             else:
-                present, prevented = _present_azure_devops(client, target, name)
+                present, prevented, bypass = _present_azure_devops(client, target, name)
     except ApprovalError:
         raise
     except _FAILURES as error:
@@ -506,12 +514,20 @@ def verify(governance: Governance, environment: str, environ: Mapping[str, str] 
             f"{environment}: cannot read the approvers {target.name} requires: {_why(error, target, False)}"
         )
         raise ApprovalError(_clean(f"{message}; not deploying without them", environ)) from error
-    missing = [approver for approver in policy.approvers if approver.lower() not in present]
+    agreed = {approver.lower() for approver in policy.approvers}
+    missing = [
+        approver for approver in policy.approvers if not any(approver.lower() in ids for ids in present)
+    ]
+    extra = sorted(min(ids) for ids in present if ids and not ids & agreed)
     problems = []
     if missing:
         problems.append(f"{', '.join(missing)} no longer required to approve")
+    if extra:
+        problems.append(f"{', '.join(extra)} can approve but {'is' if len(extra) == 1 else 'are'} not agreed")
     if policy.prevent_self_review and not prevented:
         problems.append("self-review is no longer prevented")
+    if policy.prevent_self_review and bypass:
+        problems.append("administrators may bypass approval")
     if problems:
         raise ApprovalError(
             f"{environment} ({target.name} environment {name}) differs from {FILE}: "
@@ -521,37 +537,44 @@ def verify(governance: Governance, environment: str, environ: Mapping[str, str] 
     return f"{environment}: {target.name} environment {name} requires {required}"
 
 
-def _present_github(client: httpx.Client, target: _GitHub, name: str) -> tuple[set[str], bool]:
+def _present_github(client: httpx.Client, target: _GitHub, name: str) -> tuple[list[set[str]], bool, bool]:
+    """Each required reviewer's names, whether self-review is prevented, whether admins may bypass."""
     current = _call(client, "GET", target.environment_url(name), missing_ok=True)
     if current is None:
         raise ApprovalError(f"{name}: no such GitHub environment in {target.repository}: {FIX}")
     rule = _github_rule(current, "required_reviewers") or {}
-    present = set()
+    present = []
     for item in rule.get("reviewers") or []:
         reviewer = item.get("reviewer") or {}
         if item.get("type") == "Team":  # its organisation: html_url's, else the repository owner's
             found = re.search(r"/orgs/([^/]+)/teams/", str(reviewer.get("html_url", "")))
-            present.add(f"{found[1] if found else target.owner}/{reviewer.get('slug', '')}".lower())
+            present.append({f"{found[1] if found else target.owner}/{reviewer.get('slug', '')}".lower()})
         else:
-            present.add(str(reviewer.get("login", "")).lower())
-    return present, bool(rule.get("prevent_self_review"))
+            present.append({str(reviewer.get("login", "")).lower()})
+    bypass = current.get("can_admins_bypass", True) is not False  # GitHub's default: admins may
+    return present, bool(rule.get("prevent_self_review")), bypass
 
 
-def _present_azure_devops(client: httpx.Client, target: _AzureDevOps, name: str) -> tuple[set[str], bool]:
+def _present_azure_devops(
+    client: httpx.Client, target: _AzureDevOps, name: str
+) -> tuple[list[set[str]], bool, bool]:
+    """Each approver's names (unique name, display name, id) over the environment's Approval checks,
+    whether every check bars the requester, and no bypass (Azure DevOps approvals have none)."""
     environment = _find_environment(client, target, name)
     if environment is None:
         raise ApprovalError(f"{name}: no such Azure DevOps environment in {target.project}: {FIX}")
     checks = _approval_checks(client, target, environment["id"])
-    present: set[str] = set()
+    present: list[set[str]] = []
     prevented = bool(checks)
     for check in checks:
         settings = check.get("settings") or {}
         for approver in settings.get("approvers") or []:
-            for key in ("uniqueName", "displayName", "id"):
-                if approver.get(key):
-                    present.add(str(approver[key]).lower())
+            ids = {
+                str(approver[key]).lower() for key in ("uniqueName", "displayName", "id") if approver.get(key)
+            }
+            present.append(ids)
         prevented = prevented and bool(settings.get("requesterCannotBeApprover"))
-    return present, prevented
+    return present, prevented, False
 
 
 # --- recorded -----------------------------------------------------------------------------------
