@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import subprocess
 import sys
@@ -376,3 +377,14 @@ def test_the_names_a_project_may_not_take_cover_everything_it_installs(plain_run
     distributions, modules = json.loads(found.stdout)
     assert set(distributions) - {"qcp-assistant"} <= listed_in_pre_gen("DEPENDENCY_DISTRIBUTIONS")
     assert set(modules) - {"qcp_assistant"} <= listed_in_pre_gen("DEPENDENCY_MODULES")
+
+
+def test_the_hooks_read_the_answers_through_the_one_tag_every_earlier_extension_knows():
+    """cruft renders an update's old template first, importing its local_extensions, which refuses
+    Jinja its own commit's files never held: a new tag in a hook would break every update to it."""
+    tags = {
+        tag
+        for hook in sorted((TEMPLATE / "hooks").glob("*.py"))
+        for tag in re.findall(r"\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}", hook.read_text(encoding="utf-8"), re.DOTALL)
+    }
+    assert tags == {"{{ cookiecutter.items() | list | tojson }}"}
