@@ -20,7 +20,7 @@ import yaml
 from conftest import JsonHandler, LoopbackServer
 from typer.testing import CliRunner
 
-from {{ cookiecutter.package_name }} import approvals, paths
+from {{ cookiecutter.package_name }} import approvals, ci_api, paths
 from {{ cookiecutter.package_name }}.approvals import ApprovalError
 from {{ cookiecutter.package_name }}.cli import app
 from {{ cookiecutter.package_name }}.governance import EnvironmentPolicy, Governance
@@ -337,6 +337,14 @@ def test_a_dry_run_asks_nothing(ci: FakeCI):
     ado = approvals.apply(agreed("azure_devops"), {}, dry_run=True)  # no token needed either
     assert f"prod (Azure DevOps environment {SLUG}-prod): would require" in ado[2]
     assert ci.requests == []
+
+
+def test_an_echoed_token_is_hidden_as_sent_and_in_its_basic_form():
+    token = "pat-0123456789"
+    basic = base64.b64encode(f":{token}".encode()).decode()
+    env = {"AZURE_DEVOPS_EXT_PAT": token}
+    shown = ci_api.hide_tokens(f"bad header Basic {basic}; token {token}", env, ["AZURE_DEVOPS_EXT_PAT"])
+    assert shown == "bad header Basic ***; token ***"
 
 
 def test_apply_refused_names_the_admin_token(ci: FakeCI):

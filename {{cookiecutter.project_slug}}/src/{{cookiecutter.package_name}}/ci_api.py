@@ -54,9 +54,11 @@ def api_message(response: httpx.Response) -> str:
 
 
 def hide_tokens(message: str, env: Mapping[str, str], names: Iterable[str] = TOKENS) -> str:
-    """`message` with the value of each token variable in `names` as ***, should an API echo one."""
+    """`message` with the value of each token variable in `names` as ***, should an API echo one,
+    as sent or in the Basic form a personal access token travels in."""
     for name in names:
         token = env.get(name, "")
         if len(token) >= 8 and not token.startswith("$("):  # an unmapped macro arrives as its own text
-            message = message.replace(token, "***")
+            basic = base64.b64encode(f":{token}".encode()).decode()
+            message = message.replace(token, "***").replace(basic, "***")
     return message
