@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 from types import ModuleType
 
@@ -20,6 +23,21 @@ TEMPLATE_COPY_IGNORE = shutil.ignore_patterns(
     ".git", ".venv", "build", ".pytest_cache", ".ruff_cache", "__pycache__"
 )
 LOCAL_STATE = {".git", ".aiops", ".promptflow", ".venv"}  # made by the hook or by running, never rendered
+CRUFT = str(Path(sys.executable).with_name("cruft"))
+# A commit identity for the scratch repositories the update tests make, whatever the machine's git config.
+IDENTITY = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.invalid"}
+IDENTITY |= {"GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.invalid"}
+
+
+def git(cwd: Path, *args: str) -> str:
+    env = {**os.environ, **IDENTITY}
+    return subprocess.run(["git", *args], cwd=cwd, env=env, check=True, capture_output=True, text=True).stdout
+
+
+def edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text(encoding="utf-8")
+    assert old in text, f"{old!r} not in {path}"
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
 
 
 def files_in(project: Path) -> set[str]:

@@ -17,22 +17,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import TEMPLATE, TEMPLATE_COPY_IGNORE
-
-CRUFT = str(Path(sys.executable).with_name("cruft"))
-IDENTITY = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.invalid"}
-IDENTITY |= {"GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.invalid"}
-
-
-def git(cwd: Path, *args: str) -> str:
-    env = {**os.environ, **IDENTITY}
-    return subprocess.run(["git", *args], cwd=cwd, env=env, check=True, capture_output=True, text=True).stdout
-
-
-def edit(path: Path, old: str, new: str) -> None:
-    text = path.read_text(encoding="utf-8")
-    assert old in text, f"{old!r} not in {path}"
-    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+from conftest import CRUFT, IDENTITY, TEMPLATE, TEMPLATE_COPY_IGNORE, edit, git
 
 
 @pytest.fixture

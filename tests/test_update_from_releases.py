@@ -15,14 +15,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import TEMPLATE, TEMPLATE_COPY_IGNORE
+from conftest import CRUFT, IDENTITY, TEMPLATE, TEMPLATE_COPY_IGNORE, git
 from test_generated_project import make
 
 pytestmark = pytest.mark.project
 
-CRUFT = str(Path(sys.executable).with_name("cruft"))
-IDENTITY = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.invalid"}
-IDENTITY |= {"GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.invalid"}
 RELEASES = ["0.1.0", "0.2.0"]
 # Teams generate from main between releases too. Main as it last landed already loads the
 # template's Jinja extension (local_extensions.py), and cruft imports an update's old extension
@@ -35,11 +32,6 @@ TEAM_MODULE = '''"""The team's own helpers: a module the template never had."""
 def shout(text: str) -> str:
     return text.upper()
 '''
-
-
-def git(cwd: Path, *args: str) -> str:
-    env = {**os.environ, **IDENTITY}
-    return subprocess.run(["git", *args], cwd=cwd, env=env, check=True, capture_output=True, text=True).stdout
 
 
 def start_commit(name: str) -> str:
