@@ -1,6 +1,5 @@
-{#- Answers reach Python only as jsonify literals. A line the answer pushes past ruff's 110 columns, or a
-    literal ruff would re-quote (it holds an escaped \"), is left to the author: # fmt: skip (and noqa: E501). #}
-{%- macro fit(line) %}{{ line }}{{ '  # fmt: skip  # noqa: E501' if line | length > 110 else ('  # fmt: skip' if '\\"' in line else '') }}{% endmacro -%}
+{#- An answer's line as ruff accepts it: the one macro, in the template's templates/ folder. -#}
+{%- from "python_literal.jinja" import fit -%}
 """Chat prompt files: Jinja2 with `# system:` / `# user:` / `# assistant:` section headers."""
 
 from __future__ import annotations
