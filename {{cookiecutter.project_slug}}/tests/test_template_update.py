@@ -1,11 +1,15 @@
 """`make template-update-pr`: the pull request's content (CHANGELOG entries, conflicts) and the one
 pull request it opens or updates on GitHub or Azure DevOps.
 
-The git and cruft side runs in the template's own tests (two generated projects, local remotes);
-here: the pieces, and the platforms' APIs, as a loopback stand-in records them."""
+The git and cruft side with this template runs in the template's own tests (two generated
+projects, local remotes); here: the pieces, the platforms' APIs as a loopback stand-in records them,
+and the update itself on a tiny template in a local git repository: hostile `.cruft.json` values,
+files the project deleted or renamed, secrets in what the pull request would show."""
 
 from __future__ import annotations
 
+import json
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +17,7 @@ import pytest
 from conftest import JsonHandler, LoopbackServer
 from typer.testing import CliRunner
 
-from {{ cookiecutter.package_name }} import template_update
+from {{ cookiecutter.package_name }} import safe_git, template_update
 from {{ cookiecutter.package_name }}.cli import app
 from {{ cookiecutter.package_name }}.template_update import (
     OURS,
@@ -222,3 +226,197 @@ def test_an_unlinked_project_is_told_how_to_link(tmp_path: Path, monkeypatch: py
     result = CliRunner().invoke(app, ["template", "update-pr"])
     assert result.exit_code == 2
     assert "not linked to the template" in result.output and "cruft link" in result.output
+
+
+# --- the update on a tiny template (a local git repository; cruft in this process) -----------------
+
+TINY = {  # a template's files, under its project folder
+    "experiment.yaml": "name: tiny\n",
+    "README.md": "# {{ '{{' }}cookiecutter.project_slug{{ '}}' }}\n",
+    "docs/runbook.md": "# Runbook\n\nRestart the server.\n",
+    "src/{{ '{{' }}cookiecutter.package_name{{ '}}' }}/core.py": "VALUE = 1\n",
+}
+GITHUB_SHAPED = "ghp_" + "A1b2C3d4E5f6G7h8I9j0" * 2  # pragma: allowlist secret
+
+
+def _git(cwd: Path, *args: str) -> str:
+    identity = ["-c", "user.name=t", "-c", "user.email=t@example.invalid"]
+    return subprocess.run(
+        ["git", *identity, *args], cwd=cwd, check=True, capture_output=True, text=True
+    ).stdout
+
+
+def _write(folder: Path, files: dict[str, str]) -> None:
+    for name, text in files.items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_text(text, encoding="utf-8")
+
+
+def _tiny_template(tmp_path: Path) -> dict[str, Path]:
+    template = tmp_path / "template"
+    slug = "{{ '{{' }}cookiecutter.project_slug{{ '}}' }}"
+    _write(template, {"cookiecutter.json": '{"project_slug": "tiny", "package_name": "tiny"}\n'})
+    _write(template, {"CHANGELOG.md": "# Changelog\n\n## 0.1.0\n\n- First.\n"})
+    _write(template / slug, TINY)
+    _git(template, "init", "-q", "-b", "main")
+    _git(template, "add", "-A")
+    _git(template, "commit", "-qm", "v1")
+    return {"template": template, "slug": template / slug}
+
+
+@pytest.fixture
+def tiny(tmp_path: Path) -> dict[str, Path]:
+    """A tiny template at v1 and a project made from it with cruft, committed."""
+    from cruft import create
+
+    tiny = _tiny_template(tmp_path)
+    project = create(str(tiny["template"]), output_dir=tmp_path / "out", no_input=True)
+    _git(project, "init", "-q", "-b", "main")
+    _git(project, "add", "-A")
+    _git(project, "commit", "-qm", "made from the template")
+    return {**tiny, "project": project}
+
+
+def _template_v2(tiny: dict[str, Path], entry: str = "- Second.") -> None:
+    """The template changes the package's module, adds one to it, changes the runbook and README."""
+    folder = tiny["slug"]
+    _write(folder, {"src/{{ '{{' }}cookiecutter.package_name{{ '}}' }}/core.py": "VALUE = 2\n"})
+    _write(folder, {"src/{{ '{{' }}cookiecutter.package_name{{ '}}' }}/extra.py": "EXTRA = True\n"})
+    _write(folder, {"docs/runbook.md": "# Runbook\n\nRestart the server.\nThen check /health.\n"})
+    _write(folder, {"README.md": "# {{ '{{' }}cookiecutter.project_slug{{ '}}' }}\n\nMore.\n"})
+    changelog = tiny["template"] / "CHANGELOG.md"
+    changelog.write_text(changelog.read_text().replace("## 0.1.0", f"## 0.2.0\n\n{entry}\n\n## 0.1.0"))
+    _git(tiny["template"], "add", "-A")
+    _git(tiny["template"], "commit", "-qm", "v2")
+
+
+def _rename_and_delete(project: Path) -> None:
+    _git(project, "mv", "src/tiny", "src/tiny_core")
+    _git(project, "rm", "-q", "docs/runbook.md")
+    _git(project, "commit", "-qm", "team: own package name, no runbook")
+
+
+LOST = ["docs/runbook.md", "src/tiny/core.py", "src/tiny/extra.py"]
+
+
+def test_a_template_change_to_a_file_the_project_renamed_or_deleted_fails_the_update_by_name(
+    tiny: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+):
+    project = tiny["project"]
+    _rename_and_delete(project)
+    _template_v2(tiny)
+    monkeypatch.chdir(project)
+
+    result = CliRunner().invoke(app, ["template", "update"])
+
+    assert result.exit_code == 1, result.output
+    for name in LOST:
+        assert f"Conflict: {name}: changed by the template, but this project has no such" in result.output
+        assert (project / f"{name}.rej").is_file()
+    assert "+Then check /health." in (project / "docs/runbook.md.rej").read_text(encoding="utf-8")
+    assert "+VALUE = 2" in (project / "src/tiny/core.py.rej").read_text(encoding="utf-8")
+    assert "[tool.cruft] skip" in result.output and "3 conflicts" in result.output
+    assert (project / "README.md").read_text(encoding="utf-8") == "# tiny\n\nMore.\n", "the rest arrives"
+    assert (project / "src/tiny_core/core.py").read_text(encoding="utf-8") == "VALUE = 1\n"
+    state = json.loads((project / ".cruft.json").read_text(encoding="utf-8"))
+    assert state["commit"] == _git(tiny["template"], "rev-parse", "HEAD").strip()
+
+
+def test_the_update_pull_request_shows_a_lost_change_as_a_conflict_and_no_secret(
+    tiny: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+):
+    project = tiny["project"]
+    _rename_and_delete(project)
+    _template_v2(tiny, entry=f"- Example call: curl -H 'Authorization: token {GITHUB_SHAPED}' with {TOKEN}.")
+    monkeypatch.chdir(project)
+    said: list[str] = []
+
+    code = template_update.run(project, env={"GITHUB_TOKEN": TOKEN}, say=said.append)
+
+    assert code == 1, said
+    body = (project / template_update.BODY_FILE).read_text(encoding="utf-8")
+    assert "3 conflicts: resolve before merging" in body
+    for name in LOST:
+        assert f"- `{name}`: not in this project (deleted or renamed)" in body
+    branch = _git(project, "ls-tree", "-r", "--name-only", template_update.BRANCH).split()
+    assert {f"{name}.rej" for name in LOST} <= set(branch)
+    assert "Example call" in body and TOKEN not in body and GITHUB_SHAPED not in body
+    message = _git(project, "log", "-1", "--format=%B", template_update.BRANCH)
+    assert "src/tiny/core.py" in message and TOKEN not in message
+
+
+HOSTILE = [  # (field of .cruft.json, value); {marker} is a file the value would create if run
+    ("template", "--upload-pack=touch {marker}"),
+    ("template", "ext::sh -c touch% {marker}"),
+    ("commit", "--output={marker}"),
+    ("checkout", "--output={marker}"),
+]
+
+
+@pytest.mark.parametrize("command", ["update", "update-pr"])
+@pytest.mark.parametrize(("field", "value"), HOSTILE)
+def test_a_hostile_cruft_json_value_reaches_no_git_command_and_is_named_in_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, command: str, field: str, value: str
+):
+    tiny, project, marker = _tiny_template(tmp_path), tmp_path / "project", tmp_path / "pwned"
+    old = _git(tiny["template"], "rev-parse", "HEAD").strip()
+    _template_v2(tiny)  # behind: every git step would run
+    state = {
+        "template": str(tiny["template"]),
+        "commit": old,
+        "checkout": None,
+        "context": {"cookiecutter": {}},
+    }
+    state[field] = value.format(marker=marker)
+    _write(project, {"experiment.yaml": "name: tiny\n", ".cruft.json": json.dumps(state)})
+    _git(project, "init", "-q", "-b", "main")
+    _git(project, "add", "-A")
+    _git(project, "commit", "-qm", "a hostile link file")
+    monkeypatch.chdir(project)
+
+    result = CliRunner().invoke(app, ["template", command])
+
+    assert result.exit_code == 2, result.output
+    assert result.output.count("\n") == 1 and f"failed: .cruft.json {field}: " in result.output
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize(
+    "location",
+    [
+        "https://host/t.git",
+        "ssh://git@host:22/t.git",
+        "git@host:org/t.git",
+        "file:///srv/t",
+        "/srv/t",
+        "../t",
+    ],
+)
+def test_a_template_location_git_may_use_passes_as_written(location: str):
+    assert safe_git.repository(location, "here") == location
+
+
+@pytest.mark.parametrize(
+    "location",
+    [
+        "-u",
+        "ext::sh -c x",
+        "fd::3",
+        "http://host/t",
+        "git://host/t",
+        "git@-oProxyCommand=x:t",
+        "ssh://-oX/t",
+        "a\nb",
+    ],
+)
+def test_an_option_a_command_or_an_unsafe_transport_is_refused(location: str):
+    with pytest.raises(safe_git.Refused, match=r"^here: .+; write an https://"):
+        safe_git.repository(location, "here")
+
+
+def test_git_itself_refuses_a_transport_that_runs_commands(tmp_path: Path):
+    """The second line of defence: a value that slipped past the checks still runs nothing."""
+    marker = tmp_path / "pwned"
+    done = safe_git.run(tmp_path, "ls-remote", "--", f"ext::sh -c touch% {marker}")
+    assert done.returncode != 0 and "not allowed" in done.stderr
+    assert not marker.exists()

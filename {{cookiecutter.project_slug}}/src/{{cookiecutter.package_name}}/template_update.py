@@ -4,24 +4,29 @@ The scheduled template-update pipeline only calls this; everything up to opening
 runs the same on a laptop.
 
 1. `.cruft.json` names the template and the commit this project is on; `git ls-remote` asks the
-   template for its newest commit. The same commit: nothing to do.
+   template for its newest commit. The same commit: nothing to do. Its values reach git only as
+   safe_git allows (a URL or path, a commit id, a branch name; never an option or a remote helper).
 2. Behind: branch `template-update` is (re)made from the checked-out commit (the default branch in
-   CI), and `cruft update --skip-apply-ask --allow-untracked-files` merges the template three-way.
-   cruft applies the template's change with `git apply -3`: where the project and the template
-   changed the same lines, the file gets git's conflict markers (OURS ... THEIRS below);
-   where git lacks the base version it falls back to `git apply --reject`, which leaves `<file>.rej`.
-   Both are found and named, with their lines.
+   CI), and the template is merged three-way the way `cruft update` does it (merge() below): where
+   the project and the template changed the same lines, the file gets git's conflict markers (OURS
+   ... THEIRS below); where git lacks the base version it falls back to `git apply --reject`, which
+   leaves `<file>.rej`; where the project no longer has a file the template changed (deleted, or
+   renamed with its package), which cruft drops without a word, the change goes to `<file>.rej` too.
+   All are found and named, with their lines.
 3. Everything, conflicts included, is committed on the branch (`--no-verify`: the markers are meant
    to be seen), so the pull request shows them. Its checks fail while any remains: the
    `no-merge-conflicts` and `no-rejected-hunks` pre-commit hooks (`make lint`), this command's exit
    code, and, when it opens the pull request, a failed commit status (`template-update`).
-4. The pull-request body (written to .aiops/template-update.md) lists the template's CHANGELOG
+4. The pull-request body (written to .aiops/template-update.md, secrets masked) lists the template's CHANGELOG
    entries between the two commits (read from the template's own history: a blob-less clone, no
    checkout), the release each commit is on, the files changed and the conflicts.
 5. `--push` pushes the branch (`--force-with-lease`, so a branch someone else moved is not
    overwritten); `--open-pr` also opens the pull request, or updates the one already open, with the
    repository's own identity: GITHUB_TOKEN on GitHub Actions, SYSTEM_ACCESSTOKEN (the build
    service) on Azure Pipelines. The platform's calls reuse pr_comment's (httpx, one-line refusals).
+
+`make template-update` is the same merge on the checked-out branch, nothing committed
+(`--in-place`), with the same report and exit codes.
 
 Only git, cruft and the standard library are needed up to the push (`python -m <package>.template_update`
 runs without the project's environment); httpx is imported only to open the pull request.
@@ -30,6 +35,10 @@ runs without the project's environment); httpx is imported only to open the pull
 from __future__ import annotations
 
 import argparse
+import contextlib
+import copy
+import difflib
+import io
 import json
 import os
 import re
@@ -43,7 +52,7 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import quote
 
-from {{ cookiecutter.package_name }} import ci_api, paths
+from {{ cookiecutter.package_name }} import ci_api, paths, safe_git
 
 BRANCH = "template-update"
 BODY_FILE = paths.STATE / "template-update.md"
@@ -54,13 +63,17 @@ MARKER = "<!-- aiops-template-update -->"
 TRAILER = "Template-Update-Commit:"  # ends the commits this makes: a branch without it has people's work
 AZURE_DEVOPS_DESCRIPTION_LIMIT = 4_000  # characters Azure DevOps takes in a pull-request description
 GIT_TIMEOUT_SECONDS = 300
-NO_PROMPT = {"GIT_TERMINAL_PROMPT": "0"}  # a template needing credentials fails; it never waits for input
 RELEASE_HEADING = re.compile(r"^## +\[?v?(\d+\.\d+\.\d+[0-9A-Za-z.+-]*)\]?", re.MULTILINE)
 # git's conflict markers, built, so that this file holds none (a scan for them finds real ones only)
 OURS, SEPARATOR, THEIRS = "<" * 7 + " ours", "=" * 7, ">" * 7 + " theirs"
 FALLBACK_IDENTITY = {"user.name": "Template update", "user.email": "template-update@noreply.invalid"}
 
 Status = Literal["up-to-date", "updated", "conflicts"]
+MISSING_FIX = (
+    "changed by the template, but this project has no such file (deleted or renamed); the change is "
+    "in {rejected}: apply it where the file is now and delete the .rej, or, to keep the file deleted, "
+    "delete the .rej and add the path to [tool.cruft] skip in pyproject.toml"
+)
 
 
 class UpdateError(Exception):
@@ -72,10 +85,13 @@ class Conflict:
     path: str  # the project file that needs a hand
     lines: tuple[int, ...]  # where: the lines starting OURS, or the rejected hunks' first lines
     rejected: str | None = None  # the .rej file git left, when the hunk could not be merged at all
+    missing: bool = False  # the project has no such file (deleted or renamed): the change is in `rejected`
 
     def __str__(self) -> str:
         where = f" (line{'s' if len(self.lines) > 1 else ''} {', '.join(map(str, self.lines))})"
         where = where if self.lines else ""
+        if self.missing:
+            return f"{self.path}: {MISSING_FIX.format(rejected=self.rejected)}"
         if self.rejected:
             return f"{self.path}{where}: hunks rejected, in {self.rejected}"
         return f"{self.path}{where}: conflict markers {OURS} / {SEPARATOR} / {THEIRS}"
@@ -107,17 +123,10 @@ class Update:
 # --- git ---------------------------------------------------------------------------------------------
 
 
-def git(cwd: Path, *args: str, check: bool = True, env: Mapping[str, str] | None = None) -> str:
+def git(cwd: Path, *args: str, check: bool = True) -> str:
+    """git through safe_git (no shell, safe transports only); UpdateError when it fails and `check`."""
     try:
-        done = subprocess.run(
-            ["git", *args],
-            cwd=cwd,
-            capture_output=True,
-            text=True,
-            timeout=GIT_TIMEOUT_SECONDS,
-            env=None if env is None else {**os.environ, **env},
-            check=False,
-        )
+        done = safe_git.run(cwd, *args, timeout=GIT_TIMEOUT_SECONDS)
     except FileNotFoundError as error:
         raise UpdateError("git is not installed") from error
     except subprocess.TimeoutExpired as error:
@@ -129,17 +138,24 @@ def git(cwd: Path, *args: str, check: bool = True, env: Mapping[str, str] | None
 
 
 def read_state(project: Path) -> dict[str, Any]:
+    """`.cruft.json`, its template, commit and checkout checked before any of them reaches git."""
     path = project / CRUFT_FILE
     try:
         state = json.loads(path.read_text(encoding="utf-8"))
-        if not (isinstance(state["template"], str) and isinstance(state["commit"], str)):
-            raise TypeError("template and commit must be strings")
+        safe_git.repository(state["template"], f"{CRUFT_FILE} template")
+        safe_git.commit(state["commit"], f"{CRUFT_FILE} commit")
+        if state.get("checkout") is not None:
+            safe_git.ref(state["checkout"], f"{CRUFT_FILE} checkout")
+        if not isinstance(state.get("context", {}).get("cookiecutter"), dict):
+            raise TypeError("context.cookiecutter must hold the answers")
+    except safe_git.Refused as error:
+        raise UpdateError(str(error)) from error
     except FileNotFoundError as error:
         raise UpdateError(
             f"no {CRUFT_FILE}: this project is not linked to the template; link it once with: "
             "cruft link <template-git-url>"
         ) from error
-    except (ValueError, KeyError, TypeError) as error:
+    except (ValueError, KeyError, TypeError, AttributeError) as error:
         raise UpdateError(
             f"{CRUFT_FILE} is not cruft's state file ({type(error).__name__}: {error})"
         ) from error
@@ -151,7 +167,7 @@ def latest_commit(template: str, checkout: str | None = None) -> str:
     ref = checkout or "HEAD"
     if re.fullmatch(r"[0-9a-f]{40}", ref):
         return ref
-    listed = git(Path(tempfile.gettempdir()), "ls-remote", template, ref, env=NO_PROMPT)
+    listed = git(Path(tempfile.gettempdir()), "ls-remote", "--", template, ref)
     for line in listed.splitlines():
         sha, name = line.split("\t", 1)
         if name in (ref, f"refs/heads/{ref}", f"refs/tags/{ref}"):
@@ -170,7 +186,7 @@ class TemplateHistory:
         local = Path(template).expanduser()
         source = local.resolve().as_uri() if local.exists() else template  # file://: the filter applies
         folder = Path(self._folder.name)
-        git(folder, "clone", "-q", "--bare", "--filter=blob:none", source, str(self.repo), env=NO_PROMPT)
+        git(folder, "clone", "-q", "--bare", "--filter=blob:none", "--", source, str(self.repo))
 
     def __enter__(self) -> TemplateHistory:
         return self
@@ -179,19 +195,12 @@ class TemplateHistory:
         self._folder.cleanup()
 
     def show(self, commit: str, path: str) -> str | None:
-        done = subprocess.run(
-            ["git", "show", f"{commit}:{path}"], cwd=self.repo, capture_output=True, text=True, check=False
-        )
+        done = safe_git.run(self.repo, "show", f"{safe_git.commit(commit, 'commit')}:{path}")
         return done.stdout if done.returncode == 0 else None
 
     def behind(self, old: str, new: str) -> int | None:
-        done = subprocess.run(
-            ["git", "rev-list", "--count", f"{old}..{new}"],
-            cwd=self.repo,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
+        span = f"{safe_git.commit(old, 'commit')}..{safe_git.commit(new, 'commit')}"
+        done = safe_git.run(self.repo, "rev-list", "--count", span)
         return int(done.stdout) if done.returncode == 0 else None
 
 
@@ -281,14 +290,6 @@ def find_conflicts(project: Path, candidates: Sequence[str]) -> list[Conflict]:
 # --- the update --------------------------------------------------------------------------------------
 
 
-def _cruft() -> str:
-    here = Path(sys.executable).with_name("cruft")
-    found = str(here) if here.is_file() else shutil.which("cruft")
-    if not found:
-        raise UpdateError("cruft is not installed: make install (it is a dev dependency)")
-    return found
-
-
 def _base_branch(project: Path, env: Mapping[str, str]) -> str:
     """The branch the pull request goes into: the CI run's branch, else the checked-out one."""
     for name in ("GITHUB_REF_NAME", "BUILD_SOURCEBRANCH"):
@@ -308,17 +309,23 @@ def _identity(project: Path) -> list[str]:
     return flags
 
 
+def _behind(project: Path) -> tuple[dict[str, Any], str]:
+    """The checked state and the template's newest commit; refuses a working tree with changes."""
+    state = read_state(project)
+    new = latest_commit(state["template"], state.get("checkout"))
+    if new != state["commit"] and git(project, "status", "--porcelain", "--untracked-files=no").strip():
+        raise UpdateError("the working tree has uncommitted changes: commit or stash them first")
+    return state, new
+
+
 def prepare(project: Path, base: str | None = None, env: Mapping[str, str] | None = None) -> Update:
     """Make branch `template-update` with the template's newest version merged in, and the pull
     request's body; the checked-out branch is left as it was."""
     env = os.environ if env is None else env
-    state = read_state(project)
+    state, new = _behind(project)
     template, old = state["template"], state["commit"]
-    new = latest_commit(template, state.get("checkout"))
     if new == old:
         return Update("up-to-date", template, old, new)
-    if git(project, "status", "--porcelain", "--untracked-files=no").strip():
-        raise UpdateError("the working tree has uncommitted changes: commit or stash them first")
     base = (base or _base_branch(project, env)).removeprefix("refs/heads/")
     start = git(project, "rev-parse", "HEAD").strip()
     current = git(project, "rev-parse", "--abbrev-ref", "HEAD").strip()
@@ -335,51 +342,157 @@ def prepare(project: Path, base: str | None = None, env: Mapping[str, str] | Non
         )
     git(project, "checkout", "-q", "-B", BRANCH, start)
     try:
-        update = _update_on_branch(project, template, old, start)
+        update = _update(project, state, start, stage=True)
     except BaseException:
         git(project, "reset", "-q", "--hard", start, check=False)  # tracked files only: untracked stay
         git(project, "checkout", "-q", back, check=False)
         raise
     update.base, update.base_commit = base, start
-    update.body = body(update)
+    update.body = ci_api.hide_tokens(body(update), env)
     _write_body(project, update.body)
-    message = f"{update.title}\n\n{_commit_summary(update)}"
+    message = ci_api.hide_tokens(f"{update.title}\n\n{_commit_summary(update)}", env)
     git(project, *_identity(project), "commit", "-q", "--no-verify", "--allow-empty", "-m", message)
     update.commit = git(project, "rev-parse", "HEAD").strip()
     git(project, "checkout", "-q", back)
     return update
 
 
-def _update_on_branch(project: Path, template: str, old: str, start: str) -> Update:
-    command = [_cruft(), "update", "--skip-apply-ask", "--allow-untracked-files"]
-    untracked = set(git(project, "ls-files", "--others", "--exclude-standard", "-z").split("\0"))
-    try:
-        done = subprocess.run(command, cwd=project, capture_output=True, text=True, timeout=900, check=False)
-    except subprocess.TimeoutExpired as error:
-        raise UpdateError("cruft update took longer than 15 minutes") from error
-    new = read_state(project)["commit"]
-    if done.returncode != 0 or new == old:
-        said = (done.stderr.strip() or done.stdout.strip()).splitlines()
-        raise UpdateError(f"cruft update did not update the project: {said[-1] if said else done.returncode}")
+def _untracked(project: Path) -> set[str]:
+    return set(git(project, "ls-files", "--others", "--exclude-standard", "-z").split("\0")) - {""}
+
+
+def _update(project: Path, state: dict[str, Any], start: str, *, stage: bool) -> Update:
+    """Merge the template into the working tree and find what needs a hand. `stage`: every change
+    staged for the commit (on the branch); else left as the merge leaves it (in place)."""
+    untracked, old = _untracked(project), state["commit"]
+    new, missing = merge(project, state)
     unmerged = git(project, "diff", "--name-only", "--diff-filter=U").split()
-    git(project, "add", "-u")  # the update's changes, conflicts included; then the files it made
-    made = set(git(project, "ls-files", "--others", "--exclude-standard", "-z").split("\0")) - untracked
-    if made - {""}:
-        git(project, "add", "--", *sorted(made - {""}))  # new template files, .rej files; never yours
-    changed = [
-        (line.split("\t")[0][:1], line.split("\t")[-1])
-        for line in git(project, "diff", "--cached", "--name-status", start).splitlines()
-        if line
-    ]
-    conflicts = find_conflicts(project, [*unmerged, *(name for _, name in changed)])
-    update = Update("conflicts" if conflicts else "updated", template, old, new, changed=changed)
-    update.conflicts = conflicts
-    with TemplateHistory(template) as history:
-        old_log, new_log = history.show(old, CHANGELOG), history.show(new, CHANGELOG)
+    made = sorted(_untracked(project) - untracked)  # new template files, .rej files; never yours
+    if stage:
+        git(project, "add", "-u")  # the update's changes, conflicts included
+        if made:
+            git(project, "add", "--", *made)
+        listed = git(project, "diff", "--cached", "--name-status", start)
+    else:
+        listed = git(project, "diff", "--name-status", start) + "".join(f"A\t{name}\n" for name in made)
+    changed = [(line.split("\t")[0][:1], line.split("\t")[-1]) for line in listed.splitlines() if line]
+    kept_apart = {conflict.rejected for conflict in missing}
+    found = find_conflicts(project, [*unmerged, *(name for _, name in changed if name not in kept_apart)])
+    conflicts = sorted([*missing, *found], key=lambda conflict: conflict.path)
+    update = Update("conflicts" if conflicts else "updated", state["template"], old, new)
+    update.changed, update.conflicts = changed, conflicts
+    with TemplateHistory(state["template"]) as history:
+        old_log, new_log = history.show(update.old, CHANGELOG), history.show(new, CHANGELOG)
         update.old_release, update.new_release = release(old_log), release(new_log)
         update.entries = new_entries(old_log, new_log)
-        update.behind = history.behind(old, new)
+        update.behind = history.behind(update.old, new)
     return update
+
+
+def merge(project: Path, state: dict[str, Any]) -> tuple[str, list[Conflict]]:
+    """`cruft update`'s own steps (cruft 2.16, pinned; its functions, in this process): clone the
+    template, render this project's commit and the newest with the project's answers, apply the
+    difference with `git apply -3` (else `--reject`), record the new commit in `state` and .cruft.json.
+
+    One step more than cruft: cruft takes the files this project no longer has out of both renders
+    (so that the patch applies), which drops the template's changes to them without a word. Here
+    each such change is written to `<file>.rej` first and returned as a conflict, so the update
+    fails until someone has looked. Returns the new commit and those conflicts."""
+    try:
+        from cookiecutter.exceptions import CookiecutterException
+        from cruft._commands import utils
+        from cruft._commands.update import _apply_patch
+        from cruft._commands.utils.iohelper import AltTemporaryDirectory
+        from cruft.exceptions import CruftError
+        from git.exc import GitError
+        from jinja2 import TemplateError
+    except ImportError as error:
+        raise UpdateError("cruft is not installed: make install (it is a dev dependency)") from error
+    scratch_name = str(Path("repo", state.get("directory") or ""))  # where cruft finds local extensions
+    said = io.StringIO()  # cruft's and git's own words, for the one line on failure
+    with (
+        safe_git.safe_process_environment(),
+        AltTemporaryDirectory(scratch_name) as scratch_folder,
+        contextlib.redirect_stdout(said),
+        contextlib.redirect_stderr(said),
+    ):
+        scratch = Path(scratch_folder)
+        old_render, new_render = scratch / "current_template", scratch / "new_template"
+        try:
+            with utils.cookiecutter.get_cookiecutter_repo(
+                state["template"], scratch / "repo", state.get("checkout")
+            ) as repo:
+                new = repo.head.object.hexsha
+                for render, commit in ((old_render, state["commit"]), (new_render, new)):
+                    context = utils.generate.cookiecutter_template(
+                        output_dir=render,
+                        repo=repo,
+                        cruft_state=copy.deepcopy(state),  # cruft extends its `skip` list in place
+                        project_dir=project,
+                        checkout=commit,
+                    )
+        except (CruftError, GitError, CookiecutterException, TemplateError, OSError, ValueError) as error:
+            reason = (str(error) or said.getvalue().strip() or type(error).__name__).splitlines()[-1]
+            raise UpdateError(f"the template could not be rendered: {reason}") from error
+        gone = {
+            path.relative_to(old_render)
+            for path in old_render.rglob("*")
+            if not (project / path.relative_to(old_render)).exists()
+        }
+        lost = _lost(old_render, new_render, gone)
+        missing = [_set_aside(project, name, old_render, new_render) for name in lost]
+        for render in (old_render, new_render):
+            _remove(render, gone)
+        patch = utils.diff.get_diff(old_render, new_render)
+        if patch.strip():
+            _apply_patch(patch, project, True)
+    state.update(commit=new, context=context)
+    (project / CRUFT_FILE).write_text(utils.cruft.json_dumps(state), encoding="utf-8")
+    return new, missing
+
+
+def _lost(old_render: Path, new_render: Path, gone: set[Path]) -> list[str]:
+    """The files cruft would leave out (in a path this project no longer has) that the template
+    changed or added; a file the template deleted too is not lost."""
+    files = {path.relative_to(render) for render in (old_render, new_render) for path in render.rglob("*")}
+    lost = []
+    for name in sorted(files):
+        if not (new_render / name).is_file() or not gone.intersection((name, *name.parents)):
+            continue
+        old = (old_render / name).read_bytes() if (old_render / name).is_file() else None
+        if old != (new_render / name).read_bytes():
+            lost.append(name.as_posix())
+    return lost
+
+
+def _set_aside(project: Path, name: str, old_render: Path, new_render: Path) -> Conflict:
+    """The template's change to `name` as `<name>.rej` in the project, with a line saying what it is."""
+    old = (old_render / name).read_bytes() if (old_render / name).is_file() else b""
+    new = (new_render / name).read_bytes()
+    try:
+        before, after = old.decode("utf-8").splitlines(True), new.decode("utf-8").splitlines(True)
+        hunks = "".join(
+            line if line.endswith("\n") else line + "\n\\ No newline at end of file\n"
+            for line in difflib.unified_diff(before, after, f"a/{name}", f"b/{name}")
+        )
+    except UnicodeDecodeError:
+        hunks = f"Binary file {name} differs: take it from the template at the new commit\n"
+    rejected = f"{name}.rej"
+    path = project / rejected
+    path.parent.mkdir(parents=True, exist_ok=True)
+    note = f"# The template changed {name}, which this project no longer has (deleted or renamed).\n"
+    path.write_text(note + hunks, encoding="utf-8")
+    lines = tuple(int(match[1]) for match in re.finditer(r"^@@ -(\d+)", hunks, re.MULTILINE))
+    return Conflict(name, lines, rejected=rejected, missing=True)
+
+
+def _remove(root: Path, names: set[Path]) -> None:
+    for name in names:
+        path = root / name
+        if path.is_dir():
+            shutil.rmtree(path)
+        elif path.exists():
+            path.unlink()
 
 
 def _write_body(project: Path, text: str) -> None:
@@ -413,15 +526,17 @@ def body(update: Update) -> str:
         out += [
             f"### ❌ {_count(len(update.conflicts), 'conflict')}: resolve before merging",
             "",
-            "The template and this project changed the same lines. The conflicts are committed on this "
-            "branch, and its checks fail while any remains (`make lint`: no conflict markers, no `.rej` "
-            "files):",
+            "The template and this project changed the same lines, or the template changed a file this "
+            "project no longer has. The conflicts are committed on this branch, and its checks fail while "
+            "any remains (`make lint`: no conflict markers, no `.rej` files):",
             "",
             *(f"- `{conflict.path}`{_where(conflict)}" for conflict in update.conflicts),
             "",
             f"Resolve: `git fetch origin && git checkout {BRANCH}`; in each file keep what you want "
             f"between `{OURS}` (this project) and `{THEIRS}` (the template) and delete the "
-            "markers; apply a `.rej` file's hunks by hand, then delete it; `make lint test`, commit, push.",
+            "markers; apply a `.rej` file's hunks by hand (for a file deleted or renamed here: where it "
+            "is now, or add its path to `[tool.cruft] skip` in pyproject.toml), then delete the `.rej`; "
+            "`make lint test`, commit, push.",
             "",
         ]
     else:
@@ -454,6 +569,8 @@ _STATUS = {"A": "added", "M": "modified", "D": "deleted", "R": "renamed", "T": "
 def _where(conflict: Conflict) -> str:
     lines = ", ".join(map(str, conflict.lines))
     at = f", line{'s' if len(conflict.lines) > 1 else ''} {lines}" if lines else ""
+    if conflict.missing:
+        return f": not in this project (deleted or renamed); the template's change: `{conflict.rejected}`"
     if conflict.rejected:
         return f"{at}: hunks the merge could not place are in `{conflict.rejected}`"
     return f"{at}: conflict markers `{OURS}` … `{SEPARATOR}` … `{THEIRS}`"
@@ -463,13 +580,7 @@ def _where(conflict: Conflict) -> str:
 
 
 def _is_ancestor(project: Path, commit: str, descendant: str) -> bool:
-    done = subprocess.run(
-        ["git", "merge-base", "--is-ancestor", commit, descendant],
-        cwd=project,
-        capture_output=True,
-        check=False,
-    )
-    return done.returncode == 0
+    return safe_git.run(project, "merge-base", "--is-ancestor", commit, descendant).returncode == 0
 
 
 Pushed = Literal["pushed", "same", "kept"]
@@ -697,8 +808,38 @@ def run(
     return 0
 
 
+def update_in_place(project: Path, say: Any = print) -> int:
+    """`make template-update`: the same merge on the checked-out branch, nothing committed. 0: up to
+    date or merged cleanly; 1: something needs a hand (each named); 2: it could not be done."""
+    try:
+        state, new = _behind(project)
+        if new == state["commit"]:
+            say(f"Up to date: the template's newest commit is {new[:7]}, the one this project is on.")
+            return 0
+        start = git(project, "rev-parse", "HEAD").strip()
+        update = _update(project, state, start, stage=False)
+    except UpdateError as error:
+        say(f"Template update failed: {error}")
+        return 2
+    say(f"{update.title}: {_count(len(update.changed), 'file')} changed, not committed (git status).")
+    for heading, entries in update.entries:
+        say(f"Template CHANGELOG, {heading}: " + " ".join(" ".join(entry.split()) for entry in entries))
+    for conflict in update.conflicts:
+        say(f"Conflict: {conflict}")
+    if update.conflicts:
+        conflicts = _count(len(update.conflicts), "conflict")
+        say(f"Template update has {conflicts}: resolve them before you commit (make lint fails until then).")
+        return 1
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="template_update", description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--in-place",
+        action="store_true",
+        help="merge into the checked-out branch, nothing committed (make template-update)",
+    )
     parser.add_argument(
         "--base", help="the branch the pull request goes into (default: the CI run's, else HEAD's)"
     )
@@ -707,6 +848,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--open-pr", action="store_true", help="push and open or update the pull request (CI)"
     )
     options = parser.parse_args(argv)
+    if options.in_place:
+        return update_in_place(paths.root())
     return run(paths.root(), base=options.base, push_branch=options.push, open_pr=options.open_pr)
 
 

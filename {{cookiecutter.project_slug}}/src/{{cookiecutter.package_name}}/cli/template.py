@@ -10,7 +10,24 @@ from rich.markup import escape
 from {{ cookiecutter.package_name }} import paths, template_update
 from {{ cookiecutter.package_name }}.cli._common import console
 
-app = typer.Typer(no_args_is_help=True, help="Template updates: cruft update on a branch, as a pull request.")
+app = typer.Typer(
+    no_args_is_help=True, help="Template updates: cruft's three-way merge, in place or as a pull request."
+)
+
+
+def _say(line: str) -> None:
+    console.print(escape(line), highlight=False, soft_wrap=True)
+
+
+@app.command("update")
+def update() -> None:
+    """Merge the template's newest version into the checked-out branch (make template-update); commit
+    your work first. Nothing is committed. A file the template changed that this project deleted or
+    renamed is a conflict, with the change in `<file>.rej`.
+
+    Exit 0: up to date, or merged cleanly. 1: conflicts to resolve (named). 2: the update could not be
+    made (the message says why)."""
+    raise typer.Exit(template_update.update_in_place(paths.root(), say=_say))
 
 
 @app.command("update-pr")
@@ -31,9 +48,5 @@ def update_pr(
 
     Exit 0: up to date, or merged cleanly. 1: conflicts, committed on the branch for the pull
     request to show. 2: the update could not be made (the message says why)."""
-
-    def say(line: str) -> None:
-        console.print(escape(line), highlight=False, soft_wrap=True)
-
-    code = template_update.run(paths.root(), base=base, push_branch=push, open_pr=open_pr, say=say)
+    code = template_update.run(paths.root(), base=base, push_branch=push, open_pr=open_pr, say=_say)
     raise typer.Exit(code)
