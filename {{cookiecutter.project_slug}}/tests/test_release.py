@@ -1,13 +1,20 @@
-"""Release records: every experiment run writes one; a diff names exactly what changed between two."""
+"""Release records: every experiment run writes one; a diff names exactly what changed between two.
+A deployment ships a record only as evidence for what it deploys, and a record is printed as text."""
 
 import json
+import math
+import shutil
+import subprocess
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import yaml
 from typer.testing import CliRunner
 
-from {{ cookiecutter.package_name }} import registry, release
+from {{ cookiecutter.package_name }} import gate, registry, release, terminal
 from {{ cookiecutter.package_name }}.cli import app
+from {{ cookiecutter.package_name }}.experiment import GateConfig, load
 
 runner = CliRunner()
 FLOW_KIND = {{ cookiecutter.flow_kind | jsonify }}
@@ -19,12 +26,47 @@ def _register(project: Path) -> None:
     registry.LocalRegistry(project).register(spec, registry.content_hash(data))
 
 
-def _gated_run(project: Path, output: str) -> Path:
+def _gated_run(project: Path, output: str, passes: bool = True) -> Path:
     arguments = ["experiment", "run", "--gate", "-f", str(project / "experiment.yaml")]
+    before = set((project / output).glob("*/release.json"))
     result = runner.invoke(app, [*arguments, "--output", str(project / output)])
-    assert result.exit_code == 0, result.output
-    (record,) = (project / output).glob("*/release.json")
+    assert result.exit_code == (0 if passes else 1), result.output
+    (record,) = set((project / output).glob("*/release.json")) - before
     return record
+
+
+def _git(project: Path, *arguments: str) -> str:
+    identity = ["-c", "user.name=Release Tester", "-c", "user.email=release@example.com"]
+    done = subprocess.run(
+        ["git", *identity, *arguments], cwd=project, capture_output=True, text=True, check=True
+    )
+    return done.stdout.strip()
+
+
+@pytest.fixture
+def committed(small_project: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """small_project as a git checkout at one commit, and the working directory (as for make deploy)."""
+    (small_project / ".gitignore").write_text("results/\n", encoding="utf-8")
+    _git(small_project, "init", "--quiet")
+    _git(small_project, "add", "--all")
+    _git(small_project, "commit", "--quiet", "--message", "the commit the gate runs on")
+    monkeypatch.chdir(small_project)
+    return small_project
+
+
+def _edit(path: Path, change) -> None:
+    """Change a JSON file the way a hand (or a script) would: parse, change, write."""
+    loaded = json.loads(path.read_text(encoding="utf-8"))
+    change(loaded)
+    path.write_text(json.dumps(loaded), encoding="utf-8")
+
+
+def _refusal(record: Path) -> str:
+    """What `release tags` (every deploy path's check) says about `record`: exactly one line."""
+    refused = runner.invoke(app, ["release", "tags", "--release", str(record)])
+    assert refused.exit_code == 1, refused.output
+    assert "Traceback" not in refused.output and len(refused.output.strip().splitlines()) == 1, refused.output
+    return refused.output
 
 
 def test_the_committed_json_schema_is_current(project_root: Path):
@@ -82,9 +124,9 @@ def test_show_prints_the_record_and_a_non_record_is_one_line(small_project: Path
 
 
 def test_a_deployment_ships_only_a_passed_gate_and_records_where_and_who(
-    small_project: Path, monkeypatch: pytest.MonkeyPatch
+    committed: Path, monkeypatch: pytest.MonkeyPatch
 ):
-    monkeypatch.chdir(small_project)
+    small_project = committed
     refused = runner.invoke(app, ["release", "tags"])
     assert refused.exit_code == 1 and "no release record: run `make gate` first" in refused.output
     gated = _gated_run(small_project, "results")
@@ -124,3 +166,119 @@ def test_the_newest_record_is_the_newest_run_even_when_an_older_one_was_copied_l
         (results / name).mkdir(parents=True)  # the older run is written second, as a download would be
         (results / name / release.RECORD).write_text(json.dumps({"created": created}), encoding="utf-8")
     assert release.latest(tmp_path) == results / "b-new" / release.RECORD
+
+
+def test_a_failed_gate_edited_to_say_passed_is_not_deployable(committed: Path):
+    experiment = committed / "experiment.yaml"
+    strict = yaml.safe_load(experiment.read_text(encoding="utf-8"))
+    strict["gate"]["thresholds"] = {"qa_metrics.f1_score": 1.5}  # no answer scores that
+    experiment.write_text(yaml.safe_dump(strict, sort_keys=False), encoding="utf-8")
+    _git(committed, "commit", "--quiet", "--all", "--message", "a threshold nothing passes")
+    record = _gated_run(committed, "results", passes=False)
+    passed = {"passed": True, "failures": []}
+    _edit(record, lambda raw: raw["evaluation"]["gate"].update(passed))
+    _edit(record.with_name("results.json"), lambda raw: raw["gate"].update(passed))
+    assert "says passed, but its results fail the gate: qa_metrics.f1_score" in _refusal(record)
+
+    _edit(record, lambda raw: raw["evaluation"]["gate"].update(thresholds={"qa_metrics.f1_score": 0.1}))
+    assert "its thresholds are not those of experiment.yaml" in _refusal(record)
+
+
+def test_a_record_gated_on_an_earlier_commit_is_not_deployable(committed: Path):
+    record = _gated_run(committed, "results")
+    gated_on = _git(committed, "rev-parse", "HEAD")
+    prompt = committed / "flows" / FLOW_KIND / f"{FLOW_KIND}.jinja2"
+    prompt.write_text(prompt.read_text(encoding="utf-8") + "\nAnswer anything.\n", encoding="utf-8")
+    _git(committed, "commit", "--quiet", "--all", "--message", "a prompt edit after the gate")
+    refusal = _refusal(record)
+    assert f"gated on commit {gated_on}, but HEAD is {_git(committed, 'rev-parse', 'HEAD')}" in refusal
+    assert "run `make gate` on this commit" in refusal
+
+
+def test_a_file_the_gate_hashed_cannot_change_or_appear_after_it(committed: Path):
+    record = _gated_run(committed, "results")
+    prompt = committed / "flows" / FLOW_KIND / f"{FLOW_KIND}.jinja2"
+    prompt.write_text(prompt.read_text(encoding="utf-8") + "\nAnswer anything.\n", encoding="utf-8")
+    assert f"flows/{FLOW_KIND}/{FLOW_KIND}.jinja2 changed since the gate" in _refusal(record)
+    _git(committed, "checkout", "--quiet", "--", ".")
+    (committed / "flows" / FLOW_KIND / "extra_prompt.jinja2").write_text("Say yes.\n", encoding="utf-8")
+    assert f"flows/{FLOW_KIND}/extra_prompt.jinja2 is new since the gate" in _refusal(record)
+
+
+def test_a_record_created_in_the_future_neither_wins_nor_deploys(committed: Path):
+    record = _gated_run(committed, "results")
+    future = committed / "results" / "future"
+    shutil.copytree(record.parent, future)
+    tomorrow = (datetime.now(UTC) + timedelta(days=1)).isoformat(timespec="seconds")
+    _edit(future / release.RECORD, lambda raw: raw.update(created=tomorrow))
+    assert release.latest(committed) == record
+    assert f"created {tomorrow} is in the future" in _refusal(future / release.RECORD)
+
+    in_a_minute = (datetime.now(UTC) + timedelta(minutes=1)).isoformat(timespec="seconds")
+    _edit(future / release.RECORD, lambda raw: raw.update(created=in_a_minute))  # a clock a little ahead
+    assert runner.invoke(app, ["release", "tags", "--release", str(future)]).exit_code == 0
+
+
+def test_a_value_from_a_record_cannot_add_a_setting_line(committed: Path):
+    record = _gated_run(committed, "results")
+    forged = "offline-extractive\nWEBSITE_RUN_FROM_PACKAGE=https://example.com/other.zip"
+    _edit(record, lambda raw: raw["model"].update(model=forged))
+    _edit(record.with_name("results.json"), lambda raw: raw["model"].update(model=forged))
+    tags = runner.invoke(app, ["release", "tags"])
+    assert tags.exit_code == 0, tags.output
+    assert not any(line.startswith("WEBSITE_") for line in tags.output.splitlines())
+    assert "AIOPS_RELEASE_MODEL=offline:offline-extractive\\nWEBSITE_RUN_FROM_PACKAGE=" in tags.output
+
+
+def test_show_and_diff_print_control_characters_and_markup_from_a_record_as_text(small_project: Path):
+    record = _gated_run(small_project, "one")
+    hostile = small_project / "hostile.json"
+    shutil.copy(record, hostile)
+
+    def forge(raw: dict) -> None:
+        raw["model"]["endpoint"] = "host\x1b[2J\x1b[H"
+        raw["files"]["flows/x.jinja2\nForged line: gate passed"] = "0" * 64
+        raw["data"][0]["dataset"] = "[red]core[/red]"
+        raw["evaluation"]["scores"][0]["evaluator"] = "[bold]qa\u202egnirts"
+
+    _edit(hostile, forge)
+    for command in (["show", str(hostile)], ["diff", str(record), str(hostile)]):
+        shown = runner.invoke(app, ["release", *command])
+        assert shown.exit_code == 0, shown.output
+        assert "\x1b" not in shown.output and "\u202e" not in shown.output
+        assert "host\\x1b[2J\\x1b[H" in shown.output
+        assert "flows/x.jinja2\\nForged line: gate passed" in shown.output
+        assert not any(line.lstrip().startswith("Forged line") for line in shown.output.splitlines())
+    assert "[red]core[/red]" in runner.invoke(app, ["release", "show", str(hostile)]).output
+    assert terminal.visible("a\rb\tc\x9b31md\u2028e") == "a\\rb\\tc\\x9b31md\\u2028e"
+
+
+def test_a_score_that_became_nan_is_a_difference_and_never_passes(small_project: Path):
+    record = _gated_run(small_project, "one")
+    before = release.read(record)
+    assert before.evaluation is not None
+    (score,) = before.evaluation.scores
+    where = f"{score.evaluator}.f1_score on core_qa ({score.flow}/{score.variant})"
+    for value in (math.nan, math.inf):
+        changed = score.model_copy(update={"metrics": {**score.metrics, "f1_score": value}})
+        scored = before.evaluation.model_copy(update={"scores": [changed]})
+        after = release.write_as(before.model_copy(update={"evaluation": scored}), small_project, str(value))
+        diffed = runner.invoke(app, ["release", "diff", str(record), str(after)])
+        assert f"score {where}: {score.metrics['f1_score']:.3f} -> {value}" in diffed.output, diffed.output
+        assert release.diff(release.read(after), release.read(after)) == []
+
+    results = {"evaluations": [{**score.model_dump(), "metrics": {"f1_score": math.nan}}], "runs": []}
+    assert not gate.check(results, GateConfig(thresholds={"qa_metrics.f1_score": 0.1})).passed
+    experiment_file = small_project / "experiment.yaml"
+    recorded = release.evaluation(load(experiment_file), results, "results.json", True, experiment_file, None)
+    assert not recorded.gate.passed and recorded.gate.failures == [f"{where}: nan is not a number"]
+
+
+def test_a_record_with_a_nan_score_is_not_deployable(committed: Path):
+    record = _gated_run(committed, "results")
+    _edit(record, lambda raw: raw["evaluation"]["scores"][0]["metrics"].update(f1_score=math.nan))
+    _edit(
+        record.with_name("results.json"),
+        lambda raw: raw["evaluations"][0]["metrics"].update(f1_score=math.nan),
+    )
+    assert "f1_score on core_qa" in _refusal(record) and "nan is not a number" in _refusal(record)

@@ -9,6 +9,7 @@ lines, or no per-line scores, the tolerance alone decides and the finding says s
 
 from __future__ import annotations
 
+import math
 import random
 from dataclasses import dataclass
 from typing import Any
@@ -107,6 +108,8 @@ def check(results: dict[str, Any], gate: GateConfig, baseline: dict[str, Any] | 
                 failures.append(Finding(key, metric, f"not measured: {evaluation['skipped']}"))
             elif metric not in metrics:
                 failures.append(Finding(key, metric, f"no such metric (produced: {sorted(metrics)})"))
+            elif not math.isfinite(metrics[metric]):  # NaN is below nothing: it would pass unnoticed
+                failures.append(Finding(key, metric, f"{metrics[metric]} is not a number"))
             elif metrics[metric] < minimum:
                 failures.append(
                     Finding(key, metric, f"{metrics[metric]:.3f} is below the threshold {minimum:.3f}")

@@ -5,34 +5,40 @@ by every deployment, and compared with `release diff`.
 
 Everything in a record is read from what ran: file hashes from the files, data hashes from the
 data, the model from the settings, metrics and the gate verdict from the results. Nothing is typed
-in by hand.
+in by hand, and a deployment believes none of it unchecked (`gated_record`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 import subprocess
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from {{ cookiecutter.package_name }} import approvals, governance, paths, registry
 from {{ cookiecutter.package_name }}.approvals import Approval
-from {{ cookiecutter.package_name }}.experiment import Experiment
+from {{ cookiecutter.package_name }}.experiment import Experiment, ExperimentError
+from {{ cookiecutter.package_name }}.experiment import load as load_experiment
 from {{ cookiecutter.package_name }}.flow_entry import entry_file
+from {{ cookiecutter.package_name }}.gate import check as check_gate
+from {{ cookiecutter.package_name }}.terminal import visible
 
 RECORD = "release.json"  # next to results.json, and in a deployment's artifacts
 SCHEMA_FILE = Path("release.schema.json")
 SKIPPED_PARTS = {"__pycache__", ".pytest_cache", paths.PROMPTFLOW_HOME.name, paths.STATE.name}  # not sources
+CLOCK_SKEW = timedelta(minutes=5)  # how far ahead of this machine's clock a record's own may run
 
 
 class _Record(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # A score that became NaN or infinite stays one in the file (JSON's null would make it unreadable).
+    model_config = ConfigDict(extra="forbid", ser_json_inf_nan="constants")
 
 
 class Source(_Record):
@@ -61,6 +67,8 @@ class Gate(_Record):
     thresholds: dict[str, Any]
     tolerance: float
     failures: list[str]
+    experiment: str | None = Field(None, description="the experiment file the thresholds are from")
+    overlay: str | None = Field(None, description="its environment overlay (--env) the run merged, if any")
 
 
 class Scores(_Record):
@@ -182,30 +190,58 @@ def _spec_names(data: Path) -> dict[Path, str]:
 
 
 def evaluation(
-    declared: Experiment, results: dict[str, Any], results_file: str, enforced: bool
+    declared: Experiment,
+    results: dict[str, Any],
+    results_file: str,
+    enforced: bool,
+    experiment_file: Path,
+    overlay: str | None,
 ) -> Evaluation:
+    """The scores and the verdict, with the experiment file (and overlay) whose thresholds gave it.
+    A score that is not a number fails the verdict, whether or not a threshold names it."""
     gate = results.get("gate", {})
+    scores = _scores(results)
+    failures = [*gate.get("failures", []), *_not_numbers(scores)]
     return Evaluation(
         results=results_file,
         evaluators={evaluator.name: str(evaluator.path) for evaluator in declared.evaluators},
-        scores=[
-            Scores(
-                evaluator=e["evaluator"],
-                flow=e["flow"],
-                variant=e["variant"],
-                dataset=e["dataset"],
-                metrics={k: float(v) for k, v in e["metrics"].items()},
-            )
-            for e in results["evaluations"]
-        ],
+        scores=scores,
         gate=Gate(
             enforced=enforced,
-            passed=bool(gate.get("passed", True)),
+            passed=bool(gate.get("passed", True)) and not _not_numbers(scores),
             thresholds=declared.gate.thresholds,
             tolerance=declared.gate.tolerance,
-            failures=list(gate.get("failures", [])),
+            failures=list(dict.fromkeys(failures)),
+            experiment=_shown(experiment_file, paths.root(experiment_file.parent)),
+            overlay=overlay,
         ),
     )
+
+
+def _scores(results: dict[str, Any]) -> list[Scores]:
+    return [
+        Scores(
+            evaluator=e["evaluator"],
+            flow=e["flow"],
+            variant=e["variant"],
+            dataset=e["dataset"],
+            metrics={k: float(v) for k, v in e["metrics"].items()},
+        )
+        for e in results["evaluations"]
+    ]
+
+
+def _not_numbers(scores: list[Scores]) -> list[str]:
+    """Scores that are NaN or infinite: no verdict can rest on them."""
+    found = []
+    for score in scores:
+        where = f"{score.dataset} ({score.flow}/{score.variant})"
+        found += [
+            f"{score.evaluator}.{metric} on {where}: {value} is not a number"
+            for metric, value in score.metrics.items()
+            if not math.isfinite(value)
+        ]
+    return found
 
 
 def write(record: ReleaseRecord, folder: Path) -> Path:
@@ -234,17 +270,30 @@ def read(path: Path) -> ReleaseRecord:
 
 def latest(root: Path) -> Path | None:
     """The newest run's record under results/, by its own `created` time: file times change when a
-    results folder is copied or downloaded (a pipeline artifact), the record's time does not."""
+    results folder is copied or downloaded (a pipeline artifact), the record's time does not. A record
+    dated in the future is no run's: it is never the newest."""
+    horizon = datetime.now(UTC) + CLOCK_SKEW
     found = (root / paths.RESULTS).glob(f"*/{RECORD}")
-    records = sorted(found, key=lambda path: (_created(path), path.stat().st_mtime))
-    return records[-1] if records else None
+    records = sorted((_created(path), path.stat().st_mtime, path) for path in found)
+    records = [entry for entry in records if entry[0] <= horizon]
+    return records[-1][2] if records else None
 
 
-def _created(path: Path) -> str:
+def _created(path: Path) -> datetime:
     try:
-        return str(json.loads(path.read_text(encoding="utf-8"))["created"])
+        created = _time(json.loads(path.read_text(encoding="utf-8"))["created"])
     except (OSError, ValueError, KeyError, TypeError):
-        return ""  # unreadable: oldest; `release show` on it says what is wrong
+        created = None
+    return created or datetime.min.replace(tzinfo=UTC)  # unreadable: oldest; `release show` says why
+
+
+def _time(text: object) -> datetime | None:
+    """An ISO time with its zone; None for anything else."""
+    try:
+        moment = datetime.fromisoformat(str(text))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else None
 
 
 def diff(before: ReleaseRecord, after: ReleaseRecord) -> list[str]:
@@ -298,13 +347,20 @@ def _score_changes(before: Evaluation | None, after: Evaluation | None) -> list[
     for score in after.scores:
         previous = old.get((score.evaluator, score.flow, score.variant, score.dataset), {})
         for metric, value in score.metrics.items():
-            if metric in previous and abs(previous[metric] - value) > 1e-9:
+            if metric in previous and _differ(previous[metric], value):
                 where = f"{score.evaluator}.{metric} on {score.dataset} ({score.flow}/{score.variant})"
                 lines.append(f"score {where}: {previous[metric]:.3f} -> {value:.3f}")
     if before.gate.passed != after.gate.passed:
         verdicts = ["passed" if gate.passed else "failed" for gate in (before.gate, after.gate)]
         lines.append(f"gate: {verdicts[0]} -> {verdicts[1]}")
     return lines
+
+
+def _differ(before: float, after: float) -> bool:
+    """NaN or infinity against a number is a change; NaN against NaN is none."""
+    if math.isfinite(before) and math.isfinite(after):
+        return abs(before - after) > 1e-9
+    return not (before == after or (math.isnan(before) and math.isnan(after)))
 
 
 def approver(environ: Mapping[str, str]) -> str | None:
@@ -363,9 +419,10 @@ def deployment_record(
 
 
 def tags(record: ReleaseRecord) -> dict[str, str]:
-    """A record in short strings, for Azure ML deployment tags and Web App settings."""
+    """A record in short strings, for Azure ML deployment tags and Web App settings: each value stays
+    on its one line (`KEY=value` lines are read back as settings)."""
     gate = record.evaluation.gate if record.evaluation else None
-    return {
+    short = {
         "release_commit": record.source.commit or "none",
         "release_template": record.source.template_commit or "none",
         "release_gate": ("passed" if gate.passed else "failed") if gate else "not gated",
@@ -373,6 +430,7 @@ def tags(record: ReleaseRecord) -> dict[str, str]:
         "release_model": f"{record.model.provider}:{record.model.model}",
         "release_record_sha256": record_sha256(record),
     }
+    return {key: visible(value) for key, value in short.items()}
 
 
 def record_sha256(record: ReleaseRecord) -> str:
@@ -381,15 +439,106 @@ def record_sha256(record: ReleaseRecord) -> str:
 
 
 def gated_record(root: Path, chosen: Path | None) -> ReleaseRecord:
-    """The record a deployment ships: the one given, else the newest gated run's. Refused when
-    there is none, or when its gate failed: nothing is deployed without passing evidence."""
+    """The record a deployment ships (the one given, else the newest run's), if it is evidence for
+    what is deployed: made in the past, gated and passed on numbers, from the commit being deployed
+    (HEAD, no uncommitted changes), with every file it hashed unchanged, and a verdict that the run's
+    own results.json (next to it) still gives under the experiment's thresholds. Every deploy path
+    calls this; a refusal is one line naming the record, what does not hold and what to run."""
     path = chosen or latest(root)
     if path is None:
         raise ReleaseError("no release record: run `make gate` first (the deploy pipeline's gate job does)")
-    record = read(path)
-    if record.evaluation is None or not record.evaluation.gate.passed:
-        raise ReleaseError(f"{path}: its gate did not pass; deploy only what passed `make gate`")
+    file = path / RECORD if path.is_dir() else path
+    try:
+        record = read(file)
+    except OSError as error:
+        raise ReleaseError(f"{file}: {error.strerror}; run `make gate` first") from error
+    except ValidationError as error:
+        raise ReleaseError(f"{file} is not a release record ({error.error_count()} problems)") from error
+    problem = _not_deployable(record, file, root)
+    if problem:
+        raise ReleaseError(f"{file}: {problem}")
     return record
+
+
+def _not_deployable(record: ReleaseRecord, file: Path, root: Path) -> str:
+    """Why `record` is no evidence for deploying `root` as it is ("" when it is), checked in order."""
+    created = _time(record.created)
+    if created is None:
+        return f"created {record.created!r} is not a time with its zone; run `make gate` again"
+    if created > datetime.now(UTC) + CLOCK_SKEW:
+        return f"created {record.created} is in the future, so no run made it; run `make gate` again"
+    gated = record.evaluation
+    if gated is None or not gated.gate.passed:
+        return "its gate did not pass; deploy only what passed `make gate`"
+    if _not_numbers(gated.scores):
+        return f"{_not_numbers(gated.scores)[0]}; deploy only what passed `make gate` on numbers"
+    return _not_this_commit(record.source, root) or _not_these_files(record, root) or _not_its_verdict(
+        gated, record.model, file, root
+    )
+
+
+def _not_this_commit(recorded: Source, root: Path) -> str:
+    head = _git(root, "rev-parse", "HEAD")
+    if head is None:
+        return f"{root} is not a git checkout; deploy a commit, so that the record names what is deployed"
+    if recorded.commit != head:
+        return f"gated on commit {recorded.commit}, but HEAD is {head}; run `make gate` on this commit"
+    if recorded.dirty:
+        return "gated with uncommitted changes; commit them, then run `make gate` again"
+    return ""
+
+
+def _not_these_files(record: ReleaseRecord, root: Path) -> str:
+    """The experiment's files as they are now against those the record hashed; then the rest of the
+    tree against HEAD."""
+    try:
+        declared, experiment_file = _gated_experiment(record.evaluation, root)
+    except ExperimentError as error:
+        return f"its experiment does not load ({str(error).splitlines()[0]}); run `make experiment-validate`"
+    now = hashed_files(declared, experiment_file, root)
+    for name in sorted(record.files.keys() | now.keys()):
+        if record.files.get(name) != now.get(name):
+            change = "is gone" if name not in now else "is new" if name not in record.files else "changed"
+            return f"{name} {change} since the gate; deploy what was gated, or run `make gate` again"
+    changes = _git(root, "status", "--porcelain", "--untracked-files=no")
+    if changes:
+        return f"uncommitted change to {changes.splitlines()[0][3:]}; commit it, then run `make gate` again"
+    return ""
+
+
+def _gated_experiment(gated: Evaluation | None, root: Path) -> tuple[Experiment, Path]:
+    """The experiment (with its overlay) whose thresholds gated the run, as it is in the project now."""
+    gate = gated.gate if gated else None
+    if gate is None or gate.experiment is None:
+        raise ExperimentError("the record does not name it: it predates this check")
+    experiment_file = (root / gate.experiment).resolve()
+    if not experiment_file.is_relative_to(root.resolve()):
+        raise ExperimentError(f"{gate.experiment} is outside the project")
+    return load_experiment(experiment_file, gate.overlay), experiment_file
+
+
+def _not_its_verdict(gated: Evaluation, model: ModelUsed, file: Path, root: Path) -> str:
+    """The verdict again, from the results.json next to the record and the experiment's thresholds."""
+    declared, _ = _gated_experiment(gated, root)  # loads: _not_these_files checked it
+    results_file = file.parent / "results.json"
+    try:
+        results = json.loads(results_file.read_text(encoding="utf-8"))
+        scores, verdict = _scores(results), check_gate(results, declared.gate)
+        recorded_passed = results.get("gate", {}).get("passed", True)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return "no readable results.json next to it; deploy the gate run's whole results folder"
+    if scores != gated.scores:
+        return f"its scores are not those in {results_file}; run `make gate` again"
+    if model.model_dump(exclude={"api_version"}) != results.get("model"):
+        return f"its model is not the one in {results_file}; run `make gate` again"
+    if gated.gate.thresholds != declared.gate.thresholds:
+        return f"its thresholds are not those of {gated.gate.experiment}; run `make gate` again"
+    failures = [str(finding) for finding in verdict.failures] + _not_numbers(scores)
+    if recorded_passed is not True:
+        failures.append(f"{results_file} records a failed gate")
+    if failures:
+        return f"it says passed, but its results fail the gate: {failures[0]}"
+    return ""
 
 
 class ReleaseError(RuntimeError):

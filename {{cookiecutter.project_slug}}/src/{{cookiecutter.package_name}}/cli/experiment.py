@@ -127,6 +127,7 @@ def _release_record(
     directory: Path,
     gate: bool,
     agreed: Governance | None,
+    env: str | None,
 ) -> release.ReleaseRecord:
     """What produced these results, read back from the files, the data, the settings and results.json."""
     root = paths.root(file.parent)
@@ -140,7 +141,9 @@ def _release_record(
         files=release.hashed_files(declared, file, root),
         data=release.data_used(declared, loaded, file.parent, root),
         model=release.ModelUsed(**results["model"], api_version=api_version),
-        evaluation=release.evaluation(declared, results, (directory / "results.json").as_posix(), gate),
+        evaluation=release.evaluation(
+            declared, results, (directory / "results.json").as_posix(), gate, file, env
+        ),
         agreed=agreed,
     )
 
@@ -246,7 +249,7 @@ def run(
     verdict = check_gate(outcome.to_json(), loaded.gate, baseline_results)
     gated = bool(loaded.gate.thresholds or baseline_results)  # nothing to gate: no verdict shown
     directory = report.write_all(outcome, verdict, gated, output, loaded.gate)
-    record = release.write(_release_record(declared, loaded, file, directory, gate, agreed), directory)
+    record = release.write(_release_record(declared, loaded, file, directory, gate, agreed, env), directory)
     system_card.write(record, paths.root(file.parent))
     console.print(*report.metrics_tables(outcome, loaded.gate))
     failed = sum(record.result.failed for record in [*outcome.runs, *outcome.evaluations])

@@ -1,4 +1,7 @@
-"""`release`: read and compare release records (what produced a run or a deployment)."""
+"""`release`: read and compare release records (what produced a run or a deployment).
+
+A record is outside text (a file anyone can edit, a downloaded artifact): every value from it is
+printed through `terminal`, so none can move the cursor, forge a line or apply markup."""
 
 from __future__ import annotations
 
@@ -9,11 +12,12 @@ from typing import Annotated
 import typer
 from pydantic import ValidationError
 from rich import box
-from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from {{ cookiecutter.package_name }} import paths, release, system_card
 from {{ cookiecutter.package_name }}.cli._common import console, export_schema, fail
+from {{ cookiecutter.package_name }}.terminal import markup, text, visible
 
 app = typer.Typer(no_args_is_help=True, help="Release records: what produced a run or a deployment.")
 
@@ -27,9 +31,10 @@ def _load(path: Path | None) -> release.ReleaseRecord:
     try:
         return release.read(chosen)
     except OSError as error:
-        raise fail(f"{chosen}: {error.strerror}", code=2) from error
+        raise fail(f"{markup(chosen)}: {markup(error.strerror)}", code=2) from error
     except ValidationError as error:
-        raise fail(f"{chosen} is not a release record ({error.error_count()} problems)", code=2) from error
+        problems = error.error_count()
+        raise fail(f"{markup(chosen)} is not a release record ({problems} problems)", code=2) from error
 
 
 @app.command("show")
@@ -46,18 +51,18 @@ def show(record: RecordArgument = None) -> None:
         ("template", source.template_commit or "—"),
         ("model", f"{loaded.model.provider} {loaded.model.model} ({loaded.model.endpoint})"),
     ):
-        overview.add_row(label, escape(value))
+        overview.add_row(label, text(value))
     if loaded.deployment:
         deployed = loaded.deployment
         where = f"{deployed.target} in {deployed.environment} at {deployed.deployed_at}"
-        overview.add_row("deployed", escape(where))
-        overview.add_row("started by", escape(deployed.approver or "—"))
-        overview.add_row("approved by", escape(release.approved_by(deployed)))
-        overview.add_row("region", escape(deployed.region or "—"))
+        overview.add_row("deployed", text(where))
+        overview.add_row("started by", text(deployed.approver or "—"))
+        overview.add_row("approved by", text(release.approved_by(deployed)))
+        overview.add_row("region", text(deployed.region or "—"))
     if loaded.agreed:
         agreed = loaded.agreed
         gxp = "GxP-relevant" if agreed.gxp_relevant else "not GxP-relevant"
-        overview.add_row("agreed", escape(f"{gxp}, {agreed.data_classification} data, {agreed.residency}"))
+        overview.add_row("agreed", text(f"{gxp}, {agreed.data_classification} data, {agreed.residency}"))
     if loaded.evaluation:
         gate = loaded.evaluation.gate
         verdict = ("passed" if gate.passed else "failed") + ("" if gate.enforced else " (not enforced)")
@@ -65,20 +70,21 @@ def show(record: RecordArgument = None) -> None:
     console.print(overview)
     data = Table("dataset", "asset", "sha256", box=box.SIMPLE_HEAD)
     for item in loaded.data:
-        data.add_row(escape(item.dataset), escape(item.asset or "unregistered"), item.sha256[:16])
+        data.add_row(text(item.dataset), text(item.asset or "unregistered"), text(item.sha256[:16]))
     console.print(data)
     files = Table("file", "sha256", box=box.SIMPLE_HEAD)
     for name, digest in loaded.files.items():
-        files.add_row(escape(name), digest[:16])
+        files.add_row(text(name), text(digest[:16]))
     console.print(files)
     if loaded.evaluation:
         scores = Table("evaluator", "flow/variant", "dataset", "metrics", box=box.SIMPLE_HEAD)
         for score in loaded.evaluation.scores:
             metrics = ", ".join(f"{name} {value:.3f}" for name, value in score.metrics.items())
-            scores.add_row(score.evaluator, f"{score.flow}/{score.variant}", score.dataset, escape(metrics))
+            cells = (score.evaluator, f"{score.flow}/{score.variant}", score.dataset, metrics)
+            scores.add_row(*map(text, cells))
         console.print(scores)
         for finding in loaded.evaluation.gate.failures:
-            console.print(f"[red]✗[/] {escape(finding)}", soft_wrap=True, highlight=False)
+            console.print(Text.assemble(("✗ ", "red"), visible(finding)), soft_wrap=True)
 
 
 @app.command("diff")
@@ -89,7 +95,7 @@ def diff(
     """What changed between two releases: files, data versions, model, commit, scores and verdict."""
     changes = release.diff(_load(before), _load(after))
     for line in changes:
-        console.print(escape(line), soft_wrap=True, highlight=False)
+        console.print(text(line), soft_wrap=True)
     if not changes:
         console.print("No difference in files, data, model, source or scores")
 
@@ -102,7 +108,7 @@ def card(record: RecordArgument = None) -> None:
         raise fail("no release record yet: `make gate` writes one next to its results", code=2)
     _load(chosen)  # one line, not a traceback, for a missing or broken record
     written = system_card.write(chosen)
-    console.print(f"System card: {written}", soft_wrap=True, highlight=False)
+    console.print(text(f"System card: {written}"), soft_wrap=True)
 
 
 ReleaseOption = Annotated[
@@ -114,7 +120,7 @@ def _gated(record: Path | None) -> release.ReleaseRecord:
     try:
         return release.gated_record(paths.root(), record)
     except release.ReleaseError as error:
-        raise fail(f"deployment stopped: {error}") from error
+        raise fail(f"deployment stopped: {markup(error)}") from error
 
 
 @app.command("tags")
@@ -147,8 +153,8 @@ def deployed(
         paths.root() / paths.RESULTS,
         environment,
     )
-    console.print(f"Release record: {written}", soft_wrap=True, highlight=False)
-    console.print(f"System card: {system_card.write(written)}", soft_wrap=True, highlight=False)
+    console.print(text(f"Release record: {written}"), soft_wrap=True)
+    console.print(text(f"System card: {system_card.write(written)}"), soft_wrap=True)
 
 
 @app.command("schema")
