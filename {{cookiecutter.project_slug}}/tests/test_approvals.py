@@ -3,7 +3,9 @@ stops when they were taken away, and a release record carries this run's approva
 
 Real HTTP on loopback: a stand-in for the parts of GitHub's and Azure DevOps' APIs the module uses
 (users, teams and environments; identities, environments, check configurations, the build timeline
-and approvals), with their state in memory and every request recorded."""
+and approvals), with their state in memory and every request recorded. Every request and answer is
+checked against the official API descriptions (official_api.py): a test that sends or answers
+anything they do not describe fails."""
 
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+import official_api
 import pytest
 import yaml
 from conftest import JsonHandler, LoopbackServer
@@ -32,14 +35,15 @@ SLUG = paths.DISTRIBUTION
 USERS = {"bob": 11, "carol": 12, "alice": 13}
 TEAMS = {("acme", "qa-leads"): 21}
 IDENTITIES = {
-    "alice@example.com": {"id": "a11ce000-0000-4000-8000-000000000001", "uniqueName": "alice@example.com"},
-    "[UC]\\Release Approvers": {"id": "9e0ab000-0000-4000-8000-000000000002", "uniqueName": ""},
+    "alice@example.com": {"id": "a11ce000-0000-4000-8000-000000000001"},
+    "[UC]\\Release Approvers": {"id": "9e0ab000-0000-4000-8000-000000000002"},
 }
+TIMELINE = "7a1e1000-0000-4000-8000-000000000099"  # SYSTEM_TIMELINEID: the build's timeline
 GITHUB_ENVIRONMENT = re.compile(r"/repos/(?P<repo>[^/]+/[^/]+)/environments/(?P<name>[^/]+)")
 GITHUB_RUN_APPROVALS = re.compile(r"/repos/[^/]+/[^/]+/actions/runs/(?P<run>\d+)/approvals")
 ADO_CHECK = re.compile(r"/[^/]+/[^/]+/_apis/pipelines/checks/configurations/(?P<id>\d+)")
 ADO_APPROVAL = re.compile(r"/[^/]+/[^/]+/_apis/pipelines/approvals/(?P<id>[^/]+)")
-ADO_TIMELINE = re.compile(r"/[^/]+/[^/]+/_apis/build/builds/(?P<build>\d+)/timeline")
+ADO_TIMELINE = re.compile(r"/[^/]+/[^/]+/_apis/build/builds/(?P<build>\d+)/timeline/(?P<timeline>[^/]+)")
 
 
 class FakeCI(LoopbackServer):
@@ -53,6 +57,7 @@ class FakeCI(LoopbackServer):
         self.timeline: list[dict[str, Any]] = []
         self.ado_approvals: dict[str, dict[str, Any]] = {}
         self.requests: list[tuple[str, str, Any]] = []  # method, path?query, JSON body
+        self.undescribed: list[str] = []  # what the official descriptions do not allow, per exchange
         self.refuse: int | None = None
         self._ids = itertools.count(1)
         super().__init__(_handler(self))
@@ -111,25 +116,16 @@ class FakeCI(LoopbackServer):
                     "reviewers": reviewers,
                 }
             )
-        bypass = payload.get("can_admins_bypass", True)  # GitHub's default: administrators may bypass
-        return {
-            "name": name,
-            "protection_rules": rules,
-            "deployment_branch_policy": None,
-            "can_admins_bypass": bypass,
-        }
+        return {"name": name, "protection_rules": rules, "deployment_branch_policy": None}
 
     def _azure_devops(self, method: str, path: str, query: dict[str, str], payload: Any) -> tuple[int, Any]:
-        version = query.get("api-version")
-        if path.endswith("/_apis/identities") and version == "7.1":
+        if path.endswith("/_apis/identities"):
             identity = IDENTITIES.get(query.get("filterValue", ""))
             if query.get("searchFilter") != "General" or identity is None:
                 return 200, {"count": 0, "value": []}
             return 200, {"count": 1, "value": [{**identity, "providerDisplayName": query["filterValue"]}]}
-        if (found := ADO_TIMELINE.fullmatch(path)) and version == "7.1":
-            return 200, {"records": self.timeline}
-        if version != "7.1-preview.1":
-            return 400, {"message": f"unexpected api-version {version}"}
+        if (found := ADO_TIMELINE.fullmatch(path)) and found["timeline"] == TIMELINE:
+            return 200, {"id": TIMELINE, "records": self.timeline}
         if path.endswith("/_apis/distributedtask/environments"):
             if method == "POST":
                 made = {"id": next(self._ids), "name": payload["name"]}
@@ -159,11 +155,10 @@ class FakeCI(LoopbackServer):
 
     @staticmethod
     def _shown(check: dict[str, Any]) -> dict[str, Any]:
-        """As Azure DevOps returns it: each approver an identity reference with its names."""
-        approvers = []
-        for approver in check["settings"]["approvers"]:
-            name = next(name for name, found in IDENTITIES.items() if found["id"] == approver["id"])
-            approvers.append({**approver, "displayName": name, "uniqueName": IDENTITIES[name]["uniqueName"]})
+        """As Azure DevOps' own example answers it: each approver by id, no name."""
+        approvers = [
+            {"displayName": None, "id": approver["id"]} for approver in check["settings"]["approvers"]
+        ]
         return {**check, "settings": {**check["settings"], "approvers": approvers}}
 
 
@@ -176,8 +171,10 @@ def _handler(fake: FakeCI) -> type[JsonHandler]:
             fake.requests.append((self.command, self.path, payload))
             if self.headers.get("Authorization") not in accepted:
                 self.send_json(401, {"message": "Bad credentials"})
-            else:
-                self.send_json(*fake.answer(self.command, self.path, payload))
+                return
+            status, answer = fake.answer(self.command, self.path, payload)
+            fake.undescribed += official_api.problems(self.command, self.path, payload, status, answer)
+            self.send_json(status, answer)
 
         do_GET = do_POST = do_PUT = do_PATCH = _serve
 
@@ -188,6 +185,7 @@ def _handler(fake: FakeCI) -> type[JsonHandler]:
 def ci():
     with FakeCI() as running:
         yield running
+    assert running.undescribed == [], "\n".join(running.undescribed)
 
 
 @pytest.fixture(autouse=True)
@@ -236,25 +234,33 @@ def azure_devops(ci: FakeCI, **more: str) -> dict[str, str]:
     }
 
 
+BY_HAND = approvals.ADMIN_BYPASS_BY_HAND
+
+
 def test_github_reviewers_are_set_once_and_a_rerun_changes_nothing(ci: FakeCI):
     governance = agreed(test=["carol"])
     lines = approvals.apply(governance, github(ci))
     assert lines[0] == "dev: no approvers agreed; none required"
-    assert lines[1] == "test: created, requiring carol (self-review prevented)"
-    assert lines[2] == "prod: created, requiring acme/qa-leads, bob (self-review prevented)"
+    assert (
+        lines[1] == f"test: created, requiring carol (self-review prevented); {BY_HAND.format(name='test')}"
+    )
+    assert lines[2] == (
+        f"prod: created, requiring acme/qa-leads, bob (self-review prevented); {BY_HAND.format(name='prod')}"
+    )
     assert lines[-1] == "2 environment(s) changed to match governance.yaml"
     puts = {path: body for method, path, body in ci.writes() if method == "PUT"}
-    assert puts["/repos/contoso/qc/environments/prod"] == {
+    assert puts["/repos/contoso/qc/environments/prod"] == {  # only fields GitHub's description has
         "reviewers": [{"type": "Team", "id": 21}, {"type": "User", "id": 11}],
         "prevent_self_review": True,
-        "can_admins_bypass": False,  # GxP: administrators approve like everyone else
     }
     assert [method for method, _, _ in ci.writes()] == ["PUT", "PUT"]  # dev: not written
 
     ci.requests.clear()
     again = approvals.apply(governance, github(ci))
     assert again[-1] == "nothing changed: every environment already matches governance.yaml"
-    assert "prod: already requires acme/qa-leads, bob (self-review prevented); unchanged" in again
+    assert "prod: already requires acme/qa-leads, bob (self-review prevented); unchanged; " in "\n".join(
+        again
+    )
     assert ci.writes() == []  # the second run only reads
 
 
@@ -263,7 +269,7 @@ def test_github_a_changed_agreement_is_applied_and_keeps_the_wait_timer(ci: Fake
     ci.environments["prod"]["protection_rules"].append({"id": 99, "type": "wait_timer", "wait_timer": 30})
     ci.requests.clear()
     lines = approvals.apply(agreed(prod=["bob"]), github(ci))
-    assert "prod: now requires bob (self-review prevented)" in lines
+    assert f"prod: now requires bob (self-review prevented); {BY_HAND.format(name='prod')}" in lines
     ((method, path, body),) = ci.writes()
     assert (method, path) == ("PUT", "/repos/contoso/qc/environments/prod")
     assert body["reviewers"] == [{"type": "User", "id": 11}] and body["wait_timer"] == 30
@@ -360,7 +366,8 @@ def test_verify_passes_after_apply_and_stops_when_a_reviewer_is_removed(ci: Fake
     governance = agreed()
     approvals.apply(governance, github(ci))
     assert approvals.verify(governance, "prod", github(ci)) == (
-        "prod: GitHub environment prod requires acme/qa-leads, bob (self-review prevented)"
+        "prod: GitHub environment prod requires acme/qa-leads, bob (self-review prevented); administrators' "
+        "bypass is not in GitHub's REST API: check it in Settings > Environments"
     )
     rule = ci.environments["prod"]["protection_rules"][0]
     rule["reviewers"] = [item for item in rule["reviewers"] if item["type"] == "Team"]
@@ -387,12 +394,33 @@ def test_verify_stops_when_someone_not_agreed_could_approve_alone(ci: FakeCI):
     )
 
 
-def test_verify_stops_when_administrators_may_bypass_a_gxp_approval(ci: FakeCI):
+def test_github_verify_passes_on_an_environment_as_github_describes_it(ci: FakeCI):
+    """GitHub's environment answer has no administrators' bypass field: its absence is no failure,
+    and the line says the bypass is to be checked by hand."""
     governance = agreed()
     approvals.apply(governance, github(ci))
-    ci.environments["prod"]["can_admins_bypass"] = True
-    with pytest.raises(ApprovalError, match=r"administrators may bypass approval"):
-        approvals.verify(governance, "prod", github(ci))
+    assert "can_admins_bypass" not in ci.environments["prod"]
+    assert approvals.verify(governance, "prod", github(ci)).endswith("check it in Settings > Environments")
+
+
+def test_azure_devops_verify_compares_approvers_by_id_as_answered(ci: FakeCI):
+    """Azure DevOps answers a check's approvers as ids (its example: displayName null): the agreed
+    names are resolved to ids and compared; one added by id alone is named by its id."""
+    governance = agreed("azure_devops")
+    approvals.apply(governance, azure_devops(ci))
+    assert all(set(item) == {"id"} for item in ci.checks[0]["settings"]["approvers"])  # sent: ids
+    assert approvals.verify(governance, "prod", azure_devops(ci)).startswith(
+        f"prod: Azure DevOps environment {SLUG}-prod requires alice@example.com, [UC]\\Release Approvers"
+    )
+    mallory = "3a11e000-0000-4000-8000-000000000666"
+    ci.checks[0]["settings"]["approvers"] = [{"id": IDENTITIES["alice@example.com"]["id"]}, {"id": mallory}]
+    with pytest.raises(ApprovalError) as differs:
+        approvals.verify(governance, "prod", azure_devops(ci))
+    assert str(differs.value) == (
+        f"prod (Azure DevOps environment {SLUG}-prod) differs from governance.yaml: "
+        f"[UC]\\Release Approvers no longer required to approve; {mallory} can approve but is not agreed: "
+        "run `make approvals`"
+    )
 
 
 @pytest.mark.parametrize("environment", ["", "Prod", " prod", "staging"])
@@ -426,7 +454,7 @@ def test_verify_fails_closed_when_it_cannot_read(ci: FakeCI):
     assert TOKEN not in str(refused.value)
     with pytest.raises(ApprovalError, match=r"^prod: cannot check its approvers: no GH_TOKEN"):
         approvals.verify(agreed(), "prod", {"GITHUB_REPOSITORY": "contoso/qc"})
-    with pytest.raises(ApprovalError, match=r"^prod: no such GitHub environment"):
+    with pytest.raises(ApprovalError, match=r"^prod: no such GitHub environment prod in contoso/qc"):
         ci.refuse = None
         approvals.verify(agreed(), "prod", github(ci))
 
@@ -487,8 +515,12 @@ def test_recorded_reads_azure_devops_approval_steps(ci: FakeCI):
             ],
         },
     }
-    found = approvals.recorded("prod", azure_devops(ci, TF_BUILD="True", BUILD_BUILDID="99"))
+    in_the_job = azure_devops(ci, TF_BUILD="True", BUILD_BUILDID="99", SYSTEM_TIMELINEID=TIMELINE)
+    found = approvals.recorded("prod", in_the_job)
     assert found.note is None
+    assert ci.requests[0][1] == (  # the documented path: the build's timeline, by the job's own id
+        f"/contoso/Widget%20Audits/_apis/build/builds/99/timeline/{TIMELINE}?api-version=7.1"
+    )
     assert [item.model_dump() for item in found.approvals or []] == [
         {
             "approver": "alice@example.com",
@@ -497,10 +529,10 @@ def test_recorded_reads_azure_devops_approval_steps(ci: FakeCI):
             "at": "2026-01-01T10:05:00Z",
         }
     ]
-    no_token = approvals.recorded(
-        "prod", {**azure_devops(ci), "TF_BUILD": "True", "BUILD_BUILDID": "99", "SYSTEM_ACCESSTOKEN": ""}
-    )
+    no_token = approvals.recorded("prod", {**in_the_job, "SYSTEM_ACCESSTOKEN": ""})
     assert no_token.approvals is None and "SYSTEM_ACCESSTOKEN" in (no_token.note or "")
+    no_timeline = approvals.recorded("prod", {**in_the_job, "SYSTEM_TIMELINEID": ""})
+    assert no_timeline.approvals is None and "SYSTEM_TIMELINEID is not set" in (no_timeline.note or "")
 
 
 @pytest.mark.parametrize(

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+import official_api
 import pytest
 from conftest import JsonHandler, LoopbackServer
 from typer.testing import CliRunner
@@ -44,6 +45,7 @@ class FakeForge(LoopbackServer):
         self.requests: list[tuple[str, str, Any]] = []  # method, path?query, JSON body
         self.authorizations: set[str] = set()
         self.refuse: int | None = None  # answer every request with this status
+        self.undescribed: list[str] = []  # what the official API descriptions do not allow
         self._ids = itertools.count(1001)
         super().__init__(_handler(self))
 
@@ -53,7 +55,13 @@ class FakeForge(LoopbackServer):
         return made
 
     def thread(self, number: int, content: str, status: str = "active") -> dict[str, Any]:
-        opening = {"id": 1, "parentCommentId": 0, "content": content, "commentType": 1, "isDeleted": False}
+        opening = {
+            "id": 1,
+            "parentCommentId": 0,
+            "content": content,
+            "commentType": "text",
+            "isDeleted": False,
+        }
         made = {"id": next(self._ids), "status": status, "isDeleted": False, "comments": [opening]}
         self.threads.setdefault(number, []).append(made)
         return made
@@ -95,8 +103,8 @@ class FakeForge(LoopbackServer):
             return 200, {"value": threads, "count": len(threads)}, {}
         if found and method == "POST":
             (opening,) = payload["comments"]
-            if (opening["parentCommentId"], opening["commentType"]) != (0, 1):
-                return 400, {"message": "an opening comment: parentCommentId 0, commentType 1 (text)"}, {}
+            if (opening["parentCommentId"], opening["commentType"]) != (0, "text"):
+                return 400, {"message": "an opening comment: parentCommentId 0, commentType text"}, {}
             made = self.thread(int(found["number"]), opening["content"], payload["status"])
             return 200, made, {}
         found = ADO_COMMENT.fullmatch(path) or ADO_THREAD.fullmatch(path)
@@ -123,7 +131,9 @@ def _handler(forge: FakeForge) -> type[JsonHandler]:
             if self.headers.get("Authorization") != f"Bearer {TOKEN}":
                 self.send_json(401, {"message": "Bad credentials"})
             else:
-                self.send_json(*forge.answer(self.command, self.path, payload))
+                status, answer, headers = forge.answer(self.command, self.path, payload)
+                forge.undescribed += official_api.problems(self.command, self.path, payload, status, answer)
+                self.send_json(status, answer, headers)
 
         do_GET = do_POST = do_PATCH = _serve
 
@@ -134,6 +144,7 @@ def _handler(forge: FakeForge) -> type[JsonHandler]:
 def forge():
     with FakeForge() as running:
         yield running
+    assert running.undescribed == [], "\n".join(running.undescribed)
 
 
 @pytest.fixture(autouse=True)

@@ -2,7 +2,7 @@
 
 - `apply`: `make approvals`. Each environment's approvers in the CI system become those agreed. Run it
   again and nothing is written: what is there is compared first, and only a difference is sent.
-- `verify`: before a test or prod deployment. Does the environment still require (at least) the
+- `verify`: before a test or prod deployment. Does the environment still require exactly the
   agreed approvers, and stop a requester approving their own run where that was agreed? Fails
   closed: when approvers are agreed and the CI system cannot be read, the deployment stops.
 - `recorded`: the approvals this pipeline run received for an environment, for the release record.
@@ -12,17 +12,23 @@ GitHub (environment `<env>`): required reviewers on the repository's environment
 logins (`alice`) or teams (`org/team-slug`), resolved to ids (`GET /users/{login}`,
 `GET /orgs/{org}/teams/{slug}`), then `PUT /repos/{owner}/{repo}/environments/{env}` with `reviewers`
 and `prevent_self_review`; the environment's wait timer and branch policy are sent back as they were,
-so the PUT changes only the approvers. Only one of the reviewers has to approve (GitHub's rule). The
+so the PUT changes only the approvers. Only one of the reviewers has to approve (GitHub's rule).
+Administrators' bypass of the protection rules is not in GitHub's REST description (the PUT refuses
+undeclared fields, GitHub Enterprise Server included), so it is neither sent nor read: for GxP
+environments `apply` says to turn it off by hand (Settings > Environments), and `verify` says it
+cannot see it. The
 repository: `--repository`, else GITHUB_REPOSITORY, else `git remote get-url origin` (https or ssh).
 The token: GH_TOKEN or GITHUB_TOKEN, a repository admin's for `apply` (`GH_TOKEN=$(gh auth token)`),
 any with read access for `verify` and `recorded` (the job's github.token).
 
 Azure DevOps (environment `<slug>-<env>`, created when missing): one check of type Approval on the
-environment. Identities (e-mails, `[Project]\\Group`) are resolved with the identities API on
+environment. Identities (e-mails, `[Project]\\Group`) are resolved to ids with the identities API on
 vssps.dev.azure.com for a dev.azure.com organisation; on any other host (Azure DevOps Server, the
-tests' loopback stand-in) on the collection URI itself. `minRequiredApprovers` is 1: any one of the
-approvers approves, as on GitHub (0 would mean all of them). `executionOrder` is 1 ("anyOrder"; the
-Terraform provider sends the number, the API's enum names it: both are read as the same). Token:
+tests' loopback stand-in) on the collection URI itself. A check's approvers are answered as ids
+(names are not promised), so `verify` resolves the agreed approvers and compares ids.
+`minRequiredApprovers` is 1: any one of the approvers approves, as on GitHub (0 would mean all of
+them). `executionOrder` is "anyOrder", as the
+API's example sends it (the Terraform provider sends its number, 1: both are read as the same). Token:
 SYSTEM_ACCESSTOKEN as a bearer token (a pipeline step maps it), else AZURE_DEVOPS_EXT_PAT (the
 variable `az devops` reads) as Basic auth with an empty user; `apply` needs a project administrator
 or an environment administrator.
@@ -32,12 +38,13 @@ someone set there by hand stay, and the output line says they are there: a gate 
 person, never by an empty answer. With approvers agreed, the check this writes (the first Approval
 check on an Azure DevOps environment) is made to match; other checks are left alone.
 
-Checked only against the loopback stand-ins in tests/test_approvals.py, built from the REST
-references: the Azure DevOps identities, check-configuration and approval shapes (settings field
-names, `actualApprover`, `steps` under `$expand=steps`, timeline records of type
-`Checkpoint.Approval` whose id is the approval's), and GitHub's reviewer objects. Which approvals of
-an Azure DevOps run belong to an environment is read from the approval's instructions, which this
-module writes naming the environment; approvals from checks set by hand are not attributed.
+Every request and answer is checked in tests against the official REST descriptions (trimmed copies
+in tests/contracts/, with their source): method, path, query parameters and api-version, request
+body, and the answer's fields. The run's approvals on Azure DevOps: the build's timeline
+(SYSTEM_TIMELINEID, the job's own) lists records of type `Checkpoint.Approval` whose id is the
+approval's, read with `$expand=steps`. Which of them belong to an environment is read from the
+approval's instructions, which this module writes naming the environment; approvals from checks set
+by hand are not attributed.
 
 Everything is read from `environ` (the CI system's variables), base URLs included (GITHUB_API_URL,
 SYSTEM_COLLECTIONURI), which is how the tests point it at a loopback server. Tokens travel in a
@@ -62,12 +69,17 @@ from {{ cookiecutter.package_name }}.governance import FILE, Governance
 
 APPROVAL_CHECK_TYPE = "8c6f20a7-a545-4486-9777-f762fafe0d4d"
 APPROVAL_TIMEOUT_MINUTES = 43_200  # 30 days, the most Azure DevOps allows
-ANY_ORDER = 1  # executionOrder: any approver, in any order ("anyOrder")
+ANY_ORDER = "anyOrder"  # executionOrder: any approver, in any order
 MIN_REQUIRED_APPROVERS = 1
-API = "api-version=7.1"
-PREVIEW_API = "api-version=7.1-preview.1"  # environments, checks and approvals are still previews
+API = "api-version=7.1"  # identities, environments, approvals, build timeline: their 7.1 descriptions
+CHECKS_API = "api-version=7.1-preview.1"  # check configurations are still a preview in 7.1
 TOKENS = ("GH_TOKEN", "GITHUB_TOKEN", "SYSTEM_ACCESSTOKEN", "AZURE_DEVOPS_EXT_PAT")
 FIX = "run `make approvals`"
+# GitHub's REST description has no field for it: said, never sent or read.
+ADMIN_BYPASS_BY_HAND = (
+    "administrators' bypass is set by hand: untick \"Allow administrators to bypass configured protection "
+    'rules" in Settings > Environments > {name}'
+)
 
 
 class ApprovalError(RuntimeError):
@@ -349,13 +361,11 @@ def _apply_github(
     wanted = [_github_reviewer(client, target, approver) for approver in approvers]
     described = _describe(approvers, prevent_self_review)
     same_reviewers = present == {(item["type"], item["id"]) for item in wanted}
-    bypass_as_agreed = not prevent_self_review or (current or {}).get("can_admins_bypass") is False
     same_rule = rule is not None and bool(rule.get("prevent_self_review")) == prevent_self_review
-    if same_reviewers and same_rule and bypass_as_agreed:
-        return f"already requires {described}; unchanged", False
+    by_hand = f"; {ADMIN_BYPASS_BY_HAND.format(name=name)}" if prevent_self_review else ""
+    if same_reviewers and same_rule:
+        return f"already requires {described}; unchanged{by_hand}", False
     payload: dict[str, Any] = {"reviewers": wanted, "prevent_self_review": prevent_self_review}
-    if prevent_self_review:  # nobody deploys unapproved, administrators included
-        payload["can_admins_bypass"] = False
     timer = _github_rule(current, "wait_timer")
     if timer is not None:
         payload["wait_timer"] = timer.get("wait_timer", 0)
@@ -363,7 +373,7 @@ def _apply_github(
         payload["deployment_branch_policy"] = current["deployment_branch_policy"]
     _call(client, "PUT", url, payload)
     verb = "created, requiring" if current is None else "now requires"
-    return f"{verb} {described}", True
+    return f"{verb} {described}{by_hand}", True
 
 
 def _github_reviewer(client: httpx.Client, target: _GitHub, approver: str) -> dict[str, Any]:
@@ -382,7 +392,7 @@ def _github_reviewer(client: httpx.Client, target: _GitHub, approver: str) -> di
 
 
 def _find_environment(client: httpx.Client, target: _AzureDevOps, name: str) -> dict[str, Any] | None:
-    url = f"{target.project_url}/_apis/distributedtask/environments?name={quote(name)}&{PREVIEW_API}"
+    url = f"{target.project_url}/_apis/distributedtask/environments?name={quote(name)}&{API}"
     found = _call(client, "GET", url).get("value") or []
     return next((item for item in found if str(item.get("name", "")).lower() == name.lower()), None)
 
@@ -390,7 +400,7 @@ def _find_environment(client: httpx.Client, target: _AzureDevOps, name: str) -> 
 def _approval_checks(client: httpx.Client, target: _AzureDevOps, environment_id: Any) -> list[dict[str, Any]]:
     url = (
         f"{target.project_url}/_apis/pipelines/checks/configurations?resourceType=environment"
-        f"&resourceId={environment_id}&$expand=settings&{PREVIEW_API}"
+        f"&resourceId={environment_id}&$expand=settings&{CHECKS_API}"
     )
     checks = _call(client, "GET", url).get("value") or []
     return [
@@ -425,7 +435,7 @@ def _apply_azure_devops(
     environment = _find_environment(client, target, name)
     created = environment is None
     if environment is None:
-        url = f"{target.project_url}/_apis/distributedtask/environments?{PREVIEW_API}"
+        url = f"{target.project_url}/_apis/distributedtask/environments?{API}"
         environment = _call(client, "POST", url, {"name": name, "description": f"Approvers: {FILE}"})
     checks = [] if created else _approval_checks(client, target, environment["id"])
     settings = {
@@ -445,13 +455,13 @@ def _apply_azure_devops(
     described = _describe(approvers, prevent_self_review)
     configurations = f"{target.project_url}/_apis/pipelines/checks/configurations"
     if not checks:
-        _call(client, "POST", f"{configurations}?{PREVIEW_API}", body)
+        _call(client, "POST", f"{configurations}?{CHECKS_API}", body)
         where = "created it, requiring" if created else "now requires"
         return f"{where} {described}", True
     check = checks[0]
     if _matches(check, settings):
         return f"already requires {described}; unchanged", False
-    _call(client, "PATCH", f"{configurations}/{check['id']}?{PREVIEW_API}", {**body, "id": check["id"]})
+    _call(client, "PATCH", f"{configurations}/{check['id']}?{CHECKS_API}", {**body, "id": check["id"]})
     return f"now requires {described}", True
 
 
@@ -471,7 +481,7 @@ def _matches(check: dict[str, Any], settings: dict[str, Any]) -> bool:
 def _identity(client: httpx.Client, target: _AzureDevOps, approver: str) -> dict[str, Any]:
     url = (
         f"{target.identities_url}?searchFilter=General&filterValue={quote(approver, safe='')}"
-        f"&queryMembership=None&{API}"
+        f"&queryMembership=none&{API}"
     )
     found = _call(client, "GET", url).get("value") or []
     if len(found) != 1:
@@ -485,9 +495,9 @@ def _identity(client: httpx.Client, target: _AzureDevOps, approver: str) -> dict
 
 def verify(governance: Governance, environment: str, environ: Mapping[str, str] | None = None) -> str:
     """One line when the CI environment requires exactly the agreed approvers (any one of them
-    approves, so one more would let someone nobody agreed approve alone) and prevents self-review,
-    administrators' bypass included, where agreed; ApprovalError naming the difference otherwise, or
-    when it cannot be read (fail closed). No approvers agreed: nothing to verify, nothing asked."""
+    approves, so one more would let someone nobody agreed approve alone) and prevents self-review
+    where agreed; ApprovalError naming the difference otherwise, or when it cannot be read (fail
+    closed). No approvers agreed: nothing to verify, nothing asked."""
     environ = os.environ if environ is None else environ
     if environment not in governance.environments:
         known = ", ".join(governance.environments)
@@ -504,21 +514,24 @@ def verify(governance: Governance, environment: str, environ: Mapping[str, str] 
     try:
         with _client(target) as client:
             if isinstance(target, _GitHub):
-                present, prevented, bypass = _present_github(client, target, name)
+                present, prevented = _present_github(client, target, name)
+                agreed = {approver: approver.lower() for approver in policy.approvers}
             else:
-                present, prevented, bypass = _present_azure_devops(client, target, name)
-    except ApprovalError:
-        raise
+                present, prevented = _present_azure_devops(client, target, name)
+                agreed = {
+                    approver: str(_identity(client, target, approver)["id"]).lower()
+                    for approver in policy.approvers
+                }
+    except ApprovalError as error:
+        raise ApprovalError(f"{environment}: {error}") from error
     except _FAILURES as error:
         message = (
             f"{environment}: cannot read the approvers {target.name} requires: {_why(error, target, False)}"
         )
         raise ApprovalError(_clean(f"{message}; not deploying without them", environ)) from error
-    agreed = {approver.lower() for approver in policy.approvers}
-    missing = [
-        approver for approver in policy.approvers if not any(approver.lower() in ids for ids in present)
-    ]
-    extra = sorted(min(ids) for ids in present if ids and not ids & agreed)
+    keys = set(agreed.values())
+    missing = [approver for approver, key in agreed.items() if key not in present]
+    extra = sorted(shown for key, shown in present.items() if key not in keys)
     problems = []
     if missing:
         problems.append(f"{', '.join(missing)} no longer required to approve")
@@ -526,55 +539,57 @@ def verify(governance: Governance, environment: str, environ: Mapping[str, str] 
         problems.append(f"{', '.join(extra)} can approve but {'is' if len(extra) == 1 else 'are'} not agreed")
     if policy.prevent_self_review and not prevented:
         problems.append("self-review is no longer prevented")
-    if policy.prevent_self_review and bypass:
-        problems.append("administrators may bypass approval")
     if problems:
         raise ApprovalError(
             f"{environment} ({target.name} environment {name}) differs from {FILE}: "
             f"{'; '.join(problems)}: {FIX}"
         )
     required = _describe(policy.approvers, policy.prevent_self_review)
-    return f"{environment}: {target.name} environment {name} requires {required}"
+    unseen = (
+        "; administrators' bypass is not in GitHub's REST API: check it in Settings > Environments"
+        if isinstance(target, _GitHub) and policy.prevent_self_review
+        else ""
+    )
+    return f"{environment}: {target.name} environment {name} requires {required}{unseen}"
 
 
-def _present_github(client: httpx.Client, target: _GitHub, name: str) -> tuple[list[set[str]], bool, bool]:
-    """Each required reviewer's names, whether self-review is prevented, whether admins may bypass."""
+def _present_github(client: httpx.Client, target: _GitHub, name: str) -> tuple[dict[str, str], bool]:
+    """Each required reviewer as login or org/team (lower case; also how it is shown), and whether
+    self-review is prevented."""
     current = _call(client, "GET", target.environment_url(name), missing_ok=True)
     if current is None:
-        raise ApprovalError(f"{name}: no such GitHub environment in {target.repository}: {FIX}")
+        raise ApprovalError(f"no such GitHub environment {name} in {target.repository}: {FIX}")
     rule = _github_rule(current, "required_reviewers") or {}
-    present = []
+    present = {}
     for item in rule.get("reviewers") or []:
         reviewer = item.get("reviewer") or {}
         if item.get("type") == "Team":  # its organisation: html_url's, else the repository owner's
             found = re.search(r"/orgs/([^/]+)/teams/", str(reviewer.get("html_url", "")))
-            present.append({f"{found[1] if found else target.owner}/{reviewer.get('slug', '')}".lower()})
+            key = f"{found[1] if found else target.owner}/{reviewer.get('slug', '')}".lower()
         else:
-            present.append({str(reviewer.get("login", "")).lower()})
-    bypass = current.get("can_admins_bypass", True) is not False  # GitHub's default: admins may
-    return present, bool(rule.get("prevent_self_review")), bypass
+            key = str(reviewer.get("login", "")).lower()
+        present[key] = key
+    return present, bool(rule.get("prevent_self_review"))
 
 
 def _present_azure_devops(
     client: httpx.Client, target: _AzureDevOps, name: str
-) -> tuple[list[set[str]], bool, bool]:
-    """Each approver's names (unique name, display name, id) over the environment's Approval checks,
-    whether every check bars the requester, and no bypass (Azure DevOps approvals have none)."""
+) -> tuple[dict[str, str], bool]:
+    """Each approver's id (lower case) over the environment's Approval checks, with the name to show
+    it by (its display name when answered, else the id), and whether every check bars the requester."""
     environment = _find_environment(client, target, name)
     if environment is None:
-        raise ApprovalError(f"{name}: no such Azure DevOps environment in {target.project}: {FIX}")
+        raise ApprovalError(f"no such Azure DevOps environment {name} in {target.project}: {FIX}")
     checks = _approval_checks(client, target, environment["id"])
-    present: list[set[str]] = []
+    present: dict[str, str] = {}
     prevented = bool(checks)
     for check in checks:
         settings = check.get("settings") or {}
         for approver in settings.get("approvers") or []:
-            ids = {
-                str(approver[key]).lower() for key in ("uniqueName", "displayName", "id") if approver.get(key)
-            }
-            present.append(ids)
+            key = str(approver.get("id", "")).lower()
+            present[key] = str(approver.get("displayName") or approver.get("uniqueName") or key)
         prevented = prevented and bool(settings.get("requesterCannotBeApprover"))
-    return present, prevented, False
+    return present, prevented
 
 
 # --- recorded -----------------------------------------------------------------------------------
@@ -594,13 +609,15 @@ def recorded(environment: str, environ: Mapping[str, str] | None = None) -> Reco
             with _client(target) as client:
                 return Recorded(approvals=_recorded_github(client, target, run, environment))
         if environ.get("TF_BUILD", "").lower() == "true":
-            build = environ.get("BUILD_BUILDID", "")
-            if not build.isdigit():
-                return Recorded(note="BUILD_BUILDID is not set: no run to read approvals from")
+            build, timeline = environ.get("BUILD_BUILDID", ""), environ.get("SYSTEM_TIMELINEID", "")
+            if not build.isdigit() or not timeline:
+                return Recorded(
+                    note="BUILD_BUILDID or SYSTEM_TIMELINEID is not set: no run to read approvals from"
+                )
             target = _azure_devops(environ)
             name = environment_name("azure_devops", environment)
             with _client(target) as client:
-                return Recorded(approvals=_recorded_azure_devops(client, target, build, name))
+                return Recorded(approvals=_recorded_azure_devops(client, target, build, timeline, name))
     except ApprovalError as error:
         return Recorded(note=_clean(str(error), environ))
     except _FAILURES as error:
@@ -624,14 +641,15 @@ def _recorded_github(client: httpx.Client, target: _GitHub, run: str, environmen
 
 
 def _recorded_azure_devops(
-    client: httpx.Client, target: _AzureDevOps, build: str, name: str
+    client: httpx.Client, target: _AzureDevOps, build: str, timeline_id: str, name: str
 ) -> list[Approval]:
-    timeline = _call(client, "GET", f"{target.project_url}/_apis/build/builds/{build}/timeline?{API}")
+    where = f"{target.project_url}/_apis/build/builds/{build}/timeline/{quote(timeline_id, safe='')}?{API}"
+    timeline = _call(client, "GET", where)
     found = []
     for record in (timeline or {}).get("records") or []:
         if record.get("type") != "Checkpoint.Approval":
             continue
-        url = f"{target.project_url}/_apis/pipelines/approvals/{record['id']}?$expand=steps&{PREVIEW_API}"
+        url = f"{target.project_url}/_apis/pipelines/approvals/{record['id']}?$expand=steps&{API}"
         approval = _call(client, "GET", url)
         if name not in str(approval.get("instructions") or ""):
             continue  # another environment's approval (or a check set by hand)

@@ -302,7 +302,7 @@ def _post_azure_devops(
         if str(thread.get("status", "")).lower() != status:
             _call(client, pull_request, "PATCH", f"{url}?{version}", {"status": status})
         return "updated"
-    opening = {"parentCommentId": 0, "content": text, "commentType": 1}  # 1: text, a person's comment
+    opening = {"parentCommentId": 0, "content": text, "commentType": "text"}  # a person's comment
     _call(client, pull_request, "POST", f"{threads}?{version}", {"comments": [opening], "status": status})
     return "created"
 
