@@ -1,6 +1,7 @@
-"""The serving container's build context, checked offline (no Docker engine runs here, so the
-image build itself is not exercised): every COPY source exists, the server listens where the
-deployment expects it, and .dockerignore keeps local state out at any depth, by Docker's own rules."""
+"""The serving container's build context, checked offline (the template's own tests build and run
+the image): every COPY source exists, the copies lay the image out as the project, the server
+listens where the deployment expects it, and .dockerignore keeps local state out at any depth, by
+Docker's own rules."""
 
 import re
 import shutil
@@ -8,6 +9,8 @@ from pathlib import Path
 
 from conftest import LOCAL_STATE_FILES
 from docker.utils.build import exclude_paths
+
+from {{ cookiecutter.package_name }} import paths
 
 FLOW = {{ ('flows/' ~ cookiecutter.flow_kind) | jsonify }}
 PACKAGE = {{ ('src/' ~ cookiecutter.package_name) | jsonify }}
@@ -41,6 +44,32 @@ def test_dockerfile_copies_existing_paths_and_serves_on_8080(project_root: Path)
     assert "EXPOSE 8080" in dockerfile
     command = r'^CMD \[.*"serve", "--host", "0\.0\.0\.0", "--port", "8080"\]$'
     assert re.search(command, dockerfile, re.MULTILINE)
+
+
+def _image_tree(project: Path, image: Path) -> Path:
+    """The folder the Dockerfile's COPY lines fill (its WORKDIR), rebuilt under `image`."""
+    dockerfile = _dockerfile(project)
+    workdir = image / re.search(r"^WORKDIR\s+/(\S+)$", dockerfile, re.MULTILINE)[1]
+    for line in re.findall(r"^COPY\s+(.+)$", dockerfile, re.MULTILINE):
+        *sources, destination = line.split()
+        for source in sources:
+            target = workdir / destination / Path(source).name if len(sources) > 1 else workdir / destination
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if (project / source).is_dir():
+                shutil.copytree(project / source, target, ignore=shutil.ignore_patterns(*STATE))
+            else:
+                shutil.copyfile(project / source, target)
+    return workdir
+
+
+def test_the_image_is_laid_out_as_the_project_the_flow_finds(project_root: Path, tmp_path: Path):
+    """In the image the flow runs from WORKDIR/flows/<kind>: its project (documents, index, state)
+    must be WORKDIR, not the flow folder nor the checkout the tests run in."""
+    app = _image_tree(project_root, tmp_path)
+    assert paths.project(app / FLOW) == app
+{%- if cookiecutter.flow_kind == 'rag' %}
+    assert sorted((app / paths.DOCS).iterdir()), "the image holds no documents to retrieve from"
+{%- endif %}
 
 
 def _context(project: Path, extra: list[str] = ()) -> set[str]:
