@@ -7,6 +7,7 @@ echo and its `make: *** [...] Error N` trailer): what is left is what the user h
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -44,6 +45,25 @@ def test_an_unlinked_project_says_how_to_link_it(bake, target):
         f"{target}: this project is not linked to the template (no .cruft.json); "
         f"link it once with: {VENV}/bin/cruft link <template-git-url>"
     ]
+
+
+# Targets that run nothing from the project's environment.
+WITHOUT_VENV = {"help", "install", "clean", "clean-cache"}
+
+
+@pytest.mark.parametrize("deployment_target", ["aml_online_endpoint", "azure_webapp"])
+def test_without_the_environment_every_target_but_install_says_to_run_make_install(bake, deployment_target):
+    """A colleague's fresh clone, or a project generated with registration `none`: one line, exit 2."""
+    project = bake(register_on_generate="none", flow_kind="rag", deployment_target=deployment_target)
+    makefile = (project / "Makefile").read_text(encoding="utf-8")
+    targets = set(re.search(r"^\.PHONY: (.+)$", makefile, re.MULTILINE)[1].split()) - WITHOUT_VENV
+    assert {"experiment", "lint", "test", "deploy", "template-check", "index"} <= targets
+    for target in sorted(targets):
+        result = run_make(project, target)
+        assert result.returncode == 2, (target, result.stdout, result.stderr)
+        assert own_lines(result) == ["No .venv here: run make install first"], target
+    assert not (project / ".venv").exists()
+    assert run_make(project, "help").returncode == 0
 
 
 @pytest.fixture
@@ -97,7 +117,7 @@ WEBAPP_NAMES = {"ACR_NAME": "acrqcp", "WEBAPP_NAME": "app-qcp"}  # checked first
 def test_webapp_deploy_without_the_azure_cli_says_how_to_get_it(bake, tmp_path: Path):
     project = bake(deployment_target="azure_webapp", register_on_generate="none")
     env = {"PATH": str(tools_without_az(tmp_path / "bin")), "HOME": str(tmp_path), **WEBAPP_NAMES}
-    result = run_make(project, "deploy", env=env)
+    result = run_make(project, "deploy", f"VENV={VENV}", env=env)  # a stand-in: make deploy needs one
     assert result.returncode != 0
     assert own_lines(result, echoed="deploy.sh") == [
         "make deploy: the Azure CLI (az) is not installed: install it (https://aka.ms/installazurecli), "
@@ -112,7 +132,7 @@ def test_webapp_deploy_without_a_login_names_az_login_and_calls_nothing_else(bak
     (tools / "az").chmod(0o755)
     calls = tmp_path / "az-calls.log"
     env = {"PATH": str(tools), "HOME": str(tmp_path), "AZ_CALLS": str(calls), **WEBAPP_NAMES}
-    result = run_make(project, "deploy", env=env)
+    result = run_make(project, "deploy", f"VENV={VENV}", env=env)
     assert result.returncode != 0
     subscription = "00000000-0000-0000-0000-000000000000"
     assert own_lines(result, echoed="deploy.sh") == [
