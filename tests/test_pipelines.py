@@ -688,3 +688,34 @@ def test_every_deployment_checks_its_approvers_then_keeps_its_release_record_and
     if github:
         permissions = load_yaml(project / ".github/workflows/deploy-environment.yml")["permissions"]
         assert permissions["actions"] == "read", "approvals are read with the run's own token"
+
+
+@pytest.mark.parametrize("ci_provider", ["github", "azure_devops"])
+def test_each_deployment_takes_the_record_and_its_results_from_this_run_s_gate(bake, ci_provider):
+    """make deploy recomputes the gate's verdict from the run's results.json (release.gated_record), so
+    the gate job hands over both, and every deploy job takes them from the same pipeline run only."""
+    project = bake(ci_provider=ci_provider)
+    if ci_provider == "github":
+        gate = load_yaml(project / ".github/workflows/deploy.yml")["jobs"]["gate"]["steps"]
+        upload = next(step for step in gate if step.get("with", {}).get("name") == "release-record")
+        assert upload["uses"].startswith("actions/upload-artifact@")
+        assert upload["with"]["path"].split() == ["results/*/release.json", "results/*/results.json"]
+    else:
+        stages = load_yaml(project / ".azure-pipelines/deploy.yml")["stages"]
+        gate = next(stage for stage in stages if stage["stage"] == "Gate")["jobs"][0]["steps"]
+        copy = gate[first_step(gate, "cp results/*/release.json")]["script"]
+        assert copy.endswith("cp results/*/release.json results/*/results.json release-record/")
+        publish = next(step for step in gate if step.get("inputs", {}).get("artifact") == "release-record")
+        assert publish["inputs"]["targetPath"] == "release-record"
+    for environment, steps in deploy_steps(project, ci_provider).items():
+        download = steps[first_step(steps, "release-record")]
+        if ci_provider == "github":  # without run-id or a token: this workflow run's artifact
+            assert download["uses"].startswith("actions/download-artifact@"), environment
+            assert download["with"] == {"name": "release-record", "path": "results/"}, environment
+        else:
+            assert download["task"] == "DownloadPipelineArtifact@2", environment
+            assert download["inputs"] == {
+                "buildType": "current",
+                "artifactName": "release-record",
+                "targetPath": "$(Build.SourcesDirectory)/results/gate",
+            }, environment
