@@ -1,10 +1,11 @@
 """Template updates arrive as pull requests, and the fleet report sees who is behind.
 
 Local git repositories stand in for the remotes: a copy of the template (advanced twice: a change
-that merges cleanly, then one that conflicts with a team's edit), and a bare `origin` for each of two
-generated projects. Each project runs its own update script (`python -m <package>.template_update`,
-the code behind `make template-update-pr`) with this test run's cruft, then `tools/fleet.py` reports
-on both. No project environment is installed: up to the push, the script needs only git and cruft.
+that merges cleanly, then one that conflicts with a team's edit and changes a file that team
+deleted), and a bare `origin` for each of two generated projects. Each project runs its own update
+script (`python -m <package>.template_update`, the code behind `make template-update-pr`) with this
+test run's cruft, then `tools/fleet.py` reports on both. No project environment is installed: up to
+the push, the script needs only git and cruft. Last, the fleet report meets hostile lists.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from conftest import CRUFT, IDENTITY, TEMPLATE, TEMPLATE_COPY_IGNORE, edit, git
 
 CLEAN_ENTRY = "- Generated projects ignore `*.log` files."
 CONFLICTING_ENTRY = "- Experiments run 12 lines at a time by default."
+RUNBOOK_LINE = "On call: the platform team."
 CI = ("GITHUB_ACTIONS", "GITHUB_REF_NAME", "TF_BUILD", "BUILD_SOURCEBRANCH")  # this run's own CI, if any
 
 
@@ -71,7 +73,8 @@ def scenario(tmp_path: Path) -> dict[str, object]:
     git(clean, "commit", "-qam", "team edits")
     conflicted = create(template, tmp_path, "Beta")  # edits the line the template will change
     edit(conflicted / "experiment.yaml", "concurrency: 8", "concurrency: 4")
-    git(conflicted, "commit", "-qam", "team: concurrency 4")
+    git(conflicted, "rm", "-q", "docs/runbook.md")  # and deletes a file the template will change
+    git(conflicted, "commit", "-qam", "team: concurrency 4, our own runbook elsewhere")
     for project in (clean, conflicted):
         git(project, "push", "-q", "origin", "main")
 
@@ -80,8 +83,10 @@ def scenario(tmp_path: Path) -> dict[str, object]:
     edit(project_template / ".gitignore", "build/\n", "build/\n*.log\n")
     edit(template / "CHANGELOG.md", "## Unreleased\n\n", f"## Unreleased\n\n{CLEAN_ENTRY}\n\n")
     git(template, "commit", "-qam", "template: ignore *.log")
-    # 2: conflicts with Beta's edit. Unreleased becomes release 9.1.0, a new entry is unreleased.
+    # 2: conflicts with Beta's edit; changes the runbook Beta deleted. Unreleased becomes release 9.1.0,
+    # a new entry is unreleased.
     edit(project_template / "experiment.yaml", "concurrency: 8", "concurrency: 12")
+    edit(project_template / "docs/runbook.md", "# Runbook\n", f"# Runbook\n\n{RUNBOOK_LINE}\n")
     edit(
         template / "CHANGELOG.md",
         "## Unreleased\n\n",
@@ -125,6 +130,7 @@ def test_updates_become_branches_with_a_pull_request_body_and_the_fleet_sees_who
     assert "*.log" in shown(clean, "template-update", ".gitignore").splitlines()
     assert "concurrency: 12" in shown(clean, "template-update", "experiment.yaml")
     assert "Cite the SOP." in shown(clean, "template-update", "flows/qa/qa.jinja2")
+    assert RUNBOOK_LINE in shown(clean, "template-update", "docs/runbook.md")
     assert "## Team notes" in shown(clean, "template-update", "README.md")
     assert json.loads(shown(clean, "template-update", ".cruft.json"))["commit"] == newest
     origin = tmp_path / "alpha-origin.git"
@@ -132,13 +138,17 @@ def test_updates_become_branches_with_a_pull_request_body_and_the_fleet_sees_who
     again = update_pr(clean, "alpha", "--push")  # next week, nothing new: the branch is not pushed again
     assert again.returncode == 0 and "already holds this update" in again.stdout, again.stdout + again.stderr
 
-    # The conflicting one: the conflict is committed on the branch, named in the body, and fails.
+    # The conflicting one: the conflict is committed on the branch, named in the body, and fails; so
+    # does the runbook change that had no file to go to (cruft alone drops it and reports success).
     result = update_pr(conflicted, "beta", "--push")
     assert result.returncode == 1, result.stdout + result.stderr
     assert "Conflict: experiment.yaml (line" in result.stdout
+    assert "Conflict: docs/runbook.md: changed by the template, but this project has no such" in result.stdout
     body = (conflicted / ".aiops/template-update.md").read_text(encoding="utf-8")
-    assert re.search(r"1 conflict: resolve before merging", body)
+    assert re.search(r"2 conflicts: resolve before merging", body)
     assert re.search(r"- `experiment\.yaml`, line \d+: conflict markers", body)
+    assert "- `docs/runbook.md`: not in this project (deleted or renamed)" in body
+    assert f"+{RUNBOOK_LINE}" in shown(conflicted, "template-update", "docs/runbook.md.rej")
     assert "its checks fail while any remains" in body and CONFLICTING_ENTRY in body
     merged = shown(conflicted, "template-update", "experiment.yaml")
     assert "<<<<<<< ours\nconcurrency: 4\n=======\nconcurrency: 12\n>>>>>>> theirs" in merged
@@ -187,3 +197,33 @@ def run_fleet(fleet: Path, output: Path) -> str:
 def table_rows(markdown: str) -> list[list[str]]:
     lines = [line for line in markdown.splitlines() if line.startswith("| ")][1:]  # no header
     return [[cell.strip() for cell in line.strip("|").split(" | ")] for line in lines]
+
+
+def test_the_fleet_report_runs_nothing_that_a_hostile_list_or_cruft_json_holds(tmp_path):
+    """Each hostile value ends in one line naming the list line (and the .cruft.json field)."""
+    marker = tmp_path / "pwned"
+    template = tmp_path / "template-repo"
+    template.mkdir()
+    git(template, "init", "-q", "-b", "main")
+    git(template, "commit", "-q", "--allow-empty", "-m", "v1")
+    linked = {  # working trees whose .cruft.json holds a hostile value
+        "template": {"template": f"--upload-pack=touch {marker}", "commit": "a" * 40},
+        "commit": {"template": str(template), "commit": f"--output={marker}"},
+    }
+    for field, state in linked.items():
+        (tmp_path / f"bad-{field}").mkdir()
+        (tmp_path / f"bad-{field}" / ".cruft.json").write_text(json.dumps(state), encoding="utf-8")
+    fleet = tmp_path / "fleet.txt"
+    hostile = [f"--upload-pack=touch {marker}", f"ext::sh -c touch% {marker}"]
+    lines = [*hostile, *(str(tmp_path / f"bad-{field}") for field in linked)]
+    fleet.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+    command = [sys.executable, str(TEMPLATE / "tools" / "fleet.py"), str(fleet), "--output", "f.md"]
+    result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+
+    assert result.returncode == 1, result.stdout + result.stderr
+    said = result.stderr.splitlines()
+    assert [line.split(": ", 2)[1] for line in said] == [f"{fleet}:{number}" for number in (1, 2, 3, 4)]
+    assert "starts with '-'" in said[0] and "remote helper" in said[1]
+    assert ".cruft.json template: " in said[2] and ".cruft.json commit: " in said[3]
+    assert not marker.exists()

@@ -60,9 +60,11 @@ def create(template: Path, out: Path) -> Path:
 
 
 def update(project: Path) -> subprocess.CompletedProcess[str]:
-    """The project's own `make template-update`, with this test run's cruft."""
+    """The project's own `make template-update`, with this test run's cruft (and the project's package
+    from its folder: it is not installed in this environment)."""
     command = ["make", "-C", str(project), "template-update", f"VENV={Path(sys.executable).parents[1]}"]
-    return subprocess.run(command, capture_output=True, text=True, env={**os.environ, **IDENTITY})
+    env = {**os.environ, **IDENTITY, "PYTHONPATH": str(project / "src")}
+    return subprocess.run(command, capture_output=True, text=True, env=env)
 
 
 def test_user_edits_survive_and_the_template_change_arrives(template_repo, registration_log, tmp_path):
@@ -119,7 +121,7 @@ def test_a_real_conflict_is_reported_and_loses_nothing(template_repo, registrati
     result = update(project)
 
     assert result.returncode != 0
-    assert "Template update has conflicts" in result.stdout and "experiment.yaml" in result.stdout
+    assert "Template update has 1 conflict" in result.stdout and "Conflict: experiment.yaml" in result.stdout
     merged = (project / "experiment.yaml").read_text()
     assert "<<<<<<< ours\nconcurrency: 4\n=======\nconcurrency: 12\n>>>>>>> theirs" in merged
 

@@ -8,6 +8,10 @@ once per template: a bare, blob-less clone gives `git rev-list --count <commit>.
 template commits the project is behind) and the CHANGELOG.md at that commit (its release: the
 newest `## x.y.z` heading, "+unreleased" when entries wait under Unreleased).
 
+Every value read from the list or a `.cruft.json` reaches git only as the generated project's
+safe_git allows (loaded from the template's copy): a URL or a path, a commit id; never an option or
+a remote helper. A refused line is reported as `<list>:<line>: ...` and runs nothing.
+
 Whether a template-update pull request is open: on GitHub, `gh pr list --head template-update` when
 the gh CLI and a token (GH_TOKEN or GITHUB_TOKEN) are there; elsewhere whether the project's remote
 has the branch `template-update` that `make template-update-pr` pushes ("branch"), or not ("no").
@@ -17,6 +21,7 @@ Prints a table and writes the same as markdown (--output).
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import re
@@ -26,12 +31,33 @@ import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 
 BRANCH = "template-update"
 RELEASE_HEADING = re.compile(r"^## +\[?v?(\d+\.\d+\.\d+[0-9A-Za-z.+-]*)\]?", re.MULTILINE)
 GITHUB = re.compile(r"github\.com[:/](?P<repo>[^/]+/[^/]+?)(?:\.git)?/?$")
 KEY_ANSWERS = ("flow_kind", "ci_provider", "deployment_target")
 TIMEOUT_SECONDS = 300
+TEMPLATE = Path(__file__).resolve().parents[1]
+SAFE_GIT = TEMPLATE / "{{cookiecutter.project_slug}}/src/{{cookiecutter.package_name}}/safe_git.py"
+
+
+def _load_safe_git() -> ModuleType:
+    """The generated project's git policy, from the template's own copy (it holds no template syntax)."""
+    spec = importlib.util.spec_from_file_location("safe_git", SAFE_GIT)
+    assert spec and spec.loader, SAFE_GIT
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+safe_git = _load_safe_git()
+
+
+@dataclass
+class Entry:
+    text: str  # as written in the list
+    where: str  # "<list>:<line>"
 
 
 @dataclass
@@ -47,10 +73,8 @@ class Row:
 
 
 def git(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "GIT_TERMINAL_PROMPT": "0"}  # a private remote fails instead of asking
-    return subprocess.run(
-        ["git", *args], cwd=cwd, capture_output=True, text=True, timeout=TIMEOUT_SECONDS, env=env, check=False
-    )
+    """git in safe_git's environment: safe transports only, a private remote fails instead of asking."""
+    return safe_git.run(cwd, *args, timeout=TIMEOUT_SECONDS)
 
 
 def url_of(entry: str) -> str:
@@ -76,7 +100,8 @@ class Template:
     def __init__(self, url: str, scratch: Path) -> None:
         self.url = url
         self.repo = scratch / f"template-{abs(hash(url))}.git"
-        cloned = git(scratch, "clone", "-q", "--bare", "--filter=blob:none", url_of(url), str(self.repo))
+        source = url_of(url)
+        cloned = git(scratch, "clone", "-q", "--bare", "--filter=blob:none", "--", source, str(self.repo))
         self.problem = _last_line(cloned) if cloned.returncode else ""
         self.head = "" if self.problem else git(self.repo, "rev-parse", "HEAD").stdout.strip()
 
@@ -89,22 +114,23 @@ class Template:
         return release(shown.stdout if shown.returncode == 0 else None)
 
 
-def read_cruft_state(entry: str, scratch: Path) -> tuple[dict, list[str]]:
+def read_cruft_state(entry: Entry, scratch: Path) -> tuple[dict, list[str]]:
     """The project's .cruft.json and the branches its repository has (heads, for `template-update`)."""
-    path = Path(entry).expanduser()
+    safe_git.repository(entry.text, entry.where)
+    path = Path(entry.text).expanduser()
     if (path / ".cruft.json").is_file():  # a working tree: the file as it is, the branches it knows
         state = json.loads((path / ".cruft.json").read_text(encoding="utf-8"))
         listed = git(path, "ls-remote", "--heads", "origin", BRANCH)
         if listed.returncode != 0:  # no remote: its own branches
             listed = git(path, "branch", "--list", BRANCH, "--format=refs/heads/%(refname:short)")
         return state, listed.stdout.split()
-    url = url_of(entry)
-    heads = git(scratch, "ls-remote", "--heads", url, BRANCH)
+    url = url_of(entry.text)
+    heads = git(scratch, "ls-remote", "--heads", "--", url, BRANCH)
     if heads.returncode != 0:
         raise LookupError(_last_line(heads))
-    clone = scratch / f"project-{abs(hash(entry))}"
+    clone = scratch / f"project-{abs(hash(entry.text))}"
     cloned = git(
-        scratch, "clone", "-q", "--depth", "1", "--filter=blob:none", "--no-checkout", url, str(clone)
+        scratch, "clone", "-q", "--depth", "1", "--filter=blob:none", "--no-checkout", "--", url, str(clone)
     )
     if cloned.returncode != 0:
         raise LookupError(_last_line(cloned))
@@ -112,6 +138,16 @@ def read_cruft_state(entry: str, scratch: Path) -> tuple[dict, list[str]]:
     if shown.returncode != 0:
         raise LookupError("no .cruft.json: not linked to the template (cruft link)")
     return json.loads(shown.stdout), heads.stdout.split()
+
+
+def linked_template(state: object, entry: Entry, override: str | None) -> tuple[str, str]:
+    """The template (`--template`, else .cruft.json's) and the commit the project is on, checked."""
+    if not isinstance(state, dict):
+        raise ValueError(f"{entry.text}/.cruft.json is not cruft's state file")
+    source = f"{entry.text}/.cruft.json"
+    template = safe_git.repository(override, "--template") if override else None
+    template = template or safe_git.repository(state.get("template"), f"{source} template")
+    return template, safe_git.commit(state.get("commit"), f"{source} commit")
 
 
 def update_pr(entry: str, heads: list[str]) -> str:
@@ -132,7 +168,7 @@ def update_pr(entry: str, heads: list[str]) -> str:
 
 
 def report(
-    entries: list[str], template_override: str | None = None
+    entries: list[Entry], template_override: str | None = None
 ) -> tuple[list[Row], dict[str, tuple[str, str]]]:
     """One row per project, and each template's newest commit and its release (URL -> (commit, release))."""
     rows: list[Row] = []
@@ -140,18 +176,17 @@ def report(
     with tempfile.TemporaryDirectory(prefix="fleet-") as folder:
         scratch = Path(folder)
         for entry in entries:
-            row = Row(entry)
+            row = Row(entry.text)
             rows.append(row)
             try:
                 state, heads = read_cruft_state(entry, scratch)
-            except (LookupError, ValueError, OSError) as error:
+                row.template, row.commit = linked_template(state, entry, template_override)
+            except (LookupError, ValueError, OSError) as error:  # safe_git.Refused is a ValueError
                 row.problem = str(error) or type(error).__name__
                 continue
             context = state.get("context", {}).get("cookiecutter", {})
             row.answers = tuple(str(context.get(key, "?")) for key in KEY_ANSWERS)
-            row.template = template_override or state.get("template", "")
-            row.commit = state.get("commit", "")
-            row.update_pr = update_pr(entry, heads)
+            row.update_pr = update_pr(entry.text, heads)
             if row.template not in templates:
                 templates[row.template] = Template(row.template, scratch)
             template = templates[row.template]
@@ -194,6 +229,7 @@ def print_table(rows: list[Row]) -> None:
     try:
         from rich.console import Console
         from rich.table import Table
+        from rich.text import Text
     except ImportError:  # plain columns
         widths = [max(len(h), *(len(cells(r)[i]) for r in rows)) for i, h in enumerate(HEADERS)]
         for values in (list(HEADERS), *(cells(r) for r in rows)):
@@ -201,14 +237,14 @@ def print_table(rows: list[Row]) -> None:
         return
     table = Table(*HEADERS, title="Template fleet")
     table.columns[0].overflow = "fold"  # the whole URL or path
-    for row in rows:
-        table.add_row(*cells(row), style="red" if row.problem else None)
+    for row in rows:  # as Text: a value from a list or a .cruft.json is shown, never read as markup
+        table.add_row(*map(Text, cells(row)), style="red" if row.problem else None)
     Console(width=None if sys.stdout.isatty() else 160).print(table)
 
 
-def read_fleet(path: Path) -> list[str]:
+def read_fleet(path: Path) -> list[Entry]:
     lines = (line.split("#", 1)[0].strip() for line in path.read_text(encoding="utf-8").splitlines())
-    return [line for line in lines if line]
+    return [Entry(line, f"{path}:{number}") for number, line in enumerate(lines, 1) if line]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -230,6 +266,10 @@ def main(argv: list[str] | None = None) -> int:
     print_table(rows)
     options.output.write_text(markdown(rows, newest), encoding="utf-8")
     print(f"Written: {options.output}")
+    for entry, row in zip(entries, rows, strict=True):
+        if row.problem:
+            problem = row.problem if row.problem.startswith(entry.where) else f"{entry.where}: {row.problem}"
+            print(f"fleet: {problem}", file=sys.stderr)
     return 1 if any(row.problem for row in rows) else 0
 
 
