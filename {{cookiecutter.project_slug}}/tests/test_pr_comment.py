@@ -6,6 +6,7 @@ with its comments and threads in memory and every request recorded."""
 
 from __future__ import annotations
 
+import base64
 import itertools
 import json
 import os
@@ -20,7 +21,7 @@ import pytest
 from conftest import JsonHandler, LoopbackServer
 from typer.testing import CliRunner
 
-from {{ cookiecutter.package_name }} import pr_comment
+from {{ cookiecutter.package_name }} import ci_api, pr_comment
 from {{ cookiecutter.package_name }}.cli import app
 from {{ cookiecutter.package_name }}.pr_comment import MARKER
 
@@ -45,6 +46,7 @@ class FakeForge(LoopbackServer):
         self.requests: list[tuple[str, str, Any]] = []  # method, path?query, JSON body
         self.authorizations: set[str] = set()
         self.refuse: int | None = None  # answer every request with this status
+        self.pages_at: str | None = None  # where Link: rel="next" points (default: this server)
         self.undescribed: list[str] = []  # what the official API descriptions do not allow
         self._ids = itertools.count(1001)
         super().__init__(_handler(self))
@@ -86,7 +88,8 @@ class FakeForge(LoopbackServer):
             size, page = int(query.get("per_page", ["30"])[0]), int(query.get("page", ["1"])[0])
             headers = {}
             if page * size < len(comments):
-                headers["Link"] = f'<{self.url}{path}?per_page={size}&page={page + 1}>; rel="next"'
+                base = self.pages_at or self.url
+                headers["Link"] = f'<{base}{path}?per_page={size}&page={page + 1}>; rel="next"'
             return 200, comments[(page - 1) * size : page * size], headers
         if found and method == "POST":
             return 201, self.comment(int(found["number"]), payload["body"], BOT), {}
@@ -337,3 +340,94 @@ def test_a_summary_over_githubs_limit_is_cut_at_a_line_with_a_note(forge: FakeFo
 def test_a_summary_within_the_limit_is_posted_whole():
     assert pr_comment.body("short", limit=100) == f"{MARKER}\nshort"
     assert MARKER.startswith("<!--") and MARKER.endswith("-->")  # hidden in the rendered comment
+
+
+@pytest.mark.parametrize("elsewhere", ["another port", "another host name", "another scheme"])
+def test_a_next_page_on_another_origin_gets_no_token_and_nothing_is_posted(
+    forge: FakeForge, tmp_path: Path, elsewhere: str
+):
+    for number in range(101):
+        forge.comment(7, f"review note {number}")
+    experiment_run("the summary")
+    port = forge.url.rsplit(":", 1)[1]
+    with FakeForge() as other:
+        forge.pages_at = {
+            "another port": other.url,
+            "another host name": f"http://localhost:{port}",  # the same server under another name
+            "another scheme": f"https://127.0.0.1:{port}",
+        }[elsewhere]
+        line = comment(github(forge, tmp_path))
+    assert "GitHub sent a link elsewhere: the next page is at " in line
+    assert "not followed, so the token goes nowhere else; no comment posted" in line
+    assert [method for method, _, _ in forge.requests] == ["GET"]  # the first page only, then stop
+    assert other.requests == [] and len(forge.comments[7]) == 101
+
+
+def _secrets() -> dict[str, str]:
+    """One of each kind the masking knows, made up and spelled so that no scanner takes this file
+    for a leak."""
+    azure_devops_pat = "abcdefghijklmnopqrstuvwxyz234567" + "abcdefghijklmnopqrst"  # pragma: allowlist secret
+    return {
+        "GitHub classic": "ghp_" + "a1B2c3D4e5" * 3 + "f6G7h8",  # pragma: allowlist secret
+        "GitHub app": "ghs_" + "Zy9Xw8Vu7T" * 3 + "s6R5q4",
+        "GitHub fine-grained": "github_pat_" + "11ABCDEFG0" + "aBcD1234eF" * 7,  # pragma: allowlist secret
+        "Azure DevOps PAT": azure_devops_pat,
+        "Azure DevOps PAT, new form": "x7Y" * 17 + "z" + "JQQJ" + "99BAACAAAAAAAAAAAAASAZDO" + "b1cT",
+        "Bearer": "eyJhbGciOiJSUzI1NiJ9." + "eyJzdWIiOiIxIn0" * 3,
+        "Basic": base64.b64encode(f":{azure_devops_pat}".encode()).decode(),
+        "OpenAI key": "sk-proj-" + "Qw3rTy" * 8,
+        "Azure OpenAI key": "0123456789abcdef" * 2,
+        "api-key header": "key-" + "value-not-hex-4242",
+        "instrumentation key": "00000000-1111-2222-3333-" + "444444444444",
+        "storage account key": "c3RvcmFnZS1rZXk" + "tdmFsdWU=",
+        "password in a URL": "pa55-" + "word-in-url",
+    }
+
+
+def _summary_with_secrets(secrets: dict[str, str]) -> str:
+    return "\n".join(
+        [
+            "# Experiment `qa`",
+            f"| qa | default | core_qa | answer: {secrets['GitHub classic']} and {secrets['GitHub app']} |",
+            f"worst line: the token is {secrets['GitHub fine-grained']}",
+            f"the PAT {secrets['Azure DevOps PAT']}",
+            f"new PAT {secrets['Azure DevOps PAT, new form']}",
+            f"Authorization: Bearer {secrets['Bearer']}",
+            f"Authorization: Basic {secrets['Basic']}",
+            f"OPENAI_API_KEY={secrets['OpenAI key']} and the AOAI key {secrets['Azure OpenAI key']}",
+            f"api-key: {secrets['api-key header']}",
+            f"InstrumentationKey={secrets['instrumentation key']};IngestionEndpoint=https://in.example/",
+            f"DefaultEndpointsProtocol=https;AccountName=st;AccountKey={secrets['storage account key']}",
+            f"see https://bob:{secrets['password in a URL']}@models.example/v1",
+            "",
+        ]
+    )
+
+
+@pytest.mark.parametrize("system", ["github", "azure_devops"])
+def test_a_summary_holding_secrets_is_posted_with_each_masked(forge: FakeForge, tmp_path: Path, system: str):
+    secrets = _secrets()
+    experiment_run(_summary_with_secrets(secrets))
+    comment(github(forge, tmp_path) if system == "github" else azure_devops(forge))
+    if system == "github":
+        posted = forge.comments[7][0]["body"]
+    else:
+        posted = forge.threads[12][0]["comments"][0]["content"]
+    leaked = [kind for kind, secret in secrets.items() if secret in posted]
+    assert leaked == [], posted
+    assert "# Experiment `qa`" in posted and "IngestionEndpoint=https://in.example/" in posted
+    assert "https://***@models.example/v1" in posted and "Authorization: Bearer ***" in posted
+
+
+def test_masking_leaves_a_summary_without_secrets_as_it_is():
+    summary = "\n".join(
+        [
+            "# Experiment `qa` (engine: inprocess), commit 3f786850e387550fdab836ed7e6dc881de23001b",
+            "**Gate: ✅ passed** · run 20250101-120000 · results/20250101-120000/report.html",
+            "| evaluator | flow/variant | dataset | f1_score | groundedness |",
+            "| qa_metrics | qa/baseline | core_qa | 0.8123 | 4.25 |",
+            "Basic checks passed; the Bearer of the request is logged. See https://github.com/contoso/qc/pull/7",
+            "api-version=7.1; top_k: 3; skipped: no Azure AI project (set AZURE_AI_PROJECT)",
+        ]
+    )
+    assert ci_api.hide_tokens(summary, {}) == summary

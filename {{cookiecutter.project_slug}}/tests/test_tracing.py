@@ -15,6 +15,8 @@ import httpx
 import openai
 import pytest
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from typer.testing import CliRunner
 
 from {{ cookiecutter.package_name }} import llm, monitor, tracing
@@ -101,6 +103,33 @@ def test_a_failed_model_call_marks_both_spans_as_errors(store: Path, monkeypatch
     failed = {span["name"]: span for span in spans if span["status"] == "ERROR"}
     assert failed[{{ ('flow ' ~ cookiecutter.flow_kind) | jsonify }}]["attributes"]["error.type"] == "ModelCallError"
     assert failed["chat offline-extractive"]["attributes"]["error.type"] == "ModelCallError"
+
+
+def test_a_failed_calls_span_holds_no_credential_of_the_endpoint(
+    store: Path, monkeypatch: pytest.MonkeyPatch
+):
+    password = "pa55-" + "word-in-the-url"  # pragma: allowlist secret
+    endpoint = f"http://alice:{password}@model.invalid/v1"
+    monkeypatch.setenv("LLM_PROVIDER", "openai")
+    monkeypatch.setenv("OPENAI_BASE_URL", endpoint)
+    monkeypatch.setenv("LLM_CACHE", "off")
+    _fresh_tracing()
+    refusing = httpx.MockTransport(lambda request: httpx.Response(401, json={"error": {"message": "denied"}}))
+    client = openai.OpenAI(
+        api_key="unused",  # pragma: allowlist secret
+        base_url=endpoint,
+        http_client=httpx.Client(transport=refusing),
+        max_retries=0,
+    )
+    monkeypatch.setattr(llm, "get_client", lambda: client)
+    finished = InMemorySpanExporter()
+    tracing.providers()[0].add_span_processor(SimpleSpanProcessor(finished))
+    with pytest.raises(llm.ModelCallError) as failed:
+        load_entry(FLOW)(**LINE)
+    assert "openai (http://model.invalid/v1) refused the call (401)" in str(failed.value)
+    descriptions = [span.status.description or "" for span in finished.get_finished_spans()]
+    assert any("refused the call (401)" in description for description in descriptions)
+    assert not any(password in description or "alice" in description for description in descriptions)
 
 
 def test_each_call_records_genai_metrics(store: Path, monkeypatch: pytest.MonkeyPatch):
@@ -190,3 +219,18 @@ def test_with_a_connection_string_spans_also_go_to_azure_monitor(store: Path, mo
         meter_provider.shutdown()
     finally:
         server.shutdown()
+
+
+@pytest.mark.parametrize("value", ["not a connection string", "InstrumentationKey=not-a-guid"])
+def test_a_malformed_connection_string_stops_a_command_with_one_line(
+    store: Path, monkeypatch: pytest.MonkeyPatch, value: str
+):
+    monkeypatch.setenv("APPLICATIONINSIGHTS_CONNECTION_STRING", value)
+    _fresh_tracing()
+    inputs = [f"{name}={json.dumps(item) if isinstance(item, list) else item}" for name, item in LINE.items()]
+    result = CliRunner().invoke(app, ["run", *[part for item in inputs for part in ("-i", item)]])
+    assert result.exit_code == 2, result.output
+    (line,) = result.output.strip().splitlines()
+    assert "APPLICATIONINSIGHTS_CONNECTION_STRING is not a valid connection string (" in line
+    assert "Application Insights resource's Overview page, or unset it to trace locally only" in line
+    assert not store.exists()  # stopped before the flow ran

@@ -34,7 +34,7 @@ from urllib.parse import urlparse
 import httpx
 import openai
 
-from {{ cookiecutter.package_name }} import offline_model, paths, tracing
+from {{ cookiecutter.package_name }} import ci_api, offline_model, paths, tracing
 from {{ cookiecutter.package_name }}.settings import Settings, get_settings
 
 AZURE_SCOPE = "https://cognitiveservices.azure.com/.default"
@@ -52,7 +52,7 @@ class ModelCallError(RuntimeError):
 def describe_failure(settings: Settings, error: openai.APIError) -> str:
     """One line a developer can act on: which provider, what went wrong, which setting to check."""
     endpoint = settings.openai_base_url if settings.provider == "openai" else settings.azure_openai_endpoint
-    where = f"{settings.provider} ({endpoint or 'api.openai.com'})"
+    where = f"{settings.provider} ({ci_api.display_url(endpoint) if endpoint else 'api.openai.com'})"
     limits = f"timeout {settings.llm_timeout_seconds:g} s, {settings.llm_max_retries} retries"
     if isinstance(error, openai.AuthenticationError | openai.PermissionDeniedError):
         hint = "check AZURE_OPENAI_API_KEY / OPENAI_API_KEY, or your Entra ID role on the resource"

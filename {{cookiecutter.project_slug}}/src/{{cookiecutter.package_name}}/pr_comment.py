@@ -1,12 +1,14 @@
 """The evaluation summary as one pull-request comment, edited in place on every re-run.
 
 A pull request's pipeline writes `results/<run>/summary.md`; reviewers should see it on the pull
-request, once, current. The body starts with a hidden marker line (MARKER, which names this
-project, so two projects in one repository keep a comment each); a re-run finds the comment that
-starts with it and edits that one. Other comments are only read.
+request, once, current, with anything shaped like a secret masked (ci_api.hide_tokens: an answer
+can hold a key). The body starts with a hidden marker line (MARKER, which names this project, so
+two projects in one repository keep a comment each); a re-run finds the comment that starts with
+it and edits that one. Other comments are only read.
 
 - GitHub Actions: an issue comment (every pull request is an issue), found by listing them 100 a
-  page and following `Link: rel="next"`. GITHUB_TOKEN (or GH_TOKEN) with `pull-requests: write`.
+  page and following `Link: rel="next"` on the API's own host only (ci_api.next_page).
+  GITHUB_TOKEN (or GH_TOKEN) with `pull-requests: write`.
 - Azure Pipelines (Azure Repos): a thread whose first comment carries the marker. Its status
   follows the gate: `active` when it failed, so the failure stands out (and an "all comments
   resolved" policy holds the merge), `closed` when it passed, so an informational thread never
@@ -221,7 +223,7 @@ def comment(
         if summary is None:
             raise Skipped(f"no {paths.RESULTS}/*/{SUMMARY} (did the experiment run?): no comment posted")
         try:
-            text = summary.read_text(encoding="utf-8")
+            text = ci_api.hide_tokens(summary.read_text(encoding="utf-8"), env)  # a key in an answer
         except OSError as error:
             raise Skipped(f"cannot read {summary}: {error.strerror or error}; no comment posted") from error
         verdict = gate_passed(summary) if passed is None else passed
@@ -250,6 +252,8 @@ def _post(pull_request: Target, text: str, passed: bool | None) -> Action:
             return _post_azure_devops(client, pull_request, text, passed)
     except httpx.InvalidURL as error:
         raise Skipped(f"not a valid {pull_request.name} API URL ({error}); no comment posted") from error
+    except ci_api.ForeignLink as error:
+        raise Skipped(f"{pull_request.name} sent a link elsewhere: {error}; no comment posted") from error
     except httpx.HTTPError as error:
         where = error.request.url.host if _has_request(error) else pull_request.name
         problem = f"{type(error).__name__}: {error}"
@@ -284,7 +288,7 @@ def _post_github(client: httpx.Client, pull_request: GitHub, text: str) -> Actio
                 edited = f"{repository}/issues/comments/{existing['id']}"
                 _call(client, pull_request, "PATCH", edited, {"body": text})
                 return "updated"
-        url = page.links.get("next", {}).get("url")
+        url = ci_api.next_page(page, pull_request.api)
     _call(client, pull_request, "POST", comments, {"body": text})
     return "created"
 

@@ -1,12 +1,18 @@
 """The production HTTP app: Azure ML's online-endpoint scoring contract, for both deployment targets.
 
-`POST /score` takes the flow's inputs as a JSON object and returns its outputs; `GET /health` is
-liveness (with the project's version), `GET /ready` readiness (flow loaded, model configured).
+`POST /score` takes the flow's data inputs as a JSON object and returns its outputs; `GET /health`
+is liveness (with the project's version), `GET /ready` readiness (flow loaded, model configured).
 uvicorn serves it. Prompt Flow's `pf flow serve` is Flask's development server and is not used.
+
+A caller sends data only: the flow's parameters without a default (question, context,
+chat_history). Those with one (prompt, temperature, top_k) are the variant's settings, and the
+deployment serves the flow's own defaults, the baseline variant the gate scores: no request picks a
+file to open or a setting nobody evaluated.
 
 Status codes are for the callers and the 5xx alert: the caller's mistakes are 4xx, a model that
 refuses is 502, one that is down or not configured is 503. Error bodies say what went wrong in a
-short sentence with a request id; endpoints, variable names and stack traces go only to the log.
+short sentence with a request id; endpoints, variable names and stack traces go only to the log,
+with secrets masked (ci_api.MaskSecrets: keys, tokens, credentials in a URL).
 """
 
 from __future__ import annotations
@@ -27,18 +33,21 @@ from pathlib import Path
 from typing import Any
 
 import openai
+import yaml
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from {{ cookiecutter.package_name }} import llm, paths
-from {{ cookiecutter.package_name }}.flow_entry import load_entry
+from {{ cookiecutter.package_name }} import ci_api, llm, paths, tracing
+from {{ cookiecutter.package_name }}.flow_entry import FLEX_SPEC, entry_file, load_entry
 
 DISTRIBUTION = {{ cookiecutter.project_slug | jsonify }}
 MAX_BODY_VARIABLE = "AIOPS_MAX_BODY_BYTES"
 DEFAULT_MAX_BODY_BYTES = 1_048_576
+CHAT_ROLES = ("user", "assistant")
+MAX_DEPTH = 32  # levels of nesting in a body: a chat turn needs 4; a deeper one is a mistake or an attack
 _CLIENT_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 _JSON_TYPES: dict[Any, tuple[type, ...]] = {
     str: (str,),
@@ -65,31 +74,84 @@ class RequestRejected(Exception):
 
 
 @dataclass(frozen=True)
-class FlowInputs:
-    """What the flow accepts, read once from its signature."""
+class ChatHistory:
+    """A chat flow's earlier turns (`is_chat_history` in flow.flex.yaml), in Prompt Flow's shape
+    {"inputs": {<question>: ...}, "outputs": {<answer>: ...}} or as chat messages {"role", "content"}."""
 
-    required: frozenset[str]
-    types: dict[str, tuple[type, ...] | None]
+    name: str
+    question: str
+    answer: str
 
     @classmethod
-    def of(cls, entry: Callable[..., Any]) -> FlowInputs:
+    def of(cls, flow_dir: Path) -> ChatHistory | None:
+        spec_file = entry_file(flow_dir) / FLEX_SPEC
+        spec = yaml.safe_load(spec_file.read_text(encoding="utf-8")) if spec_file.is_file() else None
+        if not isinstance(spec, dict):
+            return None
+
+        def marked(section: str, flag: str) -> str | None:
+            declared = spec.get(section) or {}
+            return next((name for name, item in declared.items() if (item or {}).get(flag)), None)
+
+        names = marked("inputs", "is_chat_history"), marked("inputs", "is_chat_input")
+        answer = marked("outputs", "is_chat_output")
+        return cls(names[0], names[1], answer) if names[0] and names[1] and answer else None
+
+    def check(self, turns: list[Any]) -> None:
+        for number, turn in enumerate(turns, start=1):
+            if not self._valid(turn):
+                shape = json.dumps({"inputs": {self.question: "..."}, "outputs": {self.answer: "..."}})
+                raise RequestRejected(
+                    400,
+                    f"input '{self.name}' turn {number} must be {shape} "
+                    'or {"role": "user" or "assistant", "content": "..."}',
+                )
+
+    def _valid(self, turn: object) -> bool:
+        if not isinstance(turn, dict):
+            return False
+        if "role" in turn:  # never "system": a caller does not write the instructions
+            return turn["role"] in CHAT_ROLES and isinstance(turn.get("content"), str)
+        inputs, outputs = turn.get("inputs"), turn.get("outputs")
+        return (
+            isinstance(inputs, dict)
+            and isinstance(outputs, dict)
+            and isinstance(inputs.get(self.question), str)
+            and isinstance(outputs.get(self.answer), str)
+        )
+
+
+@dataclass(frozen=True)
+class FlowInputs:
+    """What a caller may send, read once from the flow: its data inputs (the parameters without a
+    default) and their JSON types. The parameters with a default are the variant's settings."""
+
+    types: dict[str, tuple[type, ...] | None]
+    settings: frozenset[str]
+    chat_history: ChatHistory | None = None
+
+    @classmethod
+    def of(cls, entry: Callable[..., Any], chat_history: ChatHistory | None = None) -> FlowInputs:
         function = inspect.unwrap(entry if inspect.isfunction(entry) else entry.__call__)
         try:
             hints = typing.get_type_hints(function)
         except (NameError, TypeError):  # an annotation that cannot be resolved checks nothing
             hints = {}
         parameters = inspect.signature(entry).parameters
-        required = {name for name, p in parameters.items() if p.default is inspect.Parameter.empty}
-        return cls(frozenset(required), {name: _json_types(hints.get(name)) for name in parameters})
+        data = [name for name, p in parameters.items() if p.default is inspect.Parameter.empty]
+        settings = frozenset(parameters) - set(data)
+        return cls({name: _json_types(hints.get(name)) for name in data}, settings, chat_history)
 
     def check(self, body: object) -> dict[str, Any]:
         if not isinstance(body, dict):
             raise RequestRejected(400, "the body must be a JSON object of the flow's inputs")
         unknown = sorted(set(body) - set(self.types))
         if unknown:
-            takes = _names(self.types)
-            raise RequestRejected(400, f"unknown input {_names(unknown)}; the flow takes {takes}")
-        missing = sorted(self.required - set(body))
+            message = f"unknown input {_names(unknown)}; the flow takes {_names(self.types)}"
+            if fixed := sorted(self.settings & set(unknown)):
+                message += f" ({_names(fixed)}: the deployment's variant, not a request's)"
+            raise RequestRejected(400, message)
+        missing = [name for name in self.types if name not in body]
         if missing:
             raise RequestRejected(400, f"missing input {_names(missing)}")
         for name, value in body.items():
@@ -97,6 +159,8 @@ class FlowInputs:
             if expected and not (isinstance(value, expected) and not _is_bool_for_number(value, expected)):
                 kinds = " or ".join(sorted({_JSON_NAMES[t] for t in expected}))
                 raise RequestRejected(400, f"input '{name}' must be {kinds}")
+        if self.chat_history and isinstance(body.get(self.chat_history.name), list):
+            self.chat_history.check(body[self.chat_history.name])
         return body
 
 
@@ -144,12 +208,50 @@ async def read_body(request: Request, limit: int) -> bytes:
 
 
 def parse(body: bytes) -> object:
+    """The body as JSON: UTF-8 text, standard JSON (no NaN), at most MAX_DEPTH levels deep, every
+    string a string of characters. Anything else is the caller's mistake, a 400."""
     if not body.strip():
         raise RequestRejected(400, "the body is empty: send a JSON object of the flow's inputs")
     try:
-        return json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError):
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise RequestRejected(400, "the body is not UTF-8 text") from None
+    try:
+        value = json.loads(text, parse_constant=_not_json)
+    except RecursionError:  # the parser's own limit, far deeper than MAX_DEPTH
+        raise RequestRejected(400, f"the body is nested deeper than {MAX_DEPTH} levels") from None
+    except ValueError:  # not JSON, NaN or Infinity, an integer of thousands of digits
         raise RequestRejected(400, "the body is not valid JSON") from None
+    _check_values(value)
+    return value
+
+
+def _not_json(constant: str) -> None:
+    raise ValueError(f"{constant} is not JSON")
+
+
+def _check_values(value: object) -> None:
+    """Depth and text of every value, without recursion (the body may be deep)."""
+    pending = [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        if depth > MAX_DEPTH:
+            raise RequestRejected(400, f"the body is nested deeper than {MAX_DEPTH} levels")
+        if isinstance(item, str):
+            _check_text(item)
+        elif isinstance(item, dict):
+            for key, child in item.items():
+                _check_text(key)
+                pending.append((child, depth + 1))
+        elif isinstance(item, list):
+            pending.extend((child, depth + 1) for child in item)
+
+
+def _check_text(text: str) -> None:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise RequestRejected(400, "the body holds an escape that is no character (a lone \\ud800)") from None
 
 
 def model_failure(error: BaseException) -> RequestRejected | None:
@@ -168,7 +270,7 @@ def model_failure(error: BaseException) -> RequestRejected | None:
 
 def request_id_of(request: Request) -> str:
     offered = request.headers.get("x-request-id") or request.headers.get("x-ms-client-request-id") or ""
-    return offered if _CLIENT_REQUEST_ID.fullmatch(offered) else uuid.uuid4().hex
+    return offered if _CLIENT_REQUEST_ID.fullmatch(offered) else str(uuid.uuid4())  # dashed: never key-shaped
 
 
 def error_response(status: int, message: str, request_id: str) -> JSONResponse:
@@ -176,8 +278,10 @@ def error_response(status: int, message: str, request_id: str) -> JSONResponse:
 
 
 def create_app(flow_dir: Path) -> Starlette:
+    """The app for `flow_dir`; tracing.TracingConfigError first when its exporters cannot be built."""
+    tracing.check_configuration()
     entry = load_entry(flow_dir)
-    inputs = FlowInputs.of(entry)
+    inputs = FlowInputs.of(entry, ChatHistory.of(flow_dir))
     version = project_version()
     limit = max_body_bytes()
 
@@ -216,15 +320,23 @@ def create_app(flow_dir: Path) -> Starlette:
 
 
 def _call(entry: Callable[..., Any], arguments: dict[str, Any], request_id: str) -> dict[str, Any]:
-    from {{ cookiecutter.package_name }}.tracing import run_attributes
-
-    with run_attributes(request_id=request_id):
+    with tracing.run_attributes(request_id=request_id):
         return dict(entry(**arguments))
 
 
+def log_handler(stream: typing.TextIO | None = None) -> logging.Handler:
+    """The server's log (stderr): one line per record, secrets masked."""
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(ci_api.MaskSecrets())
+    return handler
+
+
 def serve(flow_dir: Path, host: str, port: int) -> None:
-    """uvicorn in this process; workers and limits come from its own settings (UVICORN_*)."""
+    """uvicorn in this process; workers and limits come from its own settings (UVICORN_*). Its own
+    loggers (access lines included) write through log_handler too: no log_config of its own."""
     import uvicorn
 
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    uvicorn.run(create_app(flow_dir), host=host, port=port, log_level="info", server_header=False)
+    logging.basicConfig(level=logging.INFO, handlers=[log_handler()])
+    app = create_app(flow_dir)
+    uvicorn.run(app, host=host, port=port, log_level="info", log_config=None, server_header=False)

@@ -1,9 +1,14 @@
 """OpenTelemetry spans and metrics for each flow call and model call, in the GenAI semantic conventions.
 
 Spans always go to a local JSON-lines store (`.aiops/traces/`, read by `monitor summary`), and also
-to Azure Monitor when APPLICATIONINSIGHTS_CONNECTION_STRING is set. We keep our own TracerProvider
-instead of the global one, so Prompt Flow's executor or server can set up its own tracing without
-either side overriding the other; parent/child links still flow through OpenTelemetry's context.
+to Azure Monitor when APPLICATIONINSIGHTS_CONNECTION_STRING is set. A connection string the
+exporter cannot use stops the server and every command at start-up with one line
+(check_configuration): a deployment that looks healthy while its telemetry, and so its alerts, go
+nowhere is worse than one that does not start (blue/green keeps the old colour live).
+
+We keep our own TracerProvider instead of the global one, so Prompt Flow's executor or server can
+set up its own tracing without either side overriding the other; parent/child links still flow
+through OpenTelemetry's context.
 """
 
 from __future__ import annotations
@@ -32,7 +37,7 @@ from opentelemetry.sdk.trace.export import (
 )
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
-from {{ cookiecutter.package_name }} import paths
+from {{ cookiecutter.package_name }} import ci_api, paths
 from {{ cookiecutter.package_name }}.settings import get_settings
 
 SERVICE_NAME = {{ cookiecutter.project_slug | jsonify }}
@@ -44,6 +49,10 @@ _run_attributes: contextvars.ContextVar[dict[str, str] | None] = contextvars.Con
 F = TypeVar("F", bound=Callable[..., Any])
 _build_lock = threading.RLock()
 _built: dict[str, Any] = {}
+
+
+class TracingConfigError(RuntimeError):
+    """APPLICATIONINSIGHTS_CONNECTION_STRING cannot be used; the message says why and the fix."""
 
 
 class JsonLinesSpanExporter(SpanExporter):
@@ -120,6 +129,17 @@ def providers() -> tuple[TracerProvider, MeterProvider]:
     return _once("providers", _build_providers)
 
 
+def check_configuration() -> None:
+    """Build the exporters now, once, at start-up: TracingConfigError when Azure Monitor's connection
+    string is malformed, instead of a failure in every traced call later (a 500 per request)."""
+    try:
+        connection = get_settings().applicationinsights_connection_string
+    except ValueError:  # other settings: the command that reads them says what is wrong
+        return
+    if connection is not None:
+        providers()
+
+
 def _build_providers() -> tuple[TracerProvider, MeterProvider]:
     settings = get_settings()
     resource = Resource.create({"service.name": SERVICE_NAME})
@@ -132,12 +152,19 @@ def _build_providers() -> tuple[TracerProvider, MeterProvider]:
         from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
 
         connection = settings.applicationinsights_connection_string.get_secret_value()
-        tracer_provider.add_span_processor(
-            BatchSpanProcessor(
-                AzureMonitorTraceExporter(connection_string=connection, tracer_provider=tracer_provider)
+        try:
+            span_exporter = AzureMonitorTraceExporter(
+                connection_string=connection, tracer_provider=tracer_provider
             )
-        )
-        metric_exporter = AzureMonitorMetricExporter(connection_string=connection)
+            metric_exporter = AzureMonitorMetricExporter(connection_string=connection)
+        except ValueError as error:  # the exporter's own parser: "Invalid instrumentation key...", no value
+            tracer_provider.shutdown()
+            raise TracingConfigError(
+                f"APPLICATIONINSIGHTS_CONNECTION_STRING is not a valid connection string "
+                f"({ci_api.hide_tokens(str(error), os.environ)}): copy it "
+                "from the Application Insights resource's Overview page, or unset it to trace locally only"
+            ) from None
+        tracer_provider.add_span_processor(BatchSpanProcessor(span_exporter))
         readers.append(PeriodicExportingMetricReader(metric_exporter))
     return tracer_provider, MeterProvider(metric_readers=readers, resource=resource)
 
@@ -226,7 +253,7 @@ def traced(name: str) -> Callable[[F], F]:
 
 def _record_error(span: Span, error: BaseException) -> None:
     span.set_attribute("error.type", type(error).__name__)
-    span.set_status(Status(StatusCode.ERROR, str(error)[:500]))
+    span.set_status(Status(StatusCode.ERROR, ci_api.hide_tokens(str(error), os.environ)[:500]))
 
 
 @contextmanager

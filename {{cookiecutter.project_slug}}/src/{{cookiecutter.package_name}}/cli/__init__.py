@@ -21,8 +21,8 @@ import os
 import typer
 from rich.markup import escape
 
-from {{ cookiecutter.package_name }} import paths
-from {{ cookiecutter.package_name }}.cli import cache, data, experiment, flow, monitor, pr, register
+from {{ cookiecutter.package_name }} import paths, tracing
+from {{ cookiecutter.package_name }}.cli import _common, cache, data, experiment, flow, monitor, pr, register
 from {{ cookiecutter.package_name }}.cli import governance as governance_commands
 from {{ cookiecutter.package_name }}.cli import release as release_commands
 from {{ cookiecutter.package_name }}.cli import template as template_commands
@@ -32,6 +32,18 @@ os.environ.setdefault(paths.TRACE_DIR_VARIABLE, str(paths.trace_dir()))
 
 {# escape(): the name is shown as it is, never read as Rich markup (a '[beta]' would vanish). -#}
 {{ fit('app = typer.Typer(no_args_is_help=True, help=escape(' ~ ((cookiecutter.project_name ~ ' AIOps commands.') | jsonify) ~ '))') }}
+
+
+@app.callback()
+def _start() -> None:
+    # Before every command, once: a malformed Application Insights connection string is one line here,
+    # not a failure in every traced call (or, served, a 500 per request).
+    try:
+        tracing.check_configuration()
+    except tracing.TracingConfigError as error:
+        raise _common.fail(error, code=2) from None
+
+
 app.add_typer(experiment.app, name="experiment")
 app.add_typer(data.app, name="data")
 app.add_typer(register.app, name="register")
