@@ -65,6 +65,7 @@ PACKAGE_FILES = [
     "registry.py",
     "release.py",
     "report.py",
+    "safe_git.py",
     "safety.py",
     "results.py",
     "runner.py",

@@ -230,11 +230,19 @@ def test_an_unlinked_project_is_told_how_to_link(tmp_path: Path, monkeypatch: py
 
 # --- the update on a tiny template (a local git repository; cruft in this process) -----------------
 
+
+def _answer(name: str) -> str:
+    """The tiny template's `{ {cookiecutter.<name>} }` (without the spaces), built so that this file
+    holds no template syntax once generated."""
+    return "{" * 2 + f"cookiecutter.{name}" + "}" * 2
+
+
+SLUG, PACKAGE = _answer("project_slug"), _answer("package_name")
 TINY = {  # a template's files, under its project folder
     "experiment.yaml": "name: tiny\n",
-    "README.md": "# {{ '{{' }}cookiecutter.project_slug{{ '}}' }}\n",
+    "README.md": f"# {SLUG}\n",
     "docs/runbook.md": "# Runbook\n\nRestart the server.\n",
-    "src/{{ '{{' }}cookiecutter.package_name{{ '}}' }}/core.py": "VALUE = 1\n",
+    f"src/{PACKAGE}/core.py": "VALUE = 1\n",
 }
 GITHUB_SHAPED = "ghp_" + "A1b2C3d4E5f6G7h8I9j0" * 2  # pragma: allowlist secret
 
@@ -254,14 +262,13 @@ def _write(folder: Path, files: dict[str, str]) -> None:
 
 def _tiny_template(tmp_path: Path) -> dict[str, Path]:
     template = tmp_path / "template"
-    slug = "{{ '{{' }}cookiecutter.project_slug{{ '}}' }}"
     _write(template, {"cookiecutter.json": '{"project_slug": "tiny", "package_name": "tiny"}\n'})
     _write(template, {"CHANGELOG.md": "# Changelog\n\n## 0.1.0\n\n- First.\n"})
-    _write(template / slug, TINY)
+    _write(template / SLUG, TINY)
     _git(template, "init", "-q", "-b", "main")
     _git(template, "add", "-A")
     _git(template, "commit", "-qm", "v1")
-    return {"template": template, "slug": template / slug}
+    return {"template": template, "slug": template / SLUG}
 
 
 @pytest.fixture
@@ -280,10 +287,9 @@ def tiny(tmp_path: Path) -> dict[str, Path]:
 def _template_v2(tiny: dict[str, Path], entry: str = "- Second.") -> None:
     """The template changes the package's module, adds one to it, changes the runbook and README."""
     folder = tiny["slug"]
-    _write(folder, {"src/{{ '{{' }}cookiecutter.package_name{{ '}}' }}/core.py": "VALUE = 2\n"})
-    _write(folder, {"src/{{ '{{' }}cookiecutter.package_name{{ '}}' }}/extra.py": "EXTRA = True\n"})
+    _write(folder, {f"src/{PACKAGE}/core.py": "VALUE = 2\n", f"src/{PACKAGE}/extra.py": "EXTRA = True\n"})
     _write(folder, {"docs/runbook.md": "# Runbook\n\nRestart the server.\nThen check /health.\n"})
-    _write(folder, {"README.md": "# {{ '{{' }}cookiecutter.project_slug{{ '}}' }}\n\nMore.\n"})
+    _write(folder, {"README.md": f"# {SLUG}\n\nMore.\n"})
     changelog = tiny["template"] / "CHANGELOG.md"
     changelog.write_text(changelog.read_text().replace("## 0.1.0", f"## 0.2.0\n\n{entry}\n\n## 0.1.0"))
     _git(tiny["template"], "add", "-A")
