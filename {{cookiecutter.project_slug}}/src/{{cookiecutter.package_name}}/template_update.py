@@ -799,7 +799,7 @@ def run(
         if open_pr:
             say(open_pull_request(update, env))
     except UpdateError as error:
-        say(f"Template update failed: {error}")
+        say(f"Template update failed: {ci_api.hide_tokens(str(error), os.environ if env is None else env)}")
         return 2
     if update.conflicts:
         conflicts = _count(len(update.conflicts), "conflict")
@@ -819,7 +819,7 @@ def update_in_place(project: Path, say: Any = print) -> int:
         start = git(project, "rev-parse", "HEAD").strip()
         update = _update(project, state, start, stage=False)
     except UpdateError as error:
-        say(f"Template update failed: {error}")
+        say(f"Template update failed: {ci_api.hide_tokens(str(error), os.environ)}")
         return 2
     say(f"{update.title}: {_count(len(update.changed), 'file')} changed, not committed (git status).")
     for heading, entries in update.entries:
@@ -831,6 +831,13 @@ def update_in_place(project: Path, say: Any = print) -> int:
         say(f"Template update has {conflicts}: resolve them before you commit (make lint fails until then).")
         return 1
     return 0
+
+
+def _print(line: str) -> None:
+    """A line on the terminal; text from the template or .cruft.json shows its control characters."""
+    from {{ cookiecutter.package_name }} import terminal  # rich: installed wherever cruft is
+
+    print(terminal.visible(line))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -849,8 +856,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     options = parser.parse_args(argv)
     if options.in_place:
-        return update_in_place(paths.root())
-    return run(paths.root(), base=options.base, push_branch=options.push, open_pr=options.open_pr)
+        return update_in_place(paths.root(), say=_print)
+    return run(paths.root(), base=options.base, push_branch=options.push, open_pr=options.open_pr, say=_print)
 
 
 if __name__ == "__main__":

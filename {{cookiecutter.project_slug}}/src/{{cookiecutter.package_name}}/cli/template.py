@@ -1,13 +1,12 @@
-"""`template`: the template's newer version as one pull request (template_update.py)."""
+"""`template`: the template's newer version, merged in place or as one pull request (template_update.py)."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 
-from {{ cookiecutter.package_name }} import paths, template_update
+from {{ cookiecutter.package_name }} import paths, template_update, terminal
 from {{ cookiecutter.package_name }}.cli._common import console
 
 app = typer.Typer(
@@ -16,7 +15,8 @@ app = typer.Typer(
 
 
 def _say(line: str) -> None:
-    console.print(escape(line), highlight=False, soft_wrap=True)
+    """One line of the update's report: paths, CHANGELOG text and git's words shown, never acted on."""
+    console.print(terminal.markup(line), highlight=False, soft_wrap=True)
 
 
 @app.command("update")
