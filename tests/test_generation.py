@@ -76,6 +76,7 @@ PACKAGE_FILES = [
     "system_card.py",
     "template_update.py",
     "templates/report.html.jinja2",
+    "terminal.py",
     "tracing.py",
 ]
 COMMON_FILES = {
