@@ -184,8 +184,10 @@ def report(
             except (LookupError, ValueError, OSError) as error:  # safe_git.Refused is a ValueError
                 row.problem = str(error) or type(error).__name__
                 continue
-            context = state.get("context", {}).get("cookiecutter", {})
-            row.answers = tuple(str(context.get(key, "?")) for key in KEY_ANSWERS)
+            context = state.get("context")
+            answers = context.get("cookiecutter") if isinstance(context, dict) else None
+            answers = answers if isinstance(answers, dict) else {}
+            row.answers = tuple(str(answers.get(key, "?")) for key in KEY_ANSWERS)
             row.update_pr = update_pr(entry.text, heads)
             if row.template not in templates:
                 templates[row.template] = Template(row.template, scratch)
