@@ -47,6 +47,7 @@ class FakeForge(LoopbackServer):
         self.authorizations: set[str] = set()
         self.refuse: int | None = None  # answer every request with this status
         self.pages_at: str | None = None  # where Link: rel="next" points (default: this server)
+        self.redirect_to: str | None = None  # answer every request with a 307 to the same path there
         self.undescribed: list[str] = []  # what the official API descriptions do not allow
         self._ids = itertools.count(1001)
         super().__init__(_handler(self))
@@ -74,6 +75,8 @@ class FakeForge(LoopbackServer):
     def answer(self, method: str, target: str, payload: Any) -> tuple[int, Any, dict[str, str]]:
         if self.refuse:
             return self.refuse, {"message": "Resource not accessible by integration"}, {}
+        if self.redirect_to:
+            return 307, {}, {"Location": f"{self.redirect_to}{target}"}
         url = urlsplit(target)
         path, query = unquote(url.path), parse_qs(url.query)
         if "/_apis/" in path:
@@ -357,10 +360,20 @@ def test_a_next_page_on_another_origin_gets_no_token_and_nothing_is_posted(
             "another scheme": f"https://127.0.0.1:{port}",
         }[elsewhere]
         line = comment(github(forge, tmp_path))
-    assert "GitHub sent a link elsewhere: the next page is at " in line
+    assert "GitHub pointed elsewhere: the next page is at " in line
     assert "not followed, so the token goes nowhere else; no comment posted" in line
     assert [method for method, _, _ in forge.requests] == ["GET"]  # the first page only, then stop
     assert other.requests == [] and len(forge.comments[7]) == 101
+
+
+def test_a_redirect_to_another_origin_is_not_followed(forge: FakeForge, tmp_path: Path):
+    experiment_run("the summary")
+    with FakeForge() as other:
+        forge.redirect_to = other.url  # a 307 keeps the method and the body
+        line = comment(github(forge, tmp_path))
+    assert "GitHub pointed elsewhere: GET /repos/contoso/qc/issues/7/comments is at http://127.0.0.1:" in line
+    assert line.endswith("not followed, so the token goes nowhere else; no comment posted")
+    assert other.requests == [] and forge.comments == {}
 
 
 def _secrets() -> dict[str, str]:

@@ -207,12 +207,14 @@ def test_an_unconfigured_model_is_503_and_not_ready(client: TestClient, model_at
     assert client.get("/ready").status_code == 503
 
 
-def test_an_unexpected_failure_is_500_with_the_detail_only_in_the_log(tmp_path: Path, caplog):
-    (tmp_path / "flow.flex.yaml").write_text("entry: broken:run\n", encoding="utf-8")
-    (tmp_path / "broken.py").write_text(
-        "def run(question: str) -> dict:\n    raise RuntimeError('detail /srv/secret.py')\n", encoding="utf-8"
-    )
-    client = TestClient(server.create_app(tmp_path), raise_server_exceptions=False)
+def test_an_unexpected_failure_is_500_with_the_detail_only_in_the_log(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+):
+    def broken(question: str) -> dict:
+        raise RuntimeError("detail /srv/secret.py")
+
+    monkeypatch.setattr(server, "load_entry", lambda flow: broken)
+    client = TestClient(server.create_app(FLOW), raise_server_exceptions=False)
     response = client.post("/score", json={"question": "q"})
     assert_short_error(response, 500, "internal error")
     assert "detail /srv/secret.py" in caplog.text and response.json()["request_id"] in caplog.text

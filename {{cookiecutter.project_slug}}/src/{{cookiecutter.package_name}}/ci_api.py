@@ -13,7 +13,7 @@ import base64
 import logging
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING
 from urllib.parse import urljoin, urlsplit
 
@@ -133,7 +133,8 @@ class MaskSecrets(logging.Filter):
 
 
 class ForeignLink(Exception):
-    """A link the API sent points at another origin: following it would send the token there."""
+    """A link or redirect the API sent points at another origin: following it would send the token
+    (and what is posted) there."""
 
 
 def _origin(url: str) -> tuple[str, str, int | None]:
@@ -142,20 +143,31 @@ def _origin(url: str) -> tuple[str, str, int | None]:
     return scheme, (parts.hostname or "").lower(), parts.port or {"https": 443, "http": 80}.get(scheme)
 
 
-def next_page(response: httpx.Response, api: str) -> str | None:
-    """The response's `Link: rel="next"` URL, or None on the last page. Only a page on the API's own
-    scheme, host and port is followed (the token goes with every request): elsewhere, ForeignLink."""
-    link = response.links.get("next", {}).get("url")
-    if not link:
-        return None
-    url = urljoin(str(response.url), link)
+def _on_api(url: str, api: str, what: str) -> str:
+    """`url` when it is on the API's own scheme, host and port; ForeignLink naming `what` otherwise."""
     try:
         same = _origin(url) == _origin(api)
     except ValueError:  # a port that is not a number
         same = False
     if not same:
         raise ForeignLink(
-            f"the next page is at {display_url(url)}, not on {display_url(api)}: "
+            f"{what} is at {display_url(url)}, not on {display_url(api)}: "
             "not followed, so the token goes nowhere else"
         )
     return url
+
+
+def next_page(response: httpx.Response, api: str) -> str | None:
+    """The response's `Link: rel="next"` URL, or None on the last page; ForeignLink off the API."""
+    link = response.links.get("next", {}).get("url")
+    return _on_api(urljoin(str(response.url), link), api, "the next page") if link else None
+
+
+def origin_guard(api: str) -> Callable[[httpx.Request], None]:
+    """An httpx request hook: every request a client sends, a redirect's included, stays on the API's
+    origin (ForeignLink otherwise). The one rule for where a client may take its token."""
+
+    def guard(request: httpx.Request) -> None:
+        _on_api(str(request.url), api, f"{request.method} {request.url.path}")
+
+    return guard

@@ -7,7 +7,8 @@ two projects in one repository keep a comment each); a re-run finds the comment 
 it and edits that one. Other comments are only read.
 
 - GitHub Actions: an issue comment (every pull request is an issue), found by listing them 100 a
-  page and following `Link: rel="next"` on the API's own host only (ci_api.next_page).
+  page and following `Link: rel="next"`. Every request, pages and redirects included, stays on
+  the API's own scheme, host and port (ci_api.origin_guard), or nothing is posted.
   GITHUB_TOKEN (or GH_TOKEN) with `pull-requests: write`.
 - Azure Pipelines (Azure Repos): a thread whose first comment carries the marker. Its status
   follows the gate: `active` when it failed, so the failure stands out (and an "all comments
@@ -243,9 +244,13 @@ def thread_status(passed: bool | None) -> str:
 
 
 def _post(pull_request: Target, text: str, passed: bool | None) -> Action:
+    api = pull_request.api if isinstance(pull_request, GitHub) else pull_request.threads
     try:
         with httpx.Client(
-            headers=pull_request.headers(), timeout=ci_api.TIMEOUT_SECONDS, follow_redirects=True
+            headers=pull_request.headers(),
+            timeout=ci_api.TIMEOUT_SECONDS,
+            follow_redirects=True,
+            event_hooks={"request": [ci_api.origin_guard(api)]},
         ) as client:
             if isinstance(pull_request, GitHub):
                 return _post_github(client, pull_request, text)
@@ -253,7 +258,7 @@ def _post(pull_request: Target, text: str, passed: bool | None) -> Action:
     except httpx.InvalidURL as error:
         raise Skipped(f"not a valid {pull_request.name} API URL ({error}); no comment posted") from error
     except ci_api.ForeignLink as error:
-        raise Skipped(f"{pull_request.name} sent a link elsewhere: {error}; no comment posted") from error
+        raise Skipped(f"{pull_request.name} pointed elsewhere: {error}; no comment posted") from error
     except httpx.HTTPError as error:
         where = error.request.url.host if _has_request(error) else pull_request.name
         problem = f"{type(error).__name__}: {error}"

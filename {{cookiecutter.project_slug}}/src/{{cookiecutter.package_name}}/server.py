@@ -213,11 +213,11 @@ def parse(body: bytes) -> object:
     if not body.strip():
         raise RequestRejected(400, "the body is empty: send a JSON object of the flow's inputs")
     try:
-        text = body.decode("utf-8")
+        decoded = body.decode("utf-8")
     except UnicodeDecodeError:
         raise RequestRejected(400, "the body is not UTF-8 text") from None
     try:
-        value = json.loads(text, parse_constant=_not_json)
+        value = json.loads(decoded, parse_constant=_not_json)
     except RecursionError:  # the parser's own limit, far deeper than MAX_DEPTH
         raise RequestRejected(400, f"the body is nested deeper than {MAX_DEPTH} levels") from None
     except ValueError:  # not JSON, NaN or Infinity, an integer of thousands of digits
