@@ -205,6 +205,14 @@ def test_a_file_the_gate_hashed_cannot_change_or_appear_after_it(committed: Path
     assert f"flows/{FLOW_KIND}/extra_prompt.jinja2 is new since the gate" in _refusal(record)
 
 
+def test_a_record_must_name_the_project_s_experiment_that_gated_it(committed: Path):
+    record = _gated_run(committed, "results")
+    _edit(record, lambda raw: raw["evaluation"]["gate"].update(experiment="../elsewhere/experiment.yaml"))
+    assert "does not load (it is outside the project)" in _refusal(record)
+    _edit(record, lambda raw: raw["evaluation"]["gate"].update(experiment=None))
+    assert "it names no experiment file" in _refusal(record)
+
+
 def test_a_record_created_in_the_future_neither_wins_nor_deploys(committed: Path):
     record = _gated_run(committed, "results")
     future = committed / "results" / "future"

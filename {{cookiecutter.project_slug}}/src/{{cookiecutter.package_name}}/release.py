@@ -472,9 +472,18 @@ def _not_deployable(record: ReleaseRecord, file: Path, root: Path) -> str:
         return "its gate did not pass; deploy only what passed `make gate`"
     if _not_numbers(gated.scores):
         return f"{_not_numbers(gated.scores)[0]}; deploy only what passed `make gate` on numbers"
-    return _not_this_commit(record.source, root) or _not_these_files(record, root) or _not_its_verdict(
-        gated, record.model, file, root
-    )
+    if gated.gate.experiment is None:
+        return "it names no experiment file (made before deployments checked records); run `make gate` again"
+    stale = _not_this_commit(record.source, root)
+    if stale:
+        return stale
+    try:
+        declared, experiment_file = _gated_experiment(gated.gate, root)
+    except ExperimentError as error:
+        problem = f"its experiment {gated.gate.experiment} does not load ({str(error).splitlines()[0]})"
+        return f"{problem}; run `make experiment-validate`"
+    now = hashed_files(declared, experiment_file, root)
+    return _not_these_files(record.files, now, root) or _not_its_verdict(gated, record.model, declared, file)
 
 
 def _not_this_commit(recorded: Source, root: Path) -> str:
@@ -488,17 +497,19 @@ def _not_this_commit(recorded: Source, root: Path) -> str:
     return ""
 
 
-def _not_these_files(record: ReleaseRecord, root: Path) -> str:
-    """The experiment's files as they are now against those the record hashed; then the rest of the
-    tree against HEAD."""
-    try:
-        declared, experiment_file = _gated_experiment(record.evaluation, root)
-    except ExperimentError as error:
-        return f"its experiment does not load ({str(error).splitlines()[0]}); run `make experiment-validate`"
-    now = hashed_files(declared, experiment_file, root)
-    for name in sorted(record.files.keys() | now.keys()):
-        if record.files.get(name) != now.get(name):
-            change = "is gone" if name not in now else "is new" if name not in record.files else "changed"
+def _gated_experiment(gate: Gate, root: Path) -> tuple[Experiment, Path]:
+    """The experiment (with its overlay) whose thresholds gated the run, as it is in the project now."""
+    experiment_file = (root / str(gate.experiment)).resolve()
+    if not experiment_file.is_relative_to(root.resolve()):
+        raise ExperimentError("it is outside the project")
+    return load_experiment(experiment_file, gate.overlay), experiment_file
+
+
+def _not_these_files(hashed: dict[str, str], now: dict[str, str], root: Path) -> str:
+    """The files the record hashed against the experiment's files now; then the rest against HEAD."""
+    for name in sorted(hashed.keys() | now.keys()):
+        if hashed.get(name) != now.get(name):
+            change = "is gone" if name not in now else "is new" if name not in hashed else "changed"
             return f"{name} {change} since the gate; deploy what was gated, or run `make gate` again"
     changes = _git(root, "status", "--porcelain", "--untracked-files=no")
     if changes:
@@ -506,20 +517,8 @@ def _not_these_files(record: ReleaseRecord, root: Path) -> str:
     return ""
 
 
-def _gated_experiment(gated: Evaluation | None, root: Path) -> tuple[Experiment, Path]:
-    """The experiment (with its overlay) whose thresholds gated the run, as it is in the project now."""
-    gate = gated.gate if gated else None
-    if gate is None or gate.experiment is None:
-        raise ExperimentError("the record does not name it: it predates this check")
-    experiment_file = (root / gate.experiment).resolve()
-    if not experiment_file.is_relative_to(root.resolve()):
-        raise ExperimentError(f"{gate.experiment} is outside the project")
-    return load_experiment(experiment_file, gate.overlay), experiment_file
-
-
-def _not_its_verdict(gated: Evaluation, model: ModelUsed, file: Path, root: Path) -> str:
+def _not_its_verdict(gated: Evaluation, model: ModelUsed, declared: Experiment, file: Path) -> str:
     """The verdict again, from the results.json next to the record and the experiment's thresholds."""
-    declared, _ = _gated_experiment(gated, root)  # loads: _not_these_files checked it
     results_file = file.parent / "results.json"
     try:
         results = json.loads(results_file.read_text(encoding="utf-8"))
