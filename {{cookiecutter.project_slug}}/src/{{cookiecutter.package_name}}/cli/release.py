@@ -66,7 +66,10 @@ def show(record: RecordArgument = None) -> None:
     if loaded.evaluation:
         gate = loaded.evaluation.gate
         verdict = ("passed" if gate.passed else "failed") + ("" if gate.enforced else " (not enforced)")
-        overview.add_row("gate", verdict)
+        if gate.experiment:
+            overlay = f" --env {gate.overlay}" if gate.overlay else ""
+            verdict += f", thresholds of {gate.experiment}{overlay}"
+        overview.add_row("gate", text(verdict))
     console.print(overview)
     data = Table("dataset", "asset", "sha256", box=box.SIMPLE_HEAD)
     for item in loaded.data:
