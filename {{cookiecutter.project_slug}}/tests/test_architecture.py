@@ -114,7 +114,7 @@ COMMANDS = {
     "pr": {"comment"},
     "cache": {"stats", "prune", "clear"},
     "release": {"show", "diff", "card", "schema", "tags", "deployed"},
-    "template": {"update-pr"},
+    "template": {"update", "update-pr"},
     "governance": {"show", "approvals", "verify", "region"},
     "run": None,
     "serve": None,
