@@ -1,7 +1,9 @@
 """The response cache: a repeated experiment asks the endpoint nothing, a changed prompt asks only for
-its own variant's lines, and --max-cost stops a run before its first call. Real HTTP on loopback."""
+its own variant's lines, and --max-cost stops a run before its first call; an entry answers only its
+own call, from its own endpoint, in the shape the cache writes. Real HTTP on loopback."""
 
 import json
+import logging
 import os
 import shutil
 from pathlib import Path
@@ -38,13 +40,15 @@ def online(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, endpoint: FakeEndpoi
 
     def use(**overrides) -> Settings:
         settings = Settings(
-            llm_provider="azure_openai",
-            azure_openai_endpoint=endpoint.url,
-            azure_openai_auth="api_key",
-            azure_openai_api_key=API_KEY,
-            llm_timeout_seconds=5,
-            llm_cache_dir=str(tmp_path / "cache"),
-            **overrides,
+            **{
+                "llm_provider": "azure_openai",
+                "azure_openai_endpoint": endpoint.url,
+                "azure_openai_auth": "api_key",
+                "azure_openai_api_key": API_KEY,
+                "llm_timeout_seconds": 5,
+                "llm_cache_dir": str(tmp_path / "cache"),
+            }
+            | overrides
         )
         client = llm.build_client(settings)
         monkeypatch.setattr(llm, "get_settings", lambda: settings)
@@ -129,7 +133,7 @@ def test_every_parameter_is_part_of_the_key_and_no_credential_is(online, endpoin
         text = file.read_text(encoding="utf-8")
         entry = json.loads(text)
         assert API_KEY not in text
-        assert entry["key"]["endpoint"] == endpoint.url.split("://", 1)[1]
+        assert entry["key"]["endpoint"] == endpoint.url
         assert entry["key"]["model"] == "gpt-4o-mini" and entry["key"]["api_version"]
         assert file.stem == llm.ResponseCache.digest(entry["key"])
     assert not list((tmp_path / "cache").glob("*.tmp"))
@@ -137,6 +141,111 @@ def test_every_parameter_is_part_of_the_key_and_no_credential_is(online, endpoin
         json.loads(f.read_text(encoding="utf-8"))["key"]["parameters"]["temperature"] for f in files
     }
     assert temperatures == {0.0, 0.7}
+
+
+@pytest.mark.parametrize(
+    ("provider", "paths"),
+    [
+        ("openai", ("/v1", "/proxy/v1")),  # two OpenAI-compatible services behind one gateway
+        ("azure_openai", ("", "/eu")),  # two Azure OpenAI resources behind one host
+    ],
+)
+def test_two_endpoints_on_one_host_keep_their_own_answers(online, endpoint, tmp_path, provider, paths):
+    where = "openai_base_url" if provider == "openai" else "azure_openai_endpoint"
+    urls = [f"{endpoint.url}{path}" for path in paths]
+    for url in [*urls, urls[0]]:
+        online(llm_provider=provider, openai_api_key=API_KEY, **{where: url})
+        llm.chat(HELLO)
+    assert endpoint.stats()["calls"] == 2  # each asked once; the third is the first again
+    entries = [json.loads(file.read_bytes()) for file in (tmp_path / "cache").glob("*.json")]
+    assert sorted(entry["key"]["endpoint"] for entry in entries) == sorted(urls)
+
+
+def test_an_endpoint_is_one_key_however_written_and_never_with_its_credentials(online, endpoint, tmp_path):
+    """Case, default port and trailing slash don't matter; user, password, query and fragment (which
+    may hold a key) are left out of the key and the file."""
+    spellings = [
+        "HTTPS://Example.OPENAI.azure.com:443/",
+        "https://user:s3cret-pass@example.openai.azure.com/?api-key=k3y-in-query#k3y-in-fragment",
+        "https://example.openai.azure.com",
+    ]
+    keys = {llm.endpoint_url(online(azure_openai_endpoint=spelling)) for spelling in spellings}
+    assert keys == {"https://example.openai.azure.com"}
+    host, port = endpoint.url.removeprefix("http://").split(":")
+    online(azure_openai_endpoint=f"http://user:s3cret-pass@{host}:{port}/")
+    llm.chat(HELLO)
+    (entry,) = (tmp_path / "cache").glob("*.json")
+    assert "s3cret" not in entry.read_text(encoding="utf-8")
+    assert json.loads(entry.read_bytes())["key"]["endpoint"] == endpoint.url
+
+
+def _entry(tmp_path: Path, **parameters) -> Path:
+    """The cache file of HELLO asked with these parameters, by the settings in use."""
+    key = llm.cache_key(llm.get_settings(), HELLO, {"temperature": 0.0} | parameters)
+    return tmp_path / "cache" / f"{llm.ResponseCache.digest(key)}.json"
+
+
+def _warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [record.getMessage() for record in caplog.records if record.name == llm.__name__]
+
+
+def test_an_entry_answers_only_the_call_it_was_saved_for(online, endpoint, tmp_path, caplog):
+    online()
+    llm.chat(HELLO)
+    llm.chat(HELLO, temperature=0.7)
+    shutil.copyfile(_entry(tmp_path), _entry(tmp_path, temperature=0.7))  # one answer under another name
+    with caplog.at_level(logging.WARNING, logger=llm.__name__):
+        llm.chat(HELLO, temperature=0.7)
+    assert endpoint.stats()["calls"] == 3  # asked again, not answered by the copy
+    assert _warnings(caplog) == [
+        f"Ignored and removed cached answer {_entry(tmp_path, temperature=0.7)}: it was saved for another "
+        "call; the model is asked again"
+    ]
+    saved = json.loads(_entry(tmp_path, temperature=0.7).read_text(encoding="utf-8"))
+    assert saved["key"]["parameters"] == {"temperature": 0.7}  # written again, under its own key
+
+
+def _edited(**changes):
+    """A damage: the entry with these fields changed (None: removed)."""
+
+    def damage(content: bytes) -> bytes:
+        entry = json.loads(content) | changes
+        return json.dumps({name: value for name, value in entry.items() if value is not None}).encode()
+
+    return damage
+
+
+DAMAGES = {
+    "truncated": lambda content: content[: len(content) // 2],
+    "not UTF-8": lambda _: b"\xff\xfe{}",
+    "a list": lambda _: b"[]",
+    "null": lambda _: b"null",
+    "nested beyond reason": lambda _: b"[" * 100_000 + b"]" * 100_000,
+    "text not text": _edited(text=5),
+    "tokens as text": _edited(prompt_tokens="12"),
+    "tokens as a truth value": _edited(completion_tokens=True),
+    "negative tokens": _edited(completion_tokens=-1),
+    "fractional tokens": _edited(prompt_tokens=1.5),
+    "no key": _edited(key=None),
+    "key not an object": _edited(key="any"),
+    "key of another call": _edited(key={"messages": [{"role": "user", "content": "Something else?"}]}),
+    "key no UTF-8 holds": _edited(key={"messages": "\ud800"}),
+    "no saved time": _edited(saved=None),
+}
+
+
+@pytest.mark.parametrize("damage", DAMAGES)
+def test_a_damaged_entry_is_a_miss_never_an_answer_nor_a_crash(online, endpoint, tmp_path, caplog, damage):
+    online()
+    answer = llm.chat(HELLO)
+    entry = _entry(tmp_path)
+    entry.write_bytes(DAMAGES[damage](entry.read_bytes()))
+    with caplog.at_level(logging.WARNING, logger=llm.__name__):
+        assert llm.chat(HELLO) == answer  # asked again
+        assert llm.chat(HELLO) == answer  # and answered by the entry written then
+    assert endpoint.stats()["calls"] == 2
+    (warning,) = _warnings(caplog)
+    assert warning.startswith(f"Ignored and removed cached answer {entry}: ") and "\n" not in warning
 
 
 def test_refresh_calls_again_and_off_neither_reads_nor_writes(online, endpoint, tmp_path: Path):

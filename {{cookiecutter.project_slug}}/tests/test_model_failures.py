@@ -62,6 +62,30 @@ def test_an_unreachable_endpoint_fails_within_the_limits_and_names_it(settings_f
     assert time.perf_counter() - start < 2 * 2 + 5  # two attempts, each bounded by the timeout
 
 
+@pytest.mark.parametrize(
+    ("provider", "variable", "cache"),
+    [("azure_openai", "AZURE_OPENAI_ENDPOINT", "on"), ("openai", "OPENAI_BASE_URL", "off")],
+)
+def test_an_endpoint_that_is_no_url_is_named_in_one_line(monkeypatch, tmp_path, provider, variable, cache):
+    """Before any call, with or without the cache: the variable to fix, and never the password in it."""
+    endpoint = "https://user:s3cret@resource.openai.azure.com:port/"
+    settings = Settings(
+        llm_provider=provider,
+        azure_openai_endpoint=endpoint,
+        azure_openai_auth="api_key",
+        azure_openai_api_key="placeholder-not-a-key",  # pragma: allowlist secret
+        openai_base_url=endpoint,
+        openai_api_key="placeholder-not-a-key",  # pragma: allowlist secret
+        llm_cache=cache,
+        llm_cache_dir=str(tmp_path),
+    )
+    monkeypatch.setattr(llm, "get_settings", lambda: settings)
+    monkeypatch.setattr(llm, "get_client", lambda: llm.build_client(settings))
+    with pytest.raises(llm.ConfigError) as refused:
+        llm.chat([{"role": "user", "content": "hi"}])
+    assert str(refused.value) == f"{variable} is not a URL; give it as https://<host>[:<port>][/<path>]"
+
+
 def test_an_unauthorised_call_says_which_credential_to_check(settings_for):
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Unauthorised)
     threading.Thread(target=server.serve_forever, daemon=True).start()

@@ -3,11 +3,14 @@
 Real HTTP on 127.0.0.1, so the real `openai` client (AzureOpenAI or OpenAI) talks to it as to the
 service. It answers with the offline stand-in (`offline_model.respond`) and enforces requests- and
 tokens-per-minute limits over a sliding window, refusing with what Azure OpenAI sends: status 429,
-`retry-after` (whole seconds) and `retry-after-ms` headers and Azure's error body. Successes carry
-`x-ratelimit-remaining-requests` / `-tokens`. It can add latency and fail a fraction of calls with
-500s, and counts the calls it answered, refused and failed.
+`retry-after` (whole seconds) and `retry-after-ms` headers and Azure's error body. Every answer
+carries `x-ratelimit-limit-requests` / `-tokens` and `x-ratelimit-remaining-requests` / `-tokens`
+for the limits it has. It can add latency, fail a fraction of calls with 500s and send headers of
+your choosing in place of its own (a hostile `retry-after`, say), and records every call: when it
+arrived, its answer, and a digest of the request, so a retry is known as the same request.
 
     python -m {{ cookiecutter.package_name }}.fake_endpoint --rpm 600 --window-seconds 10
+    python -m {{ cookiecutter.package_name }}.fake_endpoint --rpm 0 --header retry-after:inf
 
 `--window-seconds` shortens the limit's window (the per-window allowance scales with it, so
 600 rpm over 10 s is 100 calls per sliding 10 s): the same rate is reached, and measured, in
@@ -20,13 +23,15 @@ and OPENAI_BASE_URL=<URL>/v1).
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import math
 import random
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs
@@ -47,7 +52,8 @@ SERVER_ERROR = "The server had an error while processing your request. Sorry abo
 
 @dataclass(frozen=True)
 class Limits:
-    """rpm / tpm: None is unlimited, 0 refuses every call. error_rate: the fraction answered 500."""
+    """rpm / tpm: None is unlimited, 0 refuses every call. error_rate: the fraction answered 500.
+    headers: sent on every answer in place of the fake's own (e.g. `{"retry-after": "inf"}`)."""
 
     rpm: float | None = None
     tpm: float | None = None
@@ -55,6 +61,7 @@ class Limits:
     latency_ms: float = 0.0
     error_rate: float = 0.0
     seed: int = 0
+    headers: Mapping[str, str] = field(default_factory=dict)
 
     def per_window(self, per_minute: float) -> float:
         return per_minute * self.window_seconds / 60
@@ -105,7 +112,8 @@ class SlidingWindow:
 class Call:
     at: float  # time.monotonic() on arrival
     status: int
-    retry_after: float | None = None
+    request: str  # digest of the request body: a retry sends the same
+    retry_after: float | None = None  # the wait a 429 named (before any `Limits.headers`)
 
 
 class FakeEndpoint:
@@ -114,6 +122,8 @@ class FakeEndpoint:
     def __init__(self, limits: Limits | None = None, host: str = "127.0.0.1", port: int = 0) -> None:
         self.limits = limits or Limits()
         self.calls: list[Call] = []
+        self.most_in_flight = 0  # the most calls it was answering at once
+        self._in_flight = 0
         self._lock = threading.Lock()
         self._random = random.Random(self.limits.seed)
         self._requests = self._window(self.limits.rpm)
@@ -153,7 +163,8 @@ class FakeEndpoint:
             return sum(call.status == status for call in self.calls)
 
     def stats(self) -> dict[str, Any]:
-        """Calls made, answered, refused (429) and failed (injected 500s); the answered calls' span."""
+        """Calls made, answered, refused (429) and failed (injected 500s); the answered calls' span;
+        the most calls answered at once."""
         with self._lock:
             answered = [call.at for call in self.calls if call.status == 200]
             return {
@@ -162,17 +173,31 @@ class FakeEndpoint:
                 "refused": sum(call.status == 429 for call in self.calls),
                 "errors": sum(call.status >= 500 for call in self.calls),
                 "answered_span_seconds": answered[-1] - answered[0] if answered else 0.0,
+                "most_in_flight": self.most_in_flight,
             }
 
     def answer(self, path: str, body: dict[str, Any], api_version: str) -> tuple[int, dict, dict[str, str]]:
         """(status, JSON body, headers) for one call, recorded in `calls`."""
+        with self._lock:
+            self._in_flight += 1
+            self.most_in_flight = max(self.most_in_flight, self._in_flight)
+        try:
+            status, answer, headers = self._answer(path, body, api_version)
+            chosen = {name.lower(): value for name, value in self.limits.headers.items()}
+            return status, answer, headers | chosen
+        finally:
+            with self._lock:
+                self._in_flight -= 1
+
+    def _answer(self, path: str, body: dict[str, Any], api_version: str) -> tuple[int, dict, dict[str, str]]:
         status, answer = offline_model.respond(path, body)
         usage = answer.get("usage", {}) if status == 200 else {}
         tokens = float(usage.get("total_tokens", 0))
+        request = hashlib.sha256(json.dumps([path, body], sort_keys=True).encode()).hexdigest()[:16]
         with self._lock:
             now = time.monotonic()
             if self.limits.error_rate and self._random.random() < self.limits.error_rate:
-                self.calls.append(Call(now, 500))
+                self.calls.append(Call(now, 500, request))
                 return 500, {"error": {"code": "InternalServerError", "message": SERVER_ERROR}}, {}
             waits = {
                 "call": self._requests.wait(now, 1) if self._requests else 0.0,
@@ -180,18 +205,26 @@ class FakeEndpoint:
             }
             kind, wait = max(waits.items(), key=lambda item: item[1])
             if wait > 0:
-                self.calls.append(Call(now, 429, wait))
-                return 429, _quota_body(path, api_version, kind, wait), _retry_headers(wait)
-            headers = {}
-            for name, window, cost in (("requests", self._requests, 1), ("tokens", self._tokens, tokens)):
+                self.calls.append(Call(now, 429, request, wait))
+                headers = self._allowance_headers() | _retry_headers(wait)
+                return 429, _quota_body(path, api_version, kind, wait), headers
+            for window, cost in ((self._requests, 1), (self._tokens, tokens)):
                 if window is not None:
                     window.spend(now, cost)
-                    headers[f"x-ratelimit-limit-{name}"] = str(math.floor(window.allowance))
-                    headers[f"x-ratelimit-remaining-{name}"] = str(window.remaining())
-            self.calls.append(Call(now, status))
+            headers = self._allowance_headers()
+            self.calls.append(Call(now, status, request))
         if self.limits.latency_ms:
             time.sleep(self.limits.latency_ms / 1000)
         return status, answer, headers
+
+    def _allowance_headers(self) -> dict[str, str]:
+        """What Azure OpenAI says of each limit: the allowance, and what is left of it."""
+        headers = {}
+        for name, window in (("requests", self._requests), ("tokens", self._tokens)):
+            if window is not None:
+                headers[f"x-ratelimit-limit-{name}"] = str(math.floor(window.allowance))
+                headers[f"x-ratelimit-remaining-{name}"] = str(window.remaining())
+        return headers
 
 
 def _retry_headers(wait: float) -> dict[str, str]:
@@ -239,6 +272,13 @@ def _handler(endpoint: FakeEndpoint) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
+def _header(text: str) -> tuple[str, str]:
+    name, colon, value = text.partition(":")
+    if not colon or not name.strip():
+        raise argparse.ArgumentTypeError(f"{text!r}: give NAME:VALUE, e.g. retry-after:inf")
+    return name.strip(), value.strip()
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=8089)
@@ -248,8 +288,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--latency-ms", type=float, default=0.0, help="added to every answered call")
     parser.add_argument("--error-rate", type=float, default=0.0, help="fraction of calls answered 500")
     parser.add_argument("--seed", type=int, default=0, help="for the error injection")
+    parser.add_argument(
+        "--header",
+        action="append",
+        default=[],
+        type=_header,
+        metavar="NAME:VALUE",
+        help="sent on every answer in place of the fake's own, e.g. retry-after:inf (repeatable)",
+    )
     args = parser.parse_args(argv)
-    limits = Limits(args.rpm, args.tpm, args.window_seconds, args.latency_ms, args.error_rate, args.seed)
+    rates = (args.rpm, args.tpm, args.window_seconds)
+    limits = Limits(*rates, args.latency_ms, args.error_rate, args.seed, dict(args.header))
     endpoint = FakeEndpoint(limits, port=args.port).start()
     print(f"fake Azure OpenAI endpoint on {endpoint.url} ({limits}); GET {endpoint.url}/stats for counts")
     print(

@@ -2,23 +2,27 @@
 
 Online, every call goes through one process-wide `RateLimiter` per endpoint (an httpx transport
 under the openai client, so chat and embeddings both pass it). When the endpoint answers 429, the
-limiter holds every new call until its `retry-after-ms` / `retry-after` has passed, then retries
-the refused one; it also caps and paces the calls in flight (AIMD, see `RateLimiter`). A call gives
+limiter holds every new call until its `retry-after-ms` / `retry-after` has passed (`retry_after`
+keeps that within RETRY_AFTER_SECONDS, whatever the answer says), then retries the refused one; it
+also caps and paces the calls in flight (AIMD, see `RateLimiter`). A call gives
 up after LLM_RATE_LIMIT_WAIT_SECONDS of such waiting and fails with a message saying so; 5xx,
 timeouts and connection errors stay with the openai client's LLM_MAX_RETRIES. The offline stand-in
 is not limited.
 
 Online, answers are also cached on disk (`ResponseCache`, LLM_CACHE): a call whose provider,
-endpoint host, model, api version, messages and parameters were all asked before is answered from
-`.aiops/cache/llm/` without reaching the endpoint. `CALLS` counts the calls made and answered from
+endpoint URL, model, api version, messages and parameters were all asked before is answered from
+`.aiops/cache/llm/` without reaching the endpoint. An entry answers only the key it holds, in the
+shape `put` writes; anything else is a miss. `CALLS` counts the calls made and answered from
 the cache, process-wide (`experiment run` prints them and saves them in results.json).
 """
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
 import hashlib
 import json
+import logging
 import math
 import os
 import random
@@ -29,7 +33,6 @@ from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
 import httpx
 import openai
@@ -39,6 +42,8 @@ from {{ cookiecutter.package_name }}.settings import Settings, get_settings
 
 AZURE_SCOPE = "https://cognitiveservices.azure.com/.default"
 PROVIDER_NAMES = {"azure_openai": "azure.ai.openai", "openai": "openai", "offline": "offline"}
+
+log = logging.getLogger(__name__)
 
 
 class ConfigError(RuntimeError):
@@ -84,6 +89,9 @@ class Completion:
 
 GAVE_UP_HEADER = "x-aiops-rate-limit"  # set on the 429 the limiter hands back when it stops waiting
 BACKOFF_SECONDS = (0.5, 8.0)  # first and longest wait after a 429 that names no retry-after
+# The shortest and longest wait one 429 imposes on the process, whatever its retry-after says: one
+# answer can neither close the model to every call (huge, infinite, a far date) nor remove the wait.
+RETRY_AFTER_SECONDS = (0.1, 60.0)
 # The cap after a 429, as a fraction of the calls then in flight. Far gentler than halving: the
 # gate already stops the burst, and a cap below rate x latency leaves allowed calls unmade
 # (measured on the fake endpoint, 600 rpm: 0.5 reaches ~80% of the allowed rate, 0.9 ~95%).
@@ -108,7 +116,7 @@ class RateLimiter:
         self._in_flight = 0
         self.cap = math.inf
         self.refused = 0
-        self._closed_until = 0.0
+        self.closed_until = 0.0  # time.monotonic() before which no call starts (a 429 holds them)
         self._last_cut = 0.0
         self._latency = 0.0  # smoothed seconds an answered call takes
         self._next_start = 0.0
@@ -120,7 +128,7 @@ class RateLimiter:
                 now = time.monotonic()
                 if now >= deadline:
                     return None
-                opens = max(self._closed_until, self._next_start)
+                opens = max(self.closed_until, self._next_start)
                 if now >= opens and self._in_flight < self.cap:
                     self._in_flight += 1
                     if self.cap != math.inf:
@@ -136,7 +144,7 @@ class RateLimiter:
             now = time.monotonic()
             if refused_for is not None:
                 self.refused += 1
-                self._closed_until = max(self._closed_until, now + refused_for)
+                self.closed_until = max(self.closed_until, now + refused_for)
                 if started >= self._last_cut:
                     self.cap = max(MIN_CAP, min(self.cap, in_flight) * DECREASE)
                     self._last_cut = now
@@ -150,14 +158,35 @@ class RateLimiter:
 
 
 def retry_after(headers: httpx.Headers) -> float | None:
-    """Seconds the endpoint asks to wait: `retry-after-ms`, else `retry-after` (seconds or a date)."""
-    for name, scale in (("retry-after-ms", 1000), ("retry-after", 1)):
+    """Seconds a 429 holds every call: `retry-after-ms`, else `retry-after` (seconds or an HTTP date),
+    kept within RETRY_AFTER_SECONDS (infinity and far dates wait the longest). None when neither names
+    a wait to honour (absent, text, NaN, zero or less: "now" from an endpoint that just refused is no
+    guidance), so the caller backs off on its own."""
+    for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
+        text = headers.get(name, "")
         try:
-            return max(0.0, float(headers[name]) / scale)
-        except (KeyError, ValueError):
-            continue
-    date = email.utils.parsedate_tz(headers.get("retry-after", ""))
-    return None if date is None else max(0.0, email.utils.mktime_tz(date) - time.time())
+            seconds = float(text) * scale
+        except ValueError:
+            seconds = _seconds_until(text) if name == "retry-after" else math.nan
+        if seconds > 0:  # False for NaN
+            shortest, longest = RETRY_AFTER_SECONDS
+            return min(max(seconds, shortest), longest)
+    return None
+
+
+def _seconds_until(date: str) -> float:
+    """Seconds from now to an HTTP date; NaN when it is none (or no date a calendar holds)."""
+    try:
+        parsed = email.utils.parsedate_tz(date)
+        return email.utils.mktime_tz(parsed) - time.time() if parsed else math.nan
+    except (ArithmeticError, LookupError, ValueError):  # the parser's own failures on odd text
+        return math.nan
+
+
+def backoff(refusals: int) -> float:
+    """The limiter's own wait after a 429 that names none: doubling from the first, jittered."""
+    first, longest = BACKOFF_SECONDS
+    return min(first * 2.0 ** min(refusals - 1, 16), longest) * random.uniform(0.75, 1)
 
 
 def _spare(headers: httpx.Headers) -> int:
@@ -165,11 +194,11 @@ def _spare(headers: httpx.Headers) -> int:
     left = []
     for name in ("x-ratelimit-remaining-requests", "x-ratelimit-remaining-tokens"):
         try:
-            value = int(float(headers[name]))
-        except (KeyError, ValueError):
+            value = float(headers.get(name, "-1"))
+        except ValueError:
             continue
-        if value >= 0:  # Azure sends -1 when it doesn't know
-            left.append(value)
+        if 0 <= value < math.inf:  # Azure sends -1 when it doesn't know; NaN and infinity say nothing
+            left.append(int(value))
     return min(left) if left else -1
 
 
@@ -198,13 +227,12 @@ class RateLimitedTransport(httpx.BaseTransport):
                 return response
             refusals += 1
             asked = retry_after(response.headers)
-            first, longest = BACKOFF_SECONDS
-            backoff = min(first * 2 ** (refusals - 1), longest) * random.uniform(0.75, 1)
-            wait = backoff if asked is None else asked
+            wait = backoff(refusals) if asked is None else asked
             self._limiter.release(started, refused_for=wait)
             now = time.monotonic()
             if now + wait > deadline:
-                asked_for = f"; it asked for {wait:.1f} s more" if asked is not None else ""
+                at_least = "at least " if asked == RETRY_AFTER_SECONDS[1] else ""
+                asked_for = f"; it asked for {at_least}{wait:.1f} s more" if asked is not None else ""
                 return _gave_up(response, f"refused {refusals} times in {now - start:.1f} s{asked_for}")
             response.read()
             response.close()
@@ -229,12 +257,13 @@ def limiter_for(endpoint: str) -> RateLimiter:
         return _LIMITERS.setdefault(endpoint, RateLimiter())
 
 
-def _http_client(settings: Settings, endpoint: str) -> httpx.Client | None:
+def _http_client(settings: Settings) -> httpx.Client | None:
     """The rate-limited transport under openai's default client; None (openai's own) when turned off."""
     if not settings.llm_adaptive_concurrency:
         return None
     pool = httpx.HTTPTransport(limits=httpx.Limits(max_connections=1000, max_keepalive_connections=100))
-    limited = RateLimitedTransport(pool, limiter_for(endpoint), settings.llm_rate_limit_wait_seconds)
+    limiter = limiter_for(endpoint_url(settings))
+    limited = RateLimitedTransport(pool, limiter, settings.llm_rate_limit_wait_seconds)
     return httpx.Client(transport=limited, follow_redirects=True)  # as the offline stand-in's client
 
 
@@ -244,6 +273,7 @@ def _http_client(settings: Settings, endpoint: str) -> httpx.Client | None:
 def build_client(settings: Settings) -> openai.OpenAI:
     """Explicit timeout and bounded retries; online, the process-wide rate limiter (see above)."""
     limits = {"timeout": settings.llm_timeout_seconds, "max_retries": settings.llm_max_retries}
+    endpoint_url(settings)  # an endpoint that is no URL: ConfigError naming the variable
     if settings.provider == "offline":
         return openai.OpenAI(
             api_key="offline",  # pragma: allowlist secret
@@ -258,7 +288,7 @@ def build_client(settings: Settings) -> openai.OpenAI:
         return openai.OpenAI(
             api_key=settings.openai_api_key.get_secret_value(),
             base_url=base_url,
-            http_client=_http_client(settings, base_url),
+            http_client=_http_client(settings),
             **limits,
         )
     return _azure_client(settings, limits)
@@ -270,7 +300,7 @@ def _azure_client(settings: Settings, limits: dict) -> openai.AzureOpenAI:
     common = {
         "azure_endpoint": settings.azure_openai_endpoint,
         "api_version": settings.azure_openai_api_version,
-        "http_client": _http_client(settings, settings.azure_openai_endpoint),
+        "http_client": _http_client(settings),
         **limits,
     }
     if settings.azure_openai_auth == "api_key":
@@ -324,12 +354,26 @@ class CallCounter:
 CALLS = CallCounter()
 
 
-def endpoint_host(settings: Settings) -> str:
-    """The host the provider's calls go to (no path, no credentials): part of every cache key."""
+def endpoint_url(settings: Settings) -> str:
+    """Where the provider's calls go, one spelling per endpoint: scheme, lower-case host, port (unless
+    the default) and path (no trailing slash), and no user, password, query or fragment, which may hold
+    a key. Part of every cache key: two deployments or paths on one host never share answers."""
     if settings.provider == "offline":
         return "offline"
-    url = settings.azure_openai_endpoint if settings.provider == "azure_openai" else settings.openai_base_url
-    return urlparse(url or "https://api.openai.com/v1").netloc.rsplit("@", 1)[-1].lower()
+    azure = settings.provider == "azure_openai"
+    setting = settings.azure_openai_endpoint if azure else settings.openai_base_url
+    try:
+        url = httpx.URL(setting or "https://api.openai.com/v1")
+    except httpx.InvalidURL:
+        variable = "AZURE_OPENAI_ENDPOINT" if azure else "OPENAI_BASE_URL"
+        raise ConfigError(f"{variable} is not a URL; give it as https://<host>[:<port>][/<path>]") from None
+    return str(url.copy_with(username=None, password=None, query=None, fragment=None)).rstrip("/")
+
+
+def endpoint_host(settings: Settings) -> str:
+    """The host (and port) the provider's calls go to, no credentials: which model answered."""
+    url = endpoint_url(settings)
+    return url if settings.provider == "offline" else httpx.URL(url).netloc.decode("ascii")
 
 
 def model_identity(settings: Settings) -> dict[str, str]:
@@ -343,7 +387,7 @@ def cache_key(
     """Everything that determines an answer; never a credential."""
     return {
         "provider": settings.provider,
-        "endpoint": endpoint_host(settings),
+        "endpoint": endpoint_url(settings),
         "model": settings.model,
         "api_version": settings.azure_openai_api_version if settings.provider == "azure_openai" else None,
         "messages": messages,
@@ -351,10 +395,34 @@ def cache_key(
     }
 
 
+ENTRY_FIELDS = {"key": dict, "response_model": str, "saved": str, "text": str}
+ENTRY_COUNTS = ("prompt_tokens", "completion_tokens")
+
+
+def entry_problem(entry: Any, key: dict[str, Any]) -> str | None:
+    """Why a cache file's content is no answer to `key` (None: it is): not the shape `put` writes, or
+    written for another key (a file copied or renamed into place)."""
+    if not isinstance(entry, dict):
+        return "not a JSON object"  # or no JSON at all: truncated, not UTF-8
+    for name, kind in ENTRY_FIELDS.items():
+        if not isinstance(entry.get(name), kind):
+            return f"'{name}' is missing or not a {kind.__name__}"
+    for name in ENTRY_COUNTS:
+        count = entry.get(name)
+        if type(count) is not int or count < 0:
+            return f"'{name}' is missing or not a count"
+    try:
+        same = ResponseCache.digest(entry["key"]) == ResponseCache.digest(key)
+    except (ValueError, RecursionError):  # text UTF-8 cannot hold, nesting beyond reason
+        same = False
+    return None if same else "it was saved for another call"
+
+
 class ResponseCache:
     """One small JSON file per key (sha256 of its canonical JSON), written to a temporary file and
     renamed into place, so threads and processes sharing the folder never read half a file. Two
-    callers missing the same key at once both call the model; the last to finish wins (same answer)."""
+    callers missing the same key at once both call the model; the last to finish wins (same answer).
+    An entry holds its key, and is an answer only to that key and only in the shape `put` writes."""
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
@@ -368,16 +436,26 @@ class ResponseCache:
         return self.folder / f"{self.digest(key)}.json"
 
     def get(self, key: dict[str, Any]) -> Completion | None:
-        """The cached answer, its file touched: `prune` keeps what recent runs used."""
+        """The cached answer, its file touched: `prune` keeps what recent runs used. A file that is no
+        answer to `key` is a miss: removed, with one warning line, so the call is made again."""
         path = self.path(key)
         try:
-            entry = json.loads(path.read_text(encoding="utf-8"))
-            tokens = int(entry["prompt_tokens"]), int(entry["completion_tokens"])
-            completion = Completion(entry["text"], *tokens)
-            os.utime(path)
-        except (OSError, ValueError, KeyError, TypeError):  # absent or unreadable: a miss
+            content = path.read_bytes()
+        except OSError:  # absent (or unreadable): a miss
             return None
-        return completion
+        try:
+            entry = json.loads(content)
+        except (ValueError, RecursionError):  # truncated, not JSON, not UTF-8, nested beyond reason
+            entry = None
+        problem = entry_problem(entry, key)
+        if problem:
+            log.warning("Ignored and removed cached answer %s: %s; the model is asked again", path, problem)
+            with contextlib.suppress(OSError):
+                path.unlink(missing_ok=True)
+            return None
+        with contextlib.suppress(OSError):  # a read-only cache still answers
+            os.utime(path)
+        return Completion(entry["text"], entry["prompt_tokens"], entry["completion_tokens"])
 
     def put(self, key: dict[str, Any], completion: Completion, response_model: str) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
