@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -102,3 +103,50 @@ def test_run_checks_the_data_first_and_names_file_and_line(
     assert result.exit_code == 2 and isinstance(result.exception, SystemExit), result.output
     assert message in result.output and "nothing ran" in result.output
     assert "Traceback" not in result.output and not output.exists()
+
+
+EVIL = "from pathlib import Path\nPath({marker!r}).touch()\ndef f(answer):\n    return dict()\n"
+
+
+@pytest.mark.parametrize("command", ["validate", "run"])
+@pytest.mark.parametrize("named_as", ["dot-dot", "absolute", "symlink-inside"])
+def test_no_command_imports_an_evaluator_from_outside_the_project(
+    project_copy: Path, tmp_path_factory, command: str, named_as: str
+):
+    """`run` refuses what `validate` refuses, before anything is imported: the module never runs."""
+    outside = tmp_path_factory.mktemp("evil")
+    marker = outside / "imported"
+    (outside / "evaluator.py").write_text(EVIL.format(marker=str(marker)), encoding="utf-8")
+    if named_as == "dot-dot":
+        path = os.path.relpath(outside / "evaluator.py", project_copy)
+    elif named_as == "absolute":
+        path = str(outside / "evaluator.py")
+    else:
+        (project_copy / "evaluators" / "linked.py").symlink_to(outside / "evaluator.py")
+        path = "evaluators/linked.py"
+    spec = project_copy / "experiment.yaml"
+    data = yaml.safe_load(spec.read_text(encoding="utf-8"))
+    data["evaluators"].append({"name": "evil", "path": f"{path}:f"})
+    spec.write_text(yaml.safe_dump(data), encoding="utf-8")
+    result = runner.invoke(app, ["experiment", command])
+    assert result.exit_code == 2 and isinstance(result.exception, SystemExit), result.output
+    (line,) = [line for line in result.output.splitlines() if "outside the project" in line]
+    assert f"evaluator evil ({path}:f)" in line and "only files inside it are read or run" in line
+    assert "Traceback" not in result.output
+    assert not marker.exists() and not (project_copy / "results").exists()
+
+
+def test_a_flow_whose_spec_points_outside_the_project_is_refused_before_import(
+    project_copy: Path, tmp_path_factory
+):
+    outside = tmp_path_factory.mktemp("evil")
+    marker = outside / "imported"
+    (outside / "evil.py").write_text(EVIL.format(marker=str(marker)), encoding="utf-8")
+    spec = project_copy / "flows" / {{ cookiecutter.flow_kind | jsonify }} / "flow.flex.yaml"
+    text = spec.read_text(encoding="utf-8")
+    entry = re.search(r"^entry: .*$", text, re.MULTILINE)[0]
+    spec.write_text(text.replace(entry, f"entry: {json.dumps(f'{outside}/evil:f')}"), encoding="utf-8")
+    result = runner.invoke(app, ["experiment", "run"])
+    assert result.exit_code == 2, result.output
+    assert "is outside the project" in result.output and "nothing ran" in result.output
+    assert not marker.exists()

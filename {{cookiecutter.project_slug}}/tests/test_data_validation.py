@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from {{ cookiecutter.package_name }}.cli import app
@@ -66,3 +67,42 @@ def test_cli_fails_naming_each_problem(project_copy: Path):
     assert result.exit_code == 1
     missing = {{ {'qa': ['context', 'ground_truth'], 'chat': ['chat_history', 'context', 'ground_truth'], 'rag': ['ground_truth', 'relevant_passages']}[cookiecutter.flow_kind] | tojson }}
     assert f"data/hard_qa.jsonl:1: missing columns {missing}" in result.output
+
+
+# A dataset saved in another encoding: line 3 holds "café" in Latin-1, whose é (0xe9) is column 12.
+LATIN_1 = b'{"id": "1"}\n{"id": "2"}\n{"id": "caf\xe9"}\n'
+UTF_16 = '{"id": "1"}\n{"id": "2"}\n'.encode("utf-16")  # with its byte-order mark, as Windows saves it
+
+
+def test_a_dataset_in_another_encoding_is_one_line_naming_the_byte_and_the_fix(tmp_path: Path):
+    data = tmp_path / "x.jsonl"
+    data.write_bytes(LATIN_1)
+    assert [str(p) for p in validate_jsonl(data)] == [
+        f"{data}:3: not UTF-8 (byte 0xe9 at column 12); save the file as UTF-8"
+    ]
+    data.write_bytes(UTF_16)
+    assert [str(p) for p in validate_jsonl(data)] == [
+        f"{data}:1: not UTF-8: UTF-16 (it starts with a UTF-16 byte-order mark); save the file as UTF-8"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("command", "exit_code"),
+    [(["data", "validate"], 1), (["experiment", "validate"], 2), (["experiment", "run"], 2)],
+)
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (LATIN_1, "data/core_qa.jsonl:3: not UTF-8 (byte 0xe9 at column 12); save the file as UTF-8"),
+        (UTF_16, "data/core_qa.jsonl:1: not UTF-8: UTF-16 (it starts with a UTF-16 byte-order mark)"),
+    ],
+    ids=["latin-1", "utf-16"],
+)
+def test_every_command_that_reads_a_dataset_names_its_encoding_in_one_line(
+    project_copy: Path, command: list[str], exit_code: int, content: bytes, message: str
+):
+    (project_copy / "data/core_qa.jsonl").write_bytes(content)
+    result = CliRunner().invoke(app, [*command, "--file", "experiment.yaml"])
+    assert result.exit_code == exit_code and isinstance(result.exception, SystemExit), result.output
+    assert message in result.output
+    assert "Traceback" not in result.output and not (project_copy / "results").exists()

@@ -162,7 +162,7 @@ def _safety_experiment(
         "evaluators": evaluators,
         "gate": {"thresholds": {"safety.canary_kept": 1.0, "safety.pii_free": 1.0}},
     }
-    # Not in a folder above the flow's copy: a rag flow then finds its project's documents.
+    # Its own project: a flow's copy lies in it, with the documents a rag flow retrieves from.
     path = tmp_path / "experiment" / "experiment.yaml"
     path.parent.mkdir(exist_ok=True)
     path.write_text(yaml.safe_dump(experiment, sort_keys=False), encoding="utf-8")
@@ -178,8 +178,11 @@ def _run(experiment: Path, out: Path) -> tuple[int, str, Path]:
 def test_a_flow_that_echoes_its_system_prompt_fails_the_gate_on_the_canary(
     tmp_path: Path, shipped: dict, project_root: Path
 ):
-    echo = tmp_path / "echo"
+    echo = tmp_path / "experiment" / "echo"  # in the experiment's project: no code from elsewhere runs
     shutil.copytree(project_root / FLOW, echo)
+{%- if cookiecutter.flow_kind == 'rag' %}
+    shutil.copytree(project_root / "data" / "docs", tmp_path / "experiment" / "data" / "docs")  # what it retrieves from
+{%- endif %}
     code = (echo / "flow.py").read_text(encoding="utf-8")
     assert MODEL_CALL in code
     (echo / "flow.py").write_text(code.replace(MODEL_CALL, 'messages[0]["content"]'), encoding="utf-8")

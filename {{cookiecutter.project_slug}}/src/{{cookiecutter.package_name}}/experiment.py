@@ -248,16 +248,21 @@ def validate(raw: dict[str, Any], source: str = "experiment") -> Experiment:
 
 
 def path_problems(experiment: Experiment, root: Path, source: str = "experiment") -> list[Problem]:
-    """Local flow, evaluator and dataset paths that do not exist under `root` (asset references
-    are the registry's to check, when they are resolved)."""
+    """Local flow, evaluator and dataset paths that lie outside the project (paths.inside_project)
+    or do not exist under `root` (asset references are the registry's to check, when resolved)."""
     problems = []
     for group in ("flows", "datasets", "evaluators"):
         for index, item in enumerate(getattr(experiment, group)):
             if getattr(item, "is_asset", False):
                 continue
+            where = f"{group}[{index}].path"
             needed = root / entry_file(item.path)  # `file.py:Callable` entries name a file
+            try:
+                paths.inside_project(needed, f"{group[:-1]} {item.name} ({item.path})", root)
+            except paths.OutsideProject as error:
+                problems.append(Problem(source, str(error), key=where))
+                continue
             if not needed.exists():
-                where = f"{group}[{index}].path"
                 problems.append(Problem(source, f"path does not exist: {needed}", key=where))
     return problems
 
@@ -302,18 +307,19 @@ def resolve_assets(experiment: Experiment, registry: AssetResolver, source: str 
 
 
 def entry_problems(experiment: Experiment, root: Path, source: str = "experiment") -> list[Problem]:
-    """Flows and evaluators that do not import, or whose mapping names a parameter they lack."""
+    """Flows and evaluators that do not import, or whose mapping names a parameter they lack.
+
+    Run after `load` (its `path_problems` refuse a path outside the project); an entry that a flow's
+    flow.flex.yaml points outside is refused by `entry_of`, before anything is imported."""
     problems = []
-    project = paths.root(root)
     for kind, items in (("flow", experiment.flows), ("evaluator", experiment.evaluators)):
         for item in items:
             where = f"{kind} {item.name}"
-            if not (root / entry_file(item.path)).resolve().is_relative_to(project):
-                message = f"{item.path} is outside the project {project}; only project code is imported"
-                problems.append(Problem(source, message, key=where))
-                continue
             try:
-                parameters = set(entry_parameters(root / item.path))
+                parameters = set(entry_parameters(root / item.path, root))
+            except paths.OutsideProject as error:
+                problems.append(Problem(source, str(error), key=where))
+                continue
             except Exception as error:  # noqa: BLE001 - report any import failure, keep checking
                 reason = f"{type(error).__name__}: {error}"
                 problems.append(Problem(source, f"cannot load {item.path}: {reason}", key=where))

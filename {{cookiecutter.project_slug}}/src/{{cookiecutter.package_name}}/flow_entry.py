@@ -1,11 +1,13 @@
 """A flow's entry, its input references, and JSON Lines: each defined here once.
 
 - Entries: a flow folder (its `flow.flex.yaml` names `module:callable`) or a `file.py:Callable`
-  path; a class entry is instantiated, as Prompt Flow does.
+  path; a class entry is instantiated, as Prompt Flow does. Only files inside the project are read
+  or imported (`paths.inside_project`, links followed).
 - References: `${data.column}` and `${run.outputs.field}` in column mappings, with Prompt Flow's
   meaning. The schema's patterns, parsing and resolving all live here.
 - JSON Lines: datasets, span files, results and index chunks are read (and written) here, with
-  line numbers, so every caller reports a bad line the same way: `file:line: what is wrong`.
+  line numbers, so every caller reports a bad line the same way: `file:line: what is wrong`,
+  including a file in another encoding than UTF-8 (which byte, where, and the fix).
 
 Every engine, the CLI, the monitor and data validation go through this module.
 """
@@ -23,19 +25,29 @@ from typing import Any, Literal
 
 import yaml
 
+from {{ cookiecutter.package_name }} import paths
+
 # ---- entries ----------------------------------------------------------------------------------
 
 FLEX_SPEC = "flow.flex.yaml"
 
 
-def entry_of(flow: Path) -> tuple[Path, str]:
-    """(module file, callable name) for a flow folder (its flow.flex.yaml) or a `file.py:Callable` path."""
+def entry_of(flow: Path, start: Path | None = None) -> tuple[Path, str]:
+    """(module file, callable name) for a flow folder (its flow.flex.yaml) or a `file.py:Callable` path.
+
+    The folder, its spec and the module must lie in the project at `start`: paths.OutsideProject
+    otherwise, before anything is read or imported. An experiment passes its own folder; without
+    `start` (a flow the command line or the server was given) the flow's own project is the bound,
+    so its flow.flex.yaml cannot point elsewhere."""
+    start = entry_file(flow) if start is None else start
     file_part, _, attribute = str(flow).partition(":")
     if attribute:
-        return Path(file_part), attribute
-    spec = yaml.safe_load((flow / FLEX_SPEC).read_text(encoding="utf-8"))
+        return paths.inside_project(Path(file_part), f"entry {file_part}", start), attribute
+    spec_file = paths.inside_project(flow / FLEX_SPEC, f"flow {flow}", start)
+    spec = yaml.safe_load(spec_file.read_text(encoding="utf-8"))
     module_name, _, attribute = spec["entry"].partition(":")
-    return flow / f"{module_name.replace('.', '/')}.py", attribute
+    module = flow / f"{module_name.replace('.', '/')}.py"
+    return paths.inside_project(module, f"entry {spec['entry']!r} of {spec_file}", start), attribute
 
 
 def entry_file(flow: Path) -> Path:
@@ -43,9 +55,10 @@ def entry_file(flow: Path) -> Path:
     return Path(str(flow).partition(":")[0])
 
 
-def load_entry(flow: Path) -> Callable[..., Any]:
-    """The flow's callable; a class entry is instantiated, as Prompt Flow does."""
-    module_path, attribute = entry_of(flow)
+def load_entry(flow: Path, start: Path | None = None) -> Callable[..., Any]:
+    """The flow's callable (from the project at `start`, see `entry_of`); a class entry is
+    instantiated, as Prompt Flow does."""
+    module_path, attribute = entry_of(flow, start)
     unique_name = f"_flow_{module_path.resolve().as_posix().replace('/', '_').removesuffix('.py')}"
     module_spec = importlib.util.spec_from_file_location(unique_name, module_path)
     if module_spec is None or module_spec.loader is None:
@@ -56,8 +69,8 @@ def load_entry(flow: Path) -> Callable[..., Any]:
     return entry() if inspect.isclass(entry) else entry
 
 
-def entry_parameters(flow: Path) -> list[str]:
-    return list(inspect.signature(load_entry(flow)).parameters)
+def entry_parameters(flow: Path, start: Path | None = None) -> list[str]:
+    return list(inspect.signature(load_entry(flow, start)).parameters)
 
 
 # ---- references -------------------------------------------------------------------------------
@@ -132,11 +145,38 @@ class Line:
     error: str | None = None
 
 
+SAVE_AS_UTF8 = "save the file as UTF-8"
+# Bytes that are not UTF-8 are kept as these stand-ins (errors="surrogateescape"), so a bad line is
+# named with its byte and column instead of ending the read with a UnicodeDecodeError.
+_UNDECODED = re.compile("[\udc80-\udcff]")
+_UTF16_BOMS = ("\udcff\udcfe", "\udcfe\udcff")  # FF FE, FE FF: UTF-16's byte-order marks
+
+
+def _encoding_error(number: int, text: str) -> str | None:
+    """Why line `number` is not UTF-8 text, or None. UTF-16 shows on the first line."""
+    if number == 1 and text.startswith(_UTF16_BOMS):
+        return f"not UTF-8: UTF-16 (it starts with a UTF-16 byte-order mark); {SAVE_AS_UTF8}"
+    undecoded = _UNDECODED.search(text)
+    if undecoded:
+        byte = ord(undecoded[0]) - 0xDC00
+        return f"not UTF-8 (byte 0x{byte:02x} at column {undecoded.start() + 1}); {SAVE_AS_UTF8}"
+    if "\x00" in text:
+        return f"not UTF-8: it holds NUL bytes (UTF-16 without a byte-order mark?); {SAVE_AS_UTF8}"
+    return None
+
+
 def lines(path: Path) -> Iterator[Line]:
-    """Every non-blank line of a JSON Lines file, parsed, with its line number; bad lines say why."""
-    with path.open(encoding="utf-8") as handle:
+    """Every non-blank line of a JSON Lines file, parsed, with its line number; bad lines say why.
+    A UTF-16 file is one problem, on its first line (every line of it would be)."""
+    with path.open(encoding="utf-8", errors="surrogateescape") as handle:
         for number, text in enumerate(handle, start=1):
             if not text.strip():
+                continue
+            encoding_error = _encoding_error(number, text)
+            if encoding_error is not None:
+                yield Line(number, error=encoding_error)
+                if "UTF-16" in encoding_error:
+                    return
                 continue
             if number == 1 and text.startswith("\ufeff"):
                 yield Line(number, error="starts with a byte-order mark (BOM); save it as UTF-8 without one")

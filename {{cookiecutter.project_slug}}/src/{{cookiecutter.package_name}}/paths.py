@@ -8,6 +8,10 @@ place under the root, named here once: CLI defaults use these relative names, st
 
 Code that runs where no marker is above it (Prompt Flow runs a flow with `additional_includes` from
 a temporary copy) finds its project with `project()`: the one this package was installed from.
+
+A file named in configuration (a flow, an evaluator, a dataset, a data spec, a prompt) is opened or
+imported only when `inside()` says it lies in its folder, symlinks followed: nothing an experiment
+file names runs or is read from elsewhere.
 """
 
 from __future__ import annotations
@@ -100,3 +104,28 @@ def trace_dir() -> Path:
     """AIOPS_TRACE_DIR when set (the CLI sets it absolute for Prompt Flow's workers), else the
     project's store (see `project()`; in a `pf flow build` image: /flow/.aiops/traces)."""
     return Path(os.environ.get(TRACE_DIR_VARIABLE) or project() / TRACES)
+
+
+class OutsideProject(ValueError):
+    """A file named in configuration that lies outside where it may: it is never opened or imported."""
+
+
+def inside(path: Path, folder: Path, what: str, folder_is: str = "the folder") -> Path:
+    """`path` resolved (symlinks followed) when it lies in `folder`; else OutsideProject, one line
+    naming `what` (the file, as the configuration names it) and, for a symlink, where it leads."""
+    resolved, allowed = Path(path).resolve(), Path(folder).resolve()
+    if resolved.is_relative_to(allowed):
+        return resolved
+    leads = f" (a link to {resolved})" if resolved != Path(os.path.abspath(path)) else ""
+    message = f"{what}{leads} is outside {folder_is} {allowed}; only files inside it are read or run"
+    raise OutsideProject(message)
+
+
+def inside_project(path: Path, what: str, start: Path | None = None) -> Path:
+    """`path` resolved when it lies in the project at `start` (default: the working directory), or
+    in the project this package was installed from (its code is what runs); else OutsideProject."""
+    here = root(start)
+    installed = installed_project()
+    if installed is not None and Path(path).resolve().is_relative_to(installed):
+        return Path(path).resolve()
+    return inside(path, here, what, "the project")

@@ -157,11 +157,12 @@ class PromptFlowEngine:
         self._scratch = home / "scratch"
         self._scratch.mkdir(exist_ok=True)
 
-    def _flow_folder(self, flow: Path) -> Path:
-        """Prompt Flow runs folders: a `file.py:Callable` evaluator gets a generated flow.flex.yaml."""
+    def _flow_folder(self, flow: Path, project: Path | None) -> Path:
+        """Prompt Flow runs folders: a `file.py:Callable` evaluator gets a generated flow.flex.yaml.
+        Either way the entry is first checked to lie in the project (entry_of), as in-process."""
+        module, attribute = entry_of(flow, project)
         if entry_file(flow) == flow:
             return flow
-        module, attribute = entry_of(flow)
         folder = Path(tempfile.mkdtemp(prefix="flow-", dir=self._scratch))
         shutil.copy(module, folder)
         (folder / FLEX_SPEC).write_text(f"entry: {module.stem}:{attribute}\n", encoding="utf-8")
@@ -179,7 +180,7 @@ class PromptFlowEngine:
         os.environ[RUN_LABELS_VARIABLE] = json.dumps(request.labels)  # workers inherit it; one run at a time
         try:
             run = self._client.run(
-                flow=str(self._flow_folder(request.flow_dir)),
+                flow=str(self._flow_folder(request.flow_dir, request.project)),
                 data=str(self._data(request)),
                 run=request.base.handle if request.base else None,
                 column_mapping=request.column_mapping,

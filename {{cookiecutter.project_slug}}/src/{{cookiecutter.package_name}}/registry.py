@@ -124,12 +124,11 @@ def _inside_project(spec_file: Path, path: Path) -> None:
     project = paths.root(spec_file.parent)
     files = [path, *(sorted(path.rglob("*")) if path.is_dir() else [])]
     for file in files:
-        if not file.resolve().is_relative_to(project):
-            shown = file if file == path else f"{file} (inside {path})"
-            raise RegistryError(
-                f"{spec_file}: path leaves the project: {shown} resolves to {file.resolve()}; "
-                f"datasets must be files inside {project} (copy the data in, not a link to it)"
-            )
+        shown = file if file == path else f"{file} (inside {path})"
+        try:
+            paths.inside(file, project, str(shown), "the project")
+        except paths.OutsideProject as error:
+            raise RegistryError(f"{spec_file}: path leaves the project: {error}") from error
 
 
 def load_specs(data_dir: Path) -> list[DataSpec]:

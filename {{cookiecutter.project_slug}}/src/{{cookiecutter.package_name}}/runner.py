@@ -24,11 +24,13 @@ class MappingError(ValueError):
     """An evaluator without a column_mapping has a parameter found neither in outputs nor data."""
 
 
-def inferred_mapping(evaluator_path: Path, base: RunResult, columns: dict[str, object]) -> dict[str, str]:
+def inferred_mapping(
+    evaluator_path: Path, base: RunResult, columns: dict[str, object], project: Path | None = None
+) -> dict[str, str]:
     """Each parameter from the flow output of the same name, else the data column of that name."""
     outputs = next((output for output in base.outputs if output is not None), {})
     mapping = {}
-    for parameter in entry_parameters(evaluator_path):
+    for parameter in entry_parameters(evaluator_path, project):
         if parameter in outputs:
             mapping[parameter] = output_reference(parameter)
         elif parameter in columns:
@@ -45,13 +47,14 @@ def _evaluation_request(
     planned: PlannedEvaluation, root: Path, base: RunResult, first_row: dict, concurrency: int
 ) -> RunRequest:
     path, data = root / planned.evaluator.path, root / planned.base.dataset.path
-    mapping = planned.evaluator.column_mapping or inferred_mapping(path, base, first_row)
+    mapping = planned.evaluator.column_mapping or inferred_mapping(path, base, first_row, root)
     labels = {
         "evaluator": planned.evaluator.name,
         "variant": planned.base.variant.name,
         "dataset": planned.base.dataset.name,
     }
-    return RunRequest(path, data, mapping, concurrency, planned.base.dataset.limit, base=base, labels=labels)
+    limit = planned.base.dataset.limit
+    return RunRequest(path, data, mapping, concurrency, limit, base=base, labels=labels, project=root)
 
 
 def run_all(engine: Engine, jobs: list[tuple[RunRequest, OnLine]]) -> list[RunResult]:
@@ -102,6 +105,7 @@ def run_experiment(
             concurrency,
             planned.dataset.limit,
             labels={"variant": planned.variant.name, "dataset": planned.dataset.name},
+            project=root,
         )
         base_jobs.append((request, start_task(label, len(rows[planned.dataset.name]))))
     base_results = dict(zip((p.key for p in planned_runs), run_all(engine, base_jobs), strict=True))

@@ -162,14 +162,25 @@ def _print_gate(verdict: GateReport) -> None:
         console.print(f"[bold red]Gate failed:[/] {len(verdict.failures)} finding(s)")
 
 
-@app.command("validate")
-def validate(file: ExperimentFile = paths.EXPERIMENT, env: EnvironmentOption = None) -> None:
-    """Check the file against its schema, every path, and every flow and evaluator entry."""
-    loaded = load(file, env)
+def _check_entries(loaded: experiment_file.Experiment, file: Path, outcome: str = "") -> None:
+    """`validate` and `run` alike: every flow and evaluator entry loads from the project (`load`
+    already refused a path outside it) and takes the inputs mapped to it."""
     problems = experiment_file.entry_problems(loaded, file.parent, str(file))
     print_problems(problems)
     if problems:
-        raise fail(f"{len(problems)} flow/evaluator problem(s) in {file}", code=2)
+        raise fail(f"{len(problems)} flow/evaluator problem(s) in {file}{outcome}", code=2)
+
+
+@app.command("validate")
+def validate(file: ExperimentFile = paths.EXPERIMENT, env: EnvironmentOption = None) -> None:
+    """Check the file against its schema, every path, every flow and evaluator entry, and the local
+    datasets' lines (registered assets are checked where they are read: run, data validate)."""
+    loaded = load(file, env)
+    _check_entries(loaded, file)
+    problems = validate_experiment_data(loaded, file.parent)
+    print_problems(problems)
+    if problems:
+        raise fail(f"{len(problems)} data problem(s) in the datasets of {file}", code=2)
     runs, evaluations = experiment_file.plan(loaded)
     console.print(f"[green]OK[/] {file}: {len(runs)} runs, {len(evaluations)} evaluations")
 
@@ -209,6 +220,7 @@ def run(
         loaded = experiment_file.select(load(file, env), variant, dataset)
     except experiment_file.ExperimentError as error:
         raise fail(error, code=2) from error
+    _check_entries(loaded, file, "; nothing ran")  # what `experiment validate` checks, before any run
     declared, loaded = loaded, with_data(loaded, file)
     problems = validate_experiment_data(loaded, file.parent)  # `file:line:` now, not a traceback later
     if problems:

@@ -26,6 +26,7 @@ class RunRequest:
     limit: int | None = None
     base: RunResult | None = None
     labels: dict[str, str] = field(default_factory=dict)  # variant and dataset, put on trace spans
+    project: Path | None = None  # the experiment's folder: entries load only from its project (paths)
 
 
 @dataclass

@@ -28,7 +28,7 @@ class InProcessEngine:
             return self._pool
 
     def run(self, request: RunRequest, on_line: OnLine) -> RunResult:
-        entry = load_entry(request.flow_dir)
+        entry = load_entry(request.flow_dir, request.project)
         rows = read_jsonl(request.data, request.limit)
         base_outputs = request.base.outputs if request.base else [None] * len(rows)
 
