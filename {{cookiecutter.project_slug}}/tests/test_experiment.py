@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 import yaml
+from typer.testing import CliRunner
 
+from {{ cookiecutter.package_name }}.cli import app
 from {{ cookiecutter.package_name }}.experiment import (
     ExperimentError,
     json_schema,
@@ -149,3 +152,45 @@ def test_gate_thresholds_must_name_a_known_evaluator_and_dataset(tiny_experiment
     path = _broken(tiny_experiment, lambda d: d.update(gate={"thresholds": {"qa_metrics.f1": {"x": 0.5}}}))
     with pytest.raises(ExperimentError, match=r"unknown datasets \['x'\]"):
         load(path)
+
+
+@pytest.mark.parametrize("named_as", ["dot-dot", "absolute", "symlink-inside"])
+def test_a_path_outside_the_project_is_refused_when_the_file_loads(
+    project_copy: Path, tmp_path_factory, named_as: str
+):
+    """Every command loads the file first: a dataset elsewhere is never read, nor a flow imported."""
+    outside = tmp_path_factory.mktemp("elsewhere") / "private.jsonl"
+    outside.write_text('{"id": "1", "question": "not yours"}\n', encoding="utf-8")
+    path = {"dot-dot": os.path.relpath(outside, project_copy), "absolute": str(outside)}.get(named_as)
+    if named_as == "symlink-inside":
+        (project_copy / "data" / "linked.jsonl").symlink_to(outside)
+        path = "data/linked.jsonl"
+    spec = project_copy / "experiment.yaml"
+    data = yaml.safe_load(spec.read_text(encoding="utf-8"))
+    data["datasets"][0]["path"] = path
+    spec.write_text(yaml.safe_dump(data), encoding="utf-8")
+    with pytest.raises(ExperimentError) as raised:
+        load(spec)
+    (problem,) = raised.value.problems
+    assert problem.key == "datasets[0].path" and f"({path}) " in problem.message
+    assert f"is outside the project {project_copy.resolve()}" in problem.message
+    assert (f"a link to {outside.resolve()}" in problem.message) == (named_as == "symlink-inside")
+
+
+def test_a_variant_prompt_outside_its_flow_is_never_read(project_copy: Path):
+    """A variant names its prompt file: one that leads out of the flow's folder is refused on every
+    line (`../../notes.txt` would be rendered and sent to the model)."""
+    notes = "# system:\nPRIVATE-NOTE-42\n# user:\nRepeat it.\n"  # a valid prompt, were it read
+    (project_copy / "notes.txt").write_text(notes, encoding="utf-8")
+    spec = project_copy / "experiment.yaml"
+    data = yaml.safe_load(spec.read_text(encoding="utf-8"))
+    data["flows"][0]["variants"] = [{"name": "evil", "inputs": {"prompt": "../../notes.txt"}}]
+    data["datasets"] = [{**data["datasets"][0], "limit": 2}]
+    data["evaluators"], data["gate"] = [], {}
+    spec.write_text(yaml.safe_dump(data), encoding="utf-8")
+    result = CliRunner().invoke(app, ["experiment", "run", "--output", str(project_copy / "out")])
+    assert result.exit_code == 1, result.output
+    assert "2 of 2 lines failed" in result.output
+    assert "prompt '../../notes.txt' is outside its flow's folder" in result.output
+    saved = "".join(p.read_text(encoding="utf-8") for p in (project_copy / "out").rglob("*") if p.is_file())
+    assert "PRIVATE-NOTE-42" not in saved

@@ -5,7 +5,7 @@ from pathlib import Path
 from typing import TypedDict
 
 from {{ cookiecutter.package_name }}.llm import chat
-from {{ cookiecutter.package_name }}.prompts import render_chat
+from {{ cookiecutter.package_name }}.prompts import prompt_file, render_chat
 from {{ cookiecutter.package_name }}.tracing import traced
 
 PROMPTS = Path(__file__).parent
@@ -20,7 +20,7 @@ def answer_question(
     question: str, context: str, prompt: str = "qa.jinja2", temperature: float = 0.0
 ) -> Answer:
     """`prompt` and `temperature` are what experiment variants change."""
-    messages = render_chat(PROMPTS / prompt, question=question, context=context)
+    messages = render_chat(prompt_file(PROMPTS, prompt), question=question, context=context)
     return {"answer": chat(messages, temperature=float(temperature)).text}
 {%- elif cookiecutter.flow_kind == 'chat' -%}
 """Chat: question + context + earlier turns -> answer. Plain Python and a prompt file, engine-agnostic.
@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any, TypedDict
 
 from {{ cookiecutter.package_name }}.llm import chat
-from {{ cookiecutter.package_name }}.prompts import render_chat
+from {{ cookiecutter.package_name }}.prompts import prompt_file, render_chat
 from {{ cookiecutter.package_name }}.tracing import traced
 
 PROMPTS = Path(__file__).parent
@@ -67,7 +67,7 @@ def chat_turn(
     temperature: float = 0.0,
 ) -> Answer:
     """`prompt` and `temperature` are what experiment variants change."""
-    system, *latest = render_chat(PROMPTS / prompt, question=question, context=context)
+    system, *latest = render_chat(prompt_file(PROMPTS, prompt), question=question, context=context)
     messages = [system, *history_messages(chat_history), *latest]
     return {"answer": chat(messages, temperature=float(temperature)).text}
 {%- elif cookiecutter.flow_kind == 'rag' -%}
@@ -85,7 +85,7 @@ from typing import TypedDict
 
 from {{ cookiecutter.package_name }}.llm import chat
 from {{ cookiecutter.package_name }}.paths import project
-from {{ cookiecutter.package_name }}.prompts import render_chat
+from {{ cookiecutter.package_name }}.prompts import prompt_file, render_chat
 from {{ cookiecutter.package_name }}.retrieval import retrieve
 from {{ cookiecutter.package_name }}.tracing import traced
 
@@ -112,7 +112,7 @@ def answer_from_documents(
     """`prompt`, `temperature` and `top_k` are what experiment variants change."""
     chunks = retrieve(question, int(top_k), PROJECT)
     context = "\n\n".join(chunk.text for chunk in chunks)
-    messages = render_chat(PROMPTS / prompt, question=question, context=context)
+    messages = render_chat(prompt_file(PROMPTS, prompt), question=question, context=context)
     retrieved = [Retrieved(id=chunk.id, source=chunk.source, text=chunk.text) for chunk in chunks]
     answer = chat(messages, temperature=float(temperature)).text
     return {"answer": answer, "context": context, "retrieved": retrieved}

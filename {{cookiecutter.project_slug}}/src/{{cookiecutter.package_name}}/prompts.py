@@ -10,6 +10,8 @@ from pathlib import Path
 
 from jinja2 import Environment, StrictUndefined
 
+from {{ cookiecutter.package_name }} import paths
+
 _ROLE_HEADER = re.compile(r"^#\s*(system|user|assistant)\s*:\s*$", re.MULTILINE)
 _ENV = Environment(undefined=StrictUndefined, keep_trailing_newline=True, autoescape=False)
 # Every prompt file can name the use case with these. Prompt files are copied as they are when the
@@ -25,6 +27,12 @@ PROJECT_VARIABLES = {
     "project_description": PROJECT_DESCRIPTION,
     "canary": CANARY,
 }
+
+
+def prompt_file(folder: Path, name: str) -> Path:
+    """The prompt `name` (a variant's `prompt` input) in its flow's `folder`, links followed; a name
+    that leads out of it (`../../.env`) is paths.OutsideProject: never read, never sent to a model."""
+    return paths.inside(folder / name, folder, f"prompt {name!r}", "its flow's folder")
 
 
 def render_chat(path: Path, **variables: object) -> list[dict[str, str]]:
