@@ -68,7 +68,7 @@ def test_an_unreachable_endpoint_fails_within_the_limits_and_names_it(settings_f
 )
 def test_an_endpoint_that_is_no_url_is_named_in_one_line(monkeypatch, tmp_path, provider, variable, cache):
     """Before any call, with or without the cache: the variable to fix, and never the password in it."""
-    endpoint = "https://user:s3cret@resource.openai.azure.com:port/"
+    endpoint = "https://user:s3cret@resource.openai.azure.com:port/"  # pragma: allowlist secret
     settings = Settings(
         llm_provider=provider,
         azure_openai_endpoint=endpoint,
