@@ -187,7 +187,8 @@ def not_ending_with_period(value: str) -> str | None:
 # Length limits: the generated Python stays `ruff format`-stable and under the 110-column line length
 # for the longest names accepted here (package_name 40, project_slug 50; imports that would pass 110
 # columns are written one name per line). Free text of any accepted length is serialized onto a line
-# that carries `# fmt: skip  # noqa: E501` only when it is longer than the line length.
+# that templates/python_literal.jinja marks for ruff: `# fmt: skip` when it holds an escaped quote or
+# passes the line length, `# noqa: E501` when it passes the line length with that comment.
 FREE_TEXT = [text, trimmed, printable_line, no_template_markers]
 DECIMAL = re.compile(r"[0-9]+(\.[0-9]+)?")
 
