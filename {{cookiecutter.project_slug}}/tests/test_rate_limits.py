@@ -361,13 +361,17 @@ def test_a_run_under_a_low_limit_loses_no_line_and_never_hammers(
 @pytest.mark.slow
 def test_the_fake_endpoint_runs_from_the_command_line():
     module = {{ (cookiecutter.package_name ~ '.fake_endpoint') | jsonify }}
-    command = [sys.executable, "-m", module, "--port", "0", "--rpm", "60"]
+    command = [sys.executable, "-m", module, "--port", "0", "--rpm", "0"]
+    command += ["--header", "Retry-After: inf", "--header", "retry-after-ms"]  # a hostile wait, alone
     process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
     try:
         first_line = process.stdout.readline()
         url = first_line.split(" on ", 1)[1].split(" ", 1)[0]
         with urllib.request.urlopen(f"{url}/stats", timeout=5) as answer:
             assert json.load(answer)["calls"] == 0
+        refused = httpx.post(f"{url}/v1/chat/completions", json={"messages": HELLO}, timeout=5)
+        assert refused.status_code == 429
+        assert refused.headers["retry-after"] == "inf" and "retry-after-ms" not in refused.headers
     finally:
         process.terminate()
         process.wait(timeout=10)

@@ -53,7 +53,8 @@ SERVER_ERROR = "The server had an error while processing your request. Sorry abo
 @dataclass(frozen=True)
 class Limits:
     """rpm / tpm: None is unlimited, 0 refuses every call. error_rate: the fraction answered 500.
-    headers: sent on every answer in place of the fake's own (e.g. `{"retry-after": "inf"}`)."""
+    headers: sent on every answer in place of the fake's own (e.g. `{"retry-after": "inf"}`); None
+    drops that header (`{"retry-after-ms": None}`: the 429 names its wait in retry-after only)."""
 
     rpm: float | None = None
     tpm: float | None = None
@@ -61,7 +62,7 @@ class Limits:
     latency_ms: float = 0.0
     error_rate: float = 0.0
     seed: int = 0
-    headers: Mapping[str, str] = field(default_factory=dict)
+    headers: Mapping[str, str | None] = field(default_factory=dict)
 
     def per_window(self, per_minute: float) -> float:
         return per_minute * self.window_seconds / 60
@@ -184,7 +185,8 @@ class FakeEndpoint:
         try:
             status, answer, headers = self._answer(path, body, api_version)
             chosen = {name.lower(): value for name, value in self.limits.headers.items()}
-            return status, answer, headers | chosen
+            sent = {name: value for name, value in (headers | chosen).items() if value is not None}
+            return status, answer, sent
         finally:
             with self._lock:
                 self._in_flight -= 1
@@ -272,11 +274,12 @@ def _handler(endpoint: FakeEndpoint) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-def _header(text: str) -> tuple[str, str]:
+def _header(text: str) -> tuple[str, str | None]:
+    """NAME:VALUE sends that value; NAME alone drops the header."""
     name, colon, value = text.partition(":")
-    if not colon or not name.strip():
-        raise argparse.ArgumentTypeError(f"{text!r}: give NAME:VALUE, e.g. retry-after:inf")
-    return name.strip(), value.strip()
+    if not name.strip():
+        raise argparse.ArgumentTypeError(f"{text!r}: give NAME:VALUE, e.g. retry-after:inf, or NAME to drop")
+    return name.strip(), value.strip() if colon else None
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -294,7 +297,7 @@ def main(argv: list[str] | None = None) -> None:
         default=[],
         type=_header,
         metavar="NAME:VALUE",
-        help="sent on every answer in place of the fake's own, e.g. retry-after:inf (repeatable)",
+        help="sent on every answer in place of the fake's own, e.g. retry-after:inf; NAME alone drops it",
     )
     args = parser.parse_args(argv)
     rates = (args.rpm, args.tpm, args.window_seconds)
