@@ -227,3 +227,41 @@ def test_the_fleet_report_runs_nothing_that_a_hostile_list_or_cruft_json_holds(t
     assert "starts with '-'" in said[0] and "remote helper" in said[1]
     assert ".cruft.json template: " in said[2] and ".cruft.json commit: " in said[3]
     assert not marker.exists()
+
+
+def test_the_fleet_report_keeps_each_cruft_json_value_in_its_own_table_cell(tmp_path):
+    """Answers and the template location are text from outside: a line break, `|` or markup in one
+    stays in its cell of the markdown report, and the terminal shows it escaped, not as a new line."""
+    template = tmp_path / "tpl|x"
+    template.mkdir()
+    git(template, "init", "-q", "-b", "main")
+    git(template, "commit", "-q", "--allow-empty", "-m", "v1")
+    head = git(template, "rev-parse", "HEAD").strip()
+    project = tmp_path / "team|one"
+    project.mkdir()
+    answers = {
+        "flow_kind": "qa\n\n# Forged heading",
+        "ci_provider": "github | forged cell",
+        "deployment_target": "<img src=x onerror=alert(1)> [link](https://evil.example)",
+    }
+    state = {"template": str(template), "commit": head, "context": {"cookiecutter": answers}}
+    (project / ".cruft.json").write_text(json.dumps(state), encoding="utf-8")
+    fleet = tmp_path / "fleet.txt"
+    fleet.write_text(f"{project}\n", encoding="utf-8")
+
+    command = [sys.executable, str(TEMPLATE / "tools" / "fleet.py"), str(fleet), "--output", "f.md"]
+    result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    report = (tmp_path / "f.md").read_text(encoding="utf-8")
+    table = [line for line in report.splitlines() if line.startswith("|")]
+    assert len(table) == 3, report  # header, rule, the one project
+    row = [cell.strip() for cell in re.split(r"(?<!\\)\|", table[2])[1:-1]]
+    assert row[0] == str(project).replace("|", "\\|") and row[1] == f"`{head[:7]}`", row
+    assert row[4:7] == [
+        "qa\\\\n\\\\n# Forged heading",  # the escape `\\n`, its backslash escaped for markdown
+        "github \\| forged cell",
+        "\\<img src=x onerror=alert(1)\\> \\[link\\](https://evil.example)",
+    ], row
+    assert f"Template {str(template).replace('|', chr(92) + '|')}: newest commit" in report
+    assert not any(line.startswith("# Forged") for line in (report + result.stdout).splitlines())

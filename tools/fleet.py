@@ -10,7 +10,10 @@ newest `## x.y.z` heading, "+unreleased" when entries wait under Unreleased).
 
 Every value read from the list or a `.cruft.json` reaches git only as the generated project's
 safe_git allows (loaded from the template's copy): a URL or a path, a commit id; never an option or
-a remote helper. A refused line is reported as `<list>:<line>: ...` and runs nothing.
+a remote helper. A refused line is reported as `<list>:<line>: ...` and runs nothing. Every such value
+is printed as the generated project's terminal.py shows text from outside: on the terminal with
+its control characters visible, in the markdown report as one inline cell (no line break, `|` or
+markup of its own).
 
 Whether a template-update pull request is open: on GitHub, `gh pr list --head template-update` when
 the gh CLI and a token (GH_TOKEN or GITHUB_TOKEN) are there; elsewhere whether the project's remote
@@ -39,19 +42,20 @@ GITHUB = re.compile(r"github\.com[:/](?P<repo>[^/]+/[^/]+?)(?:\.git)?/?$")
 KEY_ANSWERS = ("flow_kind", "ci_provider", "deployment_target")
 TIMEOUT_SECONDS = 300
 TEMPLATE = Path(__file__).resolve().parents[1]
-SAFE_GIT = TEMPLATE / "{{cookiecutter.project_slug}}/src/{{cookiecutter.package_name}}/safe_git.py"
+PACKAGE = TEMPLATE / "{{cookiecutter.project_slug}}/src/{{cookiecutter.package_name}}"
 
 
-def _load_safe_git() -> ModuleType:
-    """The generated project's git policy, from the template's own copy (it holds no template syntax)."""
-    spec = importlib.util.spec_from_file_location("safe_git", SAFE_GIT)
-    assert spec and spec.loader, SAFE_GIT
+def _load(name: str) -> ModuleType:
+    """A generated project's policy module, from the template's own copy (it holds no template syntax)."""
+    spec = importlib.util.spec_from_file_location(name, PACKAGE / f"{name}.py")
+    assert spec and spec.loader, name
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
 
 
-safe_git = _load_safe_git()
+safe_git = _load("safe_git")  # how git is called
+terminal = _load("terminal")  # how text from outside is printed
 
 
 @dataclass
@@ -214,33 +218,28 @@ def cells(row: Row) -> list[str]:
 
 
 def markdown(rows: list[Row], newest: dict[str, tuple[str, str]]) -> str:
+    inline = terminal.markdown_inline
     lines = ["# Template fleet", ""]
     for url, (head, latest) in newest.items():
-        lines.append(f"Template {url}: newest commit `{head[:7] or '?'}` ({latest}).")
+        lines.append(f"Template {inline(url)}: newest commit `{head[:7] or '?'}` ({inline(latest)}).")
     lines += ["", "| " + " | ".join(HEADERS) + " |", "|" + "---|" * len(HEADERS)]
     for row in rows:
         values = cells(row)
-        values[1] = f"`{values[1]}`" if values[1] != "—" else values[1]
-        lines.append("| " + " | ".join(value.replace("|", "\\|") for value in values) + " |")
+        shown = [inline(value, code=column == 1 and value != "—") for column, value in enumerate(values)]
+        lines.append("| " + " | ".join(shown) + " |")
     behind = sum(1 for row in rows if row.behind.isdigit() and int(row.behind) > 0)
     lines += ["", f"{behind} of {len(rows)} projects behind the template.", ""]
     return "\n".join(lines)
 
 
 def print_table(rows: list[Row]) -> None:
-    try:
-        from rich.console import Console
-        from rich.table import Table
-        from rich.text import Text
-    except ImportError:  # plain columns
-        widths = [max(len(h), *(len(cells(r)[i]) for r in rows)) for i, h in enumerate(HEADERS)]
-        for values in (list(HEADERS), *(cells(r) for r in rows)):
-            print("  ".join(value.ljust(width) for value, width in zip(values, widths, strict=True)))
-        return
+    from rich.console import Console  # rich: terminal.py's own dependency
+    from rich.table import Table
+
     table = Table(*HEADERS, title="Template fleet")
     table.columns[0].overflow = "fold"  # the whole URL or path
-    for row in rows:  # as Text: a value from a list or a .cruft.json is shown, never read as markup
-        table.add_row(*map(Text, cells(row)), style="red" if row.problem else None)
+    for row in rows:  # a value from a list or a .cruft.json is shown as it is, never read as markup
+        table.add_row(*map(terminal.text, cells(row)), style="red" if row.problem else None)
     Console(width=None if sys.stdout.isatty() else 160).print(table)
 
 
@@ -264,14 +263,14 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     rows, newest = report(entries, options.template)
     for url, (head, latest) in newest.items():
-        print(f"Template {url}: newest commit {head[:7] or '?'} ({latest})")
+        print(f"Template {terminal.visible(url)}: newest commit {head[:7] or '?'} ({latest})")
     print_table(rows)
     options.output.write_text(markdown(rows, newest), encoding="utf-8")
     print(f"Written: {options.output}")
     for entry, row in zip(entries, rows, strict=True):
         if row.problem:
             problem = row.problem if row.problem.startswith(entry.where) else f"{entry.where}: {row.problem}"
-            print(f"fleet: {problem}", file=sys.stderr)
+            print(f"fleet: {terminal.visible(problem)}", file=sys.stderr)
     return 1 if any(row.problem for row in rows) else 0
 
 
