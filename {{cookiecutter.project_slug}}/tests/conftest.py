@@ -38,6 +38,13 @@ if promptflow_adapter.available():  # an optional extra: `make install PROMPTFLO
     promptflow_adapter.isolate(Path(_PF_HOME.name))
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test marked `runs_last` reads what the others did (the contract coverage): it runs after them."""
+    items.sort(key=lambda item: getattr(getattr(item, "function", None), "runs_last", False))
+
+
 _FLOW = {{ ('flows/' ~ cookiecutter.flow_kind) | jsonify }}
 # Local state a developer's commands leave, at the root and deeper: secrets, environments, traces
 # and samples (request contents), results and caches. No ignore file may let any of it through.

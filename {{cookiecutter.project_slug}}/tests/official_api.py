@@ -12,6 +12,9 @@ what in one exchange the description does not allow:
   `oneOf` reads as `anyOf`), never invent one or change a type.
   Azure DevOps lists travel as {"count", "value"} (its examples), the value items as described.
 
+`served()` is what the stand-ins call: the same check, and the exchange's operations counted as
+exercised, so that test_contracts can tell every kept operation is one a test sends.
+
 JSON Schema with OpenAPI's dialect translated: `nullable` becomes a null type, and every object
 with listed properties refuses others (`unevaluatedProperties`, so that Azure DevOps' `allOf`
 inheritance still counts the base's properties), except the bases themselves.
@@ -22,6 +25,7 @@ from __future__ import annotations
 import copy
 import functools
 import json
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +43,10 @@ CONTRACTS = Path(__file__).resolve().parent / "contracts"
 # (azuredevops/internal/service/checks/resource_check_approval.go), the portal's own field.
 APPROVAL_EXAMPLE = CONTRACTS / "azure_devops" / "POST__AddApprovalCheckConfiguration.json"
 BEYOND_EXAMPLE = {"requesterCannotBeApprover": {"type": "boolean"}}
+# Each operation a stand-in served in this process, as named(); with this variable set (a file), also
+# appended there, one a line: how the coverage test hears of stand-in tests it runs in a subprocess.
+EXERCISED: set[str] = set()
+EXERCISED_FILE = "OFFICIAL_API_EXERCISED"
 
 
 @dataclass(frozen=True)
@@ -243,6 +251,20 @@ def _errors(validator: Draft202012Validator, instance: Any) -> list[str]:
         where = "/".join(str(part) for part in error.absolute_path) or "(top)"
         found.append(f"{where}: {error.message}")
     return found
+
+
+def named(operation: Operation) -> str:
+    return f"{operation.method} {operation.template} ({operation.description})"
+
+
+def served(method: str, url: str, body: Any, status: int, answer: Any) -> list[str]:
+    """A stand-in's exchange: its problems(), and its operations counted as exercised."""
+    names = {named(operation) for operation in matching(method, urlsplit(url).path)}
+    EXERCISED.update(names)
+    if record := os.environ.get(EXERCISED_FILE):
+        with open(record, "a", encoding="utf-8") as file:
+            file.writelines(f"{name}\n" for name in sorted(names))
+    return problems(method, url, body, status, answer)
 
 
 def problems(method: str, url: str, body: Any, status: int, answer: Any) -> list[str]:

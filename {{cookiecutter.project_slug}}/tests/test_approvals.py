@@ -173,7 +173,7 @@ def _handler(fake: FakeCI) -> type[JsonHandler]:
                 self.send_json(401, {"message": "Bad credentials"})
                 return
             status, answer = fake.answer(self.command, self.path, payload)
-            fake.undescribed += official_api.problems(self.command, self.path, payload, status, answer)
+            fake.undescribed += official_api.served(self.command, self.path, payload, status, answer)
             self.send_json(status, answer)
 
         do_GET = do_POST = do_PUT = do_PATCH = _serve

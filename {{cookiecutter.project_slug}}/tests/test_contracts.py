@@ -4,6 +4,10 @@ check catching what the real services refuse or never answer."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import official_api
 import pytest
@@ -131,3 +135,39 @@ def test_described_exchanges_pass():
 def test_the_check_names_what_the_descriptions_do_not_allow(method, url, body, answer, expected):
     found = official_api.problems(method, url, body, 200, answer)
     assert any(expected in problem for problem in found), found
+
+
+def test_every_kept_operation_is_sent_by_a_stand_in_test(request: pytest.FixtureRequest, tmp_path: Path):
+    """A kept operation no test sends is a call the project no longer makes, or one no test covers.
+    Runs after every other test (conftest) and counts what their stand-ins served; the stand-in tests
+    this session did not run (a partial run), it runs on their own."""
+    here = Path(__file__).resolve()
+    tests = here.parent
+    stand_ins = [
+        path
+        for path in sorted(tests.glob("test_*.py"))
+        if path != here and "official_api.served(" in path.read_text(encoding="utf-8")
+    ]
+    assert len(stand_ins) >= 3, stand_ins  # approvals, PR comment, template update
+    before = request.session.items[: request.session.items.index(request.node)]
+    ran = [item.nodeid for item in before if Path(item.path) in stand_ins]
+    record = tmp_path / "exercised.txt"
+    record.touch()
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", "", *map(str, stand_ins)]
+        + [f"--deselect={nodeid}" for nodeid in ran],
+        cwd=tests.parent,
+        env={**os.environ, official_api.EXERCISED_FILE: str(record)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED), done.stdout[-3000:]
+    exercised = official_api.EXERCISED | set(record.read_text(encoding="utf-8").splitlines())
+    unsent = [
+        official_api.named(op) for op in official_api.operations() if official_api.named(op) not in exercised
+    ]
+    assert unsent == [], "kept in tests/contracts/ but sent by no stand-in test:\n" + "\n".join(unsent)
+
+
+test_every_kept_operation_is_sent_by_a_stand_in_test.runs_last = True

@@ -138,7 +138,7 @@ def _handler(forge: FakeForge) -> type[JsonHandler]:
                 self.send_json(401, {"message": "Bad credentials"})
             else:
                 status, answer, headers = forge.answer(self.command, self.path, payload)
-                forge.undescribed += official_api.problems(self.command, self.path, payload, status, answer)
+                forge.undescribed += official_api.served(self.command, self.path, payload, status, answer)
                 self.send_json(status, answer, headers)
 
         do_GET = do_POST = do_PATCH = _serve

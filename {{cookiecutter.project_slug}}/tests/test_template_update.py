@@ -2,17 +2,21 @@
 pull request it opens or updates on GitHub or Azure DevOps.
 
 The git and cruft side with this template runs in the template's own tests (two generated
-projects, local remotes); here: the pieces, the platforms' APIs as a loopback stand-in records them,
-and the update itself on a tiny template in a local git repository: hostile `.cruft.json` values,
+projects, local remotes); here: the pieces, the platforms' APIs as a loopback stand-in records them
+(each request and answer checked against the official API descriptions, official_api.py), and the
+update itself on a tiny template in a local git repository: hostile `.cruft.json` values,
 files the project deleted or renamed, secrets in what the pull request would show."""
 
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, unquote, urlsplit
 
+import official_api
 import pytest
 from conftest import JsonHandler, LoopbackServer
 from typer.testing import CliRunner
@@ -117,38 +121,154 @@ def test_the_body_lists_entries_files_and_conflicts():
     assert "### ✅ No conflicts" in _update().body
 
 
-class Forge(LoopbackServer):
-    """GitHub's pulls and statuses, Azure DevOps' pull requests, iterations and statuses, in memory."""
+GITHUB_PULLS = re.compile(r"/repos/(?P<owner>[^/]+)/(?P<repo>[^/]+)/pulls")
+GITHUB_PULL = re.compile(rf"{GITHUB_PULLS.pattern}/(?P<number>\d+)")
+GITHUB_STATUSES = re.compile(r"/repos/[^/]+/[^/]+/statuses/[0-9a-f]{40}")
+ADO_PULLS = re.compile(r"/[^/]+/[^/]+/_apis/git/repositories/[^/]+/pullrequests", re.IGNORECASE)
+ADO_PULL = re.compile(rf"{ADO_PULLS.pattern}/(?P<number>\d+)", re.IGNORECASE)
+ADO_ITERATIONS = re.compile(rf"{ADO_PULL.pattern}/iterations", re.IGNORECASE)
+ADO_STATUSES = re.compile(rf"{ADO_PULL.pattern}/statuses", re.IGNORECASE)
 
-    def __init__(self, refuse: int | None = None) -> None:
-        self.requests: list[tuple[str, str, Any]] = []
-        self.open: list[dict[str, Any]] = []
-        self.refuse = refuse
+
+class Forge(LoopbackServer):
+    """GitHub's pulls and commit statuses, Azure DevOps' pull requests, iterations and statuses, in
+    memory, each answered in its own API's shape (official_api checks every exchange)."""
+
+    def __init__(self) -> None:
+        self.requests: list[tuple[str, str, Any]] = []  # method, path?query, JSON body
+        self.pulls: list[dict[str, Any]] = []  # both platforms' pull requests, in one neutral shape
+        self.statuses: list[dict[str, Any]] = []  # as each platform answered them
+        self.refuse: int | None = None  # answer every request with this status
+        self.undescribed: list[str] = []  # what the official API descriptions do not allow
         forge = self
 
         class Handler(JsonHandler):
-            def _answer(self) -> None:
+            def _serve(self) -> None:
                 payload = self.json_body()
                 forge.requests.append((self.command, self.path, payload))
-                self.send_json(*forge.answer(self.command, self.path, payload))
+                if self.headers.get("Authorization") != f"Bearer {TOKEN}":
+                    self.send_json(401, {"message": "Bad credentials"})
+                    return
+                status, answer = forge.answer(self.command, self.path, payload)
+                forge.undescribed += official_api.served(self.command, self.path, payload, status, answer)
+                self.send_json(status, answer)
 
-            do_GET = do_POST = do_PATCH = _answer
+            do_GET = do_POST = do_PATCH = _serve
 
         super().__init__(Handler)
 
-    def answer(self, method: str, path: str, payload: Any) -> tuple[int, Any]:
+    def pull(self, head: str, base: str, title: str, body: str) -> dict[str, Any]:
+        made = {"number": 7 + len(self.pulls), "head": head, "base": base, "title": title, "body": body}
+        self.pulls.append({**made, "open": True, "iterations": 1})
+        return self.pulls[-1]
+
+    def push(self, number: int) -> None:
+        """A new push to the pull request's source branch: Azure DevOps makes an iteration of it."""
+        next(pull for pull in self.pulls if pull["number"] == number)["iterations"] += 1
+
+    def answer(self, method: str, target: str, payload: Any) -> tuple[int, Any]:
         if self.refuse:
             return self.refuse, {"message": "Resource not accessible by integration"}
-        if "/pullrequests?" in path.lower() and method == "GET":
-            return 200, {"value": [{"pullRequestId": pr["number"]} for pr in self.open]}
-        if path.endswith("/iterations?api-version=7.1"):
-            return 200, {"value": [{"id": 1}, {"id": 2}]}
-        if method == "GET":
-            return 200, list(self.open)
-        if method == "POST" and "statuses" not in path:
-            self.open.append({"number": 7})
-            return 201, {"number": 7, "pullRequestId": 7}
-        return 200, {}
+        url = urlsplit(target)
+        path, query = unquote(url.path), dict(parse_qsl(url.query))
+        if "/_apis/" in path:
+            return self._azure_devops(method, path, query, payload)
+        return self._github(method, path, query, payload)
+
+    def _github(self, method: str, path: str, query: dict[str, str], payload: Any) -> tuple[int, Any]:
+        if found := GITHUB_PULLS.fullmatch(path):
+            owner = found["owner"]
+            if method == "GET":
+                head, state = query.get("head"), query.get("state", "open")
+                shown = [
+                    self._github_pull(pull, owner)
+                    for pull in self.pulls
+                    if head in (None, f"{owner}:{pull['head']}")
+                    and state in ("all", "open" if pull["open"] else "closed")
+                ]
+                return 200, shown
+            if any(pull["open"] and pull["head"] == payload["head"] for pull in self.pulls):
+                return 422, {"message": f"A pull request already exists for {owner}:{payload['head']}."}
+            made = self.pull(
+                payload["head"], payload["base"], payload.get("title", ""), payload.get("body", "")
+            )
+            return 201, self._github_pull(made, owner)
+        if (found := GITHUB_PULL.fullmatch(path)) and method == "PATCH":
+            for pull in self.pulls:
+                if pull["number"] == int(found["number"]):
+                    pull.update({key: payload[key] for key in ("title", "body", "base") if key in payload})
+                    return 200, self._github_pull(pull, found["owner"])
+        if GITHUB_STATUSES.fullmatch(path) and method == "POST":
+            fields = ("state", "context", "description", "target_url")
+            self.statuses.append({"id": len(self.statuses) + 1} | {key: payload.get(key) for key in fields})
+            return 201, self.statuses[-1]
+        return 404, {"message": "Not Found"}
+
+    @staticmethod
+    def _github_pull(pull: dict[str, Any], owner: str) -> dict[str, Any]:
+        return {
+            "number": pull["number"],
+            "state": "open" if pull["open"] else "closed",
+            "title": pull["title"],
+            "body": pull["body"],
+            "head": {"ref": pull["head"], "label": f"{owner}:{pull['head']}"},
+            "base": {"ref": pull["base"]},
+        }
+
+    def _azure_devops(self, method: str, path: str, query: dict[str, str], payload: Any) -> tuple[int, Any]:
+        refs = "refs/heads/"
+        if ADO_PULLS.fullmatch(path) and method == "GET":
+            source, status = query.get("searchCriteria.sourceRefName"), query.get("searchCriteria.status")
+            shown = [
+                self._azure_devops_pull(pull)
+                for pull in self.pulls
+                if source in (None, refs + pull["head"])
+                and (status or "active") in ("all", "active" if pull["open"] else "completed")
+            ]
+            return 200, {"count": len(shown), "value": shown}
+        if ADO_PULLS.fullmatch(path) and method == "POST":
+            if any(pull["open"] and refs + pull["head"] == payload["sourceRefName"] for pull in self.pulls):
+                return 409, {"message": "TF401179: An active pull request for the branches already exists."}
+            made = self.pull(
+                payload["sourceRefName"].removeprefix(refs),
+                payload["targetRefName"].removeprefix(refs),
+                payload.get("title", ""),
+                payload.get("description", ""),
+            )
+            return 200, self._azure_devops_pull(made)
+        found = ADO_PULL.fullmatch(path) or ADO_ITERATIONS.fullmatch(path) or ADO_STATUSES.fullmatch(path)
+        pull = next((pull for pull in self.pulls if found and pull["number"] == int(found["number"])), None)
+        if pull is None:
+            return 404, {"message": "TF401180: The requested pull request was not found."}
+        if ADO_PULL.fullmatch(path) and method == "PATCH":
+            pull["title"] = payload.get("title", pull["title"])
+            pull["body"] = payload.get("description", pull["body"])
+            return 200, self._azure_devops_pull(pull)
+        if ADO_ITERATIONS.fullmatch(path) and method == "GET":
+            iterations = [{"id": number} for number in range(1, pull["iterations"] + 1)]
+            return 200, {"count": len(iterations), "value": iterations}
+        if ADO_STATUSES.fullmatch(path) and method == "POST":
+            self.statuses.append({"id": len(self.statuses) + 1, **payload})
+            return 200, self.statuses[-1]
+        return 404, {"message": "not found"}
+
+    @staticmethod
+    def _azure_devops_pull(pull: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "pullRequestId": pull["number"],
+            "status": "active" if pull["open"] else "completed",
+            "sourceRefName": f"refs/heads/{pull['head']}",
+            "targetRefName": f"refs/heads/{pull['base']}",
+            "title": pull["title"],
+            "description": pull["body"],
+        }
+
+
+@pytest.fixture
+def forge():
+    with Forge() as running:
+        yield running
+    assert running.undescribed == [], "\n".join(running.undescribed)
 
 
 def _github(forge: Forge) -> dict[str, str]:
@@ -160,12 +280,20 @@ def _github(forge: Forge) -> dict[str, str]:
     }
 
 
-def test_github_opens_one_pull_request_then_updates_it_and_sets_the_conflict_status():
-    with Forge() as forge:
-        first = template_update.open_pull_request(
-            _update([Conflict("experiment.yaml", (6,))]), _github(forge)
-        )
-        second = template_update.open_pull_request(_update(), _github(forge))
+def _azure_devops(forge: Forge) -> dict[str, str]:
+    return {
+        "TF_BUILD": "True",
+        "SYSTEM_COLLECTIONURI": f"{forge.url}/org/",
+        "SYSTEM_TEAMPROJECT": "Quality Control",  # a name with a space: quoted in the URL
+        "BUILD_REPOSITORY_ID": "repo-id",
+        "SYSTEM_ACCESSTOKEN": TOKEN,
+    }
+
+
+def test_github_opens_one_pull_request_then_updates_it_and_sets_the_conflict_status(forge: Forge):
+    first = template_update.open_pull_request(_update([Conflict("experiment.yaml", (6,))]), _github(forge))
+    second = template_update.open_pull_request(_update(), _github(forge))
+
     assert first == "opened pull request #7 (team/qa), status template-update: failure"
     assert second == "updated pull request #7 (team/qa), status template-update: success"
     calls = [(method, path.split("?")[0]) for method, path, _ in forge.requests]
@@ -177,43 +305,64 @@ def test_github_opens_one_pull_request_then_updates_it_and_sets_the_conflict_sta
         ("PATCH", "/repos/team/qa/pulls/7"),
         ("POST", f"/repos/team/qa/statuses/{'c' * 40}"),
     ]
-    assert "head=team:template-update&state=open" in forge.requests[0][1]
-    opened = forge.requests[1][2]
-    assert opened["head"] == "template-update" and opened["base"] == "main" and "❌" in opened["body"]
-    assert (
-        forge.requests[2][2]["state"] == "failure"
-        and "experiment.yaml" in forge.requests[2][2]["description"]
+    (pull,) = forge.pulls
+    assert (pull["head"], pull["base"]) == ("template-update", "main") and "✅" in pull["body"]
+    failed, passed = forge.statuses
+    assert failed["state"] == "failure" and "experiment.yaml" in failed["description"]
+    assert passed["state"] == "success" and passed["context"] == "template-update"
+
+
+def test_github_leaves_a_closed_pull_request_closed_and_opens_a_new_one(forge: Forge):
+    template_update.open_pull_request(_update(), _github(forge))
+    forge.pulls[0]["open"] = False
+
+    message = template_update.open_pull_request(_update(), _github(forge))
+
+    assert message == "opened pull request #8 (team/qa), status template-update: success"
+
+
+def test_azure_devops_opens_one_pull_request_and_marks_the_latest_iteration(forge: Forge):
+    first = template_update.open_pull_request(
+        _update([Conflict("Makefile", (40,), "Makefile.rej")]), _azure_devops(forge)
     )
+    forge.push(7)
+    second = template_update.open_pull_request(_update(), _azure_devops(forge))
+
+    assert first == "opened pull request 7 (repo-id), status template-update/conflicts: failed"
+    assert second == "updated pull request 7 (repo-id), status template-update/conflicts: succeeded"
+    repo = "/org/Quality%20Control/_apis/git/repositories/repo-id"
+    calls = [(method, path.split("?")[0]) for method, path, _ in forge.requests]
+    assert calls == [
+        ("GET", f"{repo}/pullrequests"),
+        ("POST", f"{repo}/pullrequests"),
+        ("GET", f"{repo}/pullRequests/7/iterations"),
+        ("POST", f"{repo}/pullRequests/7/statuses"),
+        ("GET", f"{repo}/pullrequests"),
+        ("PATCH", f"{repo}/pullrequests/7"),
+        ("GET", f"{repo}/pullRequests/7/iterations"),
+        ("POST", f"{repo}/pullRequests/7/statuses"),
+    ]
+    (pull,) = forge.pulls
+    assert (pull["head"], pull["base"]) == ("template-update", "main") and "✅" in pull["body"]
+    failed, passed = forge.statuses
+    assert (failed["state"], failed["iterationId"], passed["state"], passed["iterationId"]) == (
+        "failed",
+        1,
+        "succeeded",
+        2,
+    )
+    assert passed["context"] == {"name": "conflicts", "genre": "template-update"}
 
 
-def test_azure_devops_opens_one_pull_request_and_marks_the_latest_iteration():
-    env = {
-        "TF_BUILD": "True",
-        "SYSTEM_COLLECTIONURI": "",
-        "SYSTEM_TEAMPROJECT": "Quality",
-        "BUILD_REPOSITORY_ID": "repo-id",
-        "SYSTEM_ACCESSTOKEN": TOKEN,
-    }
-    with Forge() as forge:
-        env["SYSTEM_COLLECTIONURI"] = f"{forge.url}/org/"
-        message = template_update.open_pull_request(
-            _update([Conflict("Makefile", (40,), "Makefile.rej")]), env
-        )
-    assert message == "opened pull request 7 (repo-id), status template-update/conflicts: failed"
-    paths = [path for _, path, _ in forge.requests]
-    assert "searchCriteria.sourceRefName=refs/heads/template-update" in paths[0]
-    assert forge.requests[1][2]["targetRefName"] == "refs/heads/main"
-    status = forge.requests[-1][2]
-    assert status["state"] == "failed" and status["iterationId"] == 2
-    assert status["context"] == {"name": "conflicts", "genre": "template-update"}
-
-
-def test_a_refusal_is_one_line_naming_the_fix_without_the_token():
-    with Forge(refuse=403) as forge, pytest.raises(UpdateError) as refused:
-        template_update.open_pull_request(_update(), _github(forge))
+@pytest.mark.parametrize("platform", [_github, _azure_devops])
+def test_a_refusal_is_one_line_naming_the_fix_without_the_token(forge: Forge, platform: Any):
+    forge.refuse = 403
+    with pytest.raises(UpdateError) as refused:
+        template_update.open_pull_request(_update(), platform(forge))
     message = str(refused.value)
-    assert "403 Resource not accessible by integration" in message and "pull-requests: write" in message
-    assert TOKEN not in message and "\n" not in message
+    assert "403 Resource not accessible by integration" in message and "\n" not in message
+    assert ("pull-requests: write" if platform is _github else "Contribute to pull requests") in message
+    assert TOKEN not in message
 
 
 def test_outside_ci_the_pull_request_is_left_to_a_person():
