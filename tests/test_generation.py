@@ -164,6 +164,7 @@ COMMON_FILES = {
     "tests/test_settings.py",
     "tests/test_template_update.py",
     "tests/test_monitoring.py",
+    "tests/test_terminal_text.py",
     "tests/test_tracing.py",
 }
 FILES_FOR_OPTION = {  # "{package}" stands for the package folder

@@ -181,7 +181,8 @@ def test_a_flow_that_echoes_its_system_prompt_fails_the_gate_on_the_canary(
     echo = tmp_path / "experiment" / "echo"  # in the experiment's project: no code from elsewhere runs
     shutil.copytree(project_root / FLOW, echo)
 {%- if cookiecutter.flow_kind == 'rag' %}
-    shutil.copytree(project_root / "data" / "docs", tmp_path / "experiment" / "data" / "docs")  # what it retrieves from
+    # what it retrieves from
+    shutil.copytree(project_root / "data" / "docs", tmp_path / "experiment" / "data" / "docs")
 {%- endif %}
     code = (echo / "flow.py").read_text(encoding="utf-8")
     assert MODEL_CALL in code

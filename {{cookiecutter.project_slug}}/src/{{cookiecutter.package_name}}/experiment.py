@@ -23,7 +23,7 @@ from {{ cookiecutter.package_name }}.flow_entry import (
     entry_file,
     entry_parameters,
 )
-from {{ cookiecutter.package_name }}.problems import Problem, report
+from {{ cookiecutter.package_name }}.problems import Problem, report, yaml_reason
 from {{ cookiecutter.package_name }}.registry import (
     RegistryError,
     is_asset_reference,
@@ -190,7 +190,7 @@ def _read(path: Path) -> dict[str, Any]:
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as error:
-        raise ExperimentError([Problem(path, f"not valid YAML: {error}")]) from error
+        raise ExperimentError([Problem(path, f"not valid YAML: {yaml_reason(error)}")]) from error
     if not isinstance(raw, dict):
         raise ExperimentError([Problem(path, "expected a mapping at the top level")])
     return raw

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from {{ cookiecutter.package_name }} import paths
 from {{ cookiecutter.package_name }}.evaluation import ONLINE_JUDGES
+from {{ cookiecutter.package_name }}.problems import yaml_reason
 
 CONFIG_FILE = paths.MONITORING_CONFIG
 PARAMETERS_FILE = paths.ALERT_PARAMETERS
@@ -71,8 +72,10 @@ class MonitoringConfig(BaseModel):
 def load_config(path: Path = CONFIG_FILE) -> MonitoringConfig:
     try:
         return MonitoringConfig.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
-    except (OSError, yaml.YAMLError) as error:
+    except OSError as error:
         raise MonitoringConfigError(f"{path}: {error}") from error
+    except yaml.YAMLError as error:
+        raise MonitoringConfigError(f"{path}: not valid YAML: {yaml_reason(error)}") from error
     except ValidationError as error:
         problems = "; ".join(
             f"{'.'.join(str(part) for part in item['loc'])}: {item['msg']}" for item in error.errors()

@@ -5,10 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from {{ cookiecutter.package_name }}.terminal import visible
+
 
 @dataclass(frozen=True)
 class Problem:
-    """Something wrong in an input file, said where: `file:line: message` or `file: key: message`."""
+    """Something wrong in an input file, said where: `file:line: message` or `file: key: message`.
+
+    One line, whatever it quotes: a line break or escape in the file's text is shown as its escape."""
 
     file: Path | str
     message: str
@@ -17,7 +21,14 @@ class Problem:
 
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}" if self.line else str(self.file)  # 0: the file as a whole
-        return f"{where}: {self.key}: {self.message}" if self.key else f"{where}: {self.message}"
+        return visible(f"{where}: {self.key}: {self.message}" if self.key else f"{where}: {self.message}")
+
+
+def yaml_reason(error: Exception) -> str:
+    """A YAML parser's error as one line, `line L, column C: what`, without its multi-line excerpt."""
+    mark, what = getattr(error, "problem_mark", None), getattr(error, "problem", None)
+    reason = what or str(error).strip().splitlines()[0]
+    return f"line {mark.line + 1}, column {mark.column + 1}: {reason}" if mark else reason
 
 
 def report(problems: list[Problem]) -> str:

@@ -2,6 +2,8 @@
 
 Every metric is shown with the gate's threshold for it and whether it passes (— when the gate does
 not check it); every run with its latency, tokens and estimated cost (— when it left no spans).
+Names, notes and findings come from files, settings and evaluators' answers: each view shows them as
+typed (terminal.markdown_inline, terminal.text, the HTML template's autoescape).
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from {{ cookiecutter.package_name }} import results as results_folder
 from {{ cookiecutter.package_name }}.experiment import GateConfig
 from {{ cookiecutter.package_name }}.gate import GateReport, threshold_for
 from {{ cookiecutter.package_name }}.results import EvaluationRecord, ExperimentResults, RunRecord
+from {{ cookiecutter.package_name }}.terminal import line as markup_line
+from {{ cookiecutter.package_name }}.terminal import markdown_inline, text
 
 _COLUMNS = ("flow", "variant", "dataset", "lines", "failed")
 _STATS_COLUMNS = ("p50 ms", "p95 ms", "tokens in", "tokens out", "cost")
@@ -136,6 +140,11 @@ def context_lines(results: ExperimentResults, gate: GateReport | None = None) ->
     return [line for line in lines if line]
 
 
+def _markdown_row(cells: list[str]) -> str:
+    """A table row whose every cell stays one cell, whatever it holds."""
+    return "| " + " | ".join(map(markdown_inline, cells)) + " |"
+
+
 def markdown(
     results: ExperimentResults,
     gate: GateReport | None = None,
@@ -145,23 +154,26 @@ def markdown(
     """Which model ran, a gate verdict, the runs' latency and cost, then one table per evaluator with
     a row per flow x variant x dataset, each metric next to its threshold (from `gate_config`).
     `card`: the system card's path relative to the summary, linked under the title."""
-    lines = [f"# Experiment `{results.experiment}` (engine: {results.engine})", ""]
+    experiment, engine = markdown_inline(results.experiment, code=True), markdown_inline(results.engine)
+    lines = [f"# Experiment {experiment} (engine: {engine})", ""]
     if card:
         lines += [f"[System card]({card}): intended use, data, results per dataset, limitations, owner", ""]
     context = context_lines(results, gate)
     if context:
-        lines += ["\n>\n".join(f"> {line}" for line in context), ""]
+        lines += ["\n>\n".join(f"> {markdown_inline(said)}" for said in context), ""]
     if gate is not None:
         verdict = "✅ passed" if gate.passed else f"❌ failed ({len(gate.failures)})"
-        lines += [f"**Gate: {verdict}**", "", *(f"- ❌ {finding}" for finding in gate.failures)]
-        lines += [f"- ⚠ {finding}" for finding in gate.regressions if finding not in gate.failures]
+        regressions = [finding for finding in gate.regressions if finding not in gate.failures]
+        lines += [f"**Gate: {verdict}**", ""]
+        lines += [f"- ❌ {markdown_inline(finding)}" for finding in gate.failures]
+        lines += [f"- ⚠ {markdown_inline(finding)}" for finding in regressions]
         lines.append("")
     lines += [
         "## Runs",
         "",
-        "| " + " | ".join([*_COLUMNS, *_STATS_COLUMNS]) + " |",
+        _markdown_row([*_COLUMNS, *_STATS_COLUMNS]),
         "|---|---|---|---:|---:|" + "---:|" * len(_STATS_COLUMNS),
-        *("| " + " | ".join(_counts(record) + _stats(record)) + " |" for record in results.runs),
+        *(_markdown_row(_counts(record) + _stats(record)) for record in results.runs),
         "",
         LEGEND,
         "",
@@ -169,17 +181,13 @@ def markdown(
     lines += _retrieval_vs_answer_markdown(results, gate, gate_config)
     for evaluator, (records, names) in _by_evaluator(results).items():
         lines += [
-            f"## {evaluator}",
+            f"## {markdown_inline(evaluator)}",
             "",
-            "| " + " | ".join([*_COLUMNS, *names]) + " |",
+            _markdown_row([*_COLUMNS, *names]),
             "|---|---|---|---:|---:|" + "---:|" * len(names),
             *(
-                "| "
-                + " | ".join(
-                    _counts(record) + [_cell(record, n, gate, gate_config).markdown() for n in names]
-                )
-                + " |"
-                for record in records
+                _markdown_row(_counts(r) + [_cell(r, n, gate, gate_config).markdown() for n in names])
+                for r in records
             ),
             "",
         ]
@@ -191,17 +199,18 @@ def metrics_tables(results: ExperimentResults, gate_config: GateConfig | None = 
     tables = []
     marks = {"pass": " ✓", "fail": " ✗", None: ""}
     for evaluator, (records, names) in _by_evaluator(results).items():
-        table = Table(title=f"{evaluator} ({results.engine} engine)", box=box.SIMPLE_HEAD, pad_edge=False)
+        title = markup_line("{} ({} engine)", evaluator, results.engine)
+        table = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False)
         for column in ("run", "dataset", "lines", *names):
             table.add_column(
-                column, justify="left" if column in ("run", "dataset") else "right", no_wrap=True
+                text(column), justify="left" if column in ("run", "dataset") else "right", no_wrap=True
             )
         for record in records:
             total = len(record.result.outputs)
             lines = f"{total - record.result.failed}/{total}"
             row = [f"{record.flow}/{record.variant}", record.dataset, lines]
             cells = (_cell(record, name, None, gate_config) for name in names)
-            table.add_row(*row, *(cell.value_text + marks[cell.status] for cell in cells))
+            table.add_row(*map(text, row), *(text(cell.value_text + marks[cell.status]) for cell in cells))
         tables.append(table)
     return tables
 
@@ -402,14 +411,10 @@ def _retrieval_vs_answer_markdown(
         "",
         RETRIEVAL_NOTE,
         "",
-        "| " + " | ".join([*_COLUMNS, *columns, "fails at"]) + " |",
+        _markdown_row([*_COLUMNS, *columns, "fails at"]),
         "|---|---|---|---:|---:|" + "---:|" * len(columns) + "---|",
         *(
-            "| "
-            + " | ".join(
-                row.counts + [cell.markdown() for cell in [*row.retrieval, *row.answer]] + [row.verdict]
-            )
-            + " |"
+            _markdown_row([*row.counts, *(c.markdown() for c in [*row.retrieval, *row.answer]), row.verdict])
             for row in rows
         ),
         "",

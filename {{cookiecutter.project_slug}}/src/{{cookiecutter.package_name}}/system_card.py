@@ -6,7 +6,8 @@ against the gate's thresholds, known limitations, the owner and the release's id
 
 Everything is read from the release record, the run's results.json, the datasets the record names
 and the project's answers; nothing is typed in. The same inputs give the same card, byte for byte:
-the only time on it is the record's own `created`.
+the only time on it is the record's own `created`. Each of those values is shown as typed
+(terminal.markdown_inline, `md` here): none can add a line, leave its table cell, link or embed.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from {{ cookiecutter.package_name }} import flow_entry, paths, release
 from {{ cookiecutter.package_name }}.experiment import GateConfig
 from {{ cookiecutter.package_name }}.gate import threshold_for
 from {{ cookiecutter.package_name }}.prompts import PROJECT_DESCRIPTION, PROJECT_NAME
+from {{ cookiecutter.package_name }}.terminal import markdown_inline as md
 
 CARD = "system_card.md"  # next to release.json, results.json and the reports
 {{ fit('OWNER_TEAM = ' ~ cookiecutter.owner_team | jsonify) }}
@@ -56,11 +58,12 @@ def record_folder(path: Path) -> Path:
 def render(record: release.ReleaseRecord, results: dict[str, Any], root: Path) -> str:
     """The card of `record`; `results` is the run's results.json ({} when it is gone), `root` the
     project the record's data paths are relative to."""
-    lines = [f"# System card: {PROJECT_NAME}", ""]
+    lines = [f"# System card: {md(PROJECT_NAME)}", ""]
     lines += [
-        f"Use case `{USE_CASE_CODE}` · owner {OWNER_TEAM} · {record.kind} record of {record.created}",
+        f"Use case {md(USE_CASE_CODE, code=True)} · owner {md(OWNER_TEAM)} · {md(record.kind)} record of "
+        f"{md(record.created)}",
         "",
-        f"Data classification: {DATA_CLASSIFICATION}",
+        f"Data classification: {md(DATA_CLASSIFICATION)}",
         "",
     ]
     lines += _intended_use(record, results)
@@ -69,7 +72,7 @@ def render(record: release.ReleaseRecord, results: dict[str, Any], root: Path) -
     lines += _evaluation(record)
     lines += _limitations(record, results, root)
     lines += _governance(record)
-    lines += ["## Owner", "", f"{OWNER_TEAM}: questions, incidents and changes to this assistant.", ""]
+    lines += ["## Owner", "", f"{md(OWNER_TEAM)}: questions, incidents and changes to this assistant.", ""]
     lines += _identity(record)
     return "\n".join(lines).rstrip("\n") + "\n"
 
@@ -93,27 +96,23 @@ def write(record_path: Path, root: Path | None = None) -> Path:
     return target
 
 
-def _cell(text: object) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
-
-
 def _intended_use(record: release.ReleaseRecord, results: dict[str, Any]) -> list[str]:
     model = record.model
-    api = f", API version {model.api_version}" if model.api_version else ""
-    where = "" if model.endpoint == model.provider else f" at {model.endpoint}"
+    api = f", API version {md(model.api_version)}" if model.api_version else ""
+    where = "" if model.endpoint == model.provider else f" at {md(model.endpoint)}"
     runs = sorted({f"{s.flow}/{s.variant}" for s in record.evaluation.scores}) if record.evaluation else []
     lines = [
         "## Intended use",
         "",
-        PROJECT_DESCRIPTION,
+        md(PROJECT_DESCRIPTION),
         "",
         f"- Flow: `{FLOW_KIND}`, {FLOW_KINDS.get(FLOW_KIND, FLOW_KIND)}",
-        f"- Model: {model.provider} `{model.model}`{where}{api}",
+        f"- Model: {md(model.provider)} {md(model.model, code=True)}{where}{api}",
     ]
     if runs:
-        lines.append(f"- Evaluated flow variants: {', '.join(f'`{run}`' for run in runs)}")
+        lines.append(f"- Evaluated flow variants: {', '.join(md(run, code=True) for run in runs)}")
     if results.get("experiment"):
-        lines.append(f"- Experiment: `{results['experiment']}`")
+        lines.append(f"- Experiment: {md(results['experiment'], code=True)}")
     return [*lines, ""]
 
 
@@ -143,7 +142,8 @@ def _out_of_scope(record: release.ReleaseRecord, root: Path) -> list[str]:
     refused = _refused_categories(record, root)
     if refused:
         lines += ["", "It must refuse (each category is in its safety evaluation set):", ""]
-        lines += [f"- `{name}`: {REFUSED.get(name, name.replace('_', ' '))}" for name in refused]
+        meanings = {name: REFUSED.get(name, name.replace("_", " ")) for name in refused}
+        lines += [f"- {md(name, code=True)}: {md(meaning)}" for name, meaning in meanings.items()]
     return [*lines, ""]
 
 
@@ -162,8 +162,8 @@ def _data_used(record: release.ReleaseRecord, root: Path) -> list[str]:
     for item in record.data:
         count = _line_count(root / item.path)
         lines.append(
-            f"| {_cell(item.dataset)} | {_cell(item.asset or 'unregistered')} | "
-            f"{'—' if count is None else count} | `{item.sha256}` | {_cell(item.path)} |"
+            f"| {md(item.dataset)} | {md(item.asset or 'unregistered')} | "
+            f"{'—' if count is None else count} | {md(item.sha256, code=True)} | {md(item.path)} |"
         )
     return [*lines, ""]
 
@@ -177,12 +177,12 @@ def _evaluation(record: release.ReleaseRecord) -> list[str]:
     verdict = "passed" if gate.passed else f"failed ({len(gate.failures)} finding(s))"
     enforced = "" if gate.enforced else " (not enforced: run without --gate)"
     lines += [f"Gate: **{verdict}**{enforced}. A metric passes when its value is at least its threshold.", ""]
-    lines += [f"- ❌ {_cell(finding)}" for finding in gate.failures]
+    lines += [f"- ❌ {md(finding)}" for finding in gate.failures]
     if gate.failures:
         lines.append("")
     datasets = list(dict.fromkeys(score.dataset for score in record.evaluation.scores))
     for dataset in datasets:
-        lines += [f"### {dataset}", "", "| metric | flow/variant | value | threshold | result |"]
+        lines += [f"### {md(dataset)}", "", "| metric | flow/variant | value | threshold | result |"]
         lines.append("|---|---|---:|---:|---|")
         for score in record.evaluation.scores:
             if score.dataset != dataset:
@@ -192,7 +192,7 @@ def _evaluation(record: release.ReleaseRecord) -> list[str]:
                 result = "—" if minimum is None else "✅ pass" if value >= minimum else "❌ fail"
                 shown = "—" if minimum is None else f"≥ {minimum:.3f}"
                 lines.append(
-                    f"| {_cell(score.evaluator)}.{_cell(metric)} | {_cell(score.flow)}/{_cell(score.variant)}"
+                    f"| {md(score.evaluator)}.{md(metric)} | {md(score.flow)}/{md(score.variant)}"
                     f" | {value:.3f} | {shown} | {result} |"
                 )
         lines.append("")
@@ -209,13 +209,14 @@ def _limitations(record: release.ReleaseRecord, results: dict[str, Any], root: P
     for item in record.data:
         if item.asset is None:
             found.append(
-                f"Dataset `{item.dataset}` is unregistered: no registered version holds exactly this"
-                " content (`make register`)."
+                f"Dataset {md(item.dataset, code=True)} is unregistered: no registered version holds"
+                " exactly this content (`make register`)."
             )
     for skipped in results.get("skipped") or []:
-        found.append(f"Evaluator `{skipped['evaluator']}` was skipped, not passed: {skipped['reason']}")
+        evaluator, reason = md(skipped.get("evaluator"), code=True), md(skipped.get("reason"))
+        found.append(f"Evaluator {evaluator} was skipped, not passed: {reason}")
     sizes = [(item.dataset, _line_count(root / item.path)) for item in record.data]
-    known = [f"`{name}` {count}" for name, count in sizes if count is not None]
+    known = [f"{md(name, code=True)} {count}" for name, count in sizes if count is not None]
     if known:
         found.append(
             f"Evaluation set sizes in lines: {', '.join(known)}. A score is a mean over its dataset's"
@@ -246,13 +247,13 @@ def _governance(record: release.ReleaseRecord) -> list[str]:
         "## Governance",
         "",
         f"- GxP-relevant: {'yes' if agreed.gxp_relevant else 'no'}",
-        f"- Data classification: {agreed.data_classification}",
-        f"- Data may live in: {agreed.residency}",
+        f"- Data classification: {md(agreed.data_classification)}",
+        f"- Data may live in: {md(agreed.residency)}",
     ]
     for name, policy in agreed.environments.items():
-        approvers = ", ".join(policy.approvers) or "no approval required"
+        approvers = md(", ".join(policy.approvers) or "no approval required")
         own = "; nobody approves a deployment they started" if policy.prevent_self_review else ""
-        lines.append(f"- Approves {name}: {approvers}{own}")
+        lines.append(f"- Approves {md(name)}: {approvers}{own}")
     return [*lines, ""]
 
 
@@ -262,15 +263,16 @@ def _identity(record: release.ReleaseRecord) -> list[str]:
     lines = [
         "## Release",
         "",
-        f"- Kind: {record.kind}, created {record.created}",
-        f"- Commit: {record.source.commit or 'not in git'}{dirty}",
-        f"- Template commit: {record.source.template_commit or '—'}",
+        f"- Kind: {md(record.kind)}, created {md(record.created)}",
+        f"- Commit: {md(record.source.commit or 'not in git')}{dirty}",
+        f"- Template commit: {md(record.source.template_commit or '—')}",
         f"- Record sha256: `{digest}`",
     ]
     if record.deployment:
         deployed = record.deployment
-        lines.append(f"- Deployed: {deployed.target} in {deployed.environment} at {deployed.deployed_at}")
-        lines.append(f"- Region: {deployed.region or 'not on record'}")
-        lines.append(f"- Started by: {deployed.approver or 'not on record'}")
-        lines.append(f"- Approved by: {release.approved_by(deployed)}")
+        where = f"{deployed.target} in {deployed.environment} at {deployed.deployed_at}"
+        lines.append(f"- Deployed: {md(where)}")
+        lines.append(f"- Region: {md(deployed.region or 'not on record')}")
+        lines.append(f"- Started by: {md(deployed.approver or 'not on record')}")
+        lines.append(f"- Approved by: {md(release.approved_by(deployed))}")
     return [*lines, ""]

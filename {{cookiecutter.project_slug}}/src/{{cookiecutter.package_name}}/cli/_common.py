@@ -1,21 +1,26 @@
 """What every command group shares: the console, one way to fail, the common options, and loading
-the experiment file (validated; registered assets resolved only where data is read)."""
+the experiment file (validated; registered assets resolved only where data is read).
+
+Every value printed comes from outside (files, records, traces, answers) or may: it reaches the
+console only through `terminal` (`fail` and `print_problems` do that for their values)."""
 
 from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterable
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
 from {{ cookiecutter.package_name }} import azure_ml, paths, registry
 from {{ cookiecutter.package_name }} import experiment as experiment_file
-from {{ cookiecutter.package_name }}.problems import Problem
 from {{ cookiecutter.package_name }}.settings import get_settings
+from {{ cookiecutter.package_name }}.terminal import line, markup, visible
 
 # Logs (CI, pipes) get room for the metric tables; a terminal keeps its own width.
 console = Console(width=None if sys.stdout.isatty() else 120)
@@ -36,9 +41,17 @@ TargetOption = Annotated[
 ]
 
 
-def fail(message: object, code: int = 1) -> typer.Exit:
-    """Print one error and return the exit to raise: `raise fail(...) from error`."""
-    console.print(f"[bold red]Error[/] {message}", highlight=False, soft_wrap=True)
+def fail(
+    message: str | BaseException, *values: object, code: int = 1, problems: Iterable[object] = ()
+) -> typer.Exit:
+    """Print one error line, then one line per problem, and return the exit to raise:
+    `raise fail("cannot read {}: {}", path, error.strerror) from error`.
+
+    `message` is the command's own words (Rich markup) with a `{}` per value (terminal.line); an
+    exception alone is all outside text. No value can break the line, act on the terminal or apply markup."""
+    said = line(message, *values) if isinstance(message, str) else markup(message)
+    console.print(f"[bold red]Error[/] {said}", highlight=False, soft_wrap=True)
+    print_problems(problems)
     return typer.Exit(code)
 
 
@@ -48,15 +61,16 @@ def export_schema(text: str, output: Path | None, check: bool) -> None:
         console.out(text, end="")
     elif check:
         if not output.exists() or output.read_text(encoding="utf-8") != text:
-            console.print(f"[red]{output} is stale:[/] run `make schema`")
+            console.print(line("[red]{} is stale:[/] run `make schema`", output))
             raise typer.Exit(1)
     else:
         output.write_text(text, encoding="utf-8")
 
 
-def print_problems(problems: list[Problem]) -> None:
+def print_problems(problems: Iterable[object]) -> None:
+    """One line each: a problem quotes its file (a dataset value, a name), shown as typed."""
     for problem in problems:
-        console.print(f"[red]✗[/] {problem}", highlight=False, soft_wrap=True)
+        console.print(Text.assemble(("✗ ", "red"), visible(problem)), highlight=False, soft_wrap=True)
 
 
 def chosen_target(option: RegistryTarget | None) -> RegistryTarget:
@@ -68,7 +82,7 @@ def load(file: Path, environment: str | None = None) -> experiment_file.Experime
     try:
         return experiment_file.load(file, environment)
     except experiment_file.ExperimentError as error:
-        raise fail(f"invalid experiment\n{error}", code=2) from error
+        raise fail("invalid experiment", problems=error.problems or [error], code=2) from error
 
 
 def with_data(loaded: experiment_file.Experiment, file: Path) -> experiment_file.Experiment:
@@ -79,7 +93,7 @@ def with_data(loaded: experiment_file.Experiment, file: Path) -> experiment_file
     try:
         return experiment_file.resolve_assets(loaded, target, str(file))
     except experiment_file.ExperimentError as error:
-        raise fail(f"invalid experiment\n{error}", code=2) from error
+        raise fail("invalid experiment", problems=error.problems or [error], code=2) from error
     except azure_ml.AzureUnavailable as error:
         raise fail(error) from error
 
@@ -88,4 +102,4 @@ def read_json(path: Path) -> dict:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as error:
-        raise fail(f"cannot read results file {path}: {error}") from error
+        raise fail("cannot read results file {}: {}", path, error) from error

@@ -9,6 +9,7 @@ import typer
 
 from {{ cookiecutter.package_name }} import llm
 from {{ cookiecutter.package_name }}.cli._common import console, fail
+from {{ cookiecutter.package_name }}.terminal import line
 
 app = typer.Typer(no_args_is_help=True, help="The response cache of online model calls.")
 
@@ -26,7 +27,8 @@ def stats() -> None:
     """Entries and size on disk."""
     cache = _cache()
     entries, size = cache.stats()
-    console.print(f"{entries} cached answers, {size / 1024:,.1f} KiB in {cache.folder}", soft_wrap=True)
+    said = line("{} cached answers, {:,.1f} KiB in {}", entries, size / 1024, cache.folder)
+    console.print(said, soft_wrap=True)
 
 
 @app.command("prune")
@@ -39,12 +41,12 @@ def prune(
     answers the current prompts ask for and does not grow with every prompt ever tried."""
     match = DURATION.fullmatch(unused_for.strip())
     if not match:
-        raise fail(f"--unused-for {unused_for!r}: give a number and a unit, e.g. 90m, 2h or 7d", code=2)
+        raise fail("--unused-for {!r}: give a number and a unit, e.g. 90m, 2h or 7d", unused_for, code=2)
     removed, kept = _cache().prune(float(match[1]) * SECONDS[match[2]])
-    console.print(f"Removed {removed} cached answers unused for {unused_for}; kept {kept}")
+    console.print(line("Removed {} cached answers unused for {}; kept {}", removed, unused_for, kept))
 
 
 @app.command("clear")
 def clear() -> None:
     """Remove every cached answer: the next online run calls the model again."""
-    console.print(f"Removed {_cache().clear()} cached answers")
+    console.print(line("Removed {} cached answers", _cache().clear()))

@@ -18,6 +18,7 @@ from {{ cookiecutter.package_name }}.cli._common import (
     print_problems,
     with_data,
 )
+from {{ cookiecutter.package_name }}.terminal import line, text
 
 app = typer.Typer(no_args_is_help=True, help="Validate and list datasets.")
 
@@ -29,8 +30,8 @@ def data_validate(file: ExperimentFile = paths.EXPERIMENT) -> None:
     problems = data_validation.validate_experiment_data(loaded, file.parent)
     print_problems(problems)
     if problems:
-        raise fail(f"{len(problems)} problem(s) in the datasets of {file}")
-    console.print(f"[green]OK[/] {len(loaded.datasets)} datasets valid")
+        raise fail("{} problem(s) in the datasets of {}", len(problems), file)
+    console.print(line("[green]OK[/] {} datasets valid", len(loaded.datasets)))
 
 
 ProjectOption = Annotated[Path | None, typer.Option(help="Project folder (default: the current project)")]
@@ -42,5 +43,6 @@ def data_list(root: ProjectOption = None) -> None:
     table = Table("name", "version", "sha256", "path", "registered", box=box.SIMPLE_HEAD)
     for name, versions in registry.LocalRegistry(paths.root(root)).versions().items():
         for version in versions:
-            table.add_row(name, version.version, version.sha256[:12], version.path, version.registered_at)
+            cells = (name, version.version, version.sha256[:12], version.path, version.registered_at)
+            table.add_row(*map(text, cells))  # the registry's own file: anyone may have edited it
     console.print(table)

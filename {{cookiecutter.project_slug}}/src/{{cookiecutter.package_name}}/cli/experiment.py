@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from {{ cookiecutter.package_name }} import experiment as experiment_file
@@ -35,6 +34,7 @@ from {{ cookiecutter.package_name }}.gate import check as check_gate
 from {{ cookiecutter.package_name }}.governance import Governance, GovernanceError
 from {{ cookiecutter.package_name }}.runner import failed_runs, run_experiment
 from {{ cookiecutter.package_name }}.settings import CONFIGURED_AZURE_OPENAI_ENDPOINT, get_settings
+from {{ cookiecutter.package_name }}.terminal import line, markup, text
 
 app = typer.Typer(no_args_is_help=True, help="Run and validate experiment.yaml.")
 
@@ -107,17 +107,16 @@ def _check_cost(loaded: experiment_file.Experiment, file: Path, max_cost: float 
         else f"LLM_CACHE={settings.llm_cache}"
     )
     tokens = input_tokens + output_tokens
-    console.print(
-        f"Estimate: {calls} model calls to {model}, ~{tokens:,} tokens, {priced} ({cache})",
-        soft_wrap=True,
-        highlight=False,
+    estimate = line(
+        "Estimate: {} model calls to {}, ~{:,} tokens, {} ({})", calls, model, tokens, priced, cache
     )
+    console.print(estimate, soft_wrap=True, highlight=False)
     if max_cost is None:
         return
     if cost is None:
-        raise fail(f"--max-cost needs a price: {priced}; nothing ran", code=2)
+        raise fail("--max-cost needs a price: {}; nothing ran", priced, code=2)
     if cost > max_cost:
-        raise fail(f"estimated cost {cost:.4f} exceeds --max-cost {max_cost:g}; nothing ran", code=2)
+        raise fail("estimated cost {:.4f} exceeds --max-cost {:g}; nothing ran", cost, max_cost, code=2)
 
 
 def _release_record(
@@ -150,16 +149,16 @@ def _release_record(
 
 def _print_gate(verdict: GateReport) -> None:
     if verdict.baseline_note:
-        console.print(f"[yellow]{escape(verdict.baseline_note)}[/]", highlight=False, soft_wrap=True)
+        console.print(text(verdict.baseline_note, "yellow"), highlight=False, soft_wrap=True)
     for finding in verdict.failures:
-        console.print(f"[red]✗ {finding}[/]", highlight=False, soft_wrap=True)
+        console.print(line("[red]✗ {}[/]", finding), highlight=False, soft_wrap=True)
     for finding in verdict.regressions:
         if finding not in verdict.failures:
-            console.print(f"[yellow]⚠ {finding}[/]", highlight=False, soft_wrap=True)
+            console.print(line("[yellow]⚠ {}[/]", finding), highlight=False, soft_wrap=True)
     if verdict.passed:
         console.print("[bold green]Gate passed[/]")
     else:
-        console.print(f"[bold red]Gate failed:[/] {len(verdict.failures)} finding(s)")
+        console.print(line("[bold red]Gate failed:[/] {} finding(s)", len(verdict.failures)))
 
 
 def _check_entries(loaded: experiment_file.Experiment, file: Path, outcome: str = "") -> None:
@@ -168,7 +167,7 @@ def _check_entries(loaded: experiment_file.Experiment, file: Path, outcome: str 
     problems = experiment_file.entry_problems(loaded, file.parent, str(file))
     print_problems(problems)
     if problems:
-        raise fail(f"{len(problems)} flow/evaluator problem(s) in {file}{outcome}", code=2)
+        raise fail("{} flow/evaluator problem(s) in {}{}", len(problems), file, outcome, code=2)
 
 
 @app.command("validate")
@@ -180,9 +179,9 @@ def validate(file: ExperimentFile = paths.EXPERIMENT, env: EnvironmentOption = N
     problems = validate_experiment_data(loaded, file.parent)
     print_problems(problems)
     if problems:
-        raise fail(f"{len(problems)} data problem(s) in the datasets of {file}", code=2)
+        raise fail("{} data problem(s) in the datasets of {}", len(problems), file, code=2)
     runs, evaluations = experiment_file.plan(loaded)
-    console.print(f"[green]OK[/] {file}: {len(runs)} runs, {len(evaluations)} evaluations")
+    console.print(line("[green]OK[/] {}: {} runs, {} evaluations", file, len(runs), len(evaluations)))
 
 
 @app.command("schema")
@@ -225,7 +224,7 @@ def run(
     problems = validate_experiment_data(loaded, file.parent)  # `file:line:` now, not a traceback later
     if problems:
         print_problems(problems)
-        raise fail(f"{len(problems)} data problem(s) in the datasets to run; nothing ran", code=2)
+        raise fail("{} data problem(s) in the datasets to run; nothing ran", len(problems), code=2)
     try:
         agreed = release.agreed(paths.root(file.parent))  # read now: a broken file stops before the run
     except GovernanceError as error:
@@ -248,7 +247,7 @@ def run(
     ) as progress:
 
         def start_task(label: str, total: int):
-            task = progress.add_task(escape(label), total=total)
+            task = progress.add_task(markup(label), total=total)
             return lambda: progress.advance(task)
 
         outcome = run_experiment(
@@ -266,16 +265,17 @@ def run(
     console.print(*report.metrics_tables(outcome, loaded.gate))
     failed = sum(record.result.failed for record in [*outcome.runs, *outcome.evaluations])
     if failed:
-        console.print(f"[yellow]{failed} lines failed; see lines.jsonl under {directory}[/]", soft_wrap=True)
+        said = line("[yellow]{} lines failed; see lines.jsonl under {}[/]", failed, directory)
+        console.print(said, soft_wrap=True)
     _print_gate(verdict)
-    for line in report.context_lines(outcome):
-        console.print(escape(line), highlight=False, soft_wrap=True)
+    for context in report.context_lines(outcome):
+        console.print(text(context), highlight=False, soft_wrap=True)
     written = ("results.json", "summary.md", "report.html", release.RECORD, system_card.CARD)
     for label, name in zip(("Results", "Summary", "Report", "Release", "Card"), written, strict=True):
-        console.print(f"{label + ':':9}{directory / name}", soft_wrap=True, highlight=False)
+        console.print(text(f"{label + ':':9}{directory / name}"), soft_wrap=True, highlight=False)
     whole_runs_failed = failed_runs(outcome)
     for message in whole_runs_failed:
-        console.print(f"[bold red]✗[/] {escape(message)}", soft_wrap=True, highlight=False)
+        console.print(line("[bold red]✗[/] {}", message), soft_wrap=True, highlight=False)
     if whole_runs_failed or (gate and not verdict.passed):
         raise typer.Exit(1)
 
@@ -291,8 +291,9 @@ def azureml_specs(
     endpoint = settings.azure_openai_endpoint or CONFIGURED_AZURE_OPENAI_ENDPOINT
     root = paths.root(file.parent)
     written = scaleout.write_specs(load(file, env), root, output, env, settings.azure_ml_compute, endpoint)
-    console.print(f"[green]Wrote[/] {', '.join(str(path) for path in written)}", soft_wrap=True)
-    console.print(f"Submit with: az ml job create -f {output / 'experiment.pipeline.yml'}", soft_wrap=True)
+    console.print(line("[green]Wrote[/] {}", ", ".join(map(str, written))), soft_wrap=True)
+    submit = line("Submit with: az ml job create -f {}", output / "experiment.pipeline.yml")
+    console.print(submit, soft_wrap=True)
 
 
 @app.command("gate")

@@ -12,6 +12,7 @@ from {{ cookiecutter.package_name }} import paths, serving
 from {{ cookiecutter.package_name }}.cli._common import console, fail
 from {{ cookiecutter.package_name }}.flow_entry import load_entry
 from {{ cookiecutter.package_name }}.llm import ConfigError, ModelCallError
+from {{ cookiecutter.package_name }}.terminal import json_text, line
 
 FlowOption = Annotated[Path, typer.Option(help="Flow folder")]
 
@@ -22,7 +23,7 @@ def _input_value(value: str) -> object:
         try:
             return json.loads(value)
         except json.JSONDecodeError as error:
-            raise fail(f"--input value is not valid JSON: {error}", code=2) from error
+            raise fail("--input value is not valid JSON: {}", error, code=2) from error
     return value
 
 
@@ -41,7 +42,7 @@ def run_once(
         output = load_entry(flow)(**{name: _input_value(value) for name, _, value in pairs})
     except (ConfigError, ModelCallError) as error:
         raise fail(error) from error
-    console.print_json(json.dumps(output))
+    console.out(json_text(output), highlight=False)
 
 
 def serve_flow(flow: FlowOption = paths.FLOW, host: str = "127.0.0.1", port: int = 8080) -> None:
@@ -61,5 +62,5 @@ def smoke(
     try:
         answer = serving.smoke_test(url, request, timeout, serving.entra_headers() if entra else {})
     except serving.SmokeTestFailed as error:
-        raise fail(f"smoke test failed: {error}") from error
-    console.print(f"[green]Smoke test passed[/]: {answer}", highlight=False, soft_wrap=True)
+        raise fail("smoke test failed: {}", error) from error
+    console.print(line("[green]Smoke test passed[/]: {}", answer), highlight=False, soft_wrap=True)

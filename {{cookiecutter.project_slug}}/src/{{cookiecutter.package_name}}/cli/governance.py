@@ -7,11 +7,11 @@ from typing import Annotated
 
 import typer
 from rich import box
-from rich.markup import escape
 from rich.table import Table
 
 from {{ cookiecutter.package_name }} import approvals, governance
 from {{ cookiecutter.package_name }}.cli._common import console, fail
+from {{ cookiecutter.package_name }}.terminal import line, text
 
 app = typer.Typer(
     no_args_is_help=True, help="What the use case agreed: approvers, residency, classification."
@@ -22,11 +22,13 @@ def _load() -> governance.Governance:
     try:
         return governance.load()
     except governance.GovernanceError as error:
-        raise fail(escape(str(error))) from error
+        raise fail(error) from error
 
 
-def _say(line: str, mark: str = "[green]✓[/]") -> None:
-    console.print(f"{mark} {escape(line)}", highlight=False, soft_wrap=True)
+def _say(said: str, planned: bool = False) -> None:
+    """`said` quotes governance.yaml and the CI system's answers: shown as typed."""
+    mark = "[cyan]→[/]" if planned else "[green]✓[/]"
+    console.print(line(mark + " {}", said), highlight=False, soft_wrap=True)
 
 
 @app.command("show")
@@ -42,14 +44,14 @@ def show() -> None:
         ("GxP-relevant", "yes" if agreed.gxp_relevant else "no"),
         ("residency", agreed.residency),
     ):
-        overview.add_row(label, escape(value))
+        overview.add_row(text(label), text(value))
     console.print(overview)
     environments = Table("environment", "CI name", "approvers", "self-review", box=box.SIMPLE_HEAD)
     for name, policy in agreed.environments.items():
         environments.add_row(
-            escape(name),
-            escape(approvals.environment_name(agreed.ci_provider, name)),
-            escape(", ".join(policy.approvers) or "none"),
+            text(name),
+            text(approvals.environment_name(agreed.ci_provider, name)),
+            text(", ".join(policy.approvers) or "none"),
             "prevented" if policy.prevent_self_review else "allowed",
         )
     console.print(environments)
@@ -72,11 +74,11 @@ def apply_approvals(
     """
     agreed = _load()
     try:
-        lines = approvals.apply(agreed, dry_run=dry_run, repository=repository)
+        outcomes = approvals.apply(agreed, dry_run=dry_run, repository=repository)
     except approvals.ApprovalError as error:
-        raise fail(escape(str(error))) from error
-    for line in lines:
-        _say(line, "[cyan]→[/]" if dry_run else "[green]✓[/]")
+        raise fail(error) from error
+    for outcome in outcomes:
+        _say(outcome, planned=dry_run)
 
 
 @app.command("verify")
@@ -86,10 +88,10 @@ def verify(
     """Before a deployment: exit 1 unless the CI environment still requires the agreed approvers."""
     agreed = _load()
     try:
-        line = approvals.verify(agreed, environment)
+        verified = approvals.verify(agreed, environment)
     except approvals.ApprovalError as error:
-        raise fail(escape(str(error))) from error
-    _say(line)
+        raise fail(error) from error
+    _say(verified)
 
 
 @app.command("region")
@@ -102,5 +104,5 @@ def region(
     try:
         governance.check_region(name, what, agreed)
     except governance.ResidencyError as error:
-        raise fail(escape(str(error))) from error
+        raise fail(error) from error
     _say(f"{what} is in {name}: allowed ({agreed.residency}, governance.yaml)")

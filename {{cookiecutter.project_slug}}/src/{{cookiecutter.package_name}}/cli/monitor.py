@@ -7,12 +7,12 @@ from typing import Annotated
 
 import typer
 from rich import box
-from rich.markup import escape
 from rich.table import Table
 
 from {{ cookiecutter.package_name }} import azure_ml, monitor, monitoring_config, registry
 from {{ cookiecutter.package_name }}.cli._common import TargetOption, chosen_target, console, fail
 from {{ cookiecutter.package_name }}.paths import ONLINE_SCORES, root, trace_dir
+from {{ cookiecutter.package_name }}.terminal import line, text
 
 app = typer.Typer(no_args_is_help=True, help="Read the trace store: summaries and samples.")
 
@@ -28,7 +28,7 @@ def _monitoring_config(path: Path) -> monitoring_config.MonitoringConfig:
 
 def _spans(sources: list[Path]) -> list[dict]:
     def warn(message: str) -> None:
-        console.print(f"[yellow]⚠ {escape(message)}[/]", highlight=False, soft_wrap=True)
+        console.print(line("[yellow]⚠ {}[/]", message), highlight=False, soft_wrap=True)
 
     try:
         return monitor.read_spans(sources, on_skipped=warn)
@@ -47,25 +47,26 @@ def monitor_summary(
     summaries = monitor.summarise(_spans(sources), settings)
     if not summaries:
         where = ", ".join(map(str, sources))
-        raise fail(f"no traces in {where}: run the flow first (make experiment, make serve)")
+        raise fail("no traces in {}: run the flow first (make experiment, make serve)", where)
     title = "Traced requests by flow (or evaluator) and variant"
-    caption = f"cost: an estimate, at the per-model prices in {config}"
+    caption = line("cost: an estimate, at the per-model prices in {}", config)
     table = Table(box=box.SIMPLE_HEAD, title=title, caption=caption)
     for heading in ("flow", "variant", "requests", "errors", "p50 ms", "p95 ms", "tokens in", "tokens out"):
-        table.add_column(heading, justify="left" if heading in ("flow", "variant") else "right")
-    table.add_column(f"cost {settings.currency}", justify="right")
-    for row in summaries:
-        table.add_row(
+        table.add_column(text(heading), justify="left" if heading in ("flow", "variant") else "right")
+    table.add_column(text(f"cost {settings.currency}"), justify="right")
+    for row in summaries:  # names and counts from the traces: any process may have written them
+        cells = (
             row.flow,
             row.variant,
-            str(row.requests),
+            row.requests,
             f"{row.errors} ({100 * row.error_rate:.0f} %)",
             f"{row.p50_ms:.1f}",
             f"{row.p95_ms:.1f}",
-            str(row.input_tokens),
-            str(row.output_tokens),
+            row.input_tokens,
+            row.output_tokens,
             f"{row.cost:.4f}",
         )
+        table.add_row(*map(text, cells))
     console.print(table)
 
 
@@ -88,22 +89,25 @@ def monitor_sample(
     sources = paths or [trace_dir()]
     lines = monitor.sample(_spans(sources), size, seed)
     if not lines:
-        raise fail(f"no successful requests with recorded inputs in {', '.join(map(str, sources))}")
+        raise fail("no successful requests with recorded inputs in {}", ", ".join(map(str, sources)))
     chosen, project = chosen_target(target), root()
     data = output.resolve() if output else project / monitor.SAMPLES / f"{name}.jsonl"
     if not data.is_relative_to(project):
-        raise fail(f"--output {output}: must be inside the project ({project}), where it is registered from")
+        raise fail(
+            "--output {}: must be inside the project ({}), where it is registered from", output, project
+        )
     try:
         spec = registry.load_spec(monitor.write_sample(lines, data, name))
         (outcome,) = registry.register_all([spec], registry.target(chosen.value, project))
     except (monitor.SampleError, registry.RegistryError, azure_ml.AzureUnavailable) as error:
         raise fail(error) from error
     status = "new version" if outcome.created else "unchanged"
-    console.print(
-        f"[green]Sampled[/] {len(lines)} requests into {data.relative_to(project)}: "
-        f"azureml:{outcome.asset.name}:{outcome.asset.version} ({status}, {chosen.value})",
-        highlight=False,
+    asset = f"azureml:{outcome.asset.name}:{outcome.asset.version}"
+    where = data.relative_to(project)
+    sampled = line(
+        "[green]Sampled[/] {} requests into {}: {} ({}, {})", len(lines), where, asset, status, chosen.value
     )
+    console.print(sampled, highlight=False)
 
 
 @app.command("evaluate")
@@ -123,24 +127,26 @@ def monitor_evaluate(
             path = registry.target(chosen.value, project).resolve(reference)
             label = f"{reference} ({path.relative_to(project) if path.is_relative_to(project) else path})"
         except registry.RegistryError as error:
-            missing = f"no production sample in the {chosen.value} registry yet: run `make sample` first"
-            raise fail(missing if dataset is None else error) from error  # the default: what makes one
+            if dataset is None:  # the default: say what makes one
+                missing = "no production sample in the {} registry yet: run `make sample` first"
+                raise fail(missing, chosen.value) from error
+            raise fail(error) from error
         except azure_ml.AzureUnavailable as error:
             raise fail(error) from error
     else:
         path = Path(reference)
         if not path.is_file():
-            raise fail(f"{path}: no such file", code=2)
+            raise fail("{}: no such file", path, code=2)
     try:
         scores = monitor.evaluate_online(path, label=label)
     except monitor.OnlineEvaluationError as error:
         raise fail(error) from error
     monitor.save_scores(scores, output)
-    console.print(f"Judged {label}", highlight=False, soft_wrap=True)
-    title = f"online evaluation: {scores.lines} lines scored, {scores.unscored} not"
+    console.print(line("Judged {}", label), highlight=False, soft_wrap=True)
+    title = line("online evaluation: {} lines scored, {} not", scores.lines, scores.unscored)
     table = Table("metric", "mean (1-5)", box=box.SIMPLE_HEAD, title=title)
     for metric, value in scores.scores.items():
-        table.add_row(metric, f"{value:.2f}")
+        table.add_row(text(metric), text(f"{value:.2f}"))
     console.print(table)
 
 
@@ -158,4 +164,4 @@ def monitor_alert_params(
     """Write the alert rules' parameters file from monitoring/config.yaml (thresholds live only there)."""
     settings = _monitoring_config(config)
     output.write_text(monitoring_config.arm_parameters(settings), encoding="utf-8")
-    console.print(f"[green]Wrote[/] {output}")
+    console.print(line("[green]Wrote[/] {}", output))

@@ -7,10 +7,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 
 from {{ cookiecutter.package_name }} import pr_comment
 from {{ cookiecutter.package_name }}.cli._common import console
+from {{ cookiecutter.package_name }}.terminal import line
 
 app = typer.Typer(no_args_is_help=True, help="Pull-request feedback: the evaluation summary as one comment.")
 
@@ -38,5 +38,5 @@ def comment(
     """
     passed = None if gate_result is None else gate_result is GateResult.passed
     outcome = pr_comment.comment(summary, passed)
-    label = "[green]✓[/]" if outcome.posted else "[yellow]⚠[/]"
-    console.print(f"{label} {escape(outcome.message)}", highlight=False, soft_wrap=True)
+    said = line("[green]✓[/] {}" if outcome.posted else "[yellow]⚠[/] {}", outcome.message)
+    console.print(said, highlight=False, soft_wrap=True)

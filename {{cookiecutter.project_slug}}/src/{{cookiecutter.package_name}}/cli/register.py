@@ -19,8 +19,8 @@ from {{ cookiecutter.package_name }}.cli._common import (
     load,
 )
 from {{ cookiecutter.package_name }}.governance import GovernanceError
-from {{ cookiecutter.package_name }}.problems import report
 from {{ cookiecutter.package_name }}.settings import get_settings
+from {{ cookiecutter.package_name }}.terminal import line, text
 
 app = typer.Typer(help="Register data assets and connections (local by default).")
 
@@ -43,16 +43,16 @@ def register_data(
         specs = registry.load_specs(data_dir)
         problems = data_validation.validate_for_registration(load(file), file.parent, specs)
         if problems:
-            raise registry.RegistryError(f"nothing registered; fix these first:\n{report(problems)}")
+            raise fail("nothing registered; fix these first", problems=problems)
         outcomes = registry.register_all(specs, registry.target(chosen.value, paths.root(file.parent)))
     except (registry.RegistryError, azure_ml.AzureUnavailable) as error:
         raise fail(error) from error
-    table = Table(
-        "asset", "version", "sha256", "status", title=f"data assets ({chosen.value})", box=box.SIMPLE_HEAD
-    )
+    title = line("data assets ({})", chosen.value)
+    table = Table("asset", "version", "sha256", "status", title=title, box=box.SIMPLE_HEAD)
     for outcome in outcomes:
         status = "[green]new version[/]" if outcome.created else "unchanged"
-        table.add_row(outcome.asset.name, outcome.asset.version, outcome.asset.sha256[:12], status)
+        asset = outcome.asset
+        table.add_row(text(asset.name), text(asset.version), text(asset.sha256[:12]), status)
     console.print(table)
 
 
@@ -64,7 +64,7 @@ def register_connections(target: TargetOption = None, folder: Path = paths.CONNE
         specs = connections.load_specs(folder)
         note = connections.local_store_note() if chosen is RegistryTarget.local else None
         if note:  # no Prompt Flow installed: nothing to store locally, and nothing fails
-            console.print(note, highlight=False, soft_wrap=True)
+            console.print(text(note), highlight=False, soft_wrap=True)
             return
         if chosen is RegistryTarget.local:
             pf_home = paths.root(folder.resolve().parent) / paths.PROMPTFLOW_HOME
@@ -75,4 +75,4 @@ def register_connections(target: TargetOption = None, folder: Path = paths.CONNE
             names = connections.register_azureml(specs, client)
     except (connections.ConnectionSpecError, azure_ml.AzureUnavailable, GovernanceError) as error:
         raise fail(error) from error
-    console.print(f"[green]Registered connections ({chosen.value}):[/] {', '.join(names)}")
+    console.print(line("[green]Registered connections ({}):[/] {}", chosen.value, ", ".join(names)))

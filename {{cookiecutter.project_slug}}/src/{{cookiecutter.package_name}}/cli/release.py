@@ -17,7 +17,7 @@ from rich.text import Text
 
 from {{ cookiecutter.package_name }} import paths, release, system_card
 from {{ cookiecutter.package_name }}.cli._common import console, export_schema, fail
-from {{ cookiecutter.package_name }}.terminal import markup, text, visible
+from {{ cookiecutter.package_name }}.terminal import text, visible
 
 app = typer.Typer(no_args_is_help=True, help="Release records: what produced a run or a deployment.")
 
@@ -31,10 +31,10 @@ def _load(path: Path | None) -> release.ReleaseRecord:
     try:
         return release.read(chosen)
     except OSError as error:
-        raise fail(f"{markup(chosen)}: {markup(error.strerror)}", code=2) from error
+        raise fail("{}: {}", chosen, error.strerror, code=2) from error
     except ValidationError as error:
         problems = error.error_count()
-        raise fail(f"{markup(chosen)} is not a release record ({problems} problems)", code=2) from error
+        raise fail("{} is not a release record ({} problems)", chosen, problems, code=2) from error
 
 
 @app.command("show")
@@ -51,7 +51,7 @@ def show(record: RecordArgument = None) -> None:
         ("template", source.template_commit or "—"),
         ("model", f"{loaded.model.provider} {loaded.model.model} ({loaded.model.endpoint})"),
     ):
-        overview.add_row(label, text(value))
+        overview.add_row(text(label), text(value))
     if loaded.deployment:
         deployed = loaded.deployment
         where = f"{deployed.target} in {deployed.environment} at {deployed.deployed_at}"
@@ -123,7 +123,7 @@ def _gated(record: Path | None) -> release.ReleaseRecord:
     try:
         return release.gated_record(paths.root(), record)
     except release.ReleaseError as error:
-        raise fail(f"deployment stopped: {markup(error)}") from error
+        raise fail("deployment stopped: {}", error) from error
 
 
 @app.command("tags")
