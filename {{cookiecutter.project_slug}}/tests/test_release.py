@@ -160,6 +160,24 @@ def test_a_deployment_ships_only_a_passed_gate_and_records_where_and_who(
     assert "its gate did not pass" in runner.invoke(app, ["release", "tags"]).output
 
 
+def test_an_environment_name_never_becomes_a_path(committed: Path, monkeypatch: pytest.MonkeyPatch):
+    """The environment names the deployment's files: from the command line or a record, no path in it."""
+    small_project = committed
+    _gated_run(small_project, "results")
+    for name in ("GH_TOKEN", "GITHUB_TOKEN", "SYSTEM_ACCESSTOKEN"):  # no CI system to ask for approvals
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("DEPLOY_ENVIRONMENT", "../../outside")
+    refused = runner.invoke(app, ["release", "deployed", "--target", "app"])
+    assert refused.exit_code == 2 and "environment ../../outside: use letters" in refused.output
+    monkeypatch.setenv("DEPLOY_ENVIRONMENT", "test")
+    assert runner.invoke(app, ["release", "deployed", "--target", "app"]).exit_code == 0
+    deployed = small_project / "results" / "release-test.json"
+    _edit(deployed, lambda raw: raw["deployment"].update(environment="../../outside"))
+    card = runner.invoke(app, ["release", "card", str(deployed)])
+    assert card.exit_code == 2 and "is not a release record" in card.output
+    assert not list(small_project.parent.glob("*outside*"))
+
+
 def test_the_newest_record_is_the_newest_run_even_when_an_older_one_was_copied_later(tmp_path: Path):
     results = tmp_path / "results"
     for name, created in (("b-new", "2026-02-01T00:00:00+00:00"), ("a-old", "2026-01-01T00:00:00+00:00")):

@@ -86,8 +86,12 @@ class Evaluation(_Record):
     gate: Gate
 
 
+# An environment names files (release-<environment>.json, system_card-<environment>.md): no path in it.
+ENVIRONMENT_NAME = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
+
+
 class Deployment(_Record):
-    environment: str
+    environment: str = Field(pattern=ENVIRONMENT_NAME, description="dev, test, prod or local")
     target: str = Field(description="what was deployed to, e.g. endpoint/deployment")
     approver: str | None = Field(description="who started it, as the CI system says; locally the git user")
     approvals: list[Approval] | None = Field(

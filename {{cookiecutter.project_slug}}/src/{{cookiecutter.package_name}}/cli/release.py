@@ -6,6 +6,7 @@ printed through `terminal`, so none can move the cursor, forge a line or apply m
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Annotated
 
@@ -151,6 +152,8 @@ def deployed(
 ) -> None:
     """Write the deployment's record (results/release-<environment>.json), after a deployment:
     what was deployed where, and this run's approvals of the environment as the CI system has them."""
+    if not re.fullmatch(release.ENVIRONMENT_NAME, environment):
+        raise fail("environment {}: use letters, digits, - and _ (dev, test, prod)", environment, code=2)
     written = release.write_as(
         release.deployment_record(_gated(record), environment, target, os.environ, region),
         paths.root() / paths.RESULTS,
