@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -150,3 +151,22 @@ def test_a_flow_whose_spec_points_outside_the_project_is_refused_before_import(
     assert result.exit_code == 2, result.output
     assert "is outside the project" in result.output and "nothing ran" in result.output
     assert not marker.exists()
+
+
+@pytest.mark.parametrize("command", ["validate", "run"])
+def test_a_flow_entry_named_like_a_module_python_finds_elsewhere_is_refused(project_copy: Path, command: str):
+    """Prompt Flow imports a flex entry by name: `entry: os:popen` beside a decoy flows/<flow>/os.py
+    passes a check of the file, then runs the standard library's popen (a dataset value as a shell
+    command). The name must be the flow's own."""
+    flow = project_copy / "flows" / {{ cookiecutter.flow_kind | jsonify }}
+    spec = flow / "flow.flex.yaml"
+    text = spec.read_text(encoding="utf-8")
+    entry = re.search(r"^entry: .*$", text, re.MULTILINE)[0]
+    module, _, function = yaml.safe_load(entry)["entry"].partition(":")
+    shutil.copy(flow / f"{module}.py", flow / "os.py")  # the decoy: the flow's own code, under os
+    spec.write_text(text.replace(entry, f"entry: {json.dumps(f'os:{function}')}"), encoding="utf-8")
+    result = runner.invoke(app, ["experiment", command])
+    assert result.exit_code == 2, result.output
+    (line,) = [line for line in result.output.splitlines() if "names module 'os'" in line]
+    assert "the standard library" in line and "rename the file" in line
+    assert "Traceback" not in result.output and not (project_copy / "results").exists()

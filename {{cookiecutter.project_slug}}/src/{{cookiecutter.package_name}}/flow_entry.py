@@ -18,6 +18,7 @@ import importlib.util
 import inspect
 import json
 import re
+import sys
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,16 +39,47 @@ def entry_of(flow: Path, start: Path | None = None) -> tuple[Path, str]:
     The folder, its spec and the module must lie in the project at `start`: paths.OutsideProject
     otherwise, before anything is read or imported. An experiment passes its own folder; without
     `start` (a flow the command line or the server was given) the flow's own project is the bound,
-    so its flow.flex.yaml cannot point elsewhere."""
+    so its flow.flex.yaml cannot point elsewhere. Nor may the module's name be one Python finds
+    elsewhere (`os`, `json`, an installed package): Prompt Flow imports the entry by name, and would
+    run that module instead of the file checked here."""
     start = entry_file(flow) if start is None else start
     file_part, _, attribute = str(flow).partition(":")
     if attribute:
-        return paths.inside_project(Path(file_part), f"entry {file_part}", start), attribute
+        module = paths.inside_project(Path(file_part), f"entry {file_part}", start)
+        return _named_only_here(module, module.stem, f"entry {file_part}", module.parent), attribute
     spec_file = paths.inside_project(flow / FLEX_SPEC, f"flow {flow}", start)
     spec = yaml.safe_load(spec_file.read_text(encoding="utf-8"))
     module_name, _, attribute = spec["entry"].partition(":")
     module = flow / f"{module_name.replace('.', '/')}.py"
-    return paths.inside_project(module, f"entry {spec['entry']!r} of {spec_file}", start), attribute
+    what = f"entry {spec['entry']!r} of {spec_file}"
+    inside = paths.inside_project(module, what, start)
+    return _named_only_here(inside, module_name, what, flow), attribute
+
+
+def _named_only_here(module: Path, module_name: str, what: str, folder: Path) -> Path:
+    """`module` when the top of `module_name` is not also a module Python imports from elsewhere (the
+    standard library, an installed package, one already imported); else paths.OutsideProject."""
+    top = module_name.partition(".")[0]
+    elsewhere = "the standard library" if top in sys.stdlib_module_names else _found_outside(top, folder)
+    if elsewhere:
+        raise paths.OutsideProject(
+            f"{what} names module {top!r}, which Python imports from {elsewhere}, not {module}; "
+            "rename the file (only files inside the project are read or run)"
+        )
+    return module
+
+
+def _found_outside(name: str, folder: Path) -> str | None:
+    """Where Python's import system finds the top-level module `name`, when that is not `folder`."""
+    try:
+        found = importlib.util.find_spec(name)
+    except (ImportError, ValueError):
+        return None
+    if found is None:
+        return None
+    places = [found.origin] if found.origin else list(found.submodule_search_locations or [])
+    outside = [place for place in places if not Path(place).resolve().is_relative_to(folder.resolve())]
+    return outside[0] if outside else None
 
 
 def entry_file(flow: Path) -> Path:
