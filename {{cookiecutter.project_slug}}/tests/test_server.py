@@ -242,6 +242,23 @@ def test_credentials_in_the_endpoint_url_never_reach_the_log(
     assert password not in log and "alice" not in log, log
 
 
+def test_a_callers_text_in_the_log_stays_in_its_line(client: TestClient, caplog: pytest.LogCaptureFixture):
+    """An unknown input's name is the caller's text, and the log names it: a line break in it must
+    not forge a line of the server's own, nor an escape sequence act on the terminal that shows it."""
+    caplog.set_level(logging.INFO, logger=server.log.name)
+    logged = io.StringIO()
+    handler = server.log_handler(logged)  # what `serve` writes the log through
+    logging.getLogger().addHandler(handler)
+    try:
+        response = client.post("/score", json=SAMPLE | {"x\nERROR qcp_assistant.server: forged\x1b[2J": 1})
+    finally:
+        logging.getLogger().removeHandler(handler)
+    assert response.status_code == 400
+    (line,) = [line for line in logged.getvalue().splitlines() if "forged" in line]
+    assert line.startswith("INFO ") and "rejected (400)" in line and "x\\nERROR" in line
+    assert "\x1b" not in logged.getvalue()
+
+
 @pytest.fixture
 def connection_string(monkeypatch: pytest.MonkeyPatch):
     """Set APPLICATIONINSIGHTS_CONNECTION_STRING for one test; tracing reads it again after."""

@@ -132,6 +132,16 @@ def test_a_failed_calls_span_holds_no_credential_of_the_endpoint(
     assert not any(password in description or "alice" in description for description in descriptions)
 
 
+def test_a_secret_a_caller_writes_in_a_question_is_masked_in_the_flows_span(store: Path):
+    """Spans keep inputs and outputs (local store, Azure Monitor): a key pasted into a question is
+    masked there as in the server's log."""
+    key = "sk-proj-" + "A1b2C3d4E5f6G7h8I9j0k"  # pragma: allowlist secret
+    load_entry(FLOW)(**(LINE | {"question": f"Is {key} a key? {LINE['question']}"}))
+    (root,) = monitor.requests(monitor.read_spans([store]))
+    assert key not in json.dumps(root)
+    assert json.loads(root["attributes"]["aiops.inputs"])["question"].startswith("Is *** a key?")
+
+
 def test_each_call_records_genai_metrics(store: Path, monkeypatch: pytest.MonkeyPatch):
     reader = InMemoryMetricReader()
     real_meter_provider = tracing.MeterProvider

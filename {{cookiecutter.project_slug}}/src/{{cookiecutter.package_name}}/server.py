@@ -40,7 +40,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from {{ cookiecutter.package_name }} import ci_api, llm, paths, tracing
+from {{ cookiecutter.package_name }} import ci_api, llm, paths, terminal, tracing
 from {{ cookiecutter.package_name }}.flow_entry import FLEX_SPEC, entry_file, load_entry
 
 DISTRIBUTION = {{ cookiecutter.project_slug | jsonify }}
@@ -324,10 +324,18 @@ def _call(entry: Callable[..., Any], arguments: dict[str, Any], request_id: str)
         return dict(entry(**arguments))
 
 
+class LogLine(logging.Formatter):
+    """A record's message on one line: a caller's text in it (an input's name) shows its line breaks
+    and escape sequences as escapes (terminal.visible), so it forges no line and acts on no terminal."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        return terminal.visible(super().formatMessage(record))
+
+
 def log_handler(stream: typing.TextIO | None = None) -> logging.Handler:
-    """The server's log (stderr): one line per record, secrets masked."""
+    """The server's log (stderr): one line per record (a traceback below it), secrets masked."""
     handler = logging.StreamHandler(stream)
-    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(LogLine("%(levelname)s %(name)s: %(message)s"))
     handler.addFilter(ci_api.MaskSecrets())
     return handler
 

@@ -198,8 +198,9 @@ def run_attributes(**attributes: str) -> Iterator[None]:
 
 
 def _shortened(value: Any) -> Any:
+    """Each string masked (ci_api.hide_tokens: a caller may paste a key into a question), then cut."""
     if isinstance(value, str):
-        return value[:CONTENT_LIMIT]
+        return ci_api.hide_tokens(value, os.environ)[:CONTENT_LIMIT]
     if isinstance(value, dict):
         return {key: _shortened(item) for key, item in value.items()}
     if isinstance(value, list | tuple):
@@ -208,7 +209,7 @@ def _shortened(value: Any) -> Any:
 
 
 def _content(value: Any) -> str:
-    """Valid JSON however long the strings are: each one is cut, never the document."""
+    """Valid JSON however long the strings are: each one is masked and cut, never the document."""
     return json.dumps(_shortened(value), default=str, ensure_ascii=False)
 
 
