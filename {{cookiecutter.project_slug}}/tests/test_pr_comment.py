@@ -432,6 +432,24 @@ def test_a_summary_holding_secrets_is_posted_with_each_masked(forge: FakeForge, 
     assert "https://***@models.example/v1" in posted and "Authorization: Bearer ***" in posted
 
 
+@pytest.mark.parametrize(
+    ("text", "secret"),
+    [
+        ("see https://carol:x@SECRET@models.example/v2", "pa55-word-after-an-at"),  # pragma: allowlist secret
+        ("GET https://models.example/v1/chat?token=SECRET&x=1", "q7R" * 6),
+        ("refresh_token: SECRET", "r3fr3sh-" + "t0k3n-value"),
+        ('{"password": "SECRET"}', "correct horse battery staple"),  # pragma: allowlist secret
+        ("client_secret='SECRET'", "my s3cr3t value here"),  # pragma: allowlist secret
+        ("an id token SECRET in a line", "eyJhbGciOiJSUzI1NiJ9." + "eyJzdWIiOiIyIn0" * 3 + ".c2lnbmF0dXJl"),
+    ],
+)
+def test_masking_hides_each_spelling_of_a_secret_whole(text: str, secret: str):
+    """No part of it is left: a password with an `@` or a space, a token in a query or a JWT alone."""
+    masked = ci_api.hide_tokens(text.replace("SECRET", secret), {})
+    parts = [part for part in re.split(r"[\s@.]", secret) if len(part) > 3]
+    assert "***" in masked and not any(part in masked for part in parts), masked
+
+
 def test_masking_leaves_a_summary_without_secrets_as_it_is():
     summary = "\n".join(
         [

@@ -34,22 +34,28 @@ MASK = "***"
 # What a secret looks like, wherever it came from: (pattern, replacement). Kept narrow enough that
 # a summary's own text (metric names, scores, commit hashes of 40 hex) passes unchanged.
 _SECRET_SHAPES = [
-    # credentials in a URL: whatever stands between `scheme://` and the host's `@`
-    (re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^\s/@]+@"), rf"\g<1>{MASK}@"),
+    # credentials in a URL: whatever stands between `scheme://` and the host's `@` (the last one: a
+    # password may hold an `@` of its own)
+    (re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^\s/?#]+@"), rf"\g<1>{MASK}@"),
     # an Authorization value: `Bearer <token>`, `Basic <base64>` (a token has digits or punctuation)
     (
         re.compile(r"\b((?i:bearer|basic))\s+(?=[\w.~+/=-]*[\d.~+/=-])[\w.~+/=-]{12,}"),
         rf"\g<1> {MASK}",
     ),
-    # `name: value` or `name=value` for the names that carry secrets (headers, connection strings, SAS)
+    # `name: value` or `name=value` for the names that carry secrets (headers, connection strings, SAS,
+    # a query's `?token=`); a quoted value is masked to its closing quote, spaces and all; `$(...)` or
+    # `${...}` names a secret, it is none
     (
         re.compile(
-            r"(?i)\b(api[-_]?key|x-api-key|ocp-apim-subscription-key|instrumentationkey|accountkey"
-            r"|sharedaccesskey|sharedaccesssignature|sig|password|pwd|client[-_]?secret|access[-_]?token)"
-            r"(\s*[\"']?\s*[:=]\s*[\"']?)[^\s\"';,&]+"
+            r"(?i)\b(api[-_]?key|x-api-key|x-functions-key|ocp-apim-subscription-key|instrumentationkey"
+            r"|accountkey|sharedaccesskey|sharedaccesssignature|sig|password|passwd|pwd"
+            r"|(?:[a-z]+[-_])?(?:secret|token))"
+            r"(\s*[\"']?\s*[:=]\s*)(?:([\"'])[^\"'\n]*[\"']|(?!\$)[^\s\"';,&]+)"
         ),
-        rf"\g<1>\g<2>{MASK}",
+        lambda found: f"{found[1]}{found[2]}{found[3] or ''}{MASK}{found[3] or ''}",
     ),
+    # a JSON Web Token (an Entra ID access token, Azure DevOps' System.AccessToken), Bearer or not
+    (re.compile(r"\beyJ[\w-]{8,}\.eyJ[\w-]{8,}(?:\.[\w-]*)?"), MASK),
     (re.compile(r"\b(gh[pousr]_|github_pat_)[\w-]{16,}"), MASK),  # GitHub tokens
     (re.compile(r"\bsk-[\w-]{16,}"), MASK),  # OpenAI keys (sk-..., sk-proj-...)
     (re.compile(r"\b[A-Za-z0-9]{52}JQQJ[A-Za-z0-9]{28}\b"), MASK),  # Azure's 84-character keys and PATs
