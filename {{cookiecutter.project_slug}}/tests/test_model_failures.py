@@ -97,6 +97,60 @@ def test_an_unauthorised_call_says_which_credential_to_check(settings_for):
         server.shutdown()
 
 
+class _Misshapen(BaseHTTPRequestHandler):
+    body = b""
+
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(self.body)))
+        self.end_headers()
+        self.wfile.write(self.body)
+
+    def log_message(self, *args):
+        pass
+
+
+_COMPLETION = {"id": "c", "object": "chat.completion", "created": 1, "model": "m"}
+_MESSAGE = {"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": "hi"}}
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"<html>a proxy's page</html>",
+        b"[1, 2, 3]",
+        json.dumps(_COMPLETION | {"choices": []}).encode(),
+        b'{"choices": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+        json.dumps(
+            _COMPLETION | {"choices": [_MESSAGE], "usage": {"prompt_tokens": -5, "completion_tokens": "lots"}}
+        ).encode(),
+    ],
+    ids=["not-json", "a-list", "no-choices", "nested", "counts-no-counts"],
+)
+def test_an_answer_in_no_shape_of_a_completion_is_one_line_naming_the_endpoint(
+    settings_for, tmp_path, body: bytes
+):
+    """An endpoint (or a proxy in front of it) that answers 200 with something else: the call fails
+    in one line, as a refusal does, and nothing of it is cached."""
+    handler = type("Answer", (_Misshapen,), {"body": body})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        settings = settings_for(f"http://127.0.0.1:{server.server_address[1]}")
+        settings.llm_cache_dir = str(tmp_path)
+        with pytest.raises(llm.ModelCallError) as failed:
+            llm.chat([{"role": "user", "content": "hi"}])
+    finally:
+        server.shutdown()
+    message = str(failed.value)
+    where = f"azure_openai (http://127.0.0.1:{server.server_address[1]})"
+    assert message.startswith(f"{where} answered with no chat completion")
+    assert message.endswith("check that the endpoint is OpenAI-compatible") and "\n" not in message
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_a_run_whose_every_line_fails_names_the_first_error_and_keeps_the_results(
     settings_for, tiny_experiment, tmp_path
 ):

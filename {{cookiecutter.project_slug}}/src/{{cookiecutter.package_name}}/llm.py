@@ -29,6 +29,7 @@ import random
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -54,10 +55,15 @@ class ModelCallError(RuntimeError):
     """The model could not be reached or refused the call, after the configured retries."""
 
 
+def endpoint_named(settings: Settings) -> str:
+    """The provider and its endpoint as a message names them: no credentials, no query."""
+    endpoint = settings.openai_base_url if settings.provider == "openai" else settings.azure_openai_endpoint
+    return f"{settings.provider} ({ci_api.display_url(endpoint) if endpoint else 'api.openai.com'})"
+
+
 def describe_failure(settings: Settings, error: openai.APIError) -> str:
     """One line a developer can act on: which provider, what went wrong, which setting to check."""
-    endpoint = settings.openai_base_url if settings.provider == "openai" else settings.azure_openai_endpoint
-    where = f"{settings.provider} ({ci_api.display_url(endpoint) if endpoint else 'api.openai.com'})"
+    where = endpoint_named(settings)
     limits = f"timeout {settings.llm_timeout_seconds:g} s, {settings.llm_max_retries} retries"
     if isinstance(error, openai.AuthenticationError | openai.PermissionDeniedError):
         hint = "check AZURE_OPENAI_API_KEY / OPENAI_API_KEY, or your Entra ID role on the resource"
@@ -83,6 +89,29 @@ class Completion:
     text: str
     prompt_tokens: int
     completion_tokens: int
+
+
+@contextlib.contextmanager
+def model_answer(settings: Settings, answer: str) -> Iterator[None]:
+    """Around one model call and the reading of its answer (`answer`: what it should be): a refusal,
+    or an answer no OpenAI-compatible endpoint gives (not JSON, nested beyond reason, no choices,
+    counts that are no counts), is one ModelCallError line naming the endpoint, never a traceback."""
+    try:
+        yield
+    except openai.APIError as error:
+        raise ModelCallError(describe_failure(settings, error)) from error
+    except (ValueError, TypeError, LookupError, AttributeError, RecursionError) as error:
+        reason = f"{type(error).__name__}: {error}"[:200]
+        raise ModelCallError(
+            f"{endpoint_named(settings)} answered with no {answer} ({reason}); "
+            "check that the endpoint is OpenAI-compatible"
+        ) from error
+
+
+def counted(*counts: object) -> None:
+    """TypeError unless every count an answer gives is a whole number, not below zero."""
+    if any(type(count) is not int or count < 0 for count in counts):
+        raise TypeError(f"token counts {list(counts)} are not counts")
 
 
 # --- rate limits ---------------------------------------------------------------------------------
@@ -528,19 +557,21 @@ def chat(
             tracing.record_usage(span, settings.model, cached.prompt_tokens, cached.completion_tokens)
             return cached
         try:
-            response = get_client().chat.completions.create(
-                model=settings.model, messages=messages, **parameters
-            )
-        except openai.APIError as error:
-            raise ModelCallError(describe_failure(settings, error)) from error
+            with model_answer(settings, "chat completion"):
+                response = get_client().chat.completions.create(
+                    model=settings.model, messages=messages, **parameters
+                )
+                usage = response.usage
+                completion = Completion(
+                    text=response.choices[0].message.content or "",
+                    prompt_tokens=usage.prompt_tokens if usage else 0,
+                    completion_tokens=usage.completion_tokens if usage else 0,
+                )
+                if not isinstance(completion.text, str) or not isinstance(response.model, str):
+                    raise TypeError("its message content or model is not text")
+                counted(completion.prompt_tokens, completion.completion_tokens)
         finally:
             CALLS.add(made=1)
-        usage = response.usage
-        completion = Completion(
-            text=response.choices[0].message.content or "",
-            prompt_tokens=usage.prompt_tokens if usage else 0,
-            completion_tokens=usage.completion_tokens if usage else 0,
-        )
         tracing.record_usage(span, response.model, completion.prompt_tokens, completion.completion_tokens)
         if cache:
             cache.put(key, completion, response.model)
