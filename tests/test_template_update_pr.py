@@ -229,6 +229,39 @@ def test_the_fleet_report_runs_nothing_that_a_hostile_list_or_cruft_json_holds(t
     assert not marker.exists()
 
 
+def test_the_fleet_report_runs_nothing_a_listed_working_trees_git_config_names(tmp_path):
+    """A listed working tree's git config is the team's: a remote's uploadpack (or core.sshCommand)
+    is a command git runs when it asks that remote. The report asks the origin from outside the tree,
+    so the command never runs, and still sees the update branch there."""
+    marker = tmp_path / "pwned"
+    template = tmp_path / "template-repo"
+    template.mkdir()
+    git(template, "init", "-q", "-b", "main")
+    git(template, "commit", "-q", "--allow-empty", "-m", "v1")
+    head = git(template, "rev-parse", "HEAD").strip()
+    project = tmp_path / "team"
+    project.mkdir()
+    git(project, "init", "-q", "-b", "main")
+    state = {"template": str(template), "commit": head, "context": {"cookiecutter": {"flow_kind": "qa"}}}
+    (project / ".cruft.json").write_text(json.dumps(state), encoding="utf-8")
+    git(project, "add", ".cruft.json")
+    git(project, "-c", "user.name=t", "-c", "user.email=t@example.invalid", "commit", "-q", "-m", "linked")
+    git(project, "branch", "template-update")
+    git(tmp_path, "clone", "-q", "--bare", str(project), str(tmp_path / "team-origin.git"))
+    git(project, "remote", "add", "origin", "../team-origin.git")
+    git(project, "config", "remote.origin.uploadpack", f"touch {marker}; git-upload-pack")
+    fleet = tmp_path / "fleet.txt"
+    fleet.write_text(f"{project}\n", encoding="utf-8")
+
+    command = [sys.executable, str(TEMPLATE / "tools" / "fleet.py"), str(fleet), "--output", "f.md"]
+    result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert not marker.exists()
+    (row,) = table_rows((tmp_path / "f.md").read_text(encoding="utf-8"))
+    assert row[0] == str(project) and row[-1] != "no", row  # the origin's update branch is seen
+
+
 def test_the_fleet_report_keeps_each_cruft_json_value_in_its_own_table_cell(tmp_path):
     """Answers and the template location are text from outside: a line break, `|` or markup in one
     stays in its cell of the markdown report, and the terminal shows it escaped, not as a new line."""

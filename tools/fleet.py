@@ -10,7 +10,8 @@ newest `## x.y.z` heading, "+unreleased" when entries wait under Unreleased).
 
 Every value read from the list or a `.cruft.json` reaches git only as the generated project's
 safe_git allows (loaded from the template's copy): a URL or a path, a commit id; never an option or
-a remote helper. A refused line is reported as `<list>:<line>: ...` and runs nothing. Every such value
+a remote helper. A refused line is reported as `<list>:<line>: ...` and runs nothing. No git command
+that reaches a remote runs inside a listed working tree (its git config may name commands). Every such value
 is printed as the generated project's terminal.py shows text from outside: on the terminal with
 its control characters visible, in the markdown report as one inline cell (no line break, `|` or
 markup of its own).
@@ -124,10 +125,7 @@ def read_cruft_state(entry: Entry, scratch: Path) -> tuple[dict, list[str]]:
     path = Path(entry.text).expanduser()
     if (path / ".cruft.json").is_file():  # a working tree: the file as it is, the branches it knows
         state = json.loads((path / ".cruft.json").read_text(encoding="utf-8"))
-        listed = git(path, "ls-remote", "--heads", "origin", BRANCH)
-        if listed.returncode != 0:  # no remote: its own branches
-            listed = git(path, "branch", "--list", BRANCH, "--format=refs/heads/%(refname:short)")
-        return state, listed.stdout.split()
+        return state, _working_tree_heads(path, entry, scratch)
     url = url_of(entry.text)
     heads = git(scratch, "ls-remote", "--heads", "--", url, BRANCH)
     if heads.returncode != 0:
@@ -142,6 +140,22 @@ def read_cruft_state(entry: Entry, scratch: Path) -> tuple[dict, list[str]]:
     if shown.returncode != 0:
         raise LookupError("no .cruft.json: not linked to the template (cruft link)")
     return json.loads(shown.stdout), heads.stdout.split()
+
+
+def _working_tree_heads(path: Path, entry: Entry, scratch: Path) -> list[str]:
+    """The update branch on the tree's origin, else among its own branches. Its origin is asked from
+    the scratch folder, not from inside the tree: the tree's git config may name commands (a
+    remote's uploadpack, core.sshCommand) that git runs for a remote, and its URL passes safe_git."""
+    origin = git(path, "config", "--get", "remote.origin.url").stdout.strip()
+    if origin:
+        url = safe_git.repository(origin, f"{entry.where} remote.origin.url")
+        local = path / url  # a local remote is named relative to the tree
+        remote = url_of(str(local)) if local.exists() else url
+        listed = git(scratch, "ls-remote", "--heads", "--", remote, BRANCH)
+        if listed.returncode == 0:
+            return listed.stdout.split()
+    listed = git(path, "branch", "--list", BRANCH, "--format=refs/heads/%(refname:short)")  # refs only
+    return listed.stdout.split()
 
 
 def linked_template(state: object, entry: Entry, override: str | None) -> tuple[str, str]:
