@@ -156,8 +156,9 @@ def test_the_real_servers_log_holds_no_credential_or_key(project_root: Path, tmp
 
 @pytest.mark.slow  # a CLI in a subprocess: ~3 s to start
 def test_serve_with_a_malformed_connection_string_stops_with_one_line(project_root: Path):
+    port = str(_free_port())
     done = subprocess.run(
-        [sys.executable, "-m", {{ cookiecutter.package_name | jsonify }}, "serve", "--port", str(_free_port())],
+        [sys.executable, "-m", {{ cookiecutter.package_name | jsonify }}, "serve", "--port", port],
         cwd=project_root,
         env={**os.environ, "APPLICATIONINSIGHTS_CONNECTION_STRING": "InstrumentationKey=not-a-guid"},
         capture_output=True,

@@ -284,7 +284,7 @@ def _azure_devops(forge: Forge) -> dict[str, str]:
     return {
         "TF_BUILD": "True",
         "SYSTEM_COLLECTIONURI": f"{forge.url}/org/",
-        "SYSTEM_TEAMPROJECT": "Quality Control",  # a name with a space: quoted in the URL
+        "SYSTEM_TEAMPROJECT": "Assistant Team",  # a name with a space: quoted in the URL
         "BUILD_REPOSITORY_ID": "repo-id",
         "SYSTEM_ACCESSTOKEN": TOKEN,
     }
@@ -330,7 +330,7 @@ def test_azure_devops_opens_one_pull_request_and_marks_the_latest_iteration(forg
 
     assert first == "opened pull request 7 (repo-id), status template-update/conflicts: failed"
     assert second == "updated pull request 7 (repo-id), status template-update/conflicts: succeeded"
-    repo = "/org/Quality%20Control/_apis/git/repositories/repo-id"
+    repo = "/org/Assistant%20Team/_apis/git/repositories/repo-id"
     calls = [(method, path.split("?")[0]) for method, path, _ in forge.requests]
     assert calls == [
         ("GET", f"{repo}/pullrequests"),

@@ -22,7 +22,16 @@ import typer
 from rich.markup import escape
 
 from {{ cookiecutter.package_name }} import paths, tracing
-from {{ cookiecutter.package_name }}.cli import _common, cache, data, experiment, flow, monitor, pr, register
+from {{ cookiecutter.package_name }}.cli import (  # one per line: fits any package name's length
+    _common,
+    cache,
+    data,
+    experiment,
+    flow,
+    monitor,
+    pr,
+    register,
+)
 from {{ cookiecutter.package_name }}.cli import governance as governance_commands
 from {{ cookiecutter.package_name }}.cli import release as release_commands
 from {{ cookiecutter.package_name }}.cli import template as template_commands
