@@ -153,6 +153,44 @@ def test_a_flow_whose_spec_points_outside_the_project_is_refused_before_import(
     assert not marker.exists()
 
 
+def test_an_evaluator_parameter_found_nowhere_is_one_line(project_copy: Path):
+    """Without a column_mapping, each evaluator parameter is a flow output or a data column; one that
+    is neither is known once the flow has run, and is the line to fix, not a traceback."""
+    (project_copy / "evaluators" / "needs_more.py").write_text(
+        "def needs_more(answer, verdict):\n    return {}\n", encoding="utf-8"
+    )
+    spec = project_copy / "experiment.yaml"
+    data = yaml.safe_load(spec.read_text(encoding="utf-8"))
+    data["evaluators"].append({"name": "needs_more", "path": "evaluators/needs_more.py:needs_more"})
+    spec.write_text(yaml.safe_dump(data), encoding="utf-8")
+    result = runner.invoke(app, ["experiment", "run"])
+    assert result.exit_code == 2 and isinstance(result.exception, SystemExit), result.output
+    (line,) = [line for line in result.output.splitlines() if "Error" in line]
+    assert "parameter 'verdict' is neither a flow output" in line and line.endswith("add a column_mapping")
+    assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("command", ["validate", "run"])
+def test_a_flow_whose_additional_include_lies_outside_the_project_is_refused(
+    project_copy: Path, tmp_path_factory, command: str
+):
+    """Prompt Flow copies a flow's additional_includes over its own files: an outside file named like
+    the entry module replaced the checked one and ran (engine: promptflow)."""
+    outside = tmp_path_factory.mktemp("evil")
+    marker = outside / "imported"
+    spec = project_copy / "flows" / {{ cookiecutter.flow_kind | jsonify }} / "flow.flex.yaml"
+    data = yaml.safe_load(spec.read_text(encoding="utf-8"))
+    module = data["entry"].partition(":")[0]
+    (outside / f"{module}.py").write_text(EVIL.format(marker=str(marker)), encoding="utf-8")
+    data["additional_includes"] = [*data.get("additional_includes", []), str(outside / f"{module}.py")]
+    spec.write_text(yaml.safe_dump(data), encoding="utf-8")
+    result = runner.invoke(app, ["experiment", command])
+    assert result.exit_code == 2, result.output
+    (line,) = [line for line in result.output.splitlines() if "additional include" in line]
+    assert "is outside the project" in line and "Traceback" not in result.output
+    assert not marker.exists() and not (project_copy / "results").exists()
+
+
 @pytest.mark.parametrize("command", ["validate", "run"])
 def test_a_flow_entry_named_like_a_module_python_finds_elsewhere_is_refused(project_copy: Path, command: str):
     """Prompt Flow imports a flex entry by name: `entry: os:popen` beside a decoy flows/<flow>/os.py

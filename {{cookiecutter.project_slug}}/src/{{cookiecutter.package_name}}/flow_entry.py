@@ -39,7 +39,8 @@ def entry_of(flow: Path, start: Path | None = None) -> tuple[Path, str]:
     The folder, its spec and the module must lie in the project at `start`: paths.OutsideProject
     otherwise, before anything is read or imported. An experiment passes its own folder; without
     `start` (a flow the command line or the server was given) the flow's own project is the bound,
-    so its flow.flex.yaml cannot point elsewhere. Nor may the module's name be one Python finds
+    so its flow.flex.yaml cannot point elsewhere, nor its `additional_includes` (Prompt Flow copies
+    them over the flow's own files before it imports the entry). Nor may the module's name be one Python finds
     elsewhere (`os`, `json`, an installed package): Prompt Flow imports the entry by name, and would
     run that module instead of the file checked here."""
     start = entry_file(flow) if start is None else start
@@ -49,6 +50,8 @@ def entry_of(flow: Path, start: Path | None = None) -> tuple[Path, str]:
         return _named_only_here(module, module.stem, f"entry {file_part}", module.parent), attribute
     spec_file = paths.inside_project(flow / FLEX_SPEC, f"flow {flow}", start)
     spec = yaml.safe_load(spec_file.read_text(encoding="utf-8"))
+    for include in spec.get("additional_includes") or []:  # copied over the flow's files by Prompt Flow
+        paths.inside_project(flow / str(include), f"additional include {include!r} of {spec_file}", start)
     module_name, _, attribute = spec["entry"].partition(":")
     module = flow / f"{module_name.replace('.', '/')}.py"
     what = f"entry {spec['entry']!r} of {spec_file}"

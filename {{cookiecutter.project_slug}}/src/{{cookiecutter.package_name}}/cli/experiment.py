@@ -32,7 +32,7 @@ from {{ cookiecutter.package_name }}.flow_entry import read_jsonl
 from {{ cookiecutter.package_name }}.gate import GateReport
 from {{ cookiecutter.package_name }}.gate import check as check_gate
 from {{ cookiecutter.package_name }}.governance import Governance, GovernanceError
-from {{ cookiecutter.package_name }}.runner import failed_runs, run_experiment
+from {{ cookiecutter.package_name }}.runner import MappingError, failed_runs, run_experiment
 from {{ cookiecutter.package_name }}.settings import CONFIGURED_AZURE_OPENAI_ENDPOINT, get_settings
 from {{ cookiecutter.package_name }}.terminal import line, markup, text
 
@@ -250,9 +250,12 @@ def run(
             task = progress.add_task(markup(label), total=total)
             return lambda: progress.advance(task)
 
-        outcome = run_experiment(
-            loaded, file.parent, chosen_engine, engine_name, concurrency or loaded.concurrency, start_task
-        )
+        try:
+            outcome = run_experiment(
+                loaded, file.parent, chosen_engine, engine_name, concurrency or loaded.concurrency, start_task
+            )
+        except MappingError as error:  # found once the flow has run: its outputs are known then
+            raise fail(error, code=2) from error
     prices = paths.root(file.parent) / paths.MONITORING_CONFIG
     results_folder.add_run_stats(outcome, started_ns, paths.trace_dir(), prices)
     outcome.model_calls = asdict(llm.CALLS.since(calls_before))
