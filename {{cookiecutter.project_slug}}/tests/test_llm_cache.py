@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import shutil
+import threading
 from pathlib import Path
 
 import pytest
@@ -246,6 +247,31 @@ def test_a_damaged_entry_is_a_miss_never_an_answer_nor_a_crash(online, endpoint,
     assert endpoint.stats()["calls"] == 2
     (warning,) = _warnings(caplog)
     assert warning.startswith(f"Ignored and removed cached answer {entry}: ") and "\n" not in warning
+
+
+@pytest.mark.parametrize("made", ["a named pipe", "a link to a device", "larger than an entry can be"])
+def test_a_hand_made_entry_that_is_no_file_is_a_miss_never_a_hang(online, endpoint, tmp_path, caplog, made):
+    """Read forever (a link to /dev/zero), never opened (a named pipe), or no answer's size: each is
+    refused before it is read, and the call asks the model."""
+    online()
+    answer = llm.chat(HELLO)
+    entry = _entry(tmp_path)
+    saved = entry.read_bytes()
+    entry.unlink()
+    if made == "a named pipe":
+        os.mkfifo(entry)
+    elif made == "a link to a device":
+        entry.symlink_to("/dev/zero")
+    else:
+        entry.write_bytes(saved + b" " * llm.ENTRY_LIMIT_BYTES)
+    answered = []
+    with caplog.at_level(logging.WARNING, logger=llm.__name__):
+        call = threading.Thread(target=lambda: answered.append(llm.chat(HELLO)), daemon=True)
+        call.start()
+        call.join(timeout=60)  # a guard against a hang, not a measure: the call ends at once
+    assert answered == [answer] and endpoint.stats()["calls"] == 2
+    (warning,) = _warnings(caplog)
+    assert warning.startswith(f"Ignored and removed cached answer {entry}: ") and entry.is_file()
 
 
 def test_refresh_calls_again_and_off_neither_reads_nor_writes(online, endpoint, tmp_path: Path):
