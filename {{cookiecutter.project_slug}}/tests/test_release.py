@@ -3,8 +3,10 @@ A deployment ships a record only as evidence for what it deploys, and a record i
 
 import json
 import math
+import os
 import shutil
 import subprocess
+import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -229,6 +231,23 @@ def test_a_record_must_name_the_project_s_experiment_that_gated_it(committed: Pa
     assert "does not load (it is outside the project)" in _refusal(record)
     _edit(record, lambda raw: raw["evaluation"]["gate"].update(experiment=None))
     assert "it names no experiment file" in _refusal(record)
+
+
+@pytest.mark.parametrize("made", ["results.json", "release.json"])
+def test_a_runs_file_that_is_a_named_pipe_is_refused_not_waited_on(committed: Path, made: str):
+    """A record or its results.json that is no file (a named pipe, a link to a device) would hold the
+    deploy until its time limit: it is one line, at once."""
+    record = _gated_run(committed, "results")
+    (committed / "results" / record.parent.name / made).unlink()
+    os.mkfifo(committed / "results" / record.parent.name / made)
+    said = []
+    check = threading.Thread(target=lambda: said.append(_refusal(record)), daemon=True)
+    check.start()
+    check.join(timeout=60)  # a guard against a hang, not a measure: the refusal comes at once
+    assert said, "release tags waited on a named pipe"
+    assert "not a regular file" in said[0] or "no readable results.json" in said[0]
+    shown = runner.invoke(app, ["release", "show", str(record)])
+    assert shown.exit_code == (2 if made == "release.json" else 0), shown.output
 
 
 def test_a_record_created_in_the_future_neither_wins_nor_deploys(committed: Path):

@@ -26,7 +26,6 @@ import logging
 import math
 import os
 import random
-import stat
 import tempfile
 import threading
 import time
@@ -451,24 +450,6 @@ def entry_problem(entry: Any, key: dict[str, Any]) -> str | None:
 ENTRY_LIMIT_BYTES = 16 * 1024 * 1024  # an entry `put` writes holds one answer: a few kilobytes
 
 
-class NotAnEntry(ValueError):
-    """A cache file that cannot be an entry, whatever it holds."""
-
-
-def read_entry(path: Path) -> bytes:
-    """A cache file's bytes, from a regular file of at most ENTRY_LIMIT_BYTES: a hand-made entry that
-    links to a device or is a named pipe would be read forever (or never opened); NotAnEntry then,
-    OSError when the file is absent or unreadable."""
-    descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # a named pipe opens at once
-    with os.fdopen(descriptor, "rb") as file:
-        if not stat.S_ISREG(os.fstat(descriptor).st_mode):
-            raise NotAnEntry("not a regular file")
-        content = file.read(ENTRY_LIMIT_BYTES + 1)
-    if len(content) > ENTRY_LIMIT_BYTES:
-        raise NotAnEntry(f"larger than an entry can be ({ENTRY_LIMIT_BYTES} bytes)")
-    return content
-
-
 class ResponseCache:
     """One small JSON file per key (sha256 of its canonical JSON), written to a temporary file and
     renamed into place, so threads and processes sharing the folder never read half a file. Two
@@ -491,10 +472,10 @@ class ResponseCache:
         answer to `key` is a miss: removed, with one warning line, so the call is made again."""
         path = self.path(key)
         try:
-            content = read_entry(path)
+            content = paths.read_bytes(path, ENTRY_LIMIT_BYTES)  # never a hand-made pipe or device
         except OSError:  # absent (or unreadable): a miss
             return None
-        except NotAnEntry as error:
+        except paths.NotAFile as error:
             problem = str(error)
         else:
             try:

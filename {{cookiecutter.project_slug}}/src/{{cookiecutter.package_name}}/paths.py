@@ -19,6 +19,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import stat
 from importlib import metadata
 from pathlib import Path
 from urllib.parse import urlparse
@@ -119,6 +120,24 @@ def inside(path: Path, folder: Path, what: str, folder_is: str = "the folder") -
     leads = f" (a link to {resolved})" if resolved != Path(os.path.abspath(path)) else ""
     message = f"{what}{leads} is outside {folder_is} {allowed}; only files inside it are read or run"
     raise OutsideProject(message)
+
+
+class NotAFile(ValueError):
+    """A path named where a file belongs that is no regular file, or larger than such a file can be."""
+
+
+def read_bytes(path: Path, limit: int) -> bytes:
+    """`path`'s bytes when it is a regular file (links followed) of at most `limit` bytes; else
+    NotAFile (its message says which), OSError when it is absent or unreadable. A named pipe, or a
+    link to a device, named where a file belongs would never be opened, or read forever."""
+    descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # a named pipe opens at once
+    with os.fdopen(descriptor, "rb") as file:
+        if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+            raise NotAFile("not a regular file")
+        content = file.read(limit + 1)
+    if len(content) > limit:
+        raise NotAFile(f"larger than {limit} bytes")
+    return content
 
 
 def inside_project(path: Path, what: str, start: Path | None = None) -> Path:

@@ -34,6 +34,9 @@ RECORD = "release.json"  # next to results.json, and in a deployment's artifacts
 SCHEMA_FILE = Path("release.schema.json")
 SKIPPED_PARTS = {"__pycache__", ".pytest_cache", paths.PROMPTFLOW_HOME.name, paths.STATE.name}  # not sources
 CLOCK_SKEW = timedelta(minutes=5)  # how far ahead of this machine's clock a record's own may run
+# The most a record or a run's results.json can hold; more is no file a run wrote.
+RECORD_LIMIT_BYTES = 16 * 1024 * 1024
+RESULTS_LIMIT_BYTES = 256 * 1024 * 1024
 
 
 class _Record(BaseModel):
@@ -267,9 +270,9 @@ def now() -> str:
 
 
 def read(path: Path) -> ReleaseRecord:
-    """A record, from its file or from a results folder that holds one."""
+    """A record, from its file or from a results folder that holds one (a regular file: paths.read_bytes)."""
     file = path / RECORD if path.is_dir() else path
-    return ReleaseRecord.model_validate_json(file.read_text(encoding="utf-8"))
+    return ReleaseRecord.model_validate_json(paths.read_bytes(file, RECORD_LIMIT_BYTES))
 
 
 def latest(root: Path) -> Path | None:
@@ -285,7 +288,7 @@ def latest(root: Path) -> Path | None:
 
 def _created(path: Path) -> datetime:
     try:
-        created = _time(json.loads(path.read_text(encoding="utf-8"))["created"])
+        created = _time(json.loads(paths.read_bytes(path, RECORD_LIMIT_BYTES))["created"])
     except (OSError, ValueError, KeyError, TypeError):
         created = None
     return created or datetime.min.replace(tzinfo=UTC)  # unreadable: oldest; `release show` says why
@@ -456,6 +459,8 @@ def gated_record(root: Path, chosen: Path | None) -> ReleaseRecord:
         record = read(file)
     except OSError as error:
         raise ReleaseError(f"{file}: {error.strerror}; run `make gate` first") from error
+    except paths.NotAFile as error:
+        raise ReleaseError(f"{file}: {error}; deploy the gate run's whole results folder") from error
     except ValidationError as error:
         raise ReleaseError(f"{file} is not a release record ({error.error_count()} problems)") from error
     problem = _not_deployable(record, file, root)
@@ -525,7 +530,7 @@ def _not_its_verdict(gated: Evaluation, model: ModelUsed, declared: Experiment, 
     """The verdict again, from the results.json next to the record and the experiment's thresholds."""
     results_file = file.parent / "results.json"
     try:
-        results = json.loads(results_file.read_text(encoding="utf-8"))
+        results = json.loads(paths.read_bytes(results_file, RESULTS_LIMIT_BYTES))
         scores, verdict = _scores(results), check_gate(results, declared.gate)
         recorded_passed = results.get("gate", {}).get("passed", True)
     except (OSError, ValueError, KeyError, TypeError, AttributeError):

@@ -33,6 +33,8 @@ def _load(path: Path | None) -> release.ReleaseRecord:
         return release.read(chosen)
     except OSError as error:
         raise fail("{}: {}", chosen, error.strerror, code=2) from error
+    except paths.NotAFile as error:
+        raise fail("{}: {}", chosen, error, code=2) from error
     except ValidationError as error:
         problems = error.error_count()
         raise fail("{} is not a release record ({} problems)", chosen, problems, code=2) from error
