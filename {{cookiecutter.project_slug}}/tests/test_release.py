@@ -177,7 +177,7 @@ def test_an_environment_name_never_becomes_a_path(committed: Path, monkeypatch: 
     _edit(deployed, lambda raw: raw["deployment"].update(environment="../../outside"))
     card = runner.invoke(app, ["release", "card", str(deployed)])
     assert card.exit_code == 2 and "is not a release record" in card.output
-    assert not list(small_project.parent.glob("*outside*"))
+    assert not [*small_project.rglob("outside.*"), *small_project.parent.glob("outside.*")]
 
 
 def test_the_newest_record_is_the_newest_run_even_when_an_older_one_was_copied_later(tmp_path: Path):
