@@ -259,6 +259,15 @@ def test_a_callers_text_in_the_log_stays_in_its_line(client: TestClient, caplog:
     assert "\x1b" not in logged.getvalue()
 
 
+def test_an_input_name_of_a_megabyte_is_not_echoed_whole(client: TestClient, caplog):
+    caplog.set_level(logging.INFO, logger=server.log.name)
+    name = "q" * 1_000_000
+    response = client.post("/score", json=SAMPLE | {name: 1})
+    assert_short_error(response, 400, f"unknown input '{'q' * server.NAME_SHOWN}...'")
+    assert len(response.content) < 1000
+    assert all(len(record.getMessage()) < 1000 for record in caplog.records)
+
+
 @pytest.fixture
 def connection_string(monkeypatch: pytest.MonkeyPatch):
     """Set APPLICATIONINSIGHTS_CONNECTION_STRING for one test; tracing reads it again after."""

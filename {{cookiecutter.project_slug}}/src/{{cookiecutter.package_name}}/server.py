@@ -26,7 +26,7 @@ import tomllib
 import types
 import typing
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -177,8 +177,11 @@ def _is_bool_for_number(value: object, expected: tuple[type, ...]) -> bool:
     return isinstance(value, bool) and bool not in expected
 
 
-def _names(names: object) -> str:
-    return ", ".join(f"'{name}'" for name in names)  # type: ignore[attr-defined]
+NAME_SHOWN = 64  # characters of a caller's input name an error repeats: a name may be a megabyte
+
+
+def _names(names: Iterable[str]) -> str:
+    return ", ".join(f"'{name[:NAME_SHOWN]}...'" if len(name) > NAME_SHOWN else f"'{name}'" for name in names)
 
 
 def max_body_bytes() -> int:
