@@ -11,7 +11,9 @@ import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import azure.identity
 import pytest
+from azure.core.exceptions import ClientAuthenticationError
 from starlette.testclient import TestClient
 
 from {{ cookiecutter.package_name }} import llm, server, tracing
@@ -199,6 +201,29 @@ def test_a_model_that_refuses_the_call_is_502(client: TestClient, model_at):
         assert_short_error(client.post("/score", json=SAMPLE), 502, "the model refused the request")
     finally:
         refusing.shutdown()
+
+
+class _NoIdentity:
+    """What DefaultAzureCredential does on a machine with no identity: raises, with a screenful."""
+
+    def get_token(self, *scopes: str, **options: object):
+        raise ClientAuthenticationError("DefaultAzureCredential failed to retrieve a token.\nAttempted: ...")
+
+    get_token_info = get_token
+
+
+def test_no_entra_id_token_is_503_in_one_line(client: TestClient, monkeypatch, caplog):
+    monkeypatch.setattr(azure.identity, "DefaultAzureCredential", _NoIdentity)
+    endpoint = f"http://127.0.0.1:{_closed_port()}"
+    settings = Settings(
+        llm_provider="azure_openai", azure_openai_endpoint=endpoint, azure_openai_auth="entra_id"
+    )
+    monkeypatch.setattr(llm, "get_settings", lambda: settings)
+    monkeypatch.setattr(llm, "get_client", lambda: llm.build_client(settings))
+    assert_short_error(client.post("/score", json=SAMPLE), 503, "the model is unavailable")
+    with pytest.raises(llm.ModelCallError, match=r"no Entra ID token for .*\(DefaultAzureCredential failed"):
+        llm.chat([{"role": "user", "content": "hello"}])
+    assert "Traceback" not in caplog.text
 
 
 def test_an_unconfigured_model_is_503_and_not_ready(client: TestClient, model_at):

@@ -29,7 +29,7 @@ import random
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -100,6 +100,8 @@ def model_answer(settings: Settings, answer: str) -> Iterator[None]:
         yield
     except openai.APIError as error:
         raise ModelCallError(describe_failure(settings, error)) from error
+    except NoIdentityToken as error:
+        raise ModelCallError(f"{endpoint_named(settings)}: {error}") from error
     except (ValueError, TypeError, LookupError, AttributeError, RecursionError) as error:
         reason = f"{type(error).__name__}: {error}"[:200]
         raise ModelCallError(
@@ -339,7 +341,28 @@ def _azure_client(settings: Settings, limits: dict) -> openai.AzureOpenAI:
     from azure.identity import DefaultAzureCredential, get_bearer_token_provider
 
     token_provider = get_bearer_token_provider(DefaultAzureCredential(), AZURE_SCOPE)
-    return openai.AzureOpenAI(azure_ad_token_provider=token_provider, **common)
+    return openai.AzureOpenAI(azure_ad_token_provider=_entra_token(token_provider), **common)
+
+
+class NoIdentityToken(RuntimeError):
+    """Entra ID gave no token: the identity is missing or not allowed, so the model is unavailable."""
+
+
+def _entra_token(provider: Callable[[], str]) -> Callable[[], str]:
+    """The token provider, failing in one line: azure-identity's error spans a screen per credential."""
+    from azure.core.exceptions import ClientAuthenticationError
+
+    def token() -> str:
+        try:
+            return provider()
+        except ClientAuthenticationError as error:
+            first = (str(error).strip().splitlines() or ["no reason given"])[0][:200]
+            raise NoIdentityToken(
+                f"no Entra ID token for {AZURE_SCOPE} ({first}); sign in with az login, "
+                "or give the deployment a managed identity with access to the Azure OpenAI resource"
+            ) from None
+
+    return token
 
 
 @lru_cache

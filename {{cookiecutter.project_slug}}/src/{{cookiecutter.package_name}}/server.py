@@ -264,7 +264,7 @@ def model_failure(error: BaseException) -> RequestRejected | None:
         return RequestRejected(503, "the model is not configured")
     if isinstance(cause, openai.APITimeoutError | openai.APIConnectionError | openai.RateLimitError):
         return RequestRejected(503, "the model is unavailable; try again later")
-    if isinstance(cause, openai.InternalServerError):
+    if isinstance(cause, openai.InternalServerError | llm.NoIdentityToken):
         return RequestRejected(503, "the model is unavailable; try again later")
     if isinstance(error, llm.ModelCallError):
         return RequestRejected(502, "the model refused the request")
