@@ -138,6 +138,17 @@ def project_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
+def copy_flow(source: Path, target: Path) -> Path:
+    """A copy of a flow that runs in process, anywhere: without the `additional_includes` Prompt Flow
+    copies in, which name the shipped project's code and would lie outside the copy's project."""
+    shutil.copytree(source, target)
+    spec = target / "flow.flex.yaml"
+    flex = yaml.safe_load(spec.read_text(encoding="utf-8"))
+    flex.pop("additional_includes", None)
+    spec.write_text(yaml.safe_dump(flex, sort_keys=False), encoding="utf-8")
+    return target
+
+
 @pytest.fixture
 def shipped() -> dict:
     """experiment.yaml as shipped, unvalidated: tests take its flow and evaluator entries from it."""

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import copy_flow
 from typer.testing import CliRunner
 
 from {{ cookiecutter.package_name }} import llm
@@ -64,7 +65,7 @@ def online(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, endpoint: FakeEndpoi
 def two_variants(tiny_experiment: Path, project_root: Path) -> Path:
     """tiny_experiment with a copy of the shipped flow and two variants (two prompt files)."""
     folder = tiny_experiment.parent
-    shutil.copytree(project_root / "flows" / FLOW_KIND, folder / "flow")
+    copy_flow(project_root / "flows" / FLOW_KIND, folder / "flow")
 {%- if cookiecutter.flow_kind == 'rag' %}
     shutil.copytree(project_root / "data" / "docs", folder / "data" / "docs")  # what the flow retrieves from
 {%- endif %}

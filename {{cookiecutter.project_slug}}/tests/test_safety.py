@@ -4,11 +4,14 @@ prompt failing the gate, and content safety reported as skipped (not passed) wit
 from __future__ import annotations
 
 import json
+{%- if cookiecutter.flow_kind == 'rag' %}
 import shutil
+{%- endif %}
 from pathlib import Path
 
 import pytest
 import yaml
+from conftest import copy_flow
 from typer.testing import CliRunner
 
 from {{ cookiecutter.package_name }} import safety
@@ -179,7 +182,7 @@ def test_a_flow_that_echoes_its_system_prompt_fails_the_gate_on_the_canary(
     tmp_path: Path, shipped: dict, project_root: Path
 ):
     echo = tmp_path / "experiment" / "echo"  # in the experiment's project: no code from elsewhere runs
-    shutil.copytree(project_root / FLOW, echo)
+    copy_flow(project_root / FLOW, echo)
 {%- if cookiecutter.flow_kind == 'rag' %}
     # what it retrieves from
     shutil.copytree(project_root / "data" / "docs", tmp_path / "experiment" / "data" / "docs")

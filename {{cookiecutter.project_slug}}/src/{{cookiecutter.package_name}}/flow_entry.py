@@ -14,10 +14,12 @@ Every engine, the CLI, the monitor and data validation go through this module.
 
 from __future__ import annotations
 
+import importlib.machinery
 import importlib.util
 import inspect
 import json
 import re
+import site
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -73,9 +75,12 @@ def _named_only_here(module: Path, module_name: str, what: str, folder: Path) ->
 
 
 def _found_outside(name: str, folder: Path) -> str | None:
-    """Where Python's import system finds the top-level module `name`, when that is not `folder`."""
+    """Where `name` is an installed package (site-packages), which a Prompt Flow worker may have
+    imported before the flow. Not sys.modules or sys.path: what this process imported or added
+    earlier (another flow's `flow`, Prompt Flow's scratch copies) is no place a new worker imports from."""
+    installed = [*site.getsitepackages(), site.getusersitepackages()]
     try:
-        found = importlib.util.find_spec(name)
+        found = importlib.machinery.PathFinder.find_spec(name, installed)
     except (ImportError, ValueError):
         return None
     if found is None:
