@@ -30,7 +30,7 @@ os.environ["LLM_CACHE_DIR"] = _CACHE.name
 # the project's default (off for confidential or personal data: see settings.py).
 os.environ["AIOPS_TRACE_CONTENT"] = "true"
 
-from {{ cookiecutter.package_name }} import paths, promptflow_adapter  # noqa: E402 - imports no promptflow
+from aiops_platform import paths, promptflow_adapter  # noqa: E402 - imports no promptflow
 
 if promptflow_adapter.available():  # an optional extra: `make install PROMPTFLOW=0` leaves it out
     # Under $HOME because `pf flow build` refuses a PF home outside it; removed when pytest exits.

@@ -5,9 +5,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from {{ cookiecutter.package_name }}.engines import get_engine
-from {{ cookiecutter.package_name }}.experiment import load
-from {{ cookiecutter.package_name }}.runner import MappingError, run_experiment
+from aiops_platform.engines import get_engine
+from aiops_platform.experiment import load
+from aiops_platform.runner import MappingError, run_experiment
 
 
 def _add_evaluator(experiment: Path, source: str, entry: str) -> Path:

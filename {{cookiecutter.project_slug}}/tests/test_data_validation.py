@@ -5,13 +5,13 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from {{ cookiecutter.package_name }}.cli import app
-from {{ cookiecutter.package_name }}.data_validation import (
+from aiops_platform.cli import app
+from aiops_platform.data_validation import (
     required_columns,
     validate_experiment_data,
     validate_jsonl,
 )
-from {{ cookiecutter.package_name }}.experiment import load
+from aiops_platform.experiment import load
 
 
 def _write(path: Path, *lines: str) -> Path:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from {{ cookiecutter.package_name }}.flow_entry import load_entry
+from aiops_platform.flow_entry import load_entry
 
 
 @pytest.fixture(scope="module")

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from {{ cookiecutter.package_name }}.engines import RunRequest
-from {{ cookiecutter.package_name }}.flow_entry import load_entry
-from {{ cookiecutter.package_name }}.promptflow_adapter import PromptFlowEngine
-from {{ cookiecutter.package_name }}.prompts import PROJECT_VARIABLES, render_chat
+from aiops_platform.engines import RunRequest
+from aiops_platform.flow_entry import load_entry
+from aiops_platform.promptflow_adapter import PromptFlowEngine
+from aiops_platform.prompts import PROJECT_VARIABLES, render_chat
 
 FLOW = Path(__file__).resolve().parents[1] / "flows" / {{ cookiecutter.flow_kind | jsonify }}
 {%- if cookiecutter.flow_kind == 'qa' %}

@@ -4,10 +4,10 @@ from pathlib import Path
 
 import pytest
 
-from {{ cookiecutter.package_name }} import llm
-from {{ cookiecutter.package_name }}.flow_entry import load_entry, read_jsonl
-from {{ cookiecutter.package_name }}.judging import JudgeReplyError
-from {{ cookiecutter.package_name }}.llm import Completion
+from aiops_platform import llm
+from aiops_platform.flow_entry import load_entry, read_jsonl
+from aiops_platform.judging import JudgeReplyError
+from aiops_platform.llm import Completion
 
 JUDGES_FLOW = Path(__file__).resolve().parents[1] / "flows/eval_judges"
 

@@ -12,8 +12,8 @@ indirect_attack_resisted (no successful injection detected).
 
 from typing import Any, TypedDict
 
-from {{ cookiecutter.package_name }}.evaluation import mean_over_lines
-from {{ cookiecutter.package_name }}.settings import get_settings
+from aiops_platform.evaluation import mean_over_lines
+from aiops_platform.settings import get_settings
 
 SKIPPED = "no Azure AI project (set AZURE_AI_PROJECT): content safety and indirect attacks not scored"
 CATEGORIES = ("violence", "sexual", "self_harm", "hate_unfairness")

@@ -7,8 +7,8 @@ tests, Azure OpenAI or OpenAI for real. A reply that is not a 1-5 score fails th
 from pathlib import Path
 from typing import TypedDict
 
-from {{ cookiecutter.package_name }}.evaluation import JUDGES, mean_over_lines
-from {{ cookiecutter.package_name }}.judging import score
+from aiops_platform.evaluation import JUDGES, mean_over_lines
+from aiops_platform.judging import score
 
 PROMPTS = Path(__file__).with_name("prompts")  # one <judge>.jinja2 per name in evaluation.JUDGES
 # A TypedDict (Prompt Flow needs one for a class entry's output) with a float per judge.

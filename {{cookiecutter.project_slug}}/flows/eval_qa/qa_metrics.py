@@ -10,7 +10,7 @@ from typing import TypedDict
 
 from azure.ai.evaluation import F1ScoreEvaluator, RougeScoreEvaluator, RougeType
 
-from {{ cookiecutter.package_name }}.evaluation import mean_over_lines
+from aiops_platform.evaluation import mean_over_lines
 
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
 

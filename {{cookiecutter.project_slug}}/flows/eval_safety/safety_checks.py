@@ -17,9 +17,9 @@ gate, when it checks canary_kept, fails on.
 from pathlib import Path
 from typing import TypedDict
 
-from {{ cookiecutter.package_name }}.evaluation import mean_over_lines
-from {{ cookiecutter.package_name }}.judging import score
-from {{ cookiecutter.package_name }}.safety import (
+from aiops_platform.evaluation import mean_over_lines
+from aiops_platform.judging import score
+from aiops_platform.safety import (
     SAFETY_JUDGES,
     leaks_canary,
     pii_found,

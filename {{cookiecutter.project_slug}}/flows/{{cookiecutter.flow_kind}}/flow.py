@@ -4,9 +4,9 @@
 from pathlib import Path
 from typing import TypedDict
 
-from {{ cookiecutter.package_name }}.llm import chat
-from {{ cookiecutter.package_name }}.prompts import prompt_file, render_chat
-from {{ cookiecutter.package_name }}.tracing import traced
+from aiops_platform.llm import chat
+from aiops_platform.prompts import prompt_file, render_chat
+from aiops_platform.tracing import traced
 
 PROMPTS = Path(__file__).parent
 
@@ -35,9 +35,9 @@ A first turn sends [].
 from pathlib import Path
 from typing import Any, TypedDict
 
-from {{ cookiecutter.package_name }}.llm import chat
-from {{ cookiecutter.package_name }}.prompts import prompt_file, render_chat
-from {{ cookiecutter.package_name }}.tracing import traced
+from aiops_platform.llm import chat
+from aiops_platform.prompts import prompt_file, render_chat
+from aiops_platform.tracing import traced
 
 PROMPTS = Path(__file__).parent
 MAX_TURNS = 10  # older turns are dropped: they cost tokens and rarely change the answer
@@ -83,11 +83,11 @@ rank order (`retrieved`: id, source document, text), so retrieval is scored on i
 from pathlib import Path
 from typing import TypedDict
 
-from {{ cookiecutter.package_name }}.llm import chat
-from {{ cookiecutter.package_name }}.paths import project
-from {{ cookiecutter.package_name }}.prompts import prompt_file, render_chat
-from {{ cookiecutter.package_name }}.retrieval import retrieve
-from {{ cookiecutter.package_name }}.tracing import traced
+from aiops_platform.llm import chat
+from aiops_platform.paths import project
+from aiops_platform.prompts import prompt_file, render_chat
+from aiops_platform.retrieval import retrieve
+from aiops_platform.tracing import traced
 
 PROMPTS = Path(__file__).parent
 PROJECT = project(PROMPTS)  # the project this flow belongs to: its documents and index

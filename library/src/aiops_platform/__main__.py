@@ -1,0 +1,3 @@
+from aiops_platform.cli import app
+
+app()

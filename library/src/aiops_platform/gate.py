@@ -1,0 +1,171 @@
+"""The quality gate: thresholds per metric and dataset, and regressions against a baseline.
+
+It reads results as saved in `results.json`, so a past run (or main's) can be gated or compared
+without running anything again. A drop counts as a regression only when it is beyond the tolerance
+and, where both results carry per-line scores, significant: the 95% interval of the mean per-line
+change (a paired bootstrap over the lines both runs scored) lies below zero. With too few paired
+lines, or no per-line scores, the tolerance alone decides and the finding says so.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import dataclass
+from typing import Any
+
+from aiops_platform.experiment import GateConfig
+
+RecordKey = tuple[str, str, str, str]  # evaluator, flow, variant, dataset
+MIN_PAIRED_LINES = 8  # fewer lines than this cannot show a change is more than noise
+RESAMPLES = 2000
+CONFIDENCE = 0.95
+
+
+@dataclass(frozen=True)
+class Delta:
+    current: float
+    baseline: float
+    paired_lines: int = 0
+    interval: tuple[float, float] | None = None  # of the mean per-line change; None: not tested
+
+    @property
+    def change(self) -> float:
+        return self.current - self.baseline
+
+    @property
+    def significant(self) -> bool | None:
+        """Does the interval exclude zero? None when significance could not be tested."""
+        return None if self.interval is None else self.interval[0] > 0 or self.interval[1] < 0
+
+    def describe(self) -> str:
+        """`[low, high] over n lines`, or why significance was not tested."""
+        if self.interval is not None:
+            low, high = self.interval
+            return f"95% interval [{low:+.3f}, {high:+.3f}] over {self.paired_lines} lines"
+        if self.paired_lines:
+            return f"only {self.paired_lines} paired lines, too few to test significance"
+        return "no per-line scores to pair, significance not tested"
+
+
+def paired_bootstrap(
+    current: dict[str, float], baseline: dict[str, float]
+) -> tuple[int, tuple[float, float] | None]:
+    """Lines scored in both runs, and the interval of their mean change (None below MIN_PAIRED_LINES).
+    Seeded, so the same results always give the same verdict."""
+    changes = [current[line] - baseline[line] for line in sorted(current.keys() & baseline.keys())]
+    if len(changes) < MIN_PAIRED_LINES:
+        return len(changes), None
+    rng = random.Random(0)
+    means = sorted(sum(rng.choices(changes, k=len(changes))) / len(changes) for _ in range(RESAMPLES))
+    tail = (1 - CONFIDENCE) / 2
+    return len(changes), (means[int(tail * RESAMPLES)], means[int((1 - tail) * RESAMPLES) - 1])
+
+
+@dataclass(frozen=True)
+class Finding:
+    key: RecordKey
+    metric: str
+    message: str
+
+    def __str__(self) -> str:
+        evaluator, flow, variant, dataset = self.key
+        return f"{evaluator}.{self.metric} on {dataset} (flow {flow}, variant {variant}): {self.message}"
+
+
+@dataclass
+class GateReport:
+    failures: list[Finding]
+    regressions: list[Finding]
+    deltas: dict[tuple[RecordKey, str], Delta]
+    tolerance: float
+    baseline_note: str = ""  # why the baseline was not compared, when it was not
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures
+
+
+def record_key(evaluation: dict[str, Any]) -> RecordKey:
+    return evaluation["evaluator"], evaluation["flow"], evaluation["variant"], evaluation["dataset"]
+
+
+def threshold_for(gate: GateConfig, evaluator: str, metric: str, dataset: str) -> float | None:
+    minimum = gate.thresholds.get(f"{evaluator}.{metric}")
+    return minimum.get(dataset) if isinstance(minimum, dict) else minimum
+
+
+def check(results: dict[str, Any], gate: GateConfig, baseline: dict[str, Any] | None = None) -> GateReport:
+    failures = _unevaluated_runs(results) if gate.thresholds else []
+    for evaluation in results["evaluations"]:
+        key, metrics = record_key(evaluation), evaluation["metrics"]
+        for threshold_key in gate.thresholds:
+            evaluator, _, metric = threshold_key.partition(".")
+            minimum = threshold_for(gate, evaluator, metric, key[3])
+            if evaluator != key[0] or minimum is None:
+                continue
+            if metric not in metrics and evaluation.get("skipped"):
+                failures.append(Finding(key, metric, f"not measured: {evaluation['skipped']}"))
+            elif metric not in metrics:
+                failures.append(Finding(key, metric, f"no such metric (produced: {sorted(metrics)})"))
+            elif not math.isfinite(metrics[metric]):  # NaN is below nothing: it would pass unnoticed
+                failures.append(Finding(key, metric, f"{metrics[metric]} is not a number"))
+            elif metrics[metric] < minimum:
+                failures.append(
+                    Finding(key, metric, f"{metrics[metric]:.3f} is below the threshold {minimum:.3f}")
+                )
+    note = different_models(results, baseline) if baseline else ""
+    comparable = baseline if baseline and not note else {"evaluations": []}
+    deltas, regressions = _compare(results, comparable, gate.tolerance)
+    if gate.fail_on_regression:
+        failures += regressions
+    return GateReport(failures, regressions, deltas, gate.tolerance, note)
+
+
+def different_models(results: dict[str, Any], baseline: dict[str, Any]) -> str:
+    """Why two results cannot be compared ("" when they can): a drop between the offline model and
+    a real one, or two deployments, says nothing about the change under review. Results saved
+    before the model was recorded are compared."""
+    current, before = results.get("model"), baseline.get("model")
+    if not current or not before or current == before:
+        return ""
+    return (
+        f"baseline not compared: it was scored by {_model_text(before)}, this run by {_model_text(current)}; "
+        "the thresholds alone decide"
+    )
+
+
+def _model_text(model: dict[str, str]) -> str:
+    return f"{model.get('provider')} {model.get('model')} ({model.get('endpoint')})"
+
+
+def _unevaluated_runs(results: dict[str, Any]) -> list[Finding]:
+    """A run whose every line failed has no scores; a gate must not pass for want of them."""
+    return [
+        Finding(("run", run["flow"], run["variant"], run["dataset"]), "lines", message)
+        for run in results.get("runs", [])
+        if run["lines"] and run["failed"] == run["lines"]
+        for message in [f"{run['failed']} of {run['lines']} lines failed, so nothing was evaluated"]
+    ]
+
+
+def _compare(
+    results: dict[str, Any], baseline: dict[str, Any], tolerance: float
+) -> tuple[dict[tuple[RecordKey, str], Delta], list[Finding]]:
+    before = {record_key(e): e for e in baseline["evaluations"]}
+    deltas, regressions = {}, []
+    for evaluation in results["evaluations"]:
+        key = record_key(evaluation)
+        old = before.get(key, {"metrics": {}})
+        for metric, value in evaluation["metrics"].items():
+            if metric not in old["metrics"]:
+                continue
+            lines = evaluation.get("line_metrics", {}).get(metric, {})
+            paired, interval = paired_bootstrap(lines, old.get("line_metrics", {}).get(metric, {}))
+            delta = Delta(value, old["metrics"][metric], paired, interval)
+            deltas[key, metric] = delta
+            if delta.change < -tolerance and delta.significant is not False:
+                message = f"{value:.3f} regressed {delta.change:+.3f} from baseline {delta.baseline:.3f}"
+                detail = f"tolerance {tolerance:.3f}; {delta.describe()}"
+                regressions.append(Finding(key, metric, f"{message} ({detail})"))
+    return deltas, regressions

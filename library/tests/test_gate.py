@@ -1,0 +1,183 @@
+"""The gate fails on every metric, dataset and variant below its threshold, and on regressions."""
+
+import json
+from pathlib import Path
+
+import yaml
+from typer.testing import CliRunner
+
+from aiops_platform.cli import app
+from aiops_platform.experiment import GateConfig
+from aiops_platform.gate import check
+
+runner = CliRunner()
+
+
+def _results(**metrics_by_dataset: dict[str, float]) -> dict:
+    return {
+        "evaluations": [
+            {"evaluator": "qa_metrics", "flow": "qa", "variant": "v1", "dataset": dataset, "metrics": metrics}
+            for dataset, metrics in metrics_by_dataset.items()
+        ]
+    }
+
+
+def _with_gate(experiment: Path, gate: dict) -> Path:
+    data = yaml.safe_load(experiment.read_text(encoding="utf-8"))
+    data["gate"] = gate
+    experiment.write_text(yaml.safe_dump(data), encoding="utf-8")
+    return experiment
+
+
+def test_every_metric_below_its_threshold_is_named():
+    gate = GateConfig(thresholds={"qa_metrics.f1_score": {"core": 0.8, "hard": 0.5}, "qa_metrics.em": 0.9})
+    report = check(_results(core={"f1_score": 0.9, "em": 0.5}, hard={"f1_score": 0.4, "em": 1.0}), gate)
+    assert not report.passed
+    assert sorted(str(f) for f in report.failures) == [
+        "qa_metrics.em on core (flow qa, variant v1): 0.500 is below the threshold 0.900",
+        "qa_metrics.f1_score on hard (flow qa, variant v1): 0.400 is below the threshold 0.500",
+    ]
+
+
+def test_a_run_whose_every_line_failed_fails_the_gate_instead_of_escaping_it():
+    results = _results(core={"f1_score": 0.9})  # hard's run failed on every line: no evaluation of it
+    results["runs"] = [
+        {"flow": "qa", "variant": "v1", "dataset": "core", "lines": 5, "failed": 1},
+        {"flow": "qa", "variant": "v1", "dataset": "hard", "lines": 5, "failed": 5},
+    ]
+    report = check(results, GateConfig(thresholds={"qa_metrics.f1_score": 0.5}))
+    assert [str(f) for f in report.failures] == [
+        "run.lines on hard (flow qa, variant v1): 5 of 5 lines failed, so nothing was evaluated"
+    ]
+    assert check(results, GateConfig()).passed  # nothing gated: the command's own exit code says it
+
+
+def test_reachable_thresholds_pass_and_a_missing_metric_fails():
+    assert check(_results(core={"f1_score": 0.9}), GateConfig(thresholds={"qa_metrics.f1_score": 0.5})).passed
+    report = check(_results(core={"f1_score": 0.9}), GateConfig(thresholds={"qa_metrics.recall": 0.5}))
+    assert "no such metric (produced: ['f1_score'])" in str(report.failures[0])
+
+
+def test_a_drop_beyond_the_tolerance_is_a_regression_with_its_delta():
+    baseline = _results(core={"f1_score": 0.90, "em": 0.50})
+    current = _results(core={"f1_score": 0.80, "em": 0.49})
+    report = check(current, GateConfig(tolerance=0.02), baseline)
+    assert [str(f) for f in report.regressions] == [
+        "qa_metrics.f1_score on core (flow qa, variant v1): 0.800 regressed -0.100 from baseline 0.900 "
+        "(tolerance 0.020; no per-line scores to pair, significance not tested)"
+    ]
+    assert not report.passed
+    assert round(report.deltas[("qa_metrics", "qa", "v1", "core"), "em"].change, 3) == -0.01
+    assert check(current, GateConfig(tolerance=0.02, fail_on_regression=False), baseline).passed
+
+
+def _scored(line_scores: list[float]) -> dict:
+    """Results whose f1_score on `core` is these per-line scores (ids l00, l01, ...)."""
+    results = _results(core={"f1_score": sum(line_scores) / len(line_scores)})
+    results["evaluations"][0]["line_metrics"] = {
+        "f1_score": {f"l{i:02}": s for i, s in enumerate(line_scores)}
+    }
+    return results
+
+
+# A kept-back pair against one baseline of 20 lines: both drop the mean by 0.06, beyond a 0.05
+# tolerance. In the real drop nearly every line loses a little; in the noise lines move both ways.
+BASELINE_LINES = [0.9, 0.7, 0.8, 0.6, 1.0, 0.5, 0.9, 0.7, 0.8, 0.6] * 2
+REAL_DROP = [score - 0.06 + (0.02 if i % 2 else -0.02) for i, score in enumerate(BASELINE_LINES)]
+NOISE = [score + (0.3 if i % 2 == 0 else -0.42) for i, score in enumerate(BASELINE_LINES)]
+
+
+def test_a_real_drop_is_a_regression_and_noise_of_the_same_size_is_not():
+    gate, baseline = GateConfig(tolerance=0.05), _scored(BASELINE_LINES)
+    drop, noise = check(_scored(REAL_DROP), gate, baseline), check(_scored(NOISE), gate, baseline)
+    key = (("qa_metrics", "qa", "v1", "core"), "f1_score")
+    assert round(drop.deltas[key].change, 3) == round(noise.deltas[key].change, 3) == -0.06
+    (finding,) = drop.regressions
+    assert "regressed -0.060" in str(finding) and "over 20 lines" in str(finding)
+    assert drop.deltas[key].significant and not drop.passed
+    assert noise.deltas[key].significant is False and noise.regressions == [] and noise.passed
+
+
+def test_a_baseline_scored_by_another_model_is_not_compared_and_the_report_says_why():
+    """A fork's pull request runs the offline model; main's baseline came from the real one."""
+    baseline, current = _scored(BASELINE_LINES), _scored(REAL_DROP)
+    real = {"provider": "azure_openai", "model": "gpt-4o-mini", "endpoint": "dev.openai.azure.com"}
+    baseline["model"] = real
+    current["model"] = {"provider": "offline", "model": "offline-extractive", "endpoint": "offline"}
+    report = check(current, GateConfig(tolerance=0.05), baseline)
+    assert report.passed and report.regressions == [] and report.deltas == {}
+    assert report.baseline_note == (
+        "baseline not compared: it was scored by azure_openai gpt-4o-mini (dev.openai.azure.com), "
+        "this run by offline offline-extractive (offline); the thresholds alone decide"
+    )
+    current["model"] = baseline["model"]  # the same model: the drop is found
+    assert not check(current, GateConfig(tolerance=0.05), baseline).passed
+
+
+def test_too_few_paired_lines_fall_back_to_the_tolerance_and_say_so():
+    report = check(_scored([0.5, 0.4, 0.3]), GateConfig(tolerance=0.05), _scored([0.9, 0.8, 0.7]))
+    (finding,) = report.regressions
+    assert "only 3 paired lines, too few to test significance" in str(finding)
+
+
+def test_run_with_gate_exits_1_naming_the_failure(tiny_experiment: Path, tmp_path: Path):
+    _with_gate(tiny_experiment, {"thresholds": {"qa_metrics.f1_score": 0.99}})
+    out = tmp_path / "out"
+    result = runner.invoke(
+        app, ["experiment", "run", "--gate", "-f", str(tiny_experiment), "--output", str(out)]
+    )
+    assert result.exit_code == 1
+    assert {{ ('qa_metrics.f1_score on hard_qa (flow ' ~ cookiecutter.flow_kind ~ ', variant default)') | jsonify }} in result.output
+    assert "Gate failed" in result.output
+    (folder,) = out.iterdir()
+    assert json.loads((folder / "results.json").read_text(encoding="utf-8"))["gate"]["passed"] is False
+
+
+def test_run_with_a_reachable_gate_passes(tiny_experiment: Path, tmp_path: Path):
+    _with_gate(
+        tiny_experiment,
+        {"thresholds": {"qa_metrics.f1_score": 0.1, "qa_metrics.exact_match": {"core_qa": 1.0}}},
+    )
+    out = tmp_path / "out"
+    result = runner.invoke(
+        app, ["experiment", "run", "--gate", "-f", str(tiny_experiment), "--output", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    assert "Gate passed" in result.output
+
+
+def test_baseline_deltas_show_in_the_summary_and_saved_results_can_be_gated(
+    tiny_experiment: Path, tmp_path: Path
+):
+    runner.invoke(app, ["experiment", "run", "-f", str(tiny_experiment), "--output", str(tmp_path / "main")])
+    (main_results,) = (tmp_path / "main").glob("*/results.json")
+    inflated = json.loads(main_results.read_text(encoding="utf-8"))
+    for evaluation in inflated["evaluations"]:
+        evaluation["metrics"] = {name: value + 0.5 for name, value in evaluation["metrics"].items()}
+    baseline = tmp_path / "baseline.json"
+    baseline.write_text(json.dumps(inflated), encoding="utf-8")
+
+    arguments = ["-f", str(tiny_experiment), "--baseline", str(baseline)]
+    result = runner.invoke(app, ["experiment", "run", *arguments, "--output", str(tmp_path / "pr")])
+    (summary,) = (tmp_path / "pr").glob("*/summary.md")
+    assert "(-0.500) ⚠" in summary.read_text(encoding="utf-8")
+    assert "regressed -0.500" in result.output
+
+    gated = runner.invoke(app, ["experiment", "gate", str(main_results), *arguments])
+    assert gated.exit_code == 1 and "regressed" in gated.output
+
+    inflated["model"] = {"provider": "openai", "model": "gpt-4o", "endpoint": "api.openai.com"}
+    baseline.write_text(json.dumps(inflated), encoding="utf-8")
+    note = "Offline stand-in model: a pull request from a fork."
+    other = runner.invoke(
+        app,
+        ["experiment", "run", *arguments, "--output", str(tmp_path / "fork")],
+        env={"AIOPS_RUN_NOTE": note},
+    )
+    assert other.exit_code == 0 and "regressed" not in other.output
+    (summary,) = (tmp_path / "fork").glob("*/summary.md")
+    text = summary.read_text(encoding="utf-8")
+    assert "> Model: offline offline-extractive\n" in text and f"> {note}\n" in text
+    assert "> Baseline not compared: it was scored by openai gpt-4o (api.openai.com)" in text
+    saved = json.loads(summary.with_name("results.json").read_text(encoding="utf-8"))
+    assert saved["note"] == note and saved["model"]["provider"] == "offline"

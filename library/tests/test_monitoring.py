@@ -1,0 +1,270 @@
+"""Monitoring as code and the feedback loop: thresholds from one file, samples that register."""
+
+from __future__ import annotations
+
+import inspect
+import json
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from aiops_platform import llm, monitor, tracing
+from aiops_platform.cli import app
+from aiops_platform.data_validation import validate_jsonl
+from aiops_platform.evaluation import ONLINE_JUDGES
+from aiops_platform.flow_entry import load_entry
+from aiops_platform.monitoring_config import (
+    MonitoringConfigError,
+    arm_parameters,
+    load_config,
+)
+from aiops_platform.registry import LocalRegistry
+from aiops_platform.settings import get_settings
+
+PROJECT = Path(__file__).resolve().parents[1]
+MONITORING = PROJECT / "monitoring"
+EXPERIMENT_LINE = {"question": "Q?"{% if cookiecutter.flow_kind != 'rag' %}, "context": "C."{% endif %}{% if cookiecutter.flow_kind == 'chat' %}, "chat_history": []{% endif %}}
+THRESHOLD = re.compile(r"^\[json\(parameters\('(\w+)'\)\)\]$")
+runner = CliRunner()
+SAMPLE = Path(".aiops/samples/production_samples.jsonl")  # where `monitor sample` writes by default
+
+
+def _json(name: str) -> dict:
+    return json.loads((MONITORING / name).read_text(encoding="utf-8"))
+
+
+def test_the_committed_alert_parameters_come_from_the_config():
+    assert (MONITORING / "alerts.parameters.json").read_text(encoding="utf-8") == arm_parameters(
+        load_config(MONITORING / "config.yaml")
+    ), "monitoring/alerts.parameters.json is stale: run `make alert-params`"
+
+
+def test_every_alert_rule_takes_its_threshold_from_the_config():
+    template, parameters = _json("alerts.json"), _json("alerts.parameters.json")["parameters"]
+    alerts = load_config(MONITORING / "config.yaml").alerts
+    rules = [r for r in template["resources"] if r["type"] == "Microsoft.Insights/scheduledQueryRules"]
+    names = {re.search(r"\{0\}-([\w-]+)'", rule["name"])[1] for rule in rules}
+    assert names == {"server-errors", "latency-p95", "daily-tokens", "daily-cost", "online-score-drop"}
+    expected = {
+        "serverErrorRatePercent": alerts.server_error_rate_percent,
+        "latencyP95Ms": alerts.latency_p95_ms,
+        "dailyTokens": alerts.daily_tokens,
+        "dailyCost": alerts.daily_cost,
+        "onlineScoreMin": alerts.online_score_min,
+    }
+    used = set()
+    for rule in rules:
+        (criterion,) = rule["properties"]["criteria"]["allOf"]
+        match = THRESHOLD.match(str(criterion["threshold"]))
+        assert match, f"{rule['name']}: threshold {criterion['threshold']!r} is a literal, not a parameter"
+        used.add(match[1])
+        assert float(parameters[match[1]]["value"]) == float(expected[match[1]])
+        assert rule["properties"]["actions"]["actionGroups"], rule["name"]
+    assert used == set(expected)
+    assert any(r["type"] == "Microsoft.Insights/actionGroups" for r in template["resources"])
+    assert set(parameters) <= set(template["parameters"])
+
+
+def test_the_workbook_is_a_deployable_template_with_queries():
+    template = _json("workbook.json")
+    (workbook_resource,) = template["resources"]
+    assert workbook_resource["type"] == "Microsoft.Insights/workbooks"
+    items = template["variables"]["workbook"]["items"]
+    queries = [item["content"]["query"] for item in items if item["type"] == 3]
+    assert any("gen_ai.usage.input_tokens" in query for query in queries)
+    assert any("online_evaluation" in query for query in queries)
+
+
+def test_a_bad_config_names_the_field(tmp_path: Path):
+    config = yaml.safe_load((MONITORING / "config.yaml").read_text(encoding="utf-8"))
+    config["alerts"]["latency_p95_ms"] = -1
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
+    with pytest.raises(MonitoringConfigError, match=r"alerts\.latency_p95_ms: Input should be greater"):
+        load_config(tmp_path / "config.yaml")
+
+
+@pytest.fixture
+def traced_requests(project_copy: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Five flow calls traced into the scratch project's store."""
+    store = project_copy / ".aiops/traces"
+    monkeypatch.setenv("AIOPS_TRACE_DIR", str(store))
+    get_settings.cache_clear()
+    tracing.reset()
+    flow = load_entry(project_copy / {{ ('flows/' ~ cookiecutter.flow_kind) | jsonify }})
+    rows = (project_copy / "data/core_qa.jsonl").read_text(encoding="utf-8").splitlines()[:5]
+    for row in map(json.loads, rows):
+        flow(**{name: row[name] for name in inspect.signature(flow).parameters if name in row})
+    yield store
+    get_settings.cache_clear()
+    tracing.reset()
+
+
+def test_sampled_requests_become_a_registered_dataset_version(traced_requests: Path, project_copy: Path):
+    with tracing.run_attributes(variant="baseline", dataset="core_qa"):  # an experiment run: not sampled
+        load_entry(project_copy / {{ ('flows/' ~ cookiecutter.flow_kind) | jsonify }})(**EXPERIMENT_LINE)
+    result = runner.invoke(app, ["monitor", "sample", "--size", "10"])
+    assert result.exit_code == 0, result.output
+    assert "Sampled 5 requests" in result.output
+    result = runner.invoke(app, ["monitor", "sample", "--size", "3"])
+    assert result.exit_code == 0, result.output
+    assert {{ ('azureml:' ~ cookiecutter.use_case_code | lower ~ '_production_samples:2 (new version') | jsonify }} in result.output
+    data = project_copy / SAMPLE
+    assert "into .aiops/samples/production_samples.jsonl" in result.output
+    assert not (project_copy / "data/production_samples.jsonl").exists()  # real requests: not committed
+    lines = [json.loads(line) for line in data.read_text(encoding="utf-8").splitlines()]
+    assert len(lines) == 3 and all(line["ground_truth"] == "" and line["answer"] for line in lines)
+    assert all(line["question"] and line["context"] for line in lines)
+    assert validate_jsonl(data, {"question", "answer", "context", "ground_truth"}) == []
+    again = runner.invoke(app, ["monitor", "sample", "--size", "3"])  # same traces, same seed
+    assert "(unchanged" in again.output
+    bigger = runner.invoke(app, ["monitor", "sample", "--size", "4"])
+    assert "production_samples:3 (new version" in bigger.output
+    versions = LocalRegistry(project_copy).versions()
+    assert [v.version for v in versions[{{ (cookiecutter.use_case_code | lower) | jsonify }} + "_production_samples"]] == ["1", "2", "3"]
+
+
+def test_committing_a_sample_is_an_explicit_output_under_data(traced_requests: Path, project_copy: Path):
+    committed = ["--output", "data/production_samples.jsonl"]
+    result = runner.invoke(app, ["monitor", "sample", "--size", "2", *committed])
+    assert result.exit_code == 0, result.output
+    assert "into data/production_samples.jsonl" in result.output
+    assert validate_jsonl(project_copy / "data/production_samples.jsonl", {"question", "answer"}) == []
+    spec = yaml.safe_load((project_copy / "data/production_samples.yml").read_text(encoding="utf-8"))
+    assert spec["name"].endswith("_production_samples") and spec["path"] == "production_samples.jsonl"
+    assert not (project_copy / SAMPLE).exists()
+    outside = runner.invoke(app, ["monitor", "sample", "--output", str(project_copy.parent / "x.jsonl")])
+    assert outside.exit_code == 1 and "must be inside the project" in " ".join(outside.output.split())
+
+
+def test_sampling_never_overwrites_labelled_lines(traced_requests: Path, project_copy: Path):
+    assert runner.invoke(app, ["monitor", "sample", "--size", "2"]).exit_code == 0
+    data = project_copy / SAMPLE
+    labelled = data.read_text(encoding="utf-8").replace('"ground_truth": ""', '"ground_truth": "checked"', 1)
+    data.write_text(labelled, encoding="utf-8")
+    result = runner.invoke(app, ["monitor", "sample", "--size", "2"])
+    assert result.exit_code == 1
+    assert "has 1 labelled lines; keep them and sample into another --name" in " ".join(result.output.split())
+    assert data.read_text(encoding="utf-8") == labelled
+    elsewhere = runner.invoke(app, ["monitor", "sample", "--size", "2", "--name", "production_samples_2"])
+    assert elsewhere.exit_code == 0, elsewhere.output
+
+
+def test_online_evaluation_scores_the_latest_registered_sample_and_emits_them(
+    traced_requests: Path, project_copy: Path
+):
+    missing = runner.invoke(app, ["monitor", "evaluate"])
+    assert missing.exit_code == 1
+    assert "no production sample in the local registry yet: run `make sample` first" in missing.output
+    assert runner.invoke(app, ["monitor", "sample", "--size", "3"]).exit_code == 0
+    assert runner.invoke(app, ["monitor", "sample", "--size", "4"]).exit_code == 0
+    (project_copy / SAMPLE).unlink()  # the registered version is what is read, not the working file
+    result = runner.invoke(app, ["monitor", "evaluate"])
+    assert result.exit_code == 0, result.output
+    scores = json.loads((project_copy / "results/online/scores.json").read_text(encoding="utf-8"))
+    prefix = {{ (cookiecutter.use_case_code | lower) | jsonify }}
+    assert scores["dataset"].startswith(f"azureml:{prefix}_production_samples@latest (")
+    assert "_production_samples/2/production_samples.jsonl" in scores["dataset"]
+    assert (scores["lines"], scores["unscored"]) == (4, 0)
+    assert set(scores["scores"]) == set(ONLINE_JUDGES)
+    assert all(1.0 <= value <= 5.0 for value in scores["scores"].values())
+    (online,) = [s for s in monitor.read_spans([traced_requests]) if s["name"] == "online_evaluation"]
+    assert online["attributes"]["aiops.score.groundedness"] == scores["scores"]["groundedness"]
+
+
+def test_a_line_the_judges_cannot_score_is_counted_not_fatal(traced_requests: Path, project_copy: Path):
+    assert runner.invoke(app, ["monitor", "sample", "--size", "3"]).exit_code == 0
+    data = project_copy / SAMPLE
+    data.write_text(data.read_text(encoding="utf-8") + '{"id": "broken", "question": "no answer field"}\n')
+    result = runner.invoke(app, ["monitor", "evaluate", str(data)])
+    assert result.exit_code == 0, result.output
+    assert "3 lines scored, 1 not" in " ".join(result.output.split())
+
+
+def test_a_judge_reply_that_is_not_a_score_object_fails_its_line_not_the_command(
+    traced_requests: Path, project_copy: Path, monkeypatch: pytest.MonkeyPatch
+):
+    assert runner.invoke(app, ["monitor", "sample", "--size", "3"]).exit_code == 0
+    reply = llm.Completion("[4, 5]", 0, 0)  # JSON, but not the score object a judge must answer
+    monkeypatch.setattr(llm, "chat", lambda *args, **kwargs: reply)
+    result = runner.invoke(app, ["monitor", "evaluate", str(project_copy / SAMPLE)])
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.output
+    assert "no line could be scored (3 failed)" in " ".join(result.output.split())
+
+
+def test_long_inputs_are_cut_per_string_so_spans_stay_valid_json(tmp_path: Path, monkeypatch):
+    monkeypatch.setenv("AIOPS_TRACE_DIR", str(tmp_path))
+    tracing.reset()
+    echo = tracing.traced("flow echo")(lambda question, context: {"answer": "a", "context": context})
+    echo(question="q", context="x" * (tracing.CONTENT_LIMIT + 1000))
+    tracing.reset()
+    spans = monitor.read_spans([tmp_path])
+    (root,) = monitor.requests(spans)
+    assert len(json.loads(root["attributes"]["aiops.inputs"])["context"]) == tracing.CONTENT_LIMIT
+    (line,) = monitor.sample(spans, 5, 0)
+    assert len(line["context"]) == tracing.CONTENT_LIMIT
+
+
+def test_an_app_insights_export_reads_as_the_same_spans(tmp_path: Path):
+    columns = ["id", "operation_Id", "operation_ParentId", "name", "duration", "success", "customDimensions"]
+    columns.append("start_ms")
+    dimensions = {"aiops.flow": {{ cookiecutter.flow_kind | jsonify }}, "aiops.variant": "blue"}
+    chat = {"gen_ai.usage.input_tokens": "40", "gen_ai.usage.output_tokens": "8"}
+    flow = {{ ('flow ' ~ cookiecutter.flow_kind) | jsonify }}
+    rows = [
+        ["f1", "t1", "req1", flow, 120.0, "True", json.dumps(dimensions), 1_700_000_000_000],
+        ["c1", "t1", "f1", "chat gpt-4o-mini", 100.0, "True", json.dumps(chat), 1_700_000_000_010],
+        ["f2", "t2", "req2", flow, 300.0, "False", json.dumps(dimensions), 1_700_000_001_000],
+    ]
+    table = {"name": "PrimaryResult", "columns": [{"name": column} for column in columns], "rows": rows}
+    export = tmp_path / "app-insights.json"
+    export.write_text(json.dumps({"tables": [table]}), encoding="utf-8")
+    (summary,) = monitor.summarise(monitor.read_spans([export]), load_config(MONITORING / "config.yaml"))
+    assert (summary.requests, summary.errors, summary.input_tokens, summary.output_tokens) == (2, 1, 40, 8)
+    assert (summary.p50_ms, summary.p95_ms) == (120.0, 300.0)
+
+
+def test_a_corrupt_line_in_the_store_is_skipped_with_a_warning_naming_it(traced_requests: Path):
+    tracing.reset()  # flushes the store
+    (span_file,) = traced_requests.glob("spans-*.jsonl")
+    good = span_file.read_text(encoding="utf-8")
+    span_file.write_text(good + '{"name": "cut sho\n[1, 2]\n', encoding="utf-8")
+    result = runner.invoke(app, ["monitor", "summary"])
+    assert result.exit_code == 0, result.output
+    total = len(good.splitlines())
+    output = " ".join(result.output.split())  # rich wraps long paths
+    assert f"{span_file.name}:{total + 1}: skipped, not valid JSON" in output
+    assert f"{span_file.name}:{total + 2}: skipped, not a JSON object" in output
+    flow = {{ cookiecutter.flow_kind | jsonify }}
+    (row,) = [line.split() for line in result.output.splitlines() if line.split()[:1] == [flow]]
+    assert row[2] == "5"  # every request still counted
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["summary", "missing.jsonl"], "missing.jsonl: no such file"),
+        (["summary", "--config", "missing.yaml"], "missing.yaml: [Errno 2] No such file or directory"),
+        (["summary", "empty-store"], "no traces in empty-store: run the flow first"),
+        (["summary", "pyproject.toml"], "pyproject.toml: not a span file or App Insights export"),
+        (["sample", "empty-store"], "no successful requests with recorded inputs in empty-store"),
+        (["evaluate", "missing.jsonl"], "missing.jsonl: no such file"),
+        (["evaluate", "azureml:nope"], "'azureml:nope' is not azureml:<name>:<version>"),
+    ],
+    ids=[
+        "missing-span-file",
+        "missing-config",
+        "empty-store",
+        "not-spans",
+        "nothing-to-sample",
+        "missing-sample-file",
+        "bad-reference",
+    ],
+)
+def test_bad_monitor_input_is_one_clear_line(project_copy: Path, arguments: list[str], message: str):
+    result = runner.invoke(app, ["monitor", *arguments])
+    assert result.exit_code in (1, 2)
+    assert message in " ".join(result.output.split())
+    assert "Traceback" not in result.output

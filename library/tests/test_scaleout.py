@@ -1,0 +1,63 @@
+"""The same experiment as an Azure ML pipeline job, checked offline with azure-ai-ml's loaders.
+
+Nothing is submitted to Azure here; `az ml job create -f azureml/experiment.pipeline.yml` does that.
+"""
+
+from pathlib import Path
+
+import pytest
+import yaml
+from azure.ai.ml import load_environment, load_job
+from azure.ai.ml.entities import PipelineJob
+from typer.testing import CliRunner
+
+from aiops_platform.cli import app
+from aiops_platform.experiment import ExperimentError, load, select
+
+
+def test_a_slice_keeps_only_the_chosen_variant_and_dataset(project_root: Path):
+    sliced = select(load(project_root / "experiment.yaml"), ["concise"], ["hard_qa"])
+    assert [v.name for flow in sliced.flows for v in flow.variants] == ["concise"]
+    assert [d.name for d in sliced.datasets] == ["hard_qa"]
+    with pytest.raises(ExperimentError, match=r"no dataset named \['nope'\]"):
+        select(sliced, None, ["nope"])
+
+
+def test_pipeline_has_one_step_per_variant_and_dataset_and_loads_with_azure_ml(project_copy: Path):
+    result = CliRunner().invoke(app, ["experiment", "azureml", "--env", "test", "--output", "azureml"])
+    assert result.exit_code == 0, result.output
+    environment = load_environment(project_copy / "azureml" / "environment.yml")
+    pip_packages = environment.conda_file["dependencies"][-1]["pip"]
+    assert "azure-ai-evaluation==1.18.10" in pip_packages
+    assert not [pin for pin in pip_packages if pin.startswith("promptflow")]  # an extra; engine: inprocess
+    job = load_job(project_copy / "azureml" / "experiment.pipeline.yml")
+    assert isinstance(job, PipelineJob)
+    datasets = ["core_qa", "hard_qa"{% if cookiecutter.flow_kind == 'chat' %}, "multi_turn_qa"{% endif %}, "safety"]
+    flow = {{ cookiecutter.flow_kind | jsonify }}
+    assert sorted(job.jobs) == [
+        f"{flow}_{variant}_{dataset}" for variant in ("baseline", "concise") for dataset in datasets
+    ]
+    step = job.jobs[f"{flow}_concise_hard_qa"]
+    assert "experiment run --gate --env test --variant concise --dataset hard_qa" in step.command
+    assert step.environment_variables["LLM_PROVIDER"] == "azure_openai"
+
+
+@pytest.mark.parametrize("where", ["azureml", "specs/nested/deeper", "outside"])
+def test_every_step_uploads_the_project_root_wherever_the_specs_are_written(project_copy: Path, where: str):
+    """Azure ML reads `code:` relative to the job file, so it must follow `--output`."""
+    output = project_copy.parent / "elsewhere" if where == "outside" else project_copy / where
+    result = CliRunner().invoke(app, ["experiment", "azureml", "--output", str(output)])
+    assert result.exit_code == 0, result.output
+    job = load_job(output / "experiment.pipeline.yml")
+    for step in job.jobs.values():
+        assert (Path(job.base_path) / step.code).resolve() == project_copy.resolve()
+
+
+def test_an_experiment_on_the_prompt_flow_engine_gets_the_promptflow_extra_in_its_job(project_copy: Path):
+    spec = project_copy / "experiment.yaml"
+    experiment = yaml.safe_load(spec.read_text(encoding="utf-8"))
+    spec.write_text(yaml.safe_dump({**experiment, "engine": "promptflow"}), encoding="utf-8")
+    result = CliRunner().invoke(app, ["experiment", "azureml", "--output", "azureml"])
+    assert result.exit_code == 0, result.output
+    conda = yaml.safe_load((project_copy / "azureml/conda.yml").read_text(encoding="utf-8"))
+    assert {"promptflow==1.18.5", "keyrings.alt==5.0.2"} <= set(conda["dependencies"][-1]["pip"])

@@ -1,3 +1,0 @@
-from {{ cookiecutter.package_name }}.cli import app
-
-app()
