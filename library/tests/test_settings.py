@@ -5,13 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
+from conftest import answers_into
 
+from aiops_platform import project
 from aiops_platform.llm import ConfigError, build_client
-from aiops_platform.settings import (
-    CONFIGURED_AZURE_OPENAI_ENDPOINT,
-    CONFIGURED_PROVIDER,
-    Settings,
-)
+from aiops_platform.settings import Settings, get_settings
 
 
 def test_auto_stays_offline_without_endpoint_or_key():
@@ -34,17 +33,37 @@ def test_a_copy_of_env_example_stays_offline(project_root: Path, monkeypatch: py
     settings = Settings(_env_file=example)
     assert settings.llm_provider == "auto" and settings.azure_openai_endpoint is None
     assert settings.provider == "offline"
-    commented = f"# AZURE_OPENAI_ENDPOINT={CONFIGURED_AZURE_OPENAI_ENDPOINT}\n"
+    commented = f"# AZURE_OPENAI_ENDPOINT={project.load(project_root).model.azure_openai_endpoint}\n"
     assert commented in example.read_text(encoding="utf-8")
 
 
-def test_auto_goes_online_once_the_configured_provider_is_set_up():
+@pytest.mark.parametrize("configured", ["azure_openai", "openai"])
+def test_auto_goes_online_once_the_configured_provider_is_set_up(configured: str):
     online = Settings(
         llm_provider="auto",
+        configured_provider=configured,
         azure_openai_endpoint="https://x.openai.azure.com/",
         openai_api_key="sk-test",  # pragma: allowlist secret
     )
-    assert online.provider == CONFIGURED_PROVIDER
+    assert online.provider == configured
+
+
+@pytest.mark.parametrize("provider", ["azure_openai", "openai"])
+def test_the_configured_provider_is_the_projects_answer(
+    provider: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """aiops.yaml's model.provider, the provider `auto` goes online with."""
+    answers_into(tmp_path)
+    answers = yaml.safe_load((tmp_path / project.FILE).read_text(encoding="utf-8"))
+    answers["model"]["provider"] = provider
+    (tmp_path / project.FILE).write_text(yaml.safe_dump(answers), encoding="utf-8")
+    (tmp_path / "experiment.yaml").write_text("name: scratch\n", encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    get_settings.cache_clear()
+    try:
+        assert get_settings().configured_provider == provider
+    finally:
+        get_settings.cache_clear()
 
 
 @pytest.mark.parametrize(
