@@ -13,6 +13,7 @@ import base64
 import itertools
 import os
 import re
+import shutil
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -20,17 +21,17 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import official_api
 import pytest
 import yaml
-from conftest import JsonHandler, LoopbackServer
+from conftest import PROJECT_ROOT, JsonHandler, LoopbackServer
 from typer.testing import CliRunner
 
-from aiops_platform import approvals, ci_api, paths
+from aiops_platform import approvals, ci_api, project
 from aiops_platform.approvals import ApprovalError
 from aiops_platform.cli import app
 from aiops_platform.governance import EnvironmentPolicy, Governance
 
 runner = CliRunner()
 TOKEN = "ghs_not-a-real-token-0123456789"  # pragma: allowlist secret
-SLUG = paths.DISTRIBUTION
+SLUG = project.load().slug
 
 USERS = {"bob": 11, "carol": 12, "alice": 13}
 TEAMS = {("acme", "qa-leads"): 21}
@@ -190,10 +191,12 @@ def ci():
 
 @pytest.fixture(autouse=True)
 def outside_ci(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """No CI variables or tokens from the machine running the tests; a scratch folder as the project."""
+    """No CI variables or tokens from the machine running the tests; a scratch folder as the project
+    (the sample's aiops.yaml, no governance.yaml: each test writes its own)."""
     for name in list(os.environ):
         if name.startswith(("GITHUB_", "GH_", "SYSTEM_", "BUILD_", "TF_BUILD", "AZURE_DEVOPS_")):
             monkeypatch.delenv(name)
+    shutil.copy(PROJECT_ROOT / project.FILE, tmp_path / project.FILE)
     monkeypatch.chdir(tmp_path)
 
 
