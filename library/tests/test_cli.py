@@ -27,9 +27,9 @@ def test_experiment_run_writes_results_and_summary_for_each_dataset(tiny_experim
     assert [(e["dataset"], e["lines"]) for e in saved["evaluations"]] == [("core_qa", 3), ("hard_qa", 3)]
     summary = (folder / "summary.md").read_text(encoding="utf-8")
     for dataset in ("core_qa", "hard_qa"):
-        assert f"| {{ cookiecutter.flow_kind }} | default | {dataset} | 3 | 0 |" in summary
+        assert f"| qa | default | {dataset} | 3 | 0 |" in summary
     assert "Gate" not in summary  # no thresholds, no baseline: nothing to gate
-    assert (folder / {{ ('evaluations/qa_metrics/' ~ cookiecutter.flow_kind ~ '/default/hard_qa/lines.jsonl') | jsonify }}).is_file()
+    assert (folder / "evaluations/qa_metrics/qa/default/hard_qa/lines.jsonl").is_file()
     assert (folder / "report.html").is_file()
     assert "exact_match" in result.output
 
@@ -58,7 +58,7 @@ def test_validate_loads_every_flow_and_evaluator_entry(project_copy: Path):
     spec.write_text(yaml.safe_dump(data), encoding="utf-8")
     result = runner.invoke(app, ["experiment", "validate"])
     assert result.exit_code == 2
-    assert {{ ('flow ' ~ cookiecutter.flow_kind ~ ": mapped inputs ['topic'] are not parameters") | jsonify }} in result.output
+    assert "flow qa: mapped inputs ['topic'] are not parameters" in result.output
 
 
 def test_validate_never_imports_code_from_outside_the_project(project_copy: Path, tmp_path_factory):
@@ -143,7 +143,7 @@ def test_a_flow_whose_spec_points_outside_the_project_is_refused_before_import(
     outside = tmp_path_factory.mktemp("evil")
     marker = outside / "imported"
     (outside / "evil.py").write_text(EVIL.format(marker=str(marker)), encoding="utf-8")
-    spec = project_copy / "flows" / {{ cookiecutter.flow_kind | jsonify }} / "flow.flex.yaml"
+    spec = project_copy / "flows" / "qa" / "flow.flex.yaml"
     text = spec.read_text(encoding="utf-8")
     entry = re.search(r"^entry: .*$", text, re.MULTILINE)[0]
     spec.write_text(text.replace(entry, f"entry: {json.dumps(f'{outside}/evil:f')}"), encoding="utf-8")
@@ -178,7 +178,7 @@ def test_a_flow_whose_additional_include_lies_outside_the_project_is_refused(
     the entry module replaced the checked one and ran (engine: promptflow)."""
     outside = tmp_path_factory.mktemp("evil")
     marker = outside / "imported"
-    spec = project_copy / "flows" / {{ cookiecutter.flow_kind | jsonify }} / "flow.flex.yaml"
+    spec = project_copy / "flows" / "qa" / "flow.flex.yaml"
     data = yaml.safe_load(spec.read_text(encoding="utf-8"))
     module = data["entry"].partition(":")[0]
     (outside / f"{module}.py").write_text(EVIL.format(marker=str(marker)), encoding="utf-8")
@@ -196,7 +196,7 @@ def test_a_flow_entry_named_like_a_module_python_finds_elsewhere_is_refused(proj
     """Prompt Flow imports a flex entry by name: `entry: os:popen` beside a decoy flows/<flow>/os.py
     passes a check of the file, then runs the standard library's popen (a dataset value as a shell
     command). The name must be the flow's own."""
-    flow = project_copy / "flows" / {{ cookiecutter.flow_kind | jsonify }}
+    flow = project_copy / "flows" / "qa"
     spec = flow / "flow.flex.yaml"
     text = spec.read_text(encoding="utf-8")
     entry = re.search(r"^entry: .*$", text, re.MULTILINE)[0]
