@@ -11,6 +11,7 @@ import itertools
 import json
 import os
 import re
+import shutil
 import socket
 from pathlib import Path
 from typing import Any
@@ -18,16 +19,16 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import official_api
 import pytest
-from conftest import JsonHandler, LoopbackServer
+from conftest import PROJECT_ROOT, JsonHandler, LoopbackServer
 from typer.testing import CliRunner
 
-from aiops_platform import ci_api, pr_comment
+from aiops_platform import ci_api, pr_comment, project
 from aiops_platform.cli import app
-from aiops_platform.pr_comment import MARKER
 
 runner = CliRunner()
 TOKEN = "ghs_not-a-real-token-0123456789"  # pragma: allowlist secret
 BOT = {"login": "github-actions[bot]"}
+MARKER = pr_comment.marker()  # names the sample project (the working directory at import)
 REVIEWER = {"login": "reviewer"}
 
 GITHUB_COMMENTS = re.compile(r"/repos/(?P<repo>[^/]+/[^/]+)/issues/(?P<number>\d+)/comments")
@@ -156,10 +157,11 @@ def forge():
 @pytest.fixture(autouse=True)
 def outside_ci(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """No CI variables from the machine running the tests (these tests run in the project's own
-    pull-request pipeline); a scratch folder as the project."""
+    pull-request pipeline); a scratch folder, with the sample's aiops.yaml, as the project."""
     for name in list(os.environ):
         if name.startswith(("GITHUB_", "GH_", "SYSTEM_", "BUILD_", "TF_BUILD")):
             monkeypatch.delenv(name)
+    shutil.copy(PROJECT_ROOT / project.FILE, tmp_path / project.FILE)
     monkeypatch.chdir(tmp_path)
 
 
@@ -343,6 +345,7 @@ def test_a_summary_over_githubs_limit_is_cut_at_a_line_with_a_note(forge: FakeFo
 def test_a_summary_within_the_limit_is_posted_whole():
     assert pr_comment.body("short", limit=100) == f"{MARKER}\nshort"
     assert MARKER.startswith("<!--") and MARKER.endswith("-->")  # hidden in the rendered comment
+    assert project.load(PROJECT_ROOT).slug in MARKER  # one project's comment, not another's
 
 
 @pytest.mark.parametrize("elsewhere", ["another port", "another host name", "another scheme"])
