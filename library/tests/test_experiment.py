@@ -19,7 +19,7 @@ from aiops_platform.experiment import (
     plan,
 )
 
-QA_DATASETS = ("core_qa", "hard_qa"{% if cookiecutter.flow_kind == 'chat' %}, "multi_turn_qa"{% endif %})
+QA_DATASETS = ("core_qa", "hard_qa")  # the qa sample's (a chat project adds multi_turn_qa)
 DATASETS = (*QA_DATASETS, "safety")
 
 
@@ -27,7 +27,7 @@ def test_the_shipped_experiment_loads_and_plans_every_flow_dataset_and_evaluatio
     experiment = load(project_root / "experiment.yaml")
     runs, evaluations = plan(experiment)
     assert [run.key for run in runs] == [
-        ({{ cookiecutter.flow_kind | jsonify }}, variant, dataset) for variant in ("baseline", "concise") for dataset in DATASETS
+        ("qa", variant, dataset) for variant in ("baseline", "concise") for dataset in DATASETS
     ]
     scored = {(e.evaluator.name, e.base.dataset.name) for e in evaluations}
     assert len(evaluations) == len(scored) * 2  # each once per variant
@@ -124,9 +124,6 @@ def test_the_pr_overlay_limits_lines_and_prod_raises_the_bar(project_root: Path)
     assert {d.name: d.limit for d in pr.datasets} == {
         "core_qa": 10,
         "hard_qa": 10,
-{%- if cookiecutter.flow_kind == 'chat' %}
-        "multi_turn_qa": None,  # eight lines: all of them
-{%- endif %}
         "safety": None,  # every attack, every time
     }
     prod, base = load(project_root / "experiment.yaml", "prod"), load(project_root / "experiment.yaml")
