@@ -8,11 +8,10 @@ once per template: a bare, blob-less clone gives `git rev-list --count <commit>.
 template commits the project is behind) and the CHANGELOG.md at that commit (its release: the
 newest `## x.y.z` heading, "+unreleased" when entries wait under Unreleased).
 
-Every value read from the list or a `.cruft.json` reaches git only as the generated project's
-safe_git allows (loaded from the template's copy): a URL or a path, a commit id; never an option or
-a remote helper. A refused line is reported as `<list>:<line>: ...` and runs nothing. No git command
+Every value read from the list or a `.cruft.json` reaches git only as the platform's safe_git
+allows: a URL or a path, a commit id; never an option or a remote helper. A refused line is reported as `<list>:<line>: ...` and runs nothing. No git command
 that reaches a remote runs inside a listed working tree (its git config may name commands). Every such value
-is printed as the generated project's terminal.py shows text from outside: on the terminal with
+is printed as the platform's terminal.py shows text from outside: on the terminal with
 its control characters visible, in the markdown report as one inline cell (no line break, `|` or
 markup of its own).
 
@@ -25,7 +24,6 @@ Prints a table and writes the same as markdown (--output).
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import re
@@ -35,28 +33,16 @@ import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
 
 BRANCH = "template-update"
-RELEASE_HEADING = re.compile(r"^## +\[?v?(\d+\.\d+\.\d+[0-9A-Za-z.+-]*)\]?", re.MULTILINE)
 GITHUB = re.compile(r"github\.com[:/](?P<repo>[^/]+/[^/]+?)(?:\.git)?/?$")
 KEY_ANSWERS = ("flow_kind", "ci_provider", "deployment_target")
 TIMEOUT_SECONDS = 300
 TEMPLATE = Path(__file__).resolve().parents[1]
-PACKAGE = TEMPLATE / "{{cookiecutter.project_slug}}/src/{{cookiecutter.package_name}}"
-
-
-def _load(name: str) -> ModuleType:
-    """A generated project's policy module, from the template's own copy (it holds no template syntax)."""
-    spec = importlib.util.spec_from_file_location(name, PACKAGE / f"{name}.py")
-    assert spec and spec.loader, name
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-safe_git = _load("safe_git")  # how git is called
-terminal = _load("terminal")  # how text from outside is printed
+# The platform's policy modules and its one CHANGELOG reader, from the template's own library/ (they
+# need nothing beyond the standard library and rich, which this tool's environment has).
+sys.path.insert(0, str(TEMPLATE / "library" / "src"))
+from aiops_platform import changelog, safe_git, terminal  # noqa: E402 - after the path it lives on
 
 
 @dataclass
@@ -88,17 +74,6 @@ def url_of(entry: str) -> str:
     return path.resolve().as_uri() if path.exists() else entry
 
 
-def release(changelog: str | None) -> str:
-    if changelog is None:
-        return "?"
-    match = RELEASE_HEADING.search(changelog)
-    unreleased = re.search(r"^## +Unreleased[^\n]*\n(?P<body>.*?)(?=^## |\Z)", changelog, re.M | re.S | re.I)
-    waiting = bool(unreleased and unreleased["body"].strip())
-    if match is None:
-        return "unreleased" if waiting else "?"
-    return f"{match[1]}+unreleased" if waiting else match[1]
-
-
 class Template:
     """One template repository: its history without file contents, blobs fetched when shown."""
 
@@ -116,7 +91,7 @@ class Template:
 
     def release(self, commit: str) -> str:
         shown = git(self.repo, "show", f"{commit}:CHANGELOG.md")
-        return release(shown.stdout if shown.returncode == 0 else None)
+        return changelog.release(shown.stdout if shown.returncode == 0 else None) or "?"
 
 
 def read_cruft_state(entry: Entry, scratch: Path) -> tuple[dict, list[str]]:

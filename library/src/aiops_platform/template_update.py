@@ -53,6 +53,7 @@ from typing import Any, Literal
 from urllib.parse import quote
 
 from aiops_platform import ci_api, paths, safe_git
+from aiops_platform.changelog import new_entries, release, sections  # noqa: F401 - the updater's API
 
 BRANCH = "template-update"
 BODY_FILE = paths.STATE / "template-update.md"
@@ -63,7 +64,6 @@ MARKER = "<!-- aiops-template-update -->"
 TRAILER = "Template-Update-Commit:"  # ends the commits this makes: a branch without it has people's work
 AZURE_DEVOPS_DESCRIPTION_LIMIT = 4_000  # characters Azure DevOps takes in a pull-request description
 GIT_TIMEOUT_SECONDS = 300
-RELEASE_HEADING = re.compile(r"^## +\[?v?(\d+\.\d+\.\d+[0-9A-Za-z.+-]*)\]?", re.MULTILINE)
 # git's conflict markers, built, so that this file holds none (a scan for them finds real ones only)
 OURS, SEPARATOR, THEIRS = "<" * 7 + " ours", "=" * 7, ">" * 7 + " theirs"
 FALLBACK_IDENTITY = {"user.name": "Template update", "user.email": "template-update@noreply.invalid"}
@@ -202,63 +202,6 @@ class TemplateHistory:
         span = f"{safe_git.commit(old, 'commit')}..{safe_git.commit(new, 'commit')}"
         done = safe_git.run(self.repo, "rev-list", "--count", span)
         return int(done.stdout) if done.returncode == 0 else None
-
-
-# --- CHANGELOG -------------------------------------------------------------------------------------
-
-
-def sections(changelog: str) -> list[tuple[str, list[str]]]:
-    """(heading, entries) for each `## ` section: an entry is a top-level bullet with its continuation
-    lines, or a paragraph."""
-    found: list[tuple[str, list[str]]] = []
-    entry: list[str] = []
-
-    def close() -> None:
-        if found and entry:
-            found[-1][1].append("\n".join(entry).strip())
-        entry.clear()
-
-    for line in changelog.splitlines():
-        if line.startswith("## "):
-            close()
-            found.append((line[3:].strip(), []))
-        elif not found or line.startswith("# "):
-            continue
-        elif not line.strip():
-            close()
-        elif line.startswith(("- ", "* ")):
-            close()
-            entry.append(line)
-        else:
-            entry.append(line)
-    close()
-    return found
-
-
-def new_entries(old: str | None, new: str | None) -> list[tuple[str, list[str]]]:
-    """The entries of the new CHANGELOG that the old one did not have, under their headings (an entry
-    that only moved from Unreleased to its release heading is not new)."""
-    known = {" ".join(entry.split()) for _, entries in sections(old or "") for entry in entries}
-    found = []
-    for heading, entries in sections(new or ""):
-        added = [entry for entry in entries if " ".join(entry.split()) not in known]
-        if added:
-            found.append((heading, added))
-    return found
-
-
-def release(changelog: str | None) -> str | None:
-    """The release a commit is on: its CHANGELOG's newest `## x.y.z` heading, and whether entries wait
-    under Unreleased ("0.2.0+unreleased")."""
-    if changelog is None:
-        return None
-    match = RELEASE_HEADING.search(changelog)
-    waiting = any(
-        heading.lower().startswith("unreleased") and entries for heading, entries in sections(changelog)
-    )
-    if match is None:
-        return "unreleased" if waiting else None
-    return f"{match[1]}+unreleased" if waiting else match[1]
 
 
 # --- conflicts -------------------------------------------------------------------------------------
