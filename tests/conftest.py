@@ -15,12 +15,17 @@ import pytest
 
 TEMPLATE = Path(__file__).resolve().parents[1]
 OPTIONS = json.loads((TEMPLATE / "cookiecutter.json").read_text(encoding="utf-8"))
+LIBRARY = TEMPLATE / "library"
+# Every baked project's `make install` (and the post-generation hook) installs the platform from this
+# checkout instead of its pin: offline-capable, tests this tree's library, and writes no path into any
+# generated file (the variable is read at install time only).
+os.environ["AIOPS_PLATFORM"] = str(LIBRARY)
 
 
 # What a copy of the template leaves out: local state and caches. Named one by one: a `*cache*`
 # pattern also drops template files such as tests/test_llm_cache.py.
 TEMPLATE_COPY_IGNORE = shutil.ignore_patterns(
-    ".git", ".venv", "build", ".pytest_cache", ".ruff_cache", "__pycache__"
+    ".git", ".venv", "build", ".pytest_cache", ".ruff_cache", ".mypy_cache", "__pycache__"
 )
 LOCAL_STATE = {".git", ".aiops", ".promptflow", ".venv"}  # made by the hook or by running, never rendered
 CRUFT = str(Path(sys.executable).with_name("cruft"))
