@@ -122,6 +122,14 @@ class JsonHandler(BaseHTTPRequestHandler):
         pass
 
 
+class Unauthorised(JsonHandler):
+    """A model endpoint that refuses every call with 401, as Azure OpenAI answers a wrong key."""
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self.send_json(401, {"error": {"code": "401", "message": "Access denied"}})
+
+
 @pytest.fixture
 def project_root() -> Path:
     return PROJECT_ROOT
