@@ -4,8 +4,8 @@ Both serve the same flow with the offline model (at a simulated per-call latency
 load generator (threads with one keep-alive connection each) sends the sample request at a fixed
 concurrency. Ratios are ours / Prompt Flow's (requests/s: higher is better; p95: lower is better).
 
-    python benchmarks/serving.py --latency-ms 0 --concurrency 16 --requests 800
-    python benchmarks/serving.py --latency-ms 200 --concurrency 16 --requests 320
+    python -m aiops_platform.benchmarks.serving --latency-ms 0 --concurrency 16 --requests 800
+    python -m aiops_platform.benchmarks.serving --latency-ms 200 --concurrency 16 --requests 320
 """
 
 from __future__ import annotations
@@ -25,11 +25,10 @@ from pathlib import Path
 
 import httpx
 
-from aiops_platform import promptflow_adapter
+from aiops_platform import paths, project, promptflow_adapter
 
-ROOT = Path(__file__).resolve().parents[1]
-PACKAGE = {{ cookiecutter.package_name | jsonify }}
-FLOW = ROOT / {{ ('flows/' ~ cookiecutter.flow_kind) | jsonify }}
+ROOT = paths.root()  # run it from a project folder: the working directory's project
+FLOW = ROOT / project.load(ROOT).flow
 SAMPLE = json.loads((ROOT / "deployment/sample_request.json").read_text(encoding="utf-8"))
 
 
@@ -113,7 +112,7 @@ def main() -> None:
     }
     pf = str(Path(sys.executable).with_name("pf"))
     servers = {
-        "ours (uvicorn)": lambda port: [sys.executable, "-m", PACKAGE, "serve", "--port", str(port)],
+        "ours (uvicorn)": lambda port: [sys.executable, "-m", "aiops_platform", "serve", "--port", str(port)],
         "pf flow serve": lambda port: [
             pf, "flow", "serve", "--source", str(FLOW), "--port", str(port), "--skip-open-browser"
         ],

@@ -1,7 +1,9 @@
 """Throughput under a rate limit: how close each runner gets to the rate a rate-limited endpoint allows.
 
-    python benchmarks/rate_limits.py                      # 600 rpm over a 1 s window, 200 lines each
-    python benchmarks/rate_limits.py --window-seconds 60 --lines 1200   # Azure's per-minute window
+    # 600 rpm over a 1 s window, 200 lines each
+    python -m aiops_platform.benchmarks.rate_limits
+    # Azure's per-minute window
+    python -m aiops_platform.benchmarks.rate_limits --window-seconds 60 --lines 1200
 
 Each runner does the same lines against a fresh loopback fake Azure OpenAI endpoint
 (`fake_endpoint.py`: real HTTP, the real openai client, 429 with retry-after) limited to `--rpm`:
@@ -21,8 +23,7 @@ exactly at the limit scores about 1 - W / T on it (~0.95 for a 20 s run).
 
 The window is configurable: Azure evaluates RPM over short windows too (1 or 10 s), and a 1 s
 window measures the same ratio in ~20 s per runner where a 60 s one needs minutes. Each runner runs
-in a fresh process; start-up (imports, Prompt Flow's ~4 s per run) is outside the measured span.
-"""
+in a fresh process; start-up (imports, Prompt Flow's ~4 s per run) is outside the measured span."""
 
 import argparse
 import contextlib
@@ -40,7 +41,7 @@ from aiops_platform.fake_endpoint import FakeEndpoint, Limits
 from aiops_platform.flow_entry import read_jsonl, write_jsonl
 from aiops_platform.paths import EXPERIMENT, root
 
-ROOT = root(Path(__file__).parent)
+ROOT = root()  # run it from a project folder: the working directory's project
 RUNNERS = {
     "inprocess": "in-process engine (adaptive limiter)",
     "inprocess-no-limiter": "in-process, limiter off",

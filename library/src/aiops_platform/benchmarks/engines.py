@@ -1,10 +1,13 @@
 """Engine benchmarks: the default in-process engine against Prompt Flow's PFClient on the same runs.
 
-    python benchmarks/engines.py overhead --lines 20     # 2 datasets x 20 lines, every evaluator
-    python benchmarks/engines.py overhead --lines 200    # 2 datasets x 200 lines x 3 evaluators
-    python benchmarks/engines.py throughput --latency-ms 200 --concurrency 16 --lines 200
-    python benchmarks/engines.py tracing --lines 200     # in-process, tracing on against off
-    python benchmarks/engines.py tracing --lines 100 --latency-ms 200 --concurrency 16
+    # 2 datasets x 20 lines, every evaluator
+    python -m aiops_platform.benchmarks.engines overhead --lines 20
+    # 2 datasets x 200 lines x 3 evaluators
+    python -m aiops_platform.benchmarks.engines overhead --lines 200
+    python -m aiops_platform.benchmarks.engines throughput --latency-ms 200 --concurrency 16 --lines 200
+    # in-process, tracing on against off
+    python -m aiops_platform.benchmarks.engines tracing --lines 200
+    python -m aiops_platform.benchmarks.engines tracing --lines 100 --latency-ms 200 --concurrency 16
 
 `overhead` prints wall times and their ratio (target <= 0.3). `throughput` runs the flow alone
 against the offline model with a simulated latency and prints lines/s against the ideal
@@ -13,8 +16,7 @@ the Prompt Flow engine is PFClient.run plus reading each run's details and metri
 any caller of PFClient needs. Each measurement runs in a fresh process; imports happen before
 the clock starts, so PFClient's own ~2 s import is not counted against it. Datasets are cycled
 to the requested length (ids stay unique); only the first variant of each flow runs. `tracing`
-prints the in-process engine's wall time with the local trace store on and off, and their ratio.
-"""
+prints the in-process engine's wall time with the local trace store on and off, and their ratio."""
 
 import argparse
 import json
@@ -31,7 +33,7 @@ import yaml
 from aiops_platform.flow_entry import read_jsonl, write_jsonl
 from aiops_platform.paths import EXPERIMENT, root
 
-ROOT = root(Path(__file__).parent)
+ROOT = root()  # run it from a project folder: the working directory's project
 
 
 def prepare(experiment_file: Path, lines: int, workdir: Path, evaluate: bool) -> Path:
