@@ -5,28 +5,40 @@ and the project's version on /health."""
 import io
 import json
 import logging
-import threading
 import tomllib
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import azure.identity
 import pytest
 from azure.core.exceptions import ClientAuthenticationError
+from conftest import PROJECT_ROOT, LoopbackServer, Unauthorised, sample_project
 from starlette.testclient import TestClient
 
-from aiops_platform import llm, server, tracing
+from aiops_platform import llm, project, server, tracing
 from aiops_platform.settings import Settings, get_settings
 
-FLOW = Path(__file__).resolve().parents[1] / {{ ('flows/' ~ cookiecutter.flow_kind) | jsonify }}
-SAMPLE = json.loads((FLOW.parents[1] / "deployment/sample_request.json").read_text(encoding="utf-8"))
+FLOW = PROJECT_ROOT / project.load(PROJECT_ROOT).flow  # a qa flow
+SAMPLE = json.loads((PROJECT_ROOT / "deployment/sample_request.json").read_text(encoding="utf-8"))
 INTERNALS = ("127.0.0.1", "AZURE_OPENAI", "OPENAI_API_KEY", "Traceback", 'File "', ".py")
 
 
 @pytest.fixture
 def client() -> TestClient:
     return TestClient(server.create_app(FLOW), raise_server_exceptions=False)
+
+
+@pytest.fixture
+def client_of(monkeypatch: pytest.MonkeyPatch):
+    """The app serving a sample project's flow of `kind`, in that project, and its sample request."""
+
+    def use(kind: str) -> tuple[TestClient, dict]:
+        root = sample_project(kind)
+        monkeypatch.chdir(root)
+        sample = json.loads((root / "deployment/sample_request.json").read_text(encoding="utf-8"))
+        flow = root / project.load(root).flow
+        return TestClient(server.create_app(flow), raise_server_exceptions=False), sample
+
+    return use
 
 
 def assert_short_error(response, status: int, message: str) -> None:
@@ -39,7 +51,7 @@ def assert_short_error(response, status: int, message: str) -> None:
 
 
 def test_health_reports_the_project_version_not_prompt_flows(client: TestClient):
-    pyproject = tomllib.loads((FLOW.parents[1] / "pyproject.toml").read_text(encoding="utf-8"))
+    pyproject = tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text(encoding="utf-8"))
     assert client.get("/health").json() == {"status": "healthy", "version": pyproject["project"]["version"]}
 
 
@@ -97,11 +109,8 @@ def test_a_bad_body_is_400_with_a_short_message(client: TestClient, body: bytes,
 VARIANT_SETTINGS = {
     "a prompt outside the flow": ("prompt", "../../../../../etc/passwd"),
     "a prompt that does not exist": ("prompt", "no-such-prompt.jinja2"),
-    "another variant's prompt": ("prompt", {{ (cookiecutter.flow_kind ~ '_concise.jinja2') | jsonify }}),
+    "another variant's prompt": ("prompt", "qa_concise.jinja2"),
     "a temperature": ("temperature", 2.0),
-{%- if cookiecutter.flow_kind == 'rag' %}
-    "a top_k": ("top_k", 1_000_000),
-{%- endif %}
 }
 
 
@@ -110,7 +119,14 @@ def test_a_request_cannot_choose_the_variant(client: TestClient, name: str, valu
     response = client.post("/score", json={**SAMPLE, name: value})
     assert_short_error(response, 400, f"unknown input '{name}'; the flow takes")
     assert f"'{name}': the deployment's variant, not a request's" in response.json()["error"]
-{%- if cookiecutter.flow_kind == 'chat' %}
+
+
+def test_a_request_cannot_choose_how_much_a_rag_flow_retrieves(client_of):
+    client, sample = client_of("rag")
+    assert client.post("/score", json=sample).status_code == 200
+    response = client.post("/score", json={**sample, "top_k": 1_000_000})
+    assert_short_error(response, 400, "unknown input 'top_k'; the flow takes")
+    assert "'top_k': the deployment's variant, not a request's" in response.json()["error"]
 
 
 BAD_TURNS = {
@@ -123,15 +139,16 @@ BAD_TURNS = {
 
 
 @pytest.mark.parametrize("turns", BAD_TURNS.values(), ids=BAD_TURNS.keys())
-def test_a_chat_turn_of_the_wrong_shape_is_400_naming_it(client: TestClient, turns: list):
-    response = client.post("/score", json={**SAMPLE, "chat_history": turns})
+def test_a_chat_turn_of_the_wrong_shape_is_400_naming_it(client_of, turns: list):
+    client, sample = client_of("chat")
+    response = client.post("/score", json={**sample, "chat_history": turns})
     assert_short_error(response, 400, "input 'chat_history' turn 1 must be")
 
 
-def test_chat_messages_from_the_user_and_the_assistant_are_taken(client: TestClient):
+def test_chat_messages_from_the_user_and_the_assistant_are_taken(client_of):
+    client, sample = client_of("chat")
     turns = [{"role": "user", "content": "Who calibrates?"}, {"role": "assistant", "content": "A provider."}]
-    assert client.post("/score", json={**SAMPLE, "chat_history": turns}).status_code == 200
-{%- endif %}
+    assert client.post("/score", json={**sample, "chat_history": turns}).status_code == 200
 
 
 def test_a_body_over_the_limit_is_413_and_never_echoed(monkeypatch: pytest.MonkeyPatch):
@@ -148,17 +165,6 @@ def test_a_streamed_body_over_the_limit_is_413(monkeypatch: pytest.MonkeyPatch):
     client = TestClient(server.create_app(FLOW))
     chunks = (b"x" * 400 for _ in range(10))  # no Content-Length: the server counts as it reads
     assert_short_error(client.post("/score", content=chunks), 413, "larger than 1000 bytes")
-
-
-class _Refusing(BaseHTTPRequestHandler):
-    def do_POST(self):
-        self.send_response(401)
-        self.send_header("Content-Type", "application/json")
-        self.end_headers()
-        self.wfile.write(b'{"error": {"code": "401", "message": "Access denied"}}')
-
-    def log_message(self, *args):
-        pass
 
 
 @pytest.fixture
@@ -194,13 +200,9 @@ def test_a_model_outage_is_503_so_the_5xx_alert_fires(client: TestClient, model_
 
 
 def test_a_model_that_refuses_the_call_is_502(client: TestClient, model_at):
-    refusing = ThreadingHTTPServer(("127.0.0.1", 0), _Refusing)
-    threading.Thread(target=refusing.serve_forever, daemon=True).start()
-    try:
-        model_at(f"http://127.0.0.1:{refusing.server_address[1]}")
+    with LoopbackServer(Unauthorised) as refusing:
+        model_at(refusing.url)
         assert_short_error(client.post("/score", json=SAMPLE), 502, "the model refused the request")
-    finally:
-        refusing.shutdown()
 
 
 class _NoIdentity:
@@ -253,14 +255,12 @@ def test_credentials_in_the_endpoint_url_never_reach_the_log(
     logged = io.StringIO()
     handler = server.log_handler(logged)  # what `serve` writes the log through
     logging.getLogger().addHandler(handler)
-    refusing = ThreadingHTTPServer(("127.0.0.1", 0), _Refusing)
-    threading.Thread(target=refusing.serve_forever, daemon=True).start()
     try:
-        model_at(f"http://alice:{password}@127.0.0.1:{refusing.server_address[1]}")
-        response = client.post("/score", json=SAMPLE)
+        with LoopbackServer(Unauthorised) as refusing:
+            model_at(refusing.url.replace("http://", f"http://alice:{password}@"))
+            response = client.post("/score", json=SAMPLE)
     finally:
         logging.getLogger().removeHandler(handler)
-        refusing.shutdown()
     assert_short_error(response, 502, "the model refused the request")
     log = logged.getvalue()
     assert response.json()["request_id"] in log and "refused the call (401)" in log
