@@ -50,27 +50,27 @@ def where_used(a: dict[str, str], target: str) -> dict[str, list[tuple[str, str]
         "project_name": [
             ("README.md", f"# {a['project_name']}"),
             ("docs/onboarding.md", a["project_name"]),
-            (f"{package}/cli/__init__.py", a["project_name"]),
-            (f"{package}/prompts.py", a["project_name"]),  # the flow prompts' {{ project_name }}
+            ("aiops.yaml", f"name: {a['project_name']}"),  # the CLI's title, the prompts' {{ project_name }}
             ("monitoring/workbook.json", a["project_name"]),
         ],
         "project_slug": [
             ("pyproject.toml", f'name = "{a["project_slug"]}"'),
+            ("aiops.yaml", f"slug: {a['project_slug']}"),
             ("experiment.yaml", a["project_slug"]),
             ("monitoring/alerts.json", a["project_slug"]),
             ("deployment/aml/endpoint.yml" if aml else "deployment/webapp/deploy.sh", a["project_slug"]),
         ],
         "package_name": [
-            ("pyproject.toml", a["package_name"]),
-            ("Makefile", f"-m {a['package_name']}"),
-            ("deployment/Dockerfile", a["package_name"]),
+            ("pyproject.toml", f'packages = ["src/{a["package_name"]}"]'),
+            ("aiops.yaml", f"package: {a['package_name']}"),
+            (f"{package}/__init__.py", a["project_name"]),  # the team's own package, for its helper modules
         ],
         "description": [
             ("README.md", a["description"]),
             ("pyproject.toml", a["description"]),
             ("docs/onboarding.md", a["description"]),
             (f"{package}/__init__.py", a["description"]),
-            (f"{package}/prompts.py", a["description"]),  # the flow prompts' {{ project_description }}
+            ("aiops.yaml", f"description: {a['description']}"),  # the prompts' {{ project_description }}
         ],
         "use_case_code": [
             ("README.md", f"Use case `{a['use_case_code']}`"),
@@ -84,21 +84,22 @@ def where_used(a: dict[str, str], target: str) -> dict[str, list[tuple[str, str]
         ],
         "azure_subscription_id": [
             (".env.example", f"AZURE_SUBSCRIPTION_ID={a['azure_subscription_id']}"),
-            (f"{package}/settings.py", a["azure_subscription_id"]),
+            ("aiops.yaml", f"subscription_id: {a['azure_subscription_id']}"),
             ("monitoring/README.md", f"--subscription {a['azure_subscription_id']}"),
             *([("deployment/webapp/deploy.sh", a["azure_subscription_id"])] if webapp else []),
         ],
         "azure_resource_group": [
             (".env.example", f"AZURE_RESOURCE_GROUP={a['azure_resource_group']}"),
-            (f"{package}/settings.py", a["azure_resource_group"]),
+            ("aiops.yaml", f"resource_group: {a['azure_resource_group']}"),
             ("monitoring/README.md", f"-g {a['azure_resource_group']}"),
             *([("deployment/webapp/deploy.sh", a["azure_resource_group"])] if webapp else []),
         ],
         "azure_ml_workspace": [
             (".env.example", f"AZURE_ML_WORKSPACE={a['azure_ml_workspace']}"),
-            (f"{package}/settings.py", a["azure_ml_workspace"]),
+            ("aiops.yaml", f"ml_workspace: {a['azure_ml_workspace']}"),
         ],
         "azure_location": [
+            ("aiops.yaml", f"location: {a['azure_location']}"),
             ("monitoring/alerts.json", f'"defaultValue": "{a["azure_location"]}"'),
             ("monitoring/workbook.json", f'"defaultValue": "{a["azure_location"]}"'),
             ("monitoring/README.md", a["azure_location"]),
@@ -114,19 +115,19 @@ def where_used(a: dict[str, str], target: str) -> dict[str, list[tuple[str, str]
         ],
         "azure_openai_endpoint": [
             (".env.example", f"# AZURE_OPENAI_ENDPOINT={a['azure_openai_endpoint']}"),
-            (f"{package}/settings.py", a["azure_openai_endpoint"]),
+            ("aiops.yaml", f"azure_openai_endpoint: {a['azure_openai_endpoint']}"),
             ("connections/azure_openai.yaml", a["azure_openai_endpoint"]),
             (deploy_spec, a["azure_openai_endpoint"]),
         ],
         "azure_openai_chat_deployment": [
             (".env.example", f"AZURE_OPENAI_CHAT_DEPLOYMENT={a['azure_openai_chat_deployment']}"),
-            (f"{package}/settings.py", a["azure_openai_chat_deployment"]),
+            ("aiops.yaml", f"azure_openai_chat_deployment: {a['azure_openai_chat_deployment']}"),
             ("monitoring/config.yaml", a["azure_openai_chat_deployment"]),
             (deploy_spec, a["azure_openai_chat_deployment"]),
         ],
         "azure_openai_api_version": [
             (".env.example", f"AZURE_OPENAI_API_VERSION={a['azure_openai_api_version']}"),
-            (f"{package}/settings.py", a["azure_openai_api_version"]),
+            ("aiops.yaml", f"azure_openai_api_version: {a['azure_openai_api_version']}"),
             ("connections/azure_openai.yaml", a["azure_openai_api_version"]),
             (deploy_spec, a["azure_openai_api_version"]),
         ],
@@ -173,15 +174,15 @@ def where_used(a: dict[str, str], target: str) -> dict[str, list[tuple[str, str]
 
 # Choice answers: each value leaves its own mark (file, text) in the project.
 CHOICE_MARKS = {
-    ("llm_provider", "azure_openai"): ("src/{package}/settings.py", 'Provider = "azure_openai"'),
-    ("llm_provider", "openai"): ("src/{package}/settings.py", 'Provider = "openai"'),
-    ("azure_openai_auth", "entra_id"): (".env.example", "AZURE_OPENAI_AUTH=entra_id"),
-    ("azure_openai_auth", "api_key"): (".env.example", "AZURE_OPENAI_AUTH=api_key"),
+    ("llm_provider", "azure_openai"): ("aiops.yaml", "\n  provider: azure_openai\n"),
+    ("llm_provider", "openai"): ("aiops.yaml", "\n  provider: openai\n"),
+    ("azure_openai_auth", "entra_id"): ("aiops.yaml", "azure_openai_auth: entra_id\n"),
+    ("azure_openai_auth", "api_key"): ("aiops.yaml", "azure_openai_auth: api_key\n"),
     ("ci_provider", "github"): ("README.md", "GitHub Actions (`.github/workflows/`)"),
     ("ci_provider", "azure_devops"): ("README.md", "Azure DevOps (`.azure-pipelines/`)"),
     ("deployment_target", "aml_online_endpoint"): ("Makefile", "deploy aml"),
     ("deployment_target", "azure_webapp"): ("Makefile", "deployment/webapp/deploy.sh"),
-    **{("flow_kind", kind): ("experiment.yaml", f"path: flows/{kind}") for kind in ("qa", "chat", "rag")},
+    **{("flow_kind", kind): ("aiops.yaml", f"flow_kind: {kind}\n") for kind in ("qa", "chat", "rag")},
     **{
         ("data_classification", level): ("README.md", f"Data classification: `{level}`")
         for level in ("internal", "public", "confidential", "personal")
@@ -278,5 +279,33 @@ def test_a_custom_use_case_names_itself_and_flags_the_borrowed_samples(bake):
     assert [line for line in found if line not in data_row] == [], "only the sample data may be QCP's"
     assert len(data_row) == 1
     assert "replace them with ABC questions" in (project / "README.md").read_text(encoding="utf-8")
-    prompts = (project / "src/abc_helper/prompts.py").read_text(encoding="utf-8")
-    assert '"ABC Helper"' in prompts and '"Answers ABC questions."' in prompts
+    answers = yaml.safe_load((project / "aiops.yaml").read_text(encoding="utf-8"))  # the prompts' names
+    assert (answers["name"], answers["description"]) == ("ABC Helper", "Answers ABC questions.")
+
+
+@pytest.mark.parametrize("target", ["aml_online_endpoint", "azure_webapp"])
+def test_aiops_yaml_holds_exactly_the_answers_the_platform_reads(bake, target):
+    """The platform library reads the use case from aiops.yaml (aiops_platform.project): every value
+    there is an answer, parsed back as YAML to the same text (quoting holds odd answers)."""
+    project = bake(**DISTINCT, deployment_target=target, llm_provider="openai", flow_kind="rag")
+    assert yaml.safe_load((project / "aiops.yaml").read_text(encoding="utf-8")) == {
+        "name": RENDERED["project_name"],
+        "slug": RENDERED["project_slug"],
+        "package": RENDERED["package_name"],
+        "description": RENDERED["description"],
+        "flow_kind": "rag",
+        "deployment_target": target,
+        "model": {
+            "provider": "openai",
+            "azure_openai_endpoint": RENDERED["azure_openai_endpoint"],
+            "azure_openai_auth": OPTIONS["azure_openai_auth"][0],
+            "azure_openai_api_version": RENDERED["azure_openai_api_version"],
+            "azure_openai_chat_deployment": RENDERED["azure_openai_chat_deployment"],
+        },
+        "azure": {
+            "subscription_id": RENDERED["azure_subscription_id"],
+            "resource_group": RENDERED["azure_resource_group"],
+            "ml_workspace": RENDERED["azure_ml_workspace"],
+            "location": RENDERED["azure_location"],
+        },
+    }
