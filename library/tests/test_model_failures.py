@@ -7,13 +7,12 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from conftest import LoopbackServer, Unauthorised, sample_project
 from typer.testing import CliRunner
 
 from aiops_platform import llm
 from aiops_platform.cli import app
-{%- if cookiecutter.flow_kind == 'rag' %}
 from aiops_platform.offline_model import NO_ANSWER
-{%- endif %}
 from aiops_platform.settings import Settings
 
 
@@ -21,17 +20,6 @@ def _closed_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
-
-
-class _Unauthorised(BaseHTTPRequestHandler):
-    def do_POST(self):
-        self.send_response(401)
-        self.send_header("Content-Type", "application/json")
-        self.end_headers()
-        self.wfile.write(b'{"error": {"code": "401", "message": "Access denied"}}')
-
-    def log_message(self, *args):
-        pass
 
 
 @pytest.fixture
@@ -87,14 +75,10 @@ def test_an_endpoint_that_is_no_url_is_named_in_one_line(monkeypatch, tmp_path, 
 
 
 def test_an_unauthorised_call_says_which_credential_to_check(settings_for):
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Unauthorised)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        settings_for(f"http://127.0.0.1:{server.server_address[1]}")
+    with LoopbackServer(Unauthorised) as server:
+        settings_for(server.url)
         with pytest.raises(llm.ModelCallError, match=r"refused the call \(401\): check AZURE_OPENAI_API_KEY"):
             llm.chat([{"role": "user", "content": "hi"}])
-    finally:
-        server.shutdown()
 
 
 class _Misshapen(BaseHTTPRequestHandler):
@@ -154,15 +138,11 @@ def test_an_answer_in_no_shape_of_a_completion_is_one_line_naming_the_endpoint(
 def test_a_run_whose_every_line_fails_names_the_first_error_and_keeps_the_results(
     settings_for, tiny_experiment, tmp_path
 ):
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Unauthorised)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        settings_for(f"http://127.0.0.1:{server.server_address[1]}")
+    with LoopbackServer(Unauthorised) as server:
+        settings_for(server.url)
         output = tmp_path / "results"
         command = ["experiment", "run", "-f", str(tiny_experiment), "--output", str(output)]
         result = CliRunner().invoke(app, command)
-    finally:
-        server.shutdown()
     assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.output
     assert "3 of 3 lines failed (not evaluated): " in result.output
     assert "refused the call (401)" in result.output
@@ -171,20 +151,27 @@ def test_a_run_whose_every_line_fails_names_the_first_error_and_keeps_the_result
 
 
 def test_run_once_prints_the_flow_output(project_root):
-{%- if cookiecutter.flow_kind == 'rag' %}
-    question = "{{ 'What is the shelf life?' if cookiecutter.use_case_code == 'CMC' else 'How long are retained samples stored?' }}"
-    flow = str(project_root / "flows/rag")
-    result = CliRunner().invoke(app, ["run", "--flow", flow, "-i", f"question={question}"])
+    inputs = ["-i", "question=When are checks done?", "-i", "context=Checks are done weekly. Audits too."]
+    result = CliRunner().invoke(app, ["run", "--flow", str(project_root / "flows/qa"), *inputs])
+    assert result.exit_code == 0, result.output
+    assert '"answer": "Checks are done weekly."' in result.output
+
+
+def test_run_once_takes_a_chat_history(monkeypatch):
+    root = sample_project("chat")
+    monkeypatch.chdir(root)
+    inputs = ["-i", "question=When are checks done?", "-i", "context=Checks are done weekly. Audits too."]
+    inputs += ["-i", 'chat_history=[{"inputs": {"question": "Hi"}, "outputs": {"answer": "Hello."}}]']
+    result = CliRunner().invoke(app, ["run", "--flow", str(root / "flows/chat"), *inputs])
+    assert result.exit_code == 0, result.output
+    assert '"answer": "Checks are done weekly."' in result.output
+
+
+def test_run_once_answers_from_what_a_rag_flow_retrieves(monkeypatch):
+    root = sample_project("rag")
+    monkeypatch.chdir(root)
+    question = "How long are retained samples stored?"
+    result = CliRunner().invoke(app, ["run", "--flow", str(root / "flows/rag"), "-i", f"question={question}"])
     assert result.exit_code == 0, result.output
     output = json.loads(result.output)
     assert output["answer"] != NO_ANSWER and output["answer"] in output["context"]
-{%- else %}
-    inputs = ["-i", "question=When are checks done?", "-i", "context=Checks are done weekly. Audits too."]
-{%- if cookiecutter.flow_kind == 'chat' %}
-    inputs += ["-i", 'chat_history=[{"inputs": {"question": "Hi"}, "outputs": {"answer": "Hello."}}]']
-{%- endif %}
-    flow = str(project_root / {{ ('flows/' ~ cookiecutter.flow_kind) | jsonify }})
-    result = CliRunner().invoke(app, ["run", "--flow", flow, *inputs])
-    assert result.exit_code == 0, result.output
-    assert '"answer": "Checks are done weekly."' in result.output
-{%- endif %}
