@@ -3,11 +3,13 @@ agreed region; a broken file is one line naming it; records and cards carry the 
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 import yaml
+from conftest import PROJECT_ROOT, TEMPLATE, sample_project
 from typer.testing import CliRunner
 
 from aiops_platform import governance, registry, release, system_card
@@ -18,17 +20,44 @@ runner = CliRunner()
 
 def agreement(root: Path, **changes: object) -> Path:
     """The project's own governance.yaml in `root`, with `changes` applied."""
-    shipped = Path(__file__).resolve().parents[1] / governance.FILE
+    shipped = PROJECT_ROOT / governance.FILE
     agreed = yaml.safe_load(shipped.read_text(encoding="utf-8"))
     (root / governance.FILE).write_text(yaml.safe_dump({**agreed, **changes}), encoding="utf-8")
     return root
 
 
-def test_the_shipped_file_is_valid_and_says_what_the_answers_said(project_root: Path):
-    agreed = governance.load(project_root)
-    assert agreed.use_case == system_card.USE_CASE_CODE and agreed.owner == system_card.OWNER_TEAM
-    assert agreed.data_classification == system_card.DATA_CLASSIFICATION
+ANSWERED = {  # answers unlike the defaults, so that each one is seen to reach governance.yaml
+    "use_case_code": "CMC",
+    "owner_team": "qc-analytics",
+    "ci_provider": "azure_devops",
+    "data_classification": "confidential",
+    "data_residency": "westeurope, northeurope",
+    "gxp_relevant": True,
+    "approvers_test": "carol@example.com",
+    "approvers_prod": "alice@example.com, [CMC]\\Release Approvers",
+}
+
+
+def _defaults() -> dict[str, object]:
+    """cookiecutter.json's answers as `--no-input` takes them: a choice's first option."""
+    answers = json.loads((TEMPLATE / "cookiecutter.json").read_text(encoding="utf-8"))
+    return {key: value[0] if isinstance(value, list) else value for key, value in answers.items()}
+
+
+@pytest.mark.parametrize("answers", [{}, ANSWERED], ids=["defaults", "answered"])
+def test_the_shipped_file_is_valid_and_says_what_the_answers_said(answers: dict[str, object]):
+    given = {**_defaults(), **answers}
+    agreed = governance.load(sample_project(**answers))
+    assert agreed.use_case == given["use_case_code"] and agreed.owner == given["owner_team"]
+    assert agreed.ci_provider == given["ci_provider"]
+    assert agreed.data_classification == given["data_classification"]
+    regions = [] if given["data_residency"] == "any" else str(given["data_residency"]).split(", ")
+    assert agreed.data_residency == regions
+    assert agreed.gxp_relevant is given["gxp_relevant"]
     assert set(agreed.environments) == set(governance.ENVIRONMENTS)
+    for name in ("test", "prod"):
+        named = str(given[f"approvers_{name}"])
+        assert agreed.policy(name).approvers == ([who.strip() for who in named.split(",")] if named else [])
     if agreed.gxp_relevant:  # generation refuses a GxP-relevant use case without these
         assert all(agreed.policy(name).approvers for name in ("test", "prod"))
         assert all(agreed.policy(name).prevent_self_review for name in ("test", "prod"))
@@ -141,10 +170,13 @@ def test_a_broken_agreement_stops_the_experiment_before_anything_runs(small_proj
 
 
 def test_a_record_from_before_governance_yaml_existed_still_loads(small_project: Path, tmp_path: Path):
+    (small_project / governance.FILE).unlink()  # as in a project generated before it existed
     result = runner.invoke(
         app,
         ["experiment", "run", "-f", str(small_project / "experiment.yaml"), "--output", str(tmp_path / "o")],
     )
     assert result.exit_code == 0, result.output
     (record,) = (tmp_path / "o").glob("*/release.json")
-    assert release.read(record).agreed is None  # small_project has no governance.yaml
+    assert release.read(record).agreed is None
+    card = (record.parent / system_card.CARD).read_text(encoding="utf-8")
+    assert f"owner {system_card.NOT_ON_RECORD}" in card and "## Governance\n\n- Not on record" in card

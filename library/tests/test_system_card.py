@@ -7,7 +7,7 @@ from pathlib import Path
 import yaml
 from typer.testing import CliRunner
 
-from aiops_platform import registry, system_card
+from aiops_platform import governance, project, registry, system_card
 from aiops_platform.cli import app
 
 runner = CliRunner()
@@ -45,11 +45,17 @@ def test_a_gated_run_writes_a_card_with_every_section_and_the_reports_link_it(
     data, spec_file = small_project / "data" / "core_qa.jsonl", small_project / "data" / "core_qa.yml"
     spec = registry.DataSpec("small_core_qa", "uri_file", data, "3 lines", spec_file)
     registry.LocalRegistry(small_project).register(spec, registry.content_hash(data))
+    agreed = yaml.safe_load((small_project / governance.FILE).read_text(encoding="utf-8"))
+    changed = {"use_case": "CMC", "owner": "qc-analytics", "data_classification": "confidential"}
+    (small_project / governance.FILE).write_text(yaml.safe_dump({**agreed, **changed}), encoding="utf-8")
     folder = _run(small_project, "results")
     card = (folder / system_card.CARD).read_text(encoding="utf-8")
     assert [section for section in SECTIONS if section not in card] == []
-    assert system_card.OWNER_TEAM in card and system_card.USE_CASE_CODE in card
-    assert f"Data classification: {system_card.DATA_CLASSIFICATION}" in card
+    answers = project.load(small_project)  # the card names the project's answers, not the sample's defaults
+    assert card.startswith(f"# System card: {answers.name}\n")
+    assert "Use case `CMC` · owner qc-analytics · " in card and "Data classification: confidential" in card
+    assert "qc-analytics: questions, incidents and changes" in card
+    assert answers.description in card and f"- Flow: `{answers.flow_kind}`, " in card
     assert f"| core_qa | small_core_qa:1 | 3 | `{registry.content_hash(data)}` |" in card
     assert "✅ pass" in _row(card, "qa_metrics.f1_score") and "≥ 0.100" in _row(card, "qa_metrics.f1_score")
     assert "Gate: **passed**" in card

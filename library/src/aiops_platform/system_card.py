@@ -14,12 +14,13 @@ import json
 from pathlib import Path
 from typing import Any
 
-from aiops_platform import flow_entry, governance, paths, project, release
+from aiops_platform import flow_entry, paths, project, release
 from aiops_platform.experiment import GateConfig
 from aiops_platform.gate import threshold_for
 from aiops_platform.terminal import markdown_inline as md
 
 CARD = "system_card.md"  # next to release.json, results.json and the reports
+NOT_ON_RECORD = "not on record (no governance.yaml)"
 FLOW_KINDS = {
     "qa": "questions answered from a context the caller supplies",
     "chat": "a conversation with history, grounded in a context the caller supplies",
@@ -51,13 +52,18 @@ def record_folder(path: Path) -> Path:
 def render(record: release.ReleaseRecord, results: dict[str, Any], root: Path) -> str:
     """The card of `record`; `results` is the run's results.json ({} when it is gone), `root` the
     project the record's data paths are relative to."""
-    answers, policy = project.load(root), governance.load(root)
+    answers = project.load(root)
+    # What the record agreed; else governance.yaml now; neither in a project from before the file.
+    policy = record.agreed or release.agreed(root)
+    use_case, owner, classification = (
+        (policy.use_case, policy.owner, policy.data_classification) if policy else (NOT_ON_RECORD,) * 3
+    )
     lines = [f"# System card: {md(answers.name)}", ""]
     lines += [
-        f"Use case {md(policy.use_case, code=True)} · owner {md(policy.owner)} · {md(record.kind)} record of "
+        f"Use case {md(use_case, code=True)} · owner {md(owner)} · {md(record.kind)} record of "
         f"{md(record.created)}",
         "",
-        f"Data classification: {md(policy.data_classification)}",
+        f"Data classification: {md(classification)}",
         "",
     ]
     lines += _intended_use(record, results, answers)
@@ -66,7 +72,7 @@ def render(record: release.ReleaseRecord, results: dict[str, Any], root: Path) -
     lines += _evaluation(record)
     lines += _limitations(record, results, root)
     lines += _governance(record)
-    lines += ["## Owner", "", f"{md(policy.owner)}: questions, incidents and changes to this assistant.", ""]
+    lines += ["## Owner", "", f"{md(owner)}: questions, incidents and changes to this assistant.", ""]
     lines += _identity(record)
     return "\n".join(lines).rstrip("\n") + "\n"
 
