@@ -88,8 +88,8 @@ def _text(project: Path, name: str) -> str:
 
 
 def _trace_content(project: Path, target: str) -> dict[str, object]:
-    package = next((project / "src").iterdir())
-    settings = (package / "settings.py").read_text(encoding="utf-8")
+    # The platform's default (aiops_platform.settings) follows governance.yaml's classification.
+    classification = _yaml(project, "governance.yaml")["data_classification"]
     if target == "aml_online_endpoint":
         variables = _yaml(project, "deployment/aml/deployment.yml")["environment_variables"]
         deployed = variables.get("AIOPS_TRACE_CONTENT")
@@ -97,7 +97,7 @@ def _trace_content(project: Path, target: str) -> dict[str, object]:
         app_settings = json.loads(_text(project, "deployment/webapp/app_settings.json"))
         deployed = next((s["value"] for s in app_settings if s["name"] == "AIOPS_TRACE_CONTENT"), None)
     return {
-        "settings": "aiops_trace_content: bool = False" in settings,
+        "settings": classification in RESTRICTED,
         ".env.example": "\nAIOPS_TRACE_CONTENT=false\n" in _text(project, ".env.example"),
         "Dockerfile": "AIOPS_TRACE_CONTENT=false" in _text(project, "deployment/Dockerfile"),
         "deployment": deployed,
