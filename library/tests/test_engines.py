@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import socket
 from pathlib import Path
 
@@ -29,7 +30,7 @@ def _run(experiment_file: Path, engine_name: str) -> ExperimentResults:
 
 def test_inprocess_runs_every_dataset_and_scores_each_run(tiny_experiment: Path):
     results = _run(tiny_experiment, "inprocess")
-    flow = {{ cookiecutter.flow_kind | jsonify }}
+    flow = "qa"
     assert [(r.flow, r.dataset) for r in results.runs] == [(flow, "core_qa"), (flow, "hard_qa")]
     assert all(r.result.failed == 0 and len(r.result.outputs) == 3 for r in results.runs)
     for evaluation in results.evaluations:
@@ -71,15 +72,15 @@ def test_promptflow_engine_gives_the_same_outputs_and_metrics(
     data["datasets"] = data["datasets"][:1]  # each Prompt Flow run costs ~4 s: 2 variants x 3 evaluators
     data["flows"][0]["variants"] = [
         {"name": "baseline"},
-        {"name": "concise", "inputs": {"prompt": {{ (cookiecutter.flow_kind ~ '_concise.jinja2') | jsonify }}}},
+        {"name": "concise", "inputs": {"prompt": "qa_concise.jinja2"}},
     ]
     judges = next(evaluator for evaluator in shipped["evaluators"] if evaluator["name"] == "judges")
+    project = tiny_experiment.parent  # evaluators run only from inside the experiment's project
+    shutil.copytree(project_root / "evaluators", project / "evaluators")
+    shutil.copytree(project_root / judges["path"], project / judges["path"])
     data["evaluators"] += [
-        {"name": "length", "path": f"{project_root}/evaluators/answer_length.py:answer_length"},
-        {
-            **{key: value for key, value in judges.items() if key != "datasets"},  # scores the one kept
-            "path": str(project_root / "flows/eval_judges"),
-        },
+        {"name": "length", "path": "evaluators/answer_length.py:answer_length"},
+        {key: value for key, value in judges.items() if key != "datasets"},  # scores the one kept
     ]
     tiny_experiment.write_text(yaml.safe_dump(data), encoding="utf-8")
     fast = _run(tiny_experiment, "inprocess")

@@ -31,7 +31,7 @@ def two_variants(tiny_experiment: Path) -> Path:
     data = yaml.safe_load(tiny_experiment.read_text(encoding="utf-8"))
     data["flows"][0]["variants"] = [
         {"name": "baseline"},
-        {"name": "concise", "inputs": {"prompt": {{ (cookiecutter.flow_kind ~ '_concise.jinja2') | jsonify }}}},
+        {"name": "concise", "inputs": {"prompt": "qa_concise.jinja2"}},
     ]
     data["gate"] = {"thresholds": {"qa_metrics.f1_score": 0.1}}
     tiny_experiment.write_text(yaml.safe_dump(data), encoding="utf-8")
@@ -55,8 +55,8 @@ def test_every_variant_and_dataset_has_its_own_results(report_folder: Path):
     saved = json.loads((report_folder / "results.json").read_text(encoding="utf-8"))
     assert [(e["variant"], e["dataset"]) for e in saved["evaluations"]] == RUNS
     for variant, dataset in RUNS:
-        assert (report_folder / {{ ('runs/' ~ cookiecutter.flow_kind) | jsonify }} / variant / dataset / "lines.jsonl").is_file()
-        assert (report_folder / {{ ('evaluations/qa_metrics/' ~ cookiecutter.flow_kind) | jsonify }} / variant / dataset / "lines.jsonl").is_file()
+        assert (report_folder / "runs/qa" / variant / dataset / "lines.jsonl").is_file()
+        assert (report_folder / "evaluations/qa_metrics/qa" / variant / dataset / "lines.jsonl").is_file()
     metrics = {(e["variant"], e["dataset"]): e["metrics"]["exact_match"] for e in saved["evaluations"]}
     assert metrics["baseline", "core_qa"] != metrics["concise", "core_qa"]  # the variants really differ
 
@@ -64,7 +64,7 @@ def test_every_variant_and_dataset_has_its_own_results(report_folder: Path):
 def test_markdown_summary_has_a_row_per_variant_and_dataset(report_folder: Path):
     summary = (report_folder / "summary.md").read_text(encoding="utf-8")
     for variant, dataset in RUNS:
-        assert f"| {{ cookiecutter.flow_kind }} | {variant} | {dataset} | 3 | 0 |" in summary
+        assert f"| qa | {variant} | {dataset} | 3 | 0 |" in summary
     assert "**Gate: ✅ passed**" in summary
 
 
@@ -74,7 +74,7 @@ def test_html_report_is_self_contained_with_tables_charts_comparison_and_worst_l
     for variant, dataset in RUNS:
         assert f"<td>{variant}</td><td>{dataset}</td>" in page.replace('<td class="">', "<td>")
     assert page.count("<svg") >= 2 * 3  # a chart per dataset and metric
-    assert "<h2>Variant comparison</h2>" in page and {{ ('<th>' ~ cookiecutter.flow_kind ~ '/concise</th>') | jsonify }} in page
+    assert "<h2>Variant comparison</h2>" in page and "<th>qa/concise</th>" in page
     parsed = Page(page)
     assert parsed.line_rows and {row["metric"] for row in parsed.line_rows} == {"qa_metrics.f1_score"}
     assert "<h3>core_qa</h3>" in page and "<h3>hard_qa</h3>" in page
