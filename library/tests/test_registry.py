@@ -4,29 +4,27 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import PROJECT_ROOT, sample_project
 from typer.testing import CliRunner
 
+from aiops_platform import governance
 from aiops_platform.cli import app
 from aiops_platform.experiment import ExperimentError, load, resolve_assets
 from aiops_platform.paths import REGISTRY as REGISTRY_DIR
 from aiops_platform.registry import LocalRegistry, RegistryError, load_specs
 from aiops_platform.settings import get_settings
 
-CORE = {{ (cookiecutter.use_case_code | lower ~ '_core_qa') | jsonify }}
-HARD = {{ (cookiecutter.use_case_code | lower ~ '_hard_qa') | jsonify }}
-SPECS = [
-    (CORE, "uri_file", "core_qa.jsonl"),
-    (HARD, "uri_file", "hard_qa.jsonl"),
-{%- if cookiecutter.flow_kind == 'chat' %}
-    ({{ (cookiecutter.use_case_code | lower ~ '_multi_turn_qa') | jsonify }}, "uri_file", "multi_turn_qa.jsonl"),
-{%- endif %}
-]
-# The safety set's spec. A project updated from a release before it keeps its own data/ (cruft skips
-# it), so it has none: the experiment still scores flows/eval_safety/safety.jsonl, unregistered.
-if (Path(__file__).resolve().parents[1] / "data/safety.yml").is_file():
-    SPECS.append(({{ (cookiecutter.use_case_code | lower ~ '_safety') | jsonify }}, "uri_file", "safety.jsonl"))
-FIRST_VERSIONS = {name: ["1"] for name, _, _ in SPECS}
-MISSING = {{ {'qa': ['ground_truth'], 'chat': ['chat_history', 'ground_truth'], 'rag': ['ground_truth', 'relevant_passages']}[cookiecutter.flow_kind] | tojson }}  # columns
+PREFIX = governance.load(PROJECT_ROOT).use_case.lower()  # assets are named <use case>_<dataset>
+CORE, HARD = f"{PREFIX}_core_qa", f"{PREFIX}_hard_qa"
+# The data sets each flow kind ships with a spec, in file order. The safety set's spec names the
+# attacks in flows/eval_safety/safety.jsonl; a chat flow adds its multi-turn conversations.
+DATASETS = {
+    "qa": ["core_qa", "hard_qa", "safety"],
+    "chat": ["core_qa", "hard_qa", "multi_turn_qa", "safety"],
+    "rag": ["core_qa", "hard_qa", "safety"],
+}
+FIRST_VERSIONS = {f"{PREFIX}_{name}": ["1"] for name in DATASETS["qa"]}
+MISSING = ["ground_truth"]  # the columns a qa flow's data needs beyond question and context
 runner = CliRunner()
 
 
@@ -38,9 +36,11 @@ def _versions(root: Path) -> dict[str, list[str]]:
     return {name: [v.version for v in versions] for name, versions in LocalRegistry(root).versions().items()}
 
 
-def test_every_data_spec_loads_with_azure_ml_own_loader(project_root: Path):
-    specs = load_specs(project_root / "data")
-    assert [(s.name, s.type, s.path.name) for s in specs] == SPECS
+@pytest.mark.parametrize("kind", DATASETS)
+def test_every_data_spec_loads_with_azure_ml_own_loader(kind: str):
+    specs = load_specs(sample_project(kind) / "data")
+    expected = [(f"{PREFIX}_{name}", "uri_file", f"{name}.jsonl") for name in DATASETS[kind]]
+    assert [(s.name, s.type, s.path.name) for s in specs] == expected
 
 
 def test_registering_twice_changes_nothing(project_copy: Path):
