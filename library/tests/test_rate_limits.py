@@ -23,7 +23,7 @@ import httpx
 import openai
 import pydantic
 import pytest
-from openai.types import ErrorObject
+from openai.types import CreateEmbeddingResponse, ErrorObject
 from openai.types.chat import ChatCompletion
 
 from aiops_platform import llm
@@ -216,10 +216,8 @@ def test_the_fake_endpoint_answers_in_the_openai_types_shapes():
         with FakeEndpoint() as endpoint:
             answered = client.post(f"{endpoint.url}{chat}", json=asked)
             unknown = client.post(f"{endpoint.url}/openai/deployments/gpt/nothing", json={})
-{%- if cookiecutter.flow_kind == 'rag' %}
             embeddings = "/openai/deployments/emb/embeddings?api-version=2024-10-21"
             embedded = client.post(f"{endpoint.url}{embeddings}", json={"model": "emb", "input": ["a", "b"]})
-{%- endif %}
         with FakeEndpoint(Limits(error_rate=1.0)) as failing:
             failed = client.post(f"{failing.url}{chat}", json=asked)
         with FakeEndpoint(Limits(rpm=0)) as endpoint:
@@ -237,12 +235,8 @@ def test_the_fake_endpoint_answers_in_the_openai_types_shapes():
     body = answered.json()
     assert _invented(body, ChatCompletion) == []
     assert ChatCompletion.model_validate(body).choices[0].message.content == "The sky is blue."
-{%- if cookiecutter.flow_kind == 'rag' %}
-    from openai.types import CreateEmbeddingResponse
-
     assert _invented(embedded.json(), CreateEmbeddingResponse) == []
     assert len(CreateEmbeddingResponse.model_validate(embedded.json()).data) == 2
-{%- endif %}
     for answer, status in ((refused, 429), (unknown, 404), (failed, 500)):
         assert answer.status_code == status
         _error_shape(answer.json())
@@ -332,14 +326,14 @@ def test_server_errors_are_retried_within_the_bound(online):
 
 @pytest.mark.slow
 def test_a_run_under_a_low_limit_loses_no_line_and_never_hammers(
-    online, monkeypatch, tmp_path: Path, shipped: dict
+    online, monkeypatch, tmp_path: Path, shipped: dict, project_root: Path
 ):
     """240 calls a minute over a 0.5 s window (2 per sliding half second), eight workers, 12 lines:
     every line answered once, no more calls in flight than workers, every refused call re-sent only
     after its retry-after and no call started while a 429 held the process. Counts come from the
     endpoint's and the limiter's own records, so a loaded machine changes how long, never the verdict."""
     flow = shipped["flows"][0]
-    dataset = read_jsonl(Path(__file__).parents[1] / shipped["datasets"][0]["path"])
+    dataset = read_jsonl(project_root / shipped["datasets"][0]["path"])
     data = tmp_path / "lines.jsonl"
     lines = [dataset[i % len(dataset)] | {"id": f"line-{i}"} for i in range(12)]
     for i, line in enumerate(lines):  # one request per line, so a retry is known by its body
@@ -349,8 +343,7 @@ def test_a_run_under_a_low_limit_loses_no_line_and_never_hammers(
     with FakeEndpoint(limits) as endpoint:
         online(endpoint)
         log = _limiter_log(monkeypatch, llm.limiter_for(endpoint.url))
-        root = Path(__file__).parents[1]
-        request = RunRequest(root / flow["path"], data, flow.get("column_mapping", {}), concurrency=8)
+        request = RunRequest(project_root / flow["path"], data, flow.get("column_mapping", {}), concurrency=8)
         result = InProcessEngine().run(request, lambda: None)
     stats = endpoint.stats()
     assert result.failed == 0, result.errors
@@ -363,7 +356,7 @@ def test_a_run_under_a_low_limit_loses_no_line_and_never_hammers(
 
 @pytest.mark.slow
 def test_the_fake_endpoint_runs_from_the_command_line():
-    module = {{ (cookiecutter.package_name ~ '.fake_endpoint') | jsonify }}
+    module = "aiops_platform.fake_endpoint"
     command = [sys.executable, "-m", module, "--port", "0", "--rpm", "0"]
     command += ["--header", "Retry-After: inf", "--header", "retry-after-ms"]  # a hostile wait, alone
     process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
