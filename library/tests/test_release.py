@@ -12,14 +12,15 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import PROJECT_ROOT
 from typer.testing import CliRunner
 
-from aiops_platform import gate, registry, release, terminal
+from aiops_platform import gate, project, registry, release, terminal
 from aiops_platform.cli import app
 from aiops_platform.experiment import GateConfig, load
 
 runner = CliRunner()
-FLOW_KIND = {{ cookiecutter.flow_kind | jsonify }}
+FLOW_KIND = project.load(PROJECT_ROOT).flow_kind  # small_project copies this sample's flow
 
 
 def _register(project: Path) -> None:
