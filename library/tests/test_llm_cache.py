@@ -27,7 +27,7 @@ DATASETS = 2
 
 runner = CliRunner()
 
-FLOW_KIND = {{ cookiecutter.flow_kind | jsonify }}
+FLOW_KIND = "qa"  # the sample project's (conftest.PROJECT_ROOT)
 
 
 @pytest.fixture
@@ -66,9 +66,6 @@ def two_variants(tiny_experiment: Path, project_root: Path) -> Path:
     """tiny_experiment with a copy of the shipped flow and two variants (two prompt files)."""
     folder = tiny_experiment.parent
     copy_flow(project_root / "flows" / FLOW_KIND, folder / "flow")
-{%- if cookiecutter.flow_kind == 'rag' %}
-    shutil.copytree(project_root / "data" / "docs", folder / "data" / "docs")  # what the flow retrieves from
-{%- endif %}
     shutil.copytree(project_root / "monitoring", folder / "monitoring")  # the prices
     data = yaml.safe_load(tiny_experiment.read_text(encoding="utf-8"))
     data["flows"][0]["path"] = "flow"
