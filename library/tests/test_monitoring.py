@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import PROJECT_ROOT
 from typer.testing import CliRunner
 
-from aiops_platform import llm, monitor, tracing
+from aiops_platform import governance, llm, monitor, project, tracing
 from aiops_platform.cli import app
 from aiops_platform.data_validation import validate_jsonl
 from aiops_platform.evaluation import ONLINE_JUDGES
@@ -24,9 +25,11 @@ from aiops_platform.monitoring_config import (
 from aiops_platform.registry import LocalRegistry
 from aiops_platform.settings import get_settings
 
-PROJECT = Path(__file__).resolve().parents[1]
+PROJECT = PROJECT_ROOT
+ANSWERS = project.load(PROJECT)  # a qa flow: its requests carry a question and a context
+PREFIX = governance.load(PROJECT).use_case.lower()  # sample assets are <use case>_production_samples
 MONITORING = PROJECT / "monitoring"
-EXPERIMENT_LINE = {"question": "Q?"{% if cookiecutter.flow_kind != 'rag' %}, "context": "C."{% endif %}{% if cookiecutter.flow_kind == 'chat' %}, "chat_history": []{% endif %}}
+EXPERIMENT_LINE = {"question": "Q?", "context": "C."}
 THRESHOLD = re.compile(r"^\[json\(parameters\('(\w+)'\)\)\]$")
 runner = CliRunner()
 SAMPLE = Path(".aiops/samples/production_samples.jsonl")  # where `monitor sample` writes by default
@@ -93,7 +96,7 @@ def traced_requests(project_copy: Path, monkeypatch: pytest.MonkeyPatch) -> Path
     monkeypatch.setenv("AIOPS_TRACE_DIR", str(store))
     get_settings.cache_clear()
     tracing.reset()
-    flow = load_entry(project_copy / {{ ('flows/' ~ cookiecutter.flow_kind) | jsonify }})
+    flow = load_entry(project_copy / ANSWERS.flow)
     rows = (project_copy / "data/core_qa.jsonl").read_text(encoding="utf-8").splitlines()[:5]
     for row in map(json.loads, rows):
         flow(**{name: row[name] for name in inspect.signature(flow).parameters if name in row})
@@ -104,13 +107,13 @@ def traced_requests(project_copy: Path, monkeypatch: pytest.MonkeyPatch) -> Path
 
 def test_sampled_requests_become_a_registered_dataset_version(traced_requests: Path, project_copy: Path):
     with tracing.run_attributes(variant="baseline", dataset="core_qa"):  # an experiment run: not sampled
-        load_entry(project_copy / {{ ('flows/' ~ cookiecutter.flow_kind) | jsonify }})(**EXPERIMENT_LINE)
+        load_entry(project_copy / ANSWERS.flow)(**EXPERIMENT_LINE)
     result = runner.invoke(app, ["monitor", "sample", "--size", "10"])
     assert result.exit_code == 0, result.output
     assert "Sampled 5 requests" in result.output
     result = runner.invoke(app, ["monitor", "sample", "--size", "3"])
     assert result.exit_code == 0, result.output
-    assert {{ ('azureml:' ~ cookiecutter.use_case_code | lower ~ '_production_samples:2 (new version') | jsonify }} in result.output
+    assert f"azureml:{PREFIX}_production_samples:2 (new version" in result.output
     data = project_copy / SAMPLE
     assert "into .aiops/samples/production_samples.jsonl" in result.output
     assert not (project_copy / "data/production_samples.jsonl").exists()  # real requests: not committed
@@ -123,7 +126,7 @@ def test_sampled_requests_become_a_registered_dataset_version(traced_requests: P
     bigger = runner.invoke(app, ["monitor", "sample", "--size", "4"])
     assert "production_samples:3 (new version" in bigger.output
     versions = LocalRegistry(project_copy).versions()
-    assert [v.version for v in versions[{{ (cookiecutter.use_case_code | lower) | jsonify }} + "_production_samples"]] == ["1", "2", "3"]
+    assert [v.version for v in versions[f"{PREFIX}_production_samples"]] == ["1", "2", "3"]
 
 
 def test_committing_a_sample_is_an_explicit_output_under_data(traced_requests: Path, project_copy: Path):
@@ -164,8 +167,7 @@ def test_online_evaluation_scores_the_latest_registered_sample_and_emits_them(
     result = runner.invoke(app, ["monitor", "evaluate"])
     assert result.exit_code == 0, result.output
     scores = json.loads((project_copy / "results/online/scores.json").read_text(encoding="utf-8"))
-    prefix = {{ (cookiecutter.use_case_code | lower) | jsonify }}
-    assert scores["dataset"].startswith(f"azureml:{prefix}_production_samples@latest (")
+    assert scores["dataset"].startswith(f"azureml:{PREFIX}_production_samples@latest (")
     assert "_production_samples/2/production_samples.jsonl" in scores["dataset"]
     assert (scores["lines"], scores["unscored"]) == (4, 0)
     assert set(scores["scores"]) == set(ONLINE_JUDGES)
@@ -210,9 +212,9 @@ def test_long_inputs_are_cut_per_string_so_spans_stay_valid_json(tmp_path: Path,
 def test_an_app_insights_export_reads_as_the_same_spans(tmp_path: Path):
     columns = ["id", "operation_Id", "operation_ParentId", "name", "duration", "success", "customDimensions"]
     columns.append("start_ms")
-    dimensions = {"aiops.flow": {{ cookiecutter.flow_kind | jsonify }}, "aiops.variant": "blue"}
+    dimensions = {"aiops.flow": ANSWERS.flow_kind, "aiops.variant": "blue"}
     chat = {"gen_ai.usage.input_tokens": "40", "gen_ai.usage.output_tokens": "8"}
-    flow = {{ ('flow ' ~ cookiecutter.flow_kind) | jsonify }}
+    flow = f"flow {ANSWERS.flow_kind}"
     rows = [
         ["f1", "t1", "req1", flow, 120.0, "True", json.dumps(dimensions), 1_700_000_000_000],
         ["c1", "t1", "f1", "chat gpt-4o-mini", 100.0, "True", json.dumps(chat), 1_700_000_000_010],
@@ -237,7 +239,7 @@ def test_a_corrupt_line_in_the_store_is_skipped_with_a_warning_naming_it(traced_
     output = " ".join(result.output.split())  # rich wraps long paths
     assert f"{span_file.name}:{total + 1}: skipped, not valid JSON" in output
     assert f"{span_file.name}:{total + 2}: skipped, not a JSON object" in output
-    flow = {{ cookiecutter.flow_kind | jsonify }}
+    flow = ANSWERS.flow_kind
     (row,) = [line.split() for line in result.output.splitlines() if line.split()[:1] == [flow]]
     assert row[2] == "5"  # every request still counted
 
