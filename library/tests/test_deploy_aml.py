@@ -9,11 +9,13 @@ from pathlib import Path
 
 import pytest
 from azure.ai.ml import load_environment
+from conftest import answers_into, sample_project
 from typer.testing import CliRunner
 
-from {{ cookiecutter.package_name }}.azure_ml import AzureUnavailable, workspace_client
-from {{ cookiecutter.package_name }}.cli import app
-from {{ cookiecutter.package_name }}.deploy import (
+from aiops_platform import project
+from aiops_platform.azure_ml import AzureUnavailable, workspace_client
+from aiops_platform.cli import app
+from aiops_platform.deploy import (
     TARGET_VARIABLES,
     DeploymentError,
     Target,
@@ -24,8 +26,10 @@ from {{ cookiecutter.package_name }}.deploy import (
     next_colour,
     rollback_target,
     switched,
+    target_variables,
+    where_set,
 )
-from {{ cookiecutter.package_name }}.settings import CONFIGURED_PROVIDER, Settings, get_settings
+from aiops_platform.settings import Settings, get_settings
 
 PIPELINE_MARKERS = ("DEPLOY_ENVIRONMENT", "CI", "TF_BUILD")
 PROD = {  # one environment's own values, none of them an answer given at generation
@@ -40,7 +44,7 @@ PROD = {  # one environment's own values, none of them an answer given at genera
 @pytest.fixture
 def local_run(monkeypatch: pytest.MonkeyPatch):
     """Not in a pipeline (the project's own CI sets CI=true), no target in the environment, fresh settings."""
-    for name in [*PIPELINE_MARKERS, *TARGET_VARIABLES]:
+    for name in [*PIPELINE_MARKERS, *target_variables(Settings(_env_file=None))]:
         monkeypatch.delenv(name, raising=False)
     get_settings.cache_clear()
     yield
@@ -79,28 +83,58 @@ def test_rollback_goes_to_the_kept_colour_and_needs_one():
         rollback_target({"blue": 100})
 
 
-def test_each_environment_s_endpoint_and_model_replace_the_specs_values(project_root: Path):
-    target = deploy_target(Settings(_env_file=None, **PROD), {"DEPLOY_ENVIRONMENT": "prod"})
+@pytest.mark.parametrize("provider", ["azure_openai", "openai"])
+def test_each_environment_s_endpoint_and_model_replace_the_specs_values(project_root: Path, provider: str):
+    settings = Settings(_env_file=None, configured_provider=provider, **PROD)
+    target = deploy_target(settings, {"DEPLOY_ENVIRONMENT": "prod"})
     endpoint, deployment = load_specs(project_root, "green", target)
     assert endpoint.name == deployment.endpoint_name == "app-prod"
-    if CONFIGURED_PROVIDER == "azure_openai":
+    shipped = load_specs(project_root, "green")[1].environment_variables.get("AZURE_OPENAI_ENDPOINT")
+    if provider == "azure_openai":
         assert deployment.environment_variables["AZURE_OPENAI_ENDPOINT"] == PROD["azure_openai_endpoint"]
+    else:  # OpenAI has no endpoint of its own per environment: the specs keep theirs
+        assert target.openai_endpoint is None
+        assert deployment.environment_variables.get("AZURE_OPENAI_ENDPOINT") == shipped
     answers = load_specs(project_root, "green")[0].name  # no target: the specs as generated
-    assert answers == {{ cookiecutter.project_slug | jsonify }}
+    assert answers == project.load(project_root).slug
 
 
 @pytest.mark.parametrize("marker", [{"DEPLOY_ENVIRONMENT": "test"}, {"CI": "true"}, {"TF_BUILD": "True"}])
+@pytest.mark.parametrize("provider", ["azure_openai", "openai"])
 def test_in_a_pipeline_every_target_value_must_come_from_the_environment(
-    marker: dict[str, str], local_run: None
+    marker: dict[str, str], provider: str, local_run: None
 ):
+    settings = Settings(_env_file=None, configured_provider=provider)
+    needed = target_variables(settings)
+    assert ("AZURE_OPENAI_ENDPOINT" in needed) is (provider == "azure_openai")
     with pytest.raises(DeploymentError) as raised:
-        deploy_target(Settings(_env_file=None), marker)
+        deploy_target(settings, marker)
     message = str(raised.value)
-    assert message.startswith(f"set {', '.join(TARGET_VARIABLES)} for the ")
+    assert message.startswith(f"set {', '.join(needed)} for the ")
     assert "\n" not in message
     assert "AML_ENDPOINT_NAME" in TARGET_VARIABLES and "AZURE_ML_WORKSPACE" in TARGET_VARIABLES
-    given = Settings(_env_file=None, **{field: PROD[field] for field in TARGET_VARIABLES.values()})
+    values = {field: PROD[field] for field in needed.values()}
+    given = Settings(_env_file=None, configured_provider=provider, **values)
     assert deploy_target(given, marker).endpoint_name == "app-prod"
+
+
+@pytest.mark.parametrize(
+    ("ci_provider", "where"),
+    [
+        ("github", "in the GitHub environment's secrets (Settings > Environments): "),
+        ("azure_devops", "in the variable group qcp-assistant-test (Pipelines > Library): "),
+    ],
+)
+def test_a_missing_value_names_where_this_ci_system_keeps_it(
+    ci_provider: str, where: str, monkeypatch: pytest.MonkeyPatch, local_run: None
+):
+    sample = sample_project(ci_provider=ci_provider)
+    monkeypatch.chdir(sample)
+    assert project.load(sample).slug == "qcp-assistant"
+    assert where_set("test") == where.removeprefix("in ").removesuffix(": ")
+    with pytest.raises(DeploymentError, match=r"^set AZURE_SUBSCRIPTION_ID, .*") as raised:
+        deploy_target(Settings(_env_file=None), {"DEPLOY_ENVIRONMENT": "test"})
+    assert f"for the test environment, {where}in a pipeline nothing falls back" in str(raised.value)
 
 
 def test_locally_the_answers_are_the_defaults(local_run: None):
@@ -111,7 +145,7 @@ def test_a_pipeline_without_its_environment_s_values_stops_before_azure(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, local_run: None
 ):
     monkeypatch.setenv("DEPLOY_ENVIRONMENT", "test")
-    monkeypatch.chdir(tmp_path)  # no .env
+    monkeypatch.chdir(answers_into(tmp_path))  # the sample's answers, no .env
     result = CliRunner().invoke(app, ["deploy", "aml"])
     assert result.exit_code == 1
     (line,) = result.output.strip().splitlines()
