@@ -2,7 +2,7 @@
 stand-in runs on each request it receives and each answer it gives.
 
 tests/contracts/ holds trimmed copies of the descriptions (README.md there says where each comes
-from): only the operations this project calls, with every schema they reference. `problems()` says
+from): only the operations the platform calls, with every schema they reference. `problems()` says
 what in one exchange the description does not allow:
 - the request: a documented operation (method and path template); only documented query
   parameters, each required one present, enum values as listed; Azure DevOps' api-version the one

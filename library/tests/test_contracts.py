@@ -138,7 +138,7 @@ def test_the_check_names_what_the_descriptions_do_not_allow(method, url, body, a
 
 
 def test_every_kept_operation_is_sent_by_a_stand_in_test(request: pytest.FixtureRequest, tmp_path: Path):
-    """A kept operation no test sends is a call the project no longer makes, or one no test covers.
+    """A kept operation no test sends is a call the platform no longer makes, or one no test covers.
     Runs after every other test (conftest) and counts what their stand-ins served; the stand-in tests
     this session did not run (a partial run), it runs them on their own."""
     here = Path(__file__).resolve()
