@@ -1,5 +1,3 @@
-{#- An answer's line as ruff accepts it: the one macro, in the template's templates/ folder. -#}
-{%- from "python_literal.jinja" import fit -%}
 """deployment/webapp/deploy.sh against a stand-in `az` that records its calls: nothing reaches Azure.
 
 A missing CLI, login or setting stops it before anything changes, with one line naming the fix.
@@ -11,15 +9,21 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+from conftest import answers_into, sample_project
 
-SCRIPT = Path(__file__).resolve().parents[1] / "deployment" / "webapp" / "deploy.sh"
-SUBSCRIPTION = {{ cookiecutter.azure_subscription_id | jsonify }}
-{{ fit('RESOURCE_GROUP = ' ~ cookiecutter.azure_resource_group | jsonify) }}
-LOCATION = {{ cookiecutter.azure_location | jsonify }}
-REPOSITORY = {{ cookiecutter.project_slug | jsonify }}  # the image name in the registry
+from aiops_platform import project
+
+WEBAPP = {"deployment_target": "azure_webapp"}
+SAMPLE = sample_project(**WEBAPP)  # the default answers otherwise: GitHub, Azure OpenAI
+ANSWERS = project.load(SAMPLE)
+SUBSCRIPTION = ANSWERS.azure.subscription_id
+RESOURCE_GROUP = ANSWERS.azure.resource_group
+LOCATION = ANSWERS.azure.location
+REPOSITORY = ANSWERS.slug  # the image name in the registry
 FAKE_AZ = """#!/bin/sh
 echo "az $*" >> "$AZ_CALLS"
 case "$*" in
@@ -44,11 +48,12 @@ def tools(tmp_path: Path) -> Path:
 
 
 def deploy(
-    tmp_path: Path, tools: Path, env: dict[str, str], dotenv: str = ""
+    tmp_path: Path, tools: Path, env: dict[str, str], dotenv: str = "", sample: Path = SAMPLE
 ) -> tuple[subprocess.CompletedProcess[str], list[str]]:
-    """Run deploy.sh from a scratch working folder (its .env is `dotenv`); returns the az calls (and
-    the stand-in project Python's, whose release record passes unless `env` says otherwise)."""
+    """Run `sample`'s deploy.sh from a scratch working folder (its .env is `dotenv`); returns the az
+    calls (and the stand-in project Python's, whose release record passes unless `env` says otherwise)."""
     work, calls, python = tmp_path / "work", tmp_path / "az-calls.log", tmp_path / "python"
+    script = sample / "deployment" / "webapp" / "deploy.sh"
     work.mkdir(exist_ok=True)
     if dotenv:
         (work / ".env").write_text(dotenv, encoding="utf-8")
@@ -58,7 +63,7 @@ def deploy(
     environment = {"PATH": str(tools), "AZ_CALLS": str(calls), "IMAGE_TAG": "abc1234", "GATE_PASSED": "1"}
     environment |= release | env
     result = subprocess.run(
-        [shutil.which("bash"), str(SCRIPT)], cwd=work, env=environment, capture_output=True, text=True
+        [shutil.which("bash"), str(script)], cwd=work, env=environment, capture_output=True, text=True
     )
     return result, calls.read_text(encoding="utf-8").splitlines() if calls.exists() else []
 
@@ -105,30 +110,41 @@ PER_ENVIRONMENT = {
     "ACR_NAME": "acrprod",
     "WEBAPP_NAME": "app-prod",
 }
-{%- if cookiecutter.llm_provider == 'azure_openai' %}
-PIPELINE_REQUIRED = "AZURE_SUBSCRIPTION_ID AZURE_RESOURCE_GROUP AZURE_OPENAI_ENDPOINT"
-{%- else %}
-PIPELINE_REQUIRED = "AZURE_SUBSCRIPTION_ID AZURE_RESOURCE_GROUP"
-{%- endif %}
-{%- if cookiecutter.ci_provider == 'github' %}
-WHERE = "in its GitHub environment secrets (Settings > Environments)."
-{%- else %}
-TEST_GROUP = {{ (cookiecutter.project_slug ~ "-test") | jsonify }}
-WHERE = f"in the variable group {TEST_GROUP} (Pipelines > Library)."
-{%- endif %}
+# What a pipeline must set, and where its CI system keeps it, differ with the answers given.
+VARIANTS = {
+    "github-azure-openai": (
+        {},
+        "AZURE_SUBSCRIPTION_ID AZURE_RESOURCE_GROUP AZURE_OPENAI_ENDPOINT",
+        "in its GitHub environment secrets (Settings > Environments).",
+    ),
+    "azure-devops": (
+        {"ci_provider": "azure_devops"},
+        "AZURE_SUBSCRIPTION_ID AZURE_RESOURCE_GROUP AZURE_OPENAI_ENDPOINT",
+        f"in the variable group {REPOSITORY}-test (Pipelines > Library).",
+    ),
+    "openai": (
+        {"llm_provider": "openai"},
+        "AZURE_SUBSCRIPTION_ID AZURE_RESOURCE_GROUP",
+        "in its GitHub environment secrets (Settings > Environments).",
+    ),
+}
 
 
 @pytest.mark.parametrize("marker", [{"DEPLOY_ENVIRONMENT": "test"}, {"CI": "true"}, {"TF_BUILD": "True"}])
-def test_in_a_pipeline_nothing_falls_back_to_the_answers(tmp_path: Path, tools: Path, marker: dict[str, str]):
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_in_a_pipeline_nothing_falls_back_to_the_answers(
+    tmp_path: Path, tools: Path, marker: dict[str, str], variant: str
+):
     """dev, test and prod each bring their own target; a missing one is one line, before any Azure call."""
+    answers, required, where = VARIANTS[variant]
     env = {"AZ_LOGGED_IN": "1", "ACR_NAME": "acr", "WEBAPP_NAME": "app", **marker}
-    result, calls = deploy(tmp_path, with_az(tools), env)
+    result, calls = deploy(tmp_path, with_az(tools), env, sample=sample_project(**WEBAPP, **answers))
     assert result.returncode == 1 and calls == []
     environment = marker.get("DEPLOY_ENVIRONMENT", "<environment>")
     (line,) = result.stderr.splitlines()
-    assert line.startswith(f"make deploy: set {PIPELINE_REQUIRED} for the {environment} environment, ")
+    assert line.startswith(f"make deploy: set {required} for the {environment} environment, ")
     if "DEPLOY_ENVIRONMENT" in marker:
-        assert line.endswith(WHERE)
+        assert line.endswith(where)
 
 
 def test_a_pipeline_deploys_to_its_environment_s_own_target(tmp_path: Path, tools: Path):
@@ -201,6 +217,8 @@ def test_the_release_record_is_checked_after_the_login_and_recorded_after_the_de
     env |= {"RELEASE_SETTINGS": str(tmp_path / "release.env"), "GATE_PASSED": "1" if gate_passed else ""}
     result, calls = deploy(tmp_path, with_az(tools), env)
     tags = next(index for index, call in enumerate(calls) if "release tags" in call)
+    platform = f"python -m aiops_platform release tags --output {tmp_path}"  # the platform's command
+    assert calls[tags].startswith(platform)
     assert calls[tags - 1].startswith("az group exists")  # the login and the target were checked first
     if not gate_passed:
         assert result.returncode == 1 and calls[-1] == calls[tags]  # nothing built, nothing changed
@@ -254,3 +272,19 @@ def test_a_registry_outside_the_agreed_regions_stops_the_deployment_before_the_b
     assert "outside" in result.stdout
     assert "governance region eastus" in calls[-1]
     assert not any(call.startswith(("az acr build", "az webapp config")) for call in calls)
+
+
+def test_the_real_platform_refuses_a_project_without_a_gated_run(tmp_path: Path, tools: Path):
+    """deploy.sh's `python -m aiops_platform release tags`, run by this library's own Python in a
+    project that has never passed the gate: it stops, in one line, before anything is built."""
+    work = tmp_path / "work"
+    work.mkdir()
+    answers_into(work, SAMPLE)
+    shutil.copy(SAMPLE / "experiment.yaml", work / "experiment.yaml")  # marks the project root
+    env = {"AZ_LOGGED_IN": "1", "ACR_NAME": "acr", "WEBAPP_NAME": "app", "RELEASE_PYTHON": sys.executable}
+    env |= {"RELEASE_SETTINGS": str(tmp_path / "release.env"), "HOME": str(tmp_path)}
+    result, calls = deploy(tmp_path, with_az(tools), env)
+    assert result.returncode == 1, result.stderr
+    assert "Error deployment stopped: no release record: run `make gate` first" in result.stdout
+    assert calls[-1].startswith("az group exists")  # the real Python is not the recording stand-in
+    assert not (tmp_path / "release.env").exists()
