@@ -18,6 +18,9 @@ from aiops_platform import promptflow_adapter
 PACKAGE = Path(promptflow_adapter.__file__).resolve().parent
 ADAPTER = "promptflow_adapter.py"
 PROMPT_FLOW_ONLY = ("PFClient", "PF_HOME_DIRECTORY", "pf_version_check")  # its API, its home, its files
+# Modules that name Prompt Flow's client in their text, never in code: the engine benchmark measures
+# the promptflow engine (through the adapter) and says so in its docstring and output.
+NAMES_IN_TEXT = {"benchmarks/engines.py"}
 
 
 def _imports_promptflow(node: ast.AST) -> bool:
@@ -67,9 +70,15 @@ def test_no_other_module_uses_prompt_flow_s_client_home_or_files():
         if name == ADAPTER:
             continue
         names = {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)}
-        strings = {node.value for node in ast.walk(tree) if isinstance(node, ast.Constant)}
+        names |= {node.attr for node in ast.walk(tree) if isinstance(node, ast.Attribute)}
+        strings = (
+            set()
+            if name in NAMES_IN_TEXT
+            else {node.value for node in ast.walk(tree) if isinstance(node, ast.Constant)}
+        )
         used = [word for word in PROMPT_FLOW_ONLY if word in names or any(word in str(s) for s in strings)]
         assert not used, f"{name} uses {used}: that belongs in {ADAPTER}"
+    assert _modules().keys() >= NAMES_IN_TEXT  # no exemption outlives its module
 
 
 @pytest.mark.slow
