@@ -382,7 +382,7 @@ def test_an_unlinked_project_is_told_how_to_link(tmp_path: Path, monkeypatch: py
 
 def _answer(name: str) -> str:
     """The tiny template's `{ {cookiecutter.<name>} }` (without the spaces), built so that this file
-    holds no template syntax once generated."""
+    holds no template syntax: library/ holds none, nothing renders it."""
     return "{" * 2 + f"cookiecutter.{name}" + "}" * 2
 
 
