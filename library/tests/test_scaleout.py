@@ -3,16 +3,41 @@
 Nothing is submitted to Azure here; `az ml job create -f azureml/experiment.pipeline.yml` does that.
 """
 
+import tomllib
+from importlib import metadata
 from pathlib import Path
 
 import pytest
 import yaml
 from azure.ai.ml import load_environment, load_job
 from azure.ai.ml.entities import PipelineJob
+from packaging.requirements import Requirement
 from typer.testing import CliRunner
 
 from aiops_platform.cli import app
 from aiops_platform.experiment import ExperimentError, load, select
+from aiops_platform.paths import PLATFORM
+
+
+def platform_pins(extra: str | None = None) -> set[str]:
+    """What the platform's own distribution pins: unconditionally, or for `extra` alone."""
+    pins = [Requirement(line) for line in metadata.requires(PLATFORM) or ()]
+    if extra is None:
+        return {f"{pin.name}{pin.specifier}" for pin in pins if pin.marker is None}
+    chosen = [pin for pin in pins if pin.marker is not None and pin.marker.evaluate({"extra": extra})]
+    return {f"{pin.name}{pin.specifier}" for pin in chosen}
+
+
+def platform_extras(pip_packages: list[str], project_root: Path) -> set[str]:
+    """The extras of the platform, a job's only pip package: each line is the platform pinned to the
+    source the project's pyproject.toml names (the same platform the project installs, never from an
+    index), with or without an extra."""
+    pins = [Requirement(package) for package in pip_packages]
+    dependencies = tomllib.loads((project_root / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    (declared,) = [Requirement(line) for line in dependencies["dependencies"] if line.startswith(PLATFORM)]
+    assert declared.url.startswith("git+")
+    assert pins and all(pin.name == PLATFORM and pin.url == declared.url for pin in pins), pip_packages
+    return {extra for pin in pins for extra in pin.extras}
 
 
 def test_a_slice_keeps_only_the_chosen_variant_and_dataset(project_root: Path):
@@ -28,17 +53,17 @@ def test_pipeline_has_one_step_per_variant_and_dataset_and_loads_with_azure_ml(p
     assert result.exit_code == 0, result.output
     environment = load_environment(project_copy / "azureml" / "environment.yml")
     pip_packages = environment.conda_file["dependencies"][-1]["pip"]
-    assert "azure-ai-evaluation==1.18.10" in pip_packages
-    assert not [pin for pin in pip_packages if pin.startswith("promptflow")]  # an extra; engine: inprocess
+    assert not platform_extras(pip_packages, project_copy)  # promptflow is an extra; engine: inprocess
+    assert "azure-ai-evaluation==1.18.10" in platform_pins()  # what the job gets through the platform
     job = load_job(project_copy / "azureml" / "experiment.pipeline.yml")
     assert isinstance(job, PipelineJob)
-    datasets = ["core_qa", "hard_qa"{% if cookiecutter.flow_kind == 'chat' %}, "multi_turn_qa"{% endif %}, "safety"]
-    flow = {{ cookiecutter.flow_kind | jsonify }}
+    datasets = ["core_qa", "hard_qa", "safety"]
+    flow = "qa"
     assert sorted(job.jobs) == [
         f"{flow}_{variant}_{dataset}" for variant in ("baseline", "concise") for dataset in datasets
     ]
     step = job.jobs[f"{flow}_concise_hard_qa"]
-    assert "experiment run --gate --env test --variant concise --dataset hard_qa" in step.command
+    assert "aiops experiment run --gate --env test --variant concise --dataset hard_qa" in step.command
     assert step.environment_variables["LLM_PROVIDER"] == "azure_openai"
 
 
@@ -60,4 +85,5 @@ def test_an_experiment_on_the_prompt_flow_engine_gets_the_promptflow_extra_in_it
     result = CliRunner().invoke(app, ["experiment", "azureml", "--output", "azureml"])
     assert result.exit_code == 0, result.output
     conda = yaml.safe_load((project_copy / "azureml/conda.yml").read_text(encoding="utf-8"))
-    assert {"promptflow==1.18.5", "keyrings.alt==5.0.2"} <= set(conda["dependencies"][-1]["pip"])
+    assert platform_extras(conda["dependencies"][-1]["pip"], project_copy) == {"promptflow"}
+    assert {"promptflow==1.18.5", "keyrings-alt==5.0.2"} <= platform_pins("promptflow")
