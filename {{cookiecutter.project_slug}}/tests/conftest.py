@@ -1,36 +1,26 @@
-"""Offline, isolated tests: the offline model, a throw-away Prompt Flow home (when it is installed),
-and no network."""
+"""Offline, isolated tests of this use case (its flows, evaluators, data and repository hygiene): the
+offline model, throw-away traces, cache and Prompt Flow home, and no network. The platform's own
+tests run once, in the platform library's repository."""
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
 import socket
 import tempfile
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Self
 
 import pytest
-import yaml
 
 # Before anything imports promptflow (it reads its home at import time) or builds settings.
 for _variable in [name for name in os.environ if name.startswith(("AZURE_OPENAI_", "OPENAI_"))]:
     del os.environ[_variable]
 os.environ["LLM_PROVIDER"] = "offline"
-# Spans from the tests go to a throw-away store, not the project's .aiops/traces.
-_TRACES = tempfile.TemporaryDirectory(prefix="traces-")
+_TRACES = tempfile.TemporaryDirectory(prefix="traces-")  # not the project's .aiops/traces
 os.environ["AIOPS_TRACE_DIR"] = _TRACES.name
-# Model answers cached by tests against the fake endpoint: a throw-away folder, not .aiops/cache.
-_CACHE = tempfile.TemporaryDirectory(prefix="llm-cache-")
+_CACHE = tempfile.TemporaryDirectory(prefix="llm-cache-")  # not the project's .aiops/cache
 os.environ["LLM_CACHE_DIR"] = _CACHE.name
-# The tests exercise span content and production sampling on their own throw-away traces, whatever
-# the project's default (off for confidential or personal data: see settings.py).
-os.environ["AIOPS_TRACE_CONTENT"] = "true"
 
-from aiops_platform import paths, promptflow_adapter  # noqa: E402 - imports no promptflow
+from aiops_platform import project, promptflow_adapter  # noqa: E402 - imports no promptflow
 
 if promptflow_adapter.available():  # an optional extra: `make install PROMPTFLOW=0` leaves it out
     # Under $HOME because `pf flow build` refuses a PF home outside it; removed when pytest exits.
@@ -38,28 +28,21 @@ if promptflow_adapter.available():  # an optional extra: `make install PROMPTFLO
     promptflow_adapter.isolate(Path(_PF_HOME.name))
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """A test marked `runs_last` reads what the others did (the contract coverage): it runs after them."""
-    items.sort(key=lambda item: getattr(getattr(item, "function", None), "runs_last", False))
-
-
-_FLOW = {{ ('flows/' ~ cookiecutter.flow_kind) | jsonify }}
+FLOW = project.load(PROJECT_ROOT).flow  # flows/<kind>, relative to the project
 # Local state a developer's commands leave, at the root and deeper: secrets, environments, traces
 # and samples (request contents), results and caches. No ignore file may let any of it through.
 LOCAL_STATE_FILES = [
     ".env",
-    f"{_FLOW}/.env",
+    f"{FLOW}/.env",
     ".venv/bin/python",
     ".aiops/traces/spans-1.jsonl",
     ".aiops/samples/production_samples.jsonl",
-    f"{_FLOW}/.aiops/traces/spans-1.jsonl",
+    f"{FLOW}/.aiops/traces/spans-1.jsonl",
     ".promptflow/pf.sqlite",
-    f"{_FLOW}/.promptflow/flow.log",
+    f"{FLOW}/.promptflow/flow.log",
     "results/run-1/report.html",
-    f"{_FLOW}/results/run-1/report.html",
-    {{ ('src/' ~ cookiecutter.package_name ~ '/__pycache__/server.cpython-311.pyc') | jsonify }},
+    f"{FLOW}/results/run-1/report.html",
+    f"{FLOW}/__pycache__/flow.cpython-311.pyc",
     "tests/.pytest_cache/README.md",
 ]
 _LOOPBACK = ("127.", "::1", "localhost")
@@ -79,123 +62,6 @@ def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(socket.socket, "connect", _loopback_only)
 
 
-class LoopbackServer:
-    """A REST API's stand-in on 127.0.0.1 (a free port), served by `handler` while in a `with`."""
-
-    def __init__(self, handler: type[BaseHTTPRequestHandler]) -> None:
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self._server.daemon_threads = True
-
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def __enter__(self) -> Self:
-        threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        ).start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-
-
-class JsonHandler(BaseHTTPRequestHandler):
-    """A stand-in's handler: the request's JSON body in, a JSON answer out, nothing logged."""
-
-    def json_body(self) -> Any:
-        length = int(self.headers.get("Content-Length") or 0)
-        return json.loads(self.rfile.read(length)) if length else None
-
-    def send_json(self, status: int, answer: Any, headers: dict[str, str] | None = None) -> None:
-        data = json.dumps(answer).encode()
-        self.send_response(status)
-        for name, value in {"Content-Type": "application/json", **(headers or {})}.items():
-            self.send_header(name, value)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *_: object) -> None:
-        pass
-
-
 @pytest.fixture
 def project_root() -> Path:
     return PROJECT_ROOT
-
-
-@pytest.fixture
-def project_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A scratch copy of the project's data, flows, connections and experiment, as the working dir."""
-    for folder in ("data", "flows", "connections", "evaluators", "monitoring"):
-        shutil.copytree(PROJECT_ROOT / folder, tmp_path / folder)
-    for file in [*PROJECT_ROOT.glob("experiment*.yaml"), PROJECT_ROOT / "pyproject.toml"]:
-        shutil.copy(file, tmp_path / file.name)
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
-
-
-def copy_flow(source: Path, target: Path) -> Path:
-    """A copy of a flow that runs in process, anywhere: without the `additional_includes` Prompt Flow
-    copies in, which name the shipped project's code and would lie outside the copy's project."""
-    shutil.copytree(source, target)
-    spec = target / "flow.flex.yaml"
-    flex = yaml.safe_load(spec.read_text(encoding="utf-8"))
-    flex.pop("additional_includes", None)
-    spec.write_text(yaml.safe_dump(flex, sort_keys=False), encoding="utf-8")
-    return target
-
-
-@pytest.fixture
-def shipped() -> dict:
-    """experiment.yaml as shipped, unvalidated: tests take its flow and evaluator entries from it."""
-    return yaml.safe_load((PROJECT_ROOT / "experiment.yaml").read_text(encoding="utf-8"))
-
-
-@pytest.fixture
-def small_project(tmp_path: Path, project_root: Path, shipped: dict) -> Path:
-    """A copy of the shipped flow and three lines of one dataset, with its spec, in a project of its own."""
-    shutil.copytree(project_root / paths.FLOW, tmp_path / paths.FLOW)
-{%- if cookiecutter.flow_kind == 'rag' %}
-    shutil.copytree(project_root / "data" / "docs", tmp_path / "data" / "docs")  # what it retrieves from
-{%- endif %}
-    (tmp_path / "data").mkdir(exist_ok=True)
-    lines = (project_root / "data" / "core_qa.jsonl").read_text(encoding="utf-8").splitlines()[:3]
-    (tmp_path / "data" / "core_qa.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    spec = {"name": "small_core_qa", "type": "uri_file", "path": "core_qa.jsonl", "description": "3 lines"}
-    (tmp_path / "data" / "core_qa.yml").write_text(yaml.safe_dump(spec), encoding="utf-8")
-    flow = {key: value for key, value in shipped["flows"][0].items() if key != "variants"}
-    qa_metrics = next(evaluator for evaluator in shipped["evaluators"] if evaluator["name"] == "qa_metrics")
-    qa_metrics = {key: value for key, value in qa_metrics.items() if key != "datasets"}
-    experiment = {
-        "name": "small",
-        "flows": [flow],
-        "datasets": [{"name": "core_qa", "path": "data/core_qa.jsonl"}],
-        "evaluators": [{**qa_metrics, "path": str(project_root / qa_metrics["path"])}],
-        "gate": {"thresholds": {"qa_metrics.f1_score": 0.1}},
-    }
-    (tmp_path / "experiment.yaml").write_text(yaml.safe_dump(experiment, sort_keys=False), encoding="utf-8")
-    return tmp_path
-
-
-@pytest.fixture
-def tiny_experiment(tmp_path: Path, shipped: dict) -> Path:
-    """The shipped flow and the qa_metrics evaluator on the first three lines of each sample dataset."""
-    datasets = [dataset["name"] for dataset in shipped["datasets"]][:2]
-    for name in datasets:
-        lines = (PROJECT_ROOT / "data" / f"{name}.jsonl").read_text(encoding="utf-8").splitlines()[:3]
-        (tmp_path / f"{name}.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    flow = {key: value for key, value in shipped["flows"][0].items() if key != "variants"}
-    qa_metrics = next(evaluator for evaluator in shipped["evaluators"] if evaluator["name"] == "qa_metrics")
-    qa_metrics = {key: value for key, value in qa_metrics.items() if key != "datasets"}  # it scores both
-    experiment = {
-        "name": "tiny",
-        "flows": [{**flow, "path": str(PROJECT_ROOT / flow["path"])}],
-        "datasets": [{"name": name, "path": f"{name}.jsonl"} for name in datasets],
-        "evaluators": [{**qa_metrics, "path": str(PROJECT_ROOT / qa_metrics["path"])}],
-    }
-    (tmp_path / "experiment.yaml").write_text(yaml.safe_dump(experiment, sort_keys=False), encoding="utf-8")
-    return tmp_path / "experiment.yaml"

@@ -1,38 +1,65 @@
-"""A custom evaluator is one file plus one line: parameters are matched by name."""
-
+"""The team's own evaluators (evaluators/): one function or class in one file plus one line in
+experiment.yaml each; the experiment passes them the flow's outputs, then the dataset's columns, by name."""
+{% if cookiecutter.flow_kind == 'rag' %}
+import inspect
+{%- endif %}
 from pathlib import Path
 
+{% if cookiecutter.flow_kind == 'rag' -%}
 import pytest
-import yaml
-
+{% endif -%}
 from aiops_platform.engines import get_engine
-from aiops_platform.experiment import load
-from aiops_platform.runner import MappingError, run_experiment
+from aiops_platform.experiment import load, select
+from aiops_platform.flow_entry import load_entry
+from aiops_platform.runner import run_experiment
+{%- if cookiecutter.flow_kind == 'rag' %}
+from conftest import FLOW, PROJECT_ROOT
+
+RETRIEVAL = PROJECT_ROOT / "evaluators/retrieval.py"
+{%- endif %}
 
 
-def _add_evaluator(experiment: Path, source: str, entry: str) -> Path:
-    (experiment.parent / "my_metric.py").write_text(source, encoding="utf-8")
-    data = yaml.safe_load(experiment.read_text(encoding="utf-8"))
-    data["evaluators"].append({"name": "mine", "path": f"my_metric.py:{entry}"})
-    experiment.write_text(yaml.safe_dump(data), encoding="utf-8")
-    return experiment
+def _custom_evaluators(project_root: Path) -> dict:
+    experiment = load(project_root / "experiment.yaml")
+    return {e.name: e for e in experiment.evaluators if e.path.parts[0] == "evaluators"}
 
 
-def _run(experiment_file: Path):
-    experiment = load(experiment_file)
-    engine = get_engine("inprocess", experiment_file.parent)
-    return run_experiment(experiment, experiment_file.parent, engine, "inprocess", 2, lambda *_: lambda: None)
+def test_answer_length_counts_the_words_of_the_answer(project_root: Path):
+    answer_length = load_entry(project_root / _custom_evaluators(project_root)["answer_length"].path)
+    assert answer_length(answer="Every six months.") == {"answer_words": 3.0}
 
 
-def test_parameters_come_from_flow_outputs_then_data_columns(tiny_experiment: Path):
-    source = "def overlap(answer, ground_truth):\n    return {'same': float(answer == ground_truth)}\n"
-    results = _run(_add_evaluator(tiny_experiment, source, "overlap"))
-    mine = [e for e in results.evaluations if e.evaluator == "mine"]
-    assert [e.dataset for e in mine] == ["core_qa", "hard_qa"]
-    assert mine[0].result.metrics == {"same": 1.0}  # the mean of the lines, no __aggregate__ needed
+def test_the_shipped_experiment_scores_the_flow_s_answers_with_the_custom_evaluators(project_root: Path):
+    """The shipped flow (baseline) on three lines of core_qa, scored by evaluators/ only, in process."""
+    experiment = select(load(project_root / "experiment.yaml"), ["baseline"], ["core_qa"])
+    core_qa = experiment.datasets[0].model_copy(update={"limit": 3})
+    experiment = experiment.model_copy(
+        update={"datasets": [core_qa], "evaluators": list(_custom_evaluators(project_root).values())}
+    )
+    engine = get_engine("inprocess", project_root)
+    results = run_experiment(experiment, project_root, engine, "inprocess", 2, lambda *_: lambda: None)
+    (run,) = results.runs
+    assert run.result.failed == 0, run.result.errors
+    scores = {e.evaluator: e.result.metrics for e in results.evaluations}
+    answers = [output["answer"] for output in run.result.outputs]
+    assert len(answers) == 3
+    assert scores["answer_length"] == {"answer_words": sum(len(a.split()) for a in answers) / 3}
+{%- if cookiecutter.flow_kind == 'rag' %}
+    assert scores["retrieval"]["recall_at_3"] > 0  # the labels of core_qa, against what the flow retrieved
 
 
-def test_an_unmatched_parameter_is_a_clear_error(tiny_experiment: Path):
-    source = "def needs(colour: str) -> dict:\n    return {'x': 1.0}\n"
-    with pytest.raises(MappingError, match="parameter 'colour' is neither a flow output"):
-        _run(_add_evaluator(tiny_experiment, source, "needs"))
+def test_retrieval_scores_a_hand_made_ranking():
+    metrics = load_entry(Path(f"{RETRIEVAL}:RetrievalMetrics"))
+    label = {"source": "a.md", "passage": "Balances are calibrated every six months."}
+    hit = {"id": "a.md#1", "source": "a.md", "text": "Intro. Balances are  calibrated every six months."}
+    miss = {**hit, "id": "c.md#2", "source": "c.md"}  # the passage, in another document
+    scores = metrics([miss, hit], [label])
+    assert scores["recall_at_3"] == 1.0 and scores["mrr_at_3"] == 0.5
+    assert scores["precision_at_3"] == pytest.approx(1 / 3)
+    assert metrics([miss], [])["recall_at_3"] is None  # an unanswerable question is not scored
+
+
+def test_k_is_the_flow_s_default_top_k():
+    top_k = inspect.signature(load_entry(PROJECT_ROOT / FLOW)).parameters["top_k"].default
+    assert top_k == load_entry(Path(f"{RETRIEVAL}:K"))  # the k its metric names carry
+{%- endif %}

@@ -6,11 +6,10 @@ import json
 from pathlib import Path
 
 import pytest
-
 from aiops_platform.engines import RunRequest
 from aiops_platform.flow_entry import load_entry
 from aiops_platform.promptflow_adapter import PromptFlowEngine
-from aiops_platform.prompts import PROJECT_VARIABLES, render_chat
+from aiops_platform.prompts import project_variables, render_chat
 
 FLOW = Path(__file__).resolve().parents[1] / "flows" / {{ cookiecutter.flow_kind | jsonify }}
 {%- if cookiecutter.flow_kind == 'qa' %}
@@ -35,14 +34,18 @@ def test_prompt_renders_system_and_user_messages():
     messages = render_chat(FLOW / {{ (cookiecutter.flow_kind ~ '.jinja2') | jsonify }}, question="Q?", context="C.")
     assert [m["role"] for m in messages] == ["system", "user"]
     assert "Q?" in messages[1]["content"] and "C." in messages[1]["content"]
+    canary = project_variables()["canary"]  # the safety evaluator checks that no answer leaks it
+    assert messages[0]["content"].count(canary) == 1
 
 
 def test_every_prompt_can_name_the_project(tmp_path):
     prompt = tmp_path / "named.jinja2"
     prompt.write_text("# system:\nYou are {{ '{{' }} project_name }}, {{ '{{' }} project_description }}\n# user:\nQ\n")
     system, _ = render_chat(prompt)
-    name, description = PROJECT_VARIABLES["project_name"], PROJECT_VARIABLES["project_description"]
-    assert system["content"] == f"You are {name}, {description}"
+    answers = project_variables()  # from aiops.yaml
+    name_line, *_ = system["content"].splitlines()
+    assert name_line == f"You are {answers['project_name']}, {answers['project_description']}"
+    assert system["content"].count(answers["canary"]) == 1  # the platform adds it to a prompt without it
 {%- if cookiecutter.flow_kind == 'rag' %}
 
 

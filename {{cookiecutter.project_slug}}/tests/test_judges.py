@@ -1,13 +1,11 @@
-"""LLM judges: our own prompt files, scores within 1-5, through the same provider seam."""
+"""LLM judges: the team's prompt files (flows/eval_judges/prompts), scores within 1-5, through the same
+provider seam as the flow (the offline model here). A reply that is not a score fails its line: the
+platform's judging checks that, in its own tests."""
 
 from pathlib import Path
 
 import pytest
-
-from aiops_platform import llm
 from aiops_platform.flow_entry import load_entry, read_jsonl
-from aiops_platform.judging import JudgeReplyError
-from aiops_platform.llm import Completion
 
 JUDGES_FLOW = Path(__file__).resolve().parents[1] / "flows/eval_judges"
 
@@ -30,23 +28,3 @@ def test_an_answer_copied_from_the_context_is_grounded_and_an_invented_one_is_no
     invented = judges("How often?", "Pumps get replaced weekly overnight.", context, "every six months")
     assert grounded["groundedness"] == 5.0 and invented["groundedness"] == 1.0
     assert grounded["similarity"] > invented["similarity"]
-
-
-def test_a_reply_outside_the_range_fails_the_line(judges, monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setattr(llm, "chat", lambda *args, **kwargs: Completion('{"score": 7}', 0, 0))
-    expected = r"replied '\{\"score\": 7\}'; expected a JSON object with a score from 1 to 5"
-    with pytest.raises(ValueError, match=expected):
-        judges("q", "a", "c", "g")
-
-
-@pytest.mark.parametrize(
-    "reply", ["[4, 5]", "4", '"4"', '{"score": true}', '{"score": "4"}', '{"rating": 4}', "null", "not json"]
-)
-def test_a_reply_that_is_not_a_score_object_fails_the_line_quoting_it(
-    judges, monkeypatch: pytest.MonkeyPatch, reply: str
-):
-    monkeypatch.setattr(llm, "chat", lambda *args, **kwargs: Completion(reply, 0, 0))
-    with pytest.raises(JudgeReplyError, match="expected a JSON object with a score") as raised:
-        judges("q", "a", "c", "g")
-    assert repr(reply) in str(raised.value)
-    assert isinstance(raised.value, ValueError)  # what a run and `monitor evaluate` count as a failed line
