@@ -5,11 +5,12 @@ from __future__ import annotations
 import inspect
 import json
 import re
+import shutil
 from pathlib import Path
 
 import pytest
 import yaml
-from conftest import PROJECT_ROOT
+from conftest import PROJECT_ROOT, answers_into, sample_project
 from typer.testing import CliRunner
 
 from aiops_platform import governance, llm, monitor, project, tracing
@@ -127,6 +128,36 @@ def test_sampled_requests_become_a_registered_dataset_version(traced_requests: P
     assert "production_samples:3 (new version" in bigger.output
     versions = LocalRegistry(project_copy).versions()
     assert [v.version for v in versions[f"{PREFIX}_production_samples"]] == ["1", "2", "3"]
+
+
+def test_a_rag_request_s_sample_line_carries_the_passages_it_retrieved(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """A rag flow is asked a question only: the context a judge needs is what it retrieved (its output)."""
+    rag = sample_project("rag")
+    for folder in ("data", "flows", "monitoring"):
+        shutil.copytree(rag / folder, tmp_path / folder)
+    shutil.copy(rag / "experiment.yaml", tmp_path / "experiment.yaml")
+    answers_into(tmp_path, rag)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("AIOPS_TRACE_DIR", str(tmp_path / ".aiops/traces"))
+    get_settings.cache_clear()
+    tracing.reset()
+    try:
+        flow = load_entry(tmp_path / project.load(tmp_path).flow)
+        assert "context" not in inspect.signature(flow).parameters
+        rows = (tmp_path / "data/core_qa.jsonl").read_text(encoding="utf-8").splitlines()[:3]
+        for row in map(json.loads, rows):
+            flow(question=row["question"])
+        result = runner.invoke(app, ["monitor", "sample", "--size", "3"])
+    finally:
+        get_settings.cache_clear()
+        tracing.reset()
+    assert result.exit_code == 0, result.output
+    assert f"azureml:{PREFIX}_production_samples:1 (new version" in result.output
+    lines = [json.loads(line) for line in (tmp_path / SAMPLE).read_text(encoding="utf-8").splitlines()]
+    assert len(lines) == 3 and all(line["question"] and line["answer"] and line["context"] for line in lines)
+    assert validate_jsonl(tmp_path / SAMPLE, {"question", "answer", "context", "ground_truth"}) == []
 
 
 def test_committing_a_sample_is_an_explicit_output_under_data(traced_requests: Path, project_copy: Path):
