@@ -1,18 +1,25 @@
-"""The package's shape: each concept has one home, and the CLI keeps every command name.
+"""The library's shape: each concept has one home, the layers depend one way, and the CLI keeps
+every command name.
 
 The source-scanning tests guard the review's findings: `${...}` references, JSON Lines, the project
 root, the judge names, the mean over lines and the problem shape are each defined in one module.
+The import tests hold the layers: the command line (cli/) is a shell over the library that prints
+through terminal.py, nothing below it imports it, Prompt Flow stays behind its one seam, and no two
+modules import each other when they are imported.
 """
 
 from __future__ import annotations
 
+import ast
 import re
 from pathlib import Path
 
 import pytest
 import typer
+from conftest import PROJECT_ROOT
 
-from aiops_platform import evaluation, paths
+import aiops_platform
+from aiops_platform import evaluation, paths, project
 from aiops_platform.cli import app
 from aiops_platform.flow_entry import (
     JsonLinesError,
@@ -24,24 +31,25 @@ from aiops_platform.flow_entry import (
     resolve_inputs,
 )
 
-PROJECT = paths.root(Path(__file__).parent)
-PACKAGE = PROJECT / "src" / {{ cookiecutter.package_name | jsonify }}
+PACKAGE = Path(aiops_platform.__file__).resolve().parent  # library/src/aiops_platform
+PROJECT = PROJECT_ROOT  # a use case's project (the qa sample): its flows use the library
 
 
 def _sources(*roots: Path) -> dict[str, str]:
-    """Relative path -> text of every Python file under the package (and any other `roots`)."""
-    files = [file for root in (PACKAGE, *roots) for file in sorted(root.rglob("*.py"))]
-    return {file.relative_to(PROJECT).as_posix(): file.read_text(encoding="utf-8") for file in files}
+    """Name -> text of every Python file under the package (relative to it) and under any other
+    `roots` (a sample project's folders: `<root name>/<relative path>`)."""
+    found = {file.relative_to(PACKAGE).as_posix(): file for file in sorted(PACKAGE.rglob("*.py"))}
+    for root in roots:
+        found |= {
+            f"{root.name}/{file.relative_to(root).as_posix()}": file for file in sorted(root.rglob("*.py"))
+        }
+    return {name: file.read_text(encoding="utf-8") for name, file in found.items()}
 
 
 def _holders(pattern: str, *roots: Path) -> set[str]:
-    """The package files (and `roots`' files) in which `pattern` matches, as names relative to the package."""
+    """The package files (and `roots`' files) in which `pattern` matches, named as `_sources` names them."""
     found = re.compile(pattern)
-    return {
-        name.removeprefix(f"{PACKAGE.relative_to(PROJECT).as_posix()}/")
-        for name, text in _sources(*roots).items()
-        if found.search(text)
-    }
+    return {name for name, text in _sources(*roots).items() if found.search(text)}
 
 
 def test_only_flow_entry_parses_input_references():
@@ -53,7 +61,9 @@ def test_only_flow_entry_parses_input_references():
 
 
 def test_only_flow_entry_reads_json_lines():
-    assert _holders(r"json\.loads\((line|text)\b", PROJECT / "benchmarks") == {"flow_entry.py"}
+    assert _holders(r"json\.loads\((line|text)\b", PROJECT / "flows", PROJECT / "evaluators") == {
+        "flow_entry.py"
+    }
 
 
 def test_only_paths_knows_the_root_and_the_state_folders():
@@ -64,7 +74,9 @@ def test_only_paths_knows_the_root_and_the_state_folders():
 
 def test_judges_mean_and_problem_are_each_defined_once():
     flows = PROJECT / "flows"
-    assert _holders(r'"(groundedness|relevance|coherence|fluency|similarity)"', flows) == {"evaluation.py"}
+    judges = _holders(r'"(groundedness|relevance|coherence|fluency|similarity)"', flows)
+    # benchmarks/rate_limits.py keys azure-ai-evaluation's own RelevanceEvaluator, which it measures
+    assert {name for name in judges if not name.startswith("benchmarks/")} == {"evaluation.py"}
     assert _holders(r"\bfmean\(|/ len\(scored\)", flows) == {"evaluation.py"}
     assert _holders(r"(?m)^class \w*Problem\b") == {"problems.py"}
 
@@ -95,7 +107,7 @@ def test_references_mean_what_prompt_flow_means():
 
 def test_the_root_is_found_from_any_folder_of_the_project(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
     assert (PROJECT / paths.EXPERIMENT).is_file()
-    monkeypatch.chdir(PROJECT / paths.FLOW)
+    monkeypatch.chdir(PROJECT / project.load(PROJECT).flow)
     assert paths.root() == PROJECT
     monkeypatch.chdir(tmp_path)  # no experiment.yaml above: the folder itself
     assert paths.root() == tmp_path.resolve()
@@ -119,12 +131,8 @@ COMMANDS = {
     "run": None,
     "serve": None,
     "smoke": None,
-{%- if cookiecutter.flow_kind == 'rag' %}
-    "index": None,
-{%- endif %}
-{%- if cookiecutter.deployment_target == 'aml_online_endpoint' %}
-    "deploy": {"aml", "rollback"},
-{%- endif %}
+    "index": None,  # registered in every project: it tells a flow kind without documents so
+    "deploy": {"aml", "rollback"},  # likewise for a deployment target without an online endpoint
 }
 
 
@@ -135,3 +143,150 @@ def test_every_command_keeps_its_name():
     for name, subcommands in COMMANDS.items():
         if subcommands is not None:
             assert set(root.commands[name].commands) == subcommands, name
+
+
+# ---- the layers: who imports whom -------------------------------------------------------------
+
+
+def _module_name(path: Path) -> str:
+    parts = [PACKAGE.name, *path.relative_to(PACKAGE).with_suffix("").parts]
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+MODULES = {_module_name(path): path for path in sorted(PACKAGE.rglob("*.py"))}
+
+
+def _run_at_import(tree: ast.AST) -> list[ast.AST]:
+    """Every node that runs when the module is imported: all but function bodies and the imports
+    only a type checker reads (`if TYPE_CHECKING:`)."""
+    nodes = []
+    for child in ast.iter_child_nodes(tree):
+        if isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda):
+            continue
+        if isinstance(child, ast.If) and "TYPE_CHECKING" in ast.unparse(child.test):
+            nodes += [node for branch in child.orelse for node in (branch, *_run_at_import(branch))]
+            continue
+        nodes += [child, *_run_at_import(child)]
+    return nodes
+
+
+def _imported(module: str, node: ast.AST) -> list[str]:
+    """The modules an import statement names: `from a import b` is module a.b when there is one."""
+    if isinstance(node, ast.Import):
+        return [alias.name for alias in node.names]
+    if not isinstance(node, ast.ImportFrom):
+        return []
+    target = node.module or ""
+    if node.level:  # relative: from the module's package
+        package = module.split(".") if MODULES[module].name == "__init__.py" else module.split(".")[:-1]
+        target = ".".join(
+            [*package[: len(package) - node.level + 1], *([node.module] if node.module else [])]
+        )
+    return [
+        f"{target}.{alias.name}" if f"{target}.{alias.name}" in MODULES else target for alias in node.names
+    ]
+
+
+def _imports(at_import_only: bool) -> dict[str, set[str]]:
+    """Module -> every module (the library's or another's) it imports: when it is imported, or anywhere."""
+    graph = {}
+    for module, path in MODULES.items():
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        nodes = _run_at_import(tree) if at_import_only else list(ast.walk(tree))
+        graph[module] = {name for node in nodes for name in _imported(module, node)} - {module}
+    return graph
+
+
+def _importers(prefix: str, at_import_only: bool = False) -> set[str]:
+    return {
+        module
+        for module, names in _imports(at_import_only).items()
+        if any(name == prefix or name.startswith(f"{prefix}.") for name in names)
+    }
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected groups of more than one module (Tarjan): modules that import each other."""
+    order: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[list[str]] = []
+
+    def visit(module: str) -> None:
+        order[module] = low[module] = len(order)
+        stack.append(module)
+        for other in sorted(graph.get(module, ())):
+            if other not in graph:
+                continue
+            if other not in order:
+                visit(other)
+                low[module] = min(low[module], low[other])
+            elif other in stack:
+                low[module] = min(low[module], order[other])
+        if low[module] == order[module]:
+            group = []
+            while not group or group[-1] != module:
+                group.append(stack.pop())
+            if len(group) > 1:
+                found.append(sorted(group))
+
+    for module in sorted(graph):
+        if module not in order:
+            visit(module)
+    return found
+
+
+def test_no_modules_import_each_other_when_imported():
+    graph = _imports(at_import_only=True)
+    assert "aiops_platform.experiment" in graph["aiops_platform.cli.experiment"]  # the graph is read
+    assert _cycles(graph) == []
+
+
+def test_the_cycle_check_finds_a_cycle():
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
+    assert _cycles(graph) == [["a", "b", "c"]]
+
+
+def test_only_the_command_line_uses_typer_and_nothing_below_it_imports_it():
+    """cli/ is a shell over the library: it parses options, calls the module that owns the work, and
+    prints. The library's modules are called by it, by the server and by flows, never the other way."""
+    cli = {module for module in MODULES if module.startswith("aiops_platform.cli")}
+    assert _importers("typer") <= cli
+    assert _importers("aiops_platform.cli") <= cli | {"aiops_platform.__main__"}
+
+
+def _own_constant(node: ast.AST) -> bool:
+    """A literal, or a constant the library names (UPPER_CASE): text that is the library's own."""
+    name = node.attr if isinstance(node, ast.Attribute) else getattr(node, "id", None)
+    return (isinstance(node, ast.Constant) and isinstance(node.value, str)) or bool(name and name.isupper())
+
+
+def test_command_modules_print_through_terminal():
+    """One console (cli/_common.py); every command module that prints takes its values through
+    terminal.py, and writes nothing to stdout another way but the library's own constant text (the
+    KQL of `monitor query`, printed as is for a pipe)."""
+    for module, path in MODULES.items():
+        if not module.startswith("aiops_platform.cli.") or module == "aiops_platform.cli._common":
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        found = [node for node in ast.walk(tree) if isinstance(node, ast.Call)]
+        calls = [ast.unparse(node.func) for node in found]
+        raw = [
+            ast.unparse(node)
+            for node, call in zip(found, calls, strict=True)
+            if call in ("print", "typer.echo", "typer.secho", "sys.stdout.write")
+            and not all(map(_own_constant, node.args))
+        ]
+        assert not raw, f"{module} writes with {raw}: print through cli._common.console and terminal"
+        assert "Console" not in calls, module
+        if "console.print" in calls:
+            assert "aiops_platform.terminal" in _imports(at_import_only=False)[module], module
+
+
+def test_prompt_flow_stays_behind_its_seam():
+    """Only promptflow_adapter imports Prompt Flow; the engines' registry (engine: promptflow), the
+    connection registration and the benchmarks reach it through the adapter, nothing else does."""
+    assert _importers("promptflow") == {"aiops_platform.promptflow_adapter"}
+    seam = {"aiops_platform.engines", "aiops_platform.connections"}
+    users = _importers("aiops_platform.promptflow_adapter")
+    assert {module for module in users if not module.startswith("aiops_platform.benchmarks")} == seam
