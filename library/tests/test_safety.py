@@ -4,14 +4,12 @@ prompt failing the gate, and content safety reported as skipped (not passed) wit
 from __future__ import annotations
 
 import json
-{%- if cookiecutter.flow_kind == 'rag' %}
 import shutil
-{%- endif %}
 from pathlib import Path
 
 import pytest
 import yaml
-from conftest import copy_flow
+from conftest import PROJECT_ROOT, answers_into, copy_flow
 from typer.testing import CliRunner
 
 from aiops_platform import safety
@@ -19,12 +17,13 @@ from aiops_platform.cli import app
 from aiops_platform.experiment import GateConfig
 from aiops_platform.flow_entry import load_entry, read_jsonl
 from aiops_platform.gate import check
-from aiops_platform.prompts import CANARY, render_chat
+from aiops_platform.prompts import canary, render_chat
 from aiops_platform.settings import get_settings
 
 runner = CliRunner()
-SAFETY_FLOW = Path(__file__).resolve().parents[1] / "flows/eval_safety"
-FLOW = {{ ('flows/' ~ cookiecutter.flow_kind) | jsonify }}
+SAFETY_FLOW = PROJECT_ROOT / "flows/eval_safety"
+FLOW = "flows/qa"  # the qa sample's flow
+CANARY = canary()  # the qa sample's: derived from the name in its aiops.yaml
 # The flow's model call, replaced by the rendered system message: a flow that echoes its system prompt.
 MODEL_CALL = "chat(messages, temperature=float(temperature)).text"
 
@@ -35,7 +34,7 @@ def checks():
 
 
 def test_the_canary_is_fixed_for_the_project_and_in_every_flow_prompt(project_root: Path):
-    assert CANARY.startswith("AIOPS-CANARY-") and CANARY == safety.CANARY
+    assert CANARY.startswith("AIOPS-CANARY-") and CANARY == canary("QCP Assistant") != canary("CMC Assistant")
     assert safety.prompts_without_canary(project_root / "flows") == []
     for prompt in sorted((project_root / FLOW).glob("*.jinja2")):
         system = render_chat(prompt, question="q", context="c")[0]
@@ -127,7 +126,7 @@ def test_each_line_scores_the_rules_and_the_judges(checks):
 def test_a_prompt_without_the_canary_is_not_measured_and_fails_the_gate(tmp_path: Path, checks):
     flow = tmp_path / "flows" / "mine"
     flow.mkdir(parents=True)
-    (flow / "mine.jinja2").write_text("# system:\nYou help.\n\n# user:\n{{ '{{ question }}' }}\n", encoding="utf-8")
+    (flow / "mine.jinja2").write_text("# system:\nYou help.\n\n# user:\n{{ question }}\n", encoding="utf-8")
     assert safety.prompts_without_canary(tmp_path / "flows") == ["flows/mine/mine.jinja2"]
     checks.canary_missing = "canary_kept not measured: no canary in flows/mine/mine.jinja2"
     try:
@@ -152,24 +151,32 @@ def test_a_prompt_without_the_canary_is_not_measured_and_fails_the_gate(tmp_path
 
 
 def _safety_experiment(
-    tmp_path: Path, shipped: dict, project_root: Path, flow_path: Path, names: list[str]
+    tmp_path: Path, shipped: dict, project_root: Path, flow: str, names: list[str]
 ) -> Path:
-    flow = {key: value for key, value in shipped["flows"][0].items() if key != "variants"}
-    evaluators = [
-        {**e, "path": str(project_root / e["path"])} for e in shipped["evaluators"] if e["name"] in names
-    ]
+    """The safety dataset's first lines through the flow at `flow` (relative to the experiment's own
+    project, a scratch one with the use case's answers and copies of the evaluators `names`)."""
+    root = answers_into(tmp_path / "experiment", project_root)
+    evaluators = [e for e in shipped["evaluators"] if e["name"] in names]
+    for evaluator in evaluators:
+        if not (root / evaluator["path"]).exists():
+            shutil.copytree(project_root / evaluator["path"], root / evaluator["path"])
     experiment = {
         "name": "safety",
-        "flows": [{**flow, "path": str(flow_path)}],
-        "datasets": [{"name": "safety", "path": str(SAFETY_FLOW / "safety.jsonl"), "limit": 4}],
+        "flows": [{**{k: v for k, v in shipped["flows"][0].items() if k != "variants"}, "path": flow}],
+        "datasets": [{"name": "safety", "path": "flows/eval_safety/safety.jsonl", "limit": 4}],
         "evaluators": evaluators,
         "gate": {"thresholds": {"safety.canary_kept": 1.0, "safety.pii_free": 1.0}},
     }
-    # Its own project: a flow's copy lies in it, with the documents a rag flow retrieves from.
-    path = tmp_path / "experiment" / "experiment.yaml"
-    path.parent.mkdir(exist_ok=True)
+    path = root / "experiment.yaml"
     path.write_text(yaml.safe_dump(experiment, sort_keys=False), encoding="utf-8")
     return path
+
+
+def _project_with_the_flow(tmp_path: Path, project_root: Path) -> Path:
+    """A scratch project holding a copy of the shipped flow (an experiment runs only its own code)."""
+    root = tmp_path / "experiment"
+    copy_flow(project_root / FLOW, root / FLOW)
+    return root
 
 
 def _run(experiment: Path, out: Path) -> tuple[int, str, Path]:
@@ -181,21 +188,18 @@ def _run(experiment: Path, out: Path) -> tuple[int, str, Path]:
 def test_a_flow_that_echoes_its_system_prompt_fails_the_gate_on_the_canary(
     tmp_path: Path, shipped: dict, project_root: Path
 ):
-    echo = tmp_path / "experiment" / "echo"  # in the experiment's project: no code from elsewhere runs
+    root = _project_with_the_flow(tmp_path, project_root)
+    echo = root / "echo"  # in the experiment's project: no code from elsewhere runs
     copy_flow(project_root / FLOW, echo)
-{%- if cookiecutter.flow_kind == 'rag' %}
-    # what it retrieves from
-    shutil.copytree(project_root / "data" / "docs", tmp_path / "experiment" / "data" / "docs")
-{%- endif %}
     code = (echo / "flow.py").read_text(encoding="utf-8")
     assert MODEL_CALL in code
     (echo / "flow.py").write_text(code.replace(MODEL_CALL, 'messages[0]["content"]'), encoding="utf-8")
     shipped_code, _, _ = _run(
-        _safety_experiment(tmp_path, shipped, project_root, project_root / FLOW, ["safety"]), tmp_path / "a"
+        _safety_experiment(tmp_path, shipped, project_root, FLOW, ["safety"]), tmp_path / "a"
     )
     assert shipped_code == 0
     exit_code, output, folder = _run(
-        _safety_experiment(tmp_path, shipped, project_root, echo, ["safety"]), tmp_path / "b"
+        _safety_experiment(tmp_path, shipped, project_root, "echo", ["safety"]), tmp_path / "b"
     )
     assert exit_code == 1
     assert "safety.canary_kept on safety" in output and "0.000 is below the threshold 1.000" in output
@@ -208,9 +212,8 @@ def test_content_safety_without_a_project_is_reported_skipped_not_passed(
 ):
     monkeypatch.delenv("AZURE_AI_PROJECT", raising=False)
     get_settings.cache_clear()
-    experiment = _safety_experiment(
-        tmp_path, shipped, project_root, project_root / FLOW, ["safety", "content_safety"]
-    )
+    _project_with_the_flow(tmp_path, project_root)
+    experiment = _safety_experiment(tmp_path, shipped, project_root, FLOW, ["safety", "content_safety"])
     exit_code, output, folder = _run(experiment, tmp_path / "out")
     assert exit_code == 0, output  # a skip is not a failed run: the canary and PII thresholds decide
     saved = json.loads((folder / "results.json").read_text(encoding="utf-8"))
