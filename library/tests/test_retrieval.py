@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from conftest import answers_into, sample_project
 from typer.testing import CliRunner
 
-from {{ cookiecutter.package_name }} import llm, retrieval
-from {{ cookiecutter.package_name }}.cli import app
-from {{ cookiecutter.package_name }}.settings import get_settings
+from aiops_platform import llm, paths, retrieval
+from aiops_platform.cli import app
+from aiops_platform.settings import get_settings
 
 DOC = """# Handbook
 
@@ -28,10 +30,13 @@ Retained samples are stored for one year after expiry. The retention room is kep
 
 @pytest.fixture
 def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A rag project (the rag sample's answers) whose documents are DOC, as the working directory."""
     monkeypatch.setattr(retrieval, "CHUNK_WORDS", 16)  # one chunk per paragraph of DOC
+    answers_into(tmp_path, sample_project("rag"))
     (tmp_path / "data/docs").mkdir(parents=True)
     (tmp_path / "data/docs/handbook.md").write_text(DOC, encoding="utf-8")
     retrieval._loaded.clear()
+    monkeypatch.chdir(tmp_path)
     return tmp_path
 
 
@@ -54,8 +59,7 @@ def test_paragraphs_are_packed_into_chunks_and_headings_dropped():
     assert retrieval.chunk_text(" ".join(sentences), max_words=3) == sentences
 
 
-def test_the_index_command_builds_a_bm25_index_offline(project: Path, monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.chdir(project)
+def test_the_index_command_builds_a_bm25_index_offline(project: Path):
     result = CliRunner().invoke(app, ["index"])
     assert result.exit_code == 0, result.output
     (manifest_file,) = (project / ".aiops/index").glob("*/manifest.json")
@@ -63,6 +67,23 @@ def test_the_index_command_builds_a_bm25_index_offline(project: Path, monkeypatc
     assert (manifest["retriever"], manifest["documents"]) == ("bm25", 1)
     (best, *_) = retrieval.retrieve("How long are retained samples stored?", 2, project)
     assert best.text.startswith("Retained samples") and best.source == "handbook.md"
+
+
+def test_the_rag_sample_s_documents_are_indexed_and_answer_its_questions(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """The documents a rag project ships (data/docs), indexed by `index` in a copy of it."""
+    rag = sample_project("rag")
+    answers_into(tmp_path, rag)
+    shutil.copytree(rag / paths.DOCS, tmp_path / paths.DOCS)
+    monkeypatch.chdir(tmp_path)
+    retrieval._loaded.clear()
+    result = CliRunner().invoke(app, ["index"])
+    assert result.exit_code == 0, result.output
+    documents = sorted(path.name for path in (rag / paths.DOCS).iterdir())
+    assert f"from {len(documents)} documents (bm25)" in result.output
+    (best, *_) = retrieval.retrieve("How often are balances calibrated?", 3, tmp_path)
+    assert best.source in documents and "calibrat" in best.text.lower()
 
 
 def test_a_changed_document_rebuilds_the_bm25_index_on_first_use(project: Path):
@@ -87,7 +108,7 @@ def test_processes_that_build_the_index_at_once_all_get_it(project: Path):
     """Prompt Flow's workers each find no index and build it; none may see another's half-built one."""
     script = (
         "import sys; from pathlib import Path; "
-        "from {{ cookiecutter.package_name }} import retrieval; "
+        "from aiops_platform import retrieval; "
         "print(retrieval.retrieve('How long are retained samples stored?', 1, Path(sys.argv[1]))[0].source)"
     )
     workers = [
