@@ -8,21 +8,23 @@ import inspect
 import json
 import math
 import random
+import shutil
 from pathlib import Path
 
 import pytest
 import yaml
+from conftest import sample_project
 from typer.testing import CliRunner
 
-from {{ cookiecutter.package_name }} import report, retrieval
-from {{ cookiecutter.package_name }}.cli import app
-from {{ cookiecutter.package_name }}.engines import RunResult
-from {{ cookiecutter.package_name }}.experiment import GateConfig
-from {{ cookiecutter.package_name }}.flow_entry import load_entry, read_jsonl
-from {{ cookiecutter.package_name }}.gate import check
-from {{ cookiecutter.package_name }}.results import EvaluationRecord, ExperimentResults
+from aiops_platform import report, retrieval
+from aiops_platform.cli import app
+from aiops_platform.engines import RunResult
+from aiops_platform.experiment import GateConfig
+from aiops_platform.flow_entry import load_entry, read_jsonl
+from aiops_platform.gate import check
+from aiops_platform.results import EvaluationRecord, ExperimentResults
 
-PROJECT = Path(__file__).resolve().parents[1]
+PROJECT = sample_project("rag")  # read here; what builds an index or runs works on `rag_copy`
 _spec = importlib.util.spec_from_file_location("retrieval_evaluator", PROJECT / "evaluators/retrieval.py")
 assert _spec and _spec.loader
 evaluator = importlib.util.module_from_spec(_spec)
@@ -42,6 +44,12 @@ OTHER = {
     "text": "Balances are calibrated every six months.",
 }  # wrong document
 IDEAL_2 = 1 + 1 / math.log2(3)  # ideal DCG with two labels
+
+
+@pytest.fixture(scope="module")
+def rag_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the rag sample: its retriever builds its index in the project (.aiops/index)."""
+    return Path(shutil.copytree(PROJECT, tmp_path_factory.mktemp("rag") / PROJECT.name))
 
 
 def _scores(ranking: list[dict], labels: list) -> dict[str, float] | None:
@@ -148,14 +156,14 @@ def _thresholds() -> dict[str, float | dict[str, float]]:
     }
 
 
-def _retrieval_results(top_k: int) -> dict:
+def _retrieval_results(top_k: int, root: Path) -> dict:
     """Results as the gate reads them, from the project's own retriever at `top_k` (no model call)."""
     metrics = evaluator.RetrievalMetrics()
     evaluations = []
     for dataset in ("core_qa", "hard_qa"):
         lines = []
         for row in read_jsonl(PROJECT / f"data/{dataset}.jsonl"):
-            chunks = [vars(chunk) for chunk in retrieval.retrieve(row["question"], top_k, PROJECT)]
+            chunks = [vars(chunk) for chunk in retrieval.retrieve(row["question"], top_k, root)]
             lines.append(metrics(chunks, row["relevant_passages"]))
         evaluations.append(
             {
@@ -169,36 +177,36 @@ def _retrieval_results(top_k: int) -> dict:
     return {"evaluations": evaluations}
 
 
-def test_the_shipped_retriever_passes_the_retrieval_thresholds():
+def test_the_shipped_retriever_passes_the_retrieval_thresholds(rag_copy: Path):
     thresholds = _thresholds()
     assert {"retrieval.recall_at_3", "retrieval.mrr_at_3"} <= set(thresholds)
-    report = check(_retrieval_results(top_k=evaluator.K), GateConfig(thresholds=thresholds))
+    report = check(_retrieval_results(evaluator.K, rag_copy), GateConfig(thresholds=thresholds))
     assert report.passed, [str(finding) for finding in report.failures]
 
 
-def test_a_retriever_cut_to_one_chunk_fails_the_retrieval_thresholds():
-    report = check(_retrieval_results(top_k=1), GateConfig(thresholds=_thresholds()))
+def test_a_retriever_cut_to_one_chunk_fails_the_retrieval_thresholds(rag_copy: Path):
+    report = check(_retrieval_results(1, rag_copy), GateConfig(thresholds=_thresholds()))
     assert not report.passed
     assert {finding.metric for finding in report.failures} == {"recall_at_3"}  # what it lost: passages
 
 
-def _degraded_gate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, variant: dict, shuffle: bool) -> tuple:
+def _degraded_gate(
+    root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, variant: dict, shuffle: bool
+) -> tuple:
     """`experiment run --gate` of the shipped experiment (its thresholds, retrieval and answer
-    evaluators) on one degraded variant."""
-    experiment = yaml.safe_load((PROJECT / "experiment.yaml").read_text(encoding="utf-8"))
+    evaluators) on one degraded variant, in the rag project `root`."""
+    monkeypatch.chdir(root)
+    experiment = yaml.safe_load((root / "experiment.yaml").read_text(encoding="utf-8"))
     experiment["flows"][0]["variants"] = [variant]
     experiment["datasets"] = [d for d in experiment["datasets"] if d["name"] in ("core_qa", "hard_qa")]
     keep = {"qa_metrics", "judges", "retrieval"}
     experiment["evaluators"] = [e for e in experiment["evaluators"] if e["name"] in keep]
-    for item in [*experiment["flows"], *experiment["datasets"], *experiment["evaluators"]]:
-        path, _, entry = item["path"].partition(":")
-        item["path"] = str(PROJECT / path) + (f":{entry}" if entry else "")
     thresholds = experiment["gate"]["thresholds"]
     experiment["gate"]["thresholds"] = {k: v for k, v in thresholds.items() if k.split(".")[0] in keep}
-    file = tmp_path / "experiment.yaml"
+    file = root / f"experiment.{variant['name']}-degraded.yaml"  # in the project: it runs only its code
     file.write_text(yaml.safe_dump(experiment), encoding="utf-8")
     if shuffle:  # the index's scores now point at the wrong chunks: a corrupted index
-        index = retrieval.load(PROJECT)
+        index = retrieval.load(root)
         shuffled = list(index.chunks)
         random.Random(0).shuffle(shuffled)
         monkeypatch.setattr(index, "chunks", shuffled)
@@ -211,9 +219,10 @@ def _degraded_gate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, variant: dic
 
 @pytest.mark.slow
 def test_top_k_1_fails_the_gate_on_retrieval_while_the_answer_metrics_pass(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    rag_copy: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):
-    result, saved = _degraded_gate(tmp_path, monkeypatch, {"name": "top1", "inputs": {"top_k": 1}}, False)
+    top1 = {"name": "top1", "inputs": {"top_k": 1}}
+    result, saved = _degraded_gate(rag_copy, tmp_path, monkeypatch, top1, False)
     assert result.exit_code == 1, result.output
     failures = saved["gate"]["failures"]
     assert failures and all(failure.startswith("retrieval.recall_at_3 on ") for failure in failures), failures
@@ -223,9 +232,9 @@ def test_top_k_1_fails_the_gate_on_retrieval_while_the_answer_metrics_pass(
 
 @pytest.mark.slow
 def test_a_shuffled_index_fails_the_gate_and_the_report_points_at_retrieval(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    rag_copy: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):
-    result, saved = _degraded_gate(tmp_path, monkeypatch, {"name": "baseline"}, True)
+    result, saved = _degraded_gate(rag_copy, tmp_path, monkeypatch, {"name": "baseline"}, True)
     assert result.exit_code == 1, result.output
     failing = {failure.split(" on ")[0] for failure in saved["gate"]["failures"]}
     assert {"retrieval.recall_at_3", "retrieval.mrr_at_3"} <= failing
