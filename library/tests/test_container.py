@@ -1,19 +1,20 @@
-"""The serving container's build context, checked offline (the template's own tests build and run
-the image): every COPY source exists, the copies lay the image out as the project, the server
-listens where the deployment expects it, and .dockerignore keeps local state out at any depth, by
-Docker's own rules."""
+"""The serving container's build context of a sample project, checked offline (the template's own
+tests build and run the image): every COPY source exists, the copies lay the image out as the
+project, the platform's server (`aiops serve`) listens where the deployment expects it, and
+.dockerignore keeps local state out at any depth, by Docker's own rules."""
 
 import re
 import shutil
 from pathlib import Path
 
-from conftest import LOCAL_STATE_FILES
+import pytest
+from conftest import LOCAL_STATE_FILES, PROJECT_ROOT, sample_project
 from docker.utils.build import exclude_paths
 
-from aiops_platform import paths
+from aiops_platform import paths, project
 
-FLOW = {{ ('flows/' ~ cookiecutter.flow_kind) | jsonify }}
-PACKAGE = {{ ('src/' ~ cookiecutter.package_name) | jsonify }}
+FLOW = project.load(PROJECT_ROOT).flow.as_posix()  # the qa sample's
+PACKAGE = f"src/{project.load(PROJECT_ROOT).package}"  # the team's own modules
 # The shared local state, plus what only a build context must also leave out.
 PLANTED = [
     *LOCAL_STATE_FILES,
@@ -42,7 +43,7 @@ def test_dockerfile_copies_existing_paths_and_serves_on_8080(project_root: Path)
     for source in _copy_sources(dockerfile):
         assert (project_root / source).exists(), f"COPY source missing: {source}"
     assert "EXPOSE 8080" in dockerfile
-    command = r'^CMD \[.*"serve", "--host", "0\.0\.0\.0", "--port", "8080"\]$'
+    command = r'^CMD \["aiops", "serve", "--host", "0\.0\.0\.0", "--port", "8080"\]$'  # the platform's server
     assert re.search(command, dockerfile, re.MULTILINE)
 
 
@@ -62,14 +63,16 @@ def _image_tree(project: Path, image: Path) -> Path:
     return workdir
 
 
-def test_the_image_is_laid_out_as_the_project_the_flow_finds(project_root: Path, tmp_path: Path):
-    """In the image the flow runs from WORKDIR/flows/<kind>: its project (documents, index, state)
-    must be WORKDIR, not the flow folder nor the checkout the tests run in."""
-    app = _image_tree(project_root, tmp_path)
-    assert paths.project(app / FLOW) == app
-{%- if cookiecutter.flow_kind == 'rag' %}
-    assert sorted((app / paths.DOCS).iterdir()), "the image holds no documents to retrieve from"
-{%- endif %}
+@pytest.mark.parametrize("kind", ["qa", "rag"])
+def test_the_image_is_laid_out_as_the_project_the_flow_finds(kind: str, tmp_path: Path):
+    """In the image the flow runs from WORKDIR/flows/<kind>: its project (answers, documents, index,
+    state) must be WORKDIR, not the flow folder nor the checkout the tests run in."""
+    root = sample_project(kind)
+    app = _image_tree(root, tmp_path)
+    assert paths.project(app / project.load(root).flow) == app
+    assert project.load(app) == project.load(root)  # the use case's answers, read where it runs
+    if kind == "rag":
+        assert sorted((app / paths.DOCS).iterdir()), "the image holds no documents to retrieve from"
 
 
 def _context(project: Path, extra: list[str] = ()) -> set[str]:
@@ -98,17 +101,16 @@ def test_no_local_state_enters_the_image_at_any_depth(project_root: Path, tmp_pa
         files = [copy / source] if (copy / source).is_file() else (copy / source).rglob("*")
         needed |= {file.relative_to(copy).as_posix() for file in files if file.is_file()}
     needed -= set(PLANTED)
-    assert {"pyproject.toml", "README.md", f"{PACKAGE}/server.py", f"{FLOW}/flow.py"} <= needed
+    answers = {"pyproject.toml", "README.md", "aiops.yaml", "governance.yaml"}
+    assert {*answers, f"{PACKAGE}/__init__.py", f"{FLOW}/flow.py"} <= needed
     assert sorted(needed - context) == []
-{%- if cookiecutter.flow_kind == 'rag' %}
 
 
-def test_a_prebuilt_index_gets_in_by_the_documented_exception_only(project_root: Path, tmp_path: Path):
-    copy = _planted_copy(project_root, tmp_path)
+def test_a_prebuilt_index_gets_in_by_the_documented_exception_only(tmp_path: Path):
+    copy = _planted_copy(sample_project("rag"), tmp_path)
     (copy / ".aiops/index/bm25").mkdir(parents=True)
     (copy / ".aiops/index/bm25/index.json").write_text("{}\n", encoding="utf-8")
     assert "!.aiops/index" in (copy / ".dockerignore").read_text(encoding="utf-8")  # the hint
     context = _context(copy, ["!.aiops/index"])
     assert ".aiops/index/bm25/index.json" in context
     assert sorted(set(PLANTED) & context) == []
-{%- endif %}
