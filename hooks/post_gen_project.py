@@ -32,6 +32,10 @@ TIMEOUT_ENV = "AIOPS_HOOK_TIMEOUT"  # seconds per step; a slow network may need 
 DEFAULT_TIMEOUTS = {"install": 900, "register": 300, "git": 60, "probe": 30}
 FALLBACK_GIT_IDENTITY = ["-c", "user.name=AIOps template", "-c", "user.email=aiops-template@example.invalid"]
 RENDER_VARIABLE = "AIOPS_TEMPLATE_RENDER"  # set by local_extensions.py under cruft
+# The platform library's source to install instead of the project's pin, as `make install` takes it.
+PLATFORM_VARIABLE = "AIOPS_PLATFORM"
+PLATFORM = "aiops-genai-platform[promptflow]"
+PLACEHOLDER = "your-org/aiops-genai-template"  # the pin of a project generated from a local folder
 MKDTEMP_NAME = re.compile(r"tmp[a-z0-9_]{8}")  # Python's tempfile.mkdtemp(), which cruft uses
 
 
@@ -128,7 +132,7 @@ def base_python() -> str | None:
 
 
 def has_dependencies(python: Path, project_dir: Path, package: str) -> bool:
-    probe = f"import {package}, azure.ai.ml"  # Prompt Flow is an optional extra (PROMPTFLOW=0)
+    probe = f"import {package}, aiops_platform, azure.ai.ml"  # Prompt Flow is optional (PROMPTFLOW=0)
     try:
         return run([str(python), "-c", probe], project_dir, "probe").returncode == 0
     except (OSError, StepFailed):
@@ -143,6 +147,14 @@ def create_environment(project_dir: Path, package: str) -> Path:
         return Path(override)
     if venv_python.exists() and has_dependencies(venv_python, project_dir, package):
         return venv_python
+    if not os.environ.get(PLATFORM_VARIABLE, "").strip() and PLACEHOLDER in (
+        project_dir / "pyproject.toml"
+    ).read_text(encoding="utf-8"):
+        raise StepFailed(
+            "pyproject.toml pins the platform to a placeholder URL (generated from a local template folder);"
+            f" set {PLATFORM_VARIABLE}=<template checkout>/library or pin the template's git URL"
+            " (docs/platform.md)"
+        )
     python = base_python()
     if python is None:
         raise StepFailed("no Python {}.{} found on PATH".format(*PYTHON_SERIES))
@@ -155,9 +167,18 @@ def create_environment(project_dir: Path, package: str) -> Path:
         steps = [[*uv, "venv", "--quiet", "--seed", "--python", python, ".venv"]]
     quiet = [] if sys.stdout.isatty() else ["--quiet"]  # progress bars on a terminal; no package list in logs
     extras = ".[dev,promptflow]"  # what `make install` installs by default
-    steps.append([*uv, "pip", "install", *quiet, "--python", str(venv_python), "-e", extras, UV_PIN])
+    install = [*uv, "pip", "install", *quiet, "--python", str(venv_python), "-e", extras, UV_PIN]
+    # As `make install AIOPS_PLATFORM=<folder, wheel or URL>`: that source instead of the pin.
+    platform = os.environ.get(PLATFORM_VARIABLE, "").strip()
+    override = project_dir / ".venv" / "aiops-platform-override.txt"
+    if platform:
+        install += ["--override", str(override)]
+    steps.append(install)
     try:
         for command in steps:
+            if command is install and platform:
+                url = Path(platform).as_uri() if Path(platform).is_absolute() else platform
+                override.write_text(f"{PLATFORM} @ {url}\n", encoding="utf-8")
             if run(command, project_dir, "install", show=True).returncode != 0:
                 raise StepFailed(f"`{shlex.join(command)}` failed (see its output above)")
     except StepFailed:
@@ -186,7 +207,8 @@ def register(project_dir: Path, target: str, package: str, workspace: str) -> No
         return
     try:
         python = create_environment(project_dir, package)
-        result = run([str(python), "-m", package, "register", "--target", target], project_dir, "register")
+        command = [str(python), "-m", "aiops_platform", "register", "--target", target]
+        result = run(command, project_dir, "register")
     except (OSError, StepFailed) as error:
         print(f"Skipped: registering data assets and connections ({error}).")
         print(f"Re-run with: make install && {rerun}")

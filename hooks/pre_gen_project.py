@@ -35,7 +35,8 @@ GXP_RELEVANT = ANSWERS["gxp_relevant"]
 # one, or imports break in confusing ways. A template test keeps both lists current.
 DEPENDENCY_MODULES = frozenset(
     """
-    PIL aiohappyeyeballs aiohttp aiosignal aniso8601 annotated_doc annotated_types anyio argcomplete
+    PIL aiohappyeyeballs aiohttp aiops_platform aiosignal aniso8601 annotated_doc annotated_types anyio
+    argcomplete
     arrow asgiref attr attrs azure backports binaryornot blinker bm25s certifi cffi cfgv
     charset_normalizer click cloudpickle colorama cookiecutter cruft cryptography dateutil
     defusedxml detect_secrets distlib docker docstring_parser dotenv fastapi filelock filetype flask
@@ -54,8 +55,9 @@ DEPENDENCY_MODULES = frozenset(
 )
 DEPENDENCY_DISTRIBUTIONS = frozenset(
     """
-    aiohappyeyeballs aiohttp aiosignal aniso8601 annotated-doc annotated-types anyio argcomplete
-    arrow asgiref attrs azure-ai-evaluation azure-ai-ml azure-core azure-core-tracing-opentelemetry
+    aiohappyeyeballs aiohttp aiops-genai-platform aiosignal aniso8601 annotated-doc annotated-types
+    anyio argcomplete arrow asgiref attrs azure-ai-evaluation azure-ai-ml azure-core
+    azure-core-tracing-opentelemetry
     azure-identity azure-mgmt-core azure-monitor-opentelemetry azure-monitor-opentelemetry-exporter
     azure-storage-blob azure-storage-file-datalake azure-storage-file-share backports-tarfile
     binaryornot blinker bm25s certifi cffi cfgv charset-normalizer click cloudpickle colorama

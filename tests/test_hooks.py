@@ -11,13 +11,14 @@ import json
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 import pytest
-from conftest import TEMPLATE, load_hook
+from conftest import TEMPLATE, TEMPLATE_COPY_IGNORE, load_hook
 
 post_gen = load_hook("post_gen_project")
 BIN = Path(sys.executable).parent
@@ -74,9 +75,7 @@ def connection_names(project: Path) -> list[str]:
 def template_repo(tmp_path: Path) -> Path:
     """cruft needs the template as a git repo and sees only committed files."""
     repo = tmp_path / "template"
-    subprocess.run(["cp", "-r", str(TEMPLATE), str(repo)], check=True)
-    for leftover in (".git", ".venv", "build", ".pytest_cache", ".ruff_cache"):
-        subprocess.run(["rm", "-rf", str(repo / leftover)], check=True)
+    shutil.copytree(TEMPLATE, repo, ignore=TEMPLATE_COPY_IGNORE)  # not library/.venv either
     for args in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-q", "-m", "template"]):
         subprocess.run(["git", *args], cwd=repo, env={**os.environ, **GIT_IDENTITY}, check=True)
     return repo
@@ -388,3 +387,17 @@ def test_the_hooks_read_the_answers_through_the_one_tag_every_earlier_extension_
         for tag in re.findall(r"\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}", hook.read_text(encoding="utf-8"), re.DOTALL)
     }
     assert tags == {"{{ cookiecutter.items() | list | tojson }}"}
+
+
+def test_a_placeholder_pin_without_a_platform_source_is_one_line_naming_the_fix(tmp_path: Path):
+    """Generated from a local folder, the pin names no real URL: the hook says how to install instead of
+    handing git's failure for a placeholder host (and it never writes the library's path anywhere)."""
+    env = {"AIOPS_PLATFORM": ""}
+    code, out = generate("--no-input", "--output-dir", str(tmp_path), str(TEMPLATE), env=env)
+    assert code == 0, out
+    (line,) = [line for line in out.splitlines() if line.startswith("Skipped: registering")]
+    assert (
+        "pins the platform to a placeholder URL" in line
+        and "AIOPS_PLATFORM=<template checkout>/library" in line
+    )
+    assert "fatal:" not in out and not (tmp_path / "qcp-assistant/.venv").exists()
