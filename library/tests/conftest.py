@@ -1,8 +1,10 @@
-"""Offline, isolated tests: the offline model, a throw-away Prompt Flow home (when it is installed),
-and no network."""
+"""Offline, isolated tests of the platform, run once here, against use-case projects rendered from
+the template next to this library (`sample_project`): the offline model, a throw-away Prompt Flow
+home (when it is installed), and no network."""
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -30,14 +32,38 @@ os.environ["LLM_CACHE_DIR"] = _CACHE.name
 # the project's default (off for confidential or personal data: see settings.py).
 os.environ["AIOPS_TRACE_CONTENT"] = "true"
 
-from aiops_platform import paths, promptflow_adapter  # noqa: E402 - imports no promptflow
+from aiops_platform import project, promptflow_adapter  # noqa: E402 - imports no promptflow
 
 if promptflow_adapter.available():  # an optional extra: `make install PROMPTFLOW=0` leaves it out
     # Under $HOME because `pf flow build` refuses a PF home outside it; removed when pytest exits.
     _PF_HOME = tempfile.TemporaryDirectory(prefix="pf-home-", dir=Path.home())
     promptflow_adapter.isolate(Path(_PF_HOME.name))
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
+TEMPLATE = Path(__file__).resolve().parents[2]  # library/tests -> the template repository
+_SAMPLES = tempfile.TemporaryDirectory(prefix="aiops-samples-")
+
+
+@functools.cache
+def sample_project(flow_kind: str = "qa", **answers: str) -> Path:
+    """A project as a team gets it, rendered once per answers from the template (hooks off: no git,
+    no registration). Tests read it; a test that writes works on a copy (`project_copy`)."""
+    from cookiecutter.main import cookiecutter
+
+    output = Path(tempfile.mkdtemp(dir=_SAMPLES.name))
+    context = {"flow_kind": flow_kind, "register_on_generate": "none", **answers}
+    return Path(cookiecutter(str(TEMPLATE), no_input=True, output_dir=str(output), extra_context=context,
+                             accept_hooks=False))  # fmt: skip
+
+
+def answers_into(folder: Path, source: Path | None = None) -> Path:
+    """The use case's answers (aiops.yaml, governance.yaml) copied into a scratch project `folder`."""
+    for name in (project.FILE.name, "governance.yaml"):
+        shutil.copy((source or PROJECT_ROOT) / name, folder / name)
+    return folder
+
+
+PROJECT_ROOT = sample_project()  # the default answers: a qa flow
+os.chdir(PROJECT_ROOT)  # as when a team runs `aiops` in its project
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -45,7 +71,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items.sort(key=lambda item: getattr(getattr(item, "function", None), "runs_last", False))
 
 
-_FLOW = {{ ('flows/' ~ cookiecutter.flow_kind) | jsonify }}
+_FLOW = "flows/qa"
 # Local state a developer's commands leave, at the root and deeper: secrets, environments, traces
 # and samples (request contents), results and caches. No ignore file may let any of it through.
 LOCAL_STATE_FILES = [
@@ -59,7 +85,7 @@ LOCAL_STATE_FILES = [
     f"{_FLOW}/.promptflow/flow.log",
     "results/run-1/report.html",
     f"{_FLOW}/results/run-1/report.html",
-    {{ ('src/' ~ cookiecutter.package_name ~ '/__pycache__/server.cpython-311.pyc') | jsonify }},
+    "src/qcp_assistant/__pycache__/server.cpython-311.pyc",
     "tests/.pytest_cache/README.md",
 ]
 _LOOPBACK = ("127.", "::1", "localhost")
@@ -142,6 +168,7 @@ def project_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         shutil.copytree(PROJECT_ROOT / folder, tmp_path / folder)
     for file in [*PROJECT_ROOT.glob("experiment*.yaml"), PROJECT_ROOT / "pyproject.toml"]:
         shutil.copy(file, tmp_path / file.name)
+    answers_into(tmp_path)
     monkeypatch.chdir(tmp_path)
     return tmp_path
 
@@ -166,10 +193,9 @@ def shipped() -> dict:
 @pytest.fixture
 def small_project(tmp_path: Path, project_root: Path, shipped: dict) -> Path:
     """A copy of the shipped flow and three lines of one dataset, with its spec, in a project of its own."""
-    shutil.copytree(project_root / paths.FLOW, tmp_path / paths.FLOW)
-{%- if cookiecutter.flow_kind == 'rag' %}
-    shutil.copytree(project_root / "data" / "docs", tmp_path / "data" / "docs")  # what it retrieves from
-{%- endif %}
+    flow_folder = project.load(project_root).flow
+    shutil.copytree(project_root / flow_folder, tmp_path / flow_folder)
+    answers_into(tmp_path, project_root)
     (tmp_path / "data").mkdir(exist_ok=True)
     lines = (project_root / "data" / "core_qa.jsonl").read_text(encoding="utf-8").splitlines()[:3]
     (tmp_path / "data" / "core_qa.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -178,11 +204,12 @@ def small_project(tmp_path: Path, project_root: Path, shipped: dict) -> Path:
     flow = {key: value for key, value in shipped["flows"][0].items() if key != "variants"}
     qa_metrics = next(evaluator for evaluator in shipped["evaluators"] if evaluator["name"] == "qa_metrics")
     qa_metrics = {key: value for key, value in qa_metrics.items() if key != "datasets"}
+    shutil.copytree(project_root / qa_metrics["path"], tmp_path / qa_metrics["path"])
     experiment = {
         "name": "small",
         "flows": [flow],
         "datasets": [{"name": "core_qa", "path": "data/core_qa.jsonl"}],
-        "evaluators": [{**qa_metrics, "path": str(project_root / qa_metrics["path"])}],
+        "evaluators": [qa_metrics],
         "gate": {"thresholds": {"qa_metrics.f1_score": 0.1}},
     }
     (tmp_path / "experiment.yaml").write_text(yaml.safe_dump(experiment, sort_keys=False), encoding="utf-8")
@@ -199,11 +226,15 @@ def tiny_experiment(tmp_path: Path, shipped: dict) -> Path:
     flow = {key: value for key, value in shipped["flows"][0].items() if key != "variants"}
     qa_metrics = next(evaluator for evaluator in shipped["evaluators"] if evaluator["name"] == "qa_metrics")
     qa_metrics = {key: value for key, value in qa_metrics.items() if key != "datasets"}  # it scores both
+    # In a project of its own: an experiment runs only flows and evaluators inside its project.
+    copy_flow(PROJECT_ROOT / flow["path"], tmp_path / flow["path"])
+    shutil.copytree(PROJECT_ROOT / qa_metrics["path"], tmp_path / qa_metrics["path"])
     experiment = {
         "name": "tiny",
-        "flows": [{**flow, "path": str(PROJECT_ROOT / flow["path"])}],
+        "flows": [flow],
         "datasets": [{"name": name, "path": f"{name}.jsonl"} for name in datasets],
-        "evaluators": [{**qa_metrics, "path": str(PROJECT_ROOT / qa_metrics["path"])}],
+        "evaluators": [qa_metrics],
     }
     (tmp_path / "experiment.yaml").write_text(yaml.safe_dump(experiment, sort_keys=False), encoding="utf-8")
+    answers_into(tmp_path)
     return tmp_path / "experiment.yaml"
