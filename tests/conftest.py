@@ -20,6 +20,9 @@ LIBRARY = TEMPLATE / "library"
 # checkout instead of its pin: offline-capable, tests this tree's library, and writes no path into any
 # generated file (the variable is read at install time only).
 os.environ["AIOPS_PLATFORM"] = str(LIBRARY)
+# The library's own environment (`make -C library install`; `make test` makes it first): its `aiops`
+# command and cruft run a project's template update without installing the project.
+LIBRARY_VENV = LIBRARY / ".venv"
 
 
 # What a copy of the template leaves out: local state and caches. Named one by one: a `*cache*`

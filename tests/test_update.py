@@ -12,12 +12,11 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
-from conftest import CRUFT, IDENTITY, TEMPLATE, TEMPLATE_COPY_IGNORE, edit, git
+from conftest import CRUFT, IDENTITY, LIBRARY_VENV, TEMPLATE, TEMPLATE_COPY_IGNORE, edit, git
 
 
 @pytest.fixture
@@ -60,11 +59,10 @@ def create(template: Path, out: Path) -> Path:
 
 
 def update(project: Path) -> subprocess.CompletedProcess[str]:
-    """The project's own `make template-update`, with this test run's cruft (and the project's package
-    from its folder: it is not installed in this environment)."""
-    command = ["make", "-C", str(project), "template-update", f"VENV={Path(sys.executable).parents[1]}"]
-    env = {**os.environ, **IDENTITY, "PYTHONPATH": str(project / "src")}
-    return subprocess.run(command, capture_output=True, text=True, env=env)
+    """The project's own `make template-update`, with the library's environment (its `aiops` command and
+    cruft): the project itself need not be installed for an update."""
+    command = ["make", "-C", str(project), "template-update", f"VENV={LIBRARY_VENV}"]
+    return subprocess.run(command, capture_output=True, text=True, env={**os.environ, **IDENTITY})
 
 
 def test_user_edits_survive_and_the_template_change_arrives(template_repo, registration_log, tmp_path):
@@ -79,9 +77,9 @@ def test_user_edits_survive_and_the_template_change_arrives(template_repo, regis
     git(project, "commit", "-qam", "team edits")
 
     edit(template_repo / "{{cookiecutter.project_slug}}/.gitignore", "build/\n", "build/\n*.log\n")
-    report = template_repo / "{{cookiecutter.project_slug}}/src/{{cookiecutter.package_name}}/report.py"
-    edit(report, "WORST_LINES = 10", "WORST_LINES = 12")
+    edit(template_repo / "library/src/aiops_platform/report.py", "WORST_LINES = 10", "WORST_LINES = 12")
     git(template_repo, "commit", "-qam", "template v2")
+    v2 = git(template_repo, "rev-parse", "HEAD").strip()
 
     result = update(project)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -91,7 +89,9 @@ def test_user_edits_survive_and_the_template_change_arrives(template_repo, regis
     assert "concurrency: 4" in (project / "experiment.yaml").read_text()
     assert "## Team notes" in (project / "README.md").read_text()
     assert "*.log" in (project / ".gitignore").read_text().splitlines()
-    assert "WORST_LINES = 12" in (project / "src/update_check/report.py").read_text()
+    # the library's change arrives as the pin's new commit, not as code in the project
+    assert f"@{v2}#subdirectory=library" in (project / "pyproject.toml").read_text()
+    assert not (project / "src/update_check/report.py").exists()
     assert not list(project.rglob("*.rej"))
     assert not [
         p
@@ -113,17 +113,21 @@ def test_cruft_check_fails_on_an_outdated_project(template_repo, registration_lo
 
 def test_a_real_conflict_is_reported_and_loses_nothing(template_repo, registration_log, tmp_path):
     project = create(template_repo, tmp_path / "out")
+    edit(project / ".gitignore", "build/\n", "build/\nout/\n")
     edit(project / "experiment.yaml", "concurrency: 8", "concurrency: 4")
-    git(project, "commit", "-qam", "team: concurrency 4")
+    git(project, "commit", "-qam", "team: ignore out/, concurrency 4")
+    edit(template_repo / "{{cookiecutter.project_slug}}/.gitignore", "build/\n", "build/\n*.log\n")
     edit(template_repo / "{{cookiecutter.project_slug}}/experiment.yaml", "concurrency: 8", "concurrency: 12")
-    git(template_repo, "commit", "-qam", "template: concurrency 12")
+    git(template_repo, "commit", "-qam", "template: ignore *.log, concurrency 12")
 
     result = update(project)
 
     assert result.returncode != 0
-    assert "Template update has 1 conflict" in result.stdout and "Conflict: experiment.yaml" in result.stdout
-    merged = (project / "experiment.yaml").read_text()
-    assert "<<<<<<< ours\nconcurrency: 4\n=======\nconcurrency: 12\n>>>>>>> theirs" in merged
+    assert "Template update has 1 conflict" in result.stdout and "Conflict: .gitignore" in result.stdout
+    merged = (project / ".gitignore").read_text()
+    assert "<<<<<<< ours\nout/\n=======\n*.log\n>>>>>>> theirs" in merged
+    # experiment.yaml is the team's (pyproject.toml's [tool.cruft] skip): the template's edit stays out
+    assert "concurrency: 4" in (project / "experiment.yaml").read_text()
 
 
 def test_the_secrets_scan_skips_the_template_commit_in_cruft_json(template_repo, registration_log, tmp_path):
