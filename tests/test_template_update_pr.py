@@ -3,9 +3,10 @@
 Local git repositories stand in for the remotes: a copy of the template (advanced twice: a change
 that merges cleanly, then one that conflicts with a team's edit and changes a file that team
 deleted), and a bare `origin` for each of two generated projects. Each project runs its own update
-script (`python -m <package>.template_update`, the code behind `make template-update-pr`) with this
-test run's cruft, then `tools/fleet.py` reports on both. No project environment is installed: up to
-the push, the script needs only git and cruft. Last, the fleet report meets hostile lists.
+script (`python -m aiops_platform.template_update`, the code behind `make template-update-pr`) from
+the platform library's environment (with its cruft), then `tools/fleet.py` reports on both. No project
+environment is installed: up to the push, the script needs only git and cruft. Last, the fleet report
+meets hostile lists.
 """
 
 from __future__ import annotations
@@ -19,11 +20,12 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import CRUFT, IDENTITY, TEMPLATE, TEMPLATE_COPY_IGNORE, edit, git
+from conftest import CRUFT, IDENTITY, LIBRARY_VENV, TEMPLATE, TEMPLATE_COPY_IGNORE, edit, git
 
 CLEAN_ENTRY = "- Generated projects ignore `*.log` files."
 CONFLICTING_ENTRY = "- Experiments run 12 lines at a time by default."
 RUNBOOK_LINE = "On call: the platform team."
+TITLE = "# {{ cookiecutter.project_name }} assistant\n"
 CI = ("GITHUB_ACTIONS", "GITHUB_REF_NAME", "TF_BUILD", "BUILD_SOURCEBRANCH")  # this run's own CI, if any
 
 
@@ -47,9 +49,9 @@ def create(template: Path, out: Path, name: str) -> Path:
 
 
 def update_pr(project: Path, package: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """The platform's update script in `project` (`package` names the team's, for the reader only)."""
     env = {key: value for key, value in os.environ.items() if key not in CI} | IDENTITY
-    env["PYTHONPATH"] = str(project / "src")
-    command = [sys.executable, "-m", f"{package}.template_update", *args]
+    command = [str(LIBRARY_VENV / "bin/python"), "-m", "aiops_platform.template_update", *args]
     return subprocess.run(command, cwd=project, env=env, capture_output=True, text=True, timeout=300)
 
 
@@ -72,9 +74,10 @@ def scenario(tmp_path: Path) -> dict[str, object]:
     (clean / "README.md").write_text((clean / "README.md").read_text() + "\n## Team notes\n", "utf-8")
     git(clean, "commit", "-qam", "team edits")
     conflicted = create(template, tmp_path, "Beta")  # edits the line the template will change
-    edit(conflicted / "experiment.yaml", "concurrency: 8", "concurrency: 4")
+    edit(conflicted / "README.md", "# Beta\n", "# Beta (team fork)\n")
+    edit(conflicted / "experiment.yaml", "concurrency: 8", "concurrency: 4")  # the team's file: skipped
     git(conflicted, "rm", "-q", "docs/runbook.md")  # and deletes a file the template will change
-    git(conflicted, "commit", "-qam", "team: concurrency 4, our own runbook elsewhere")
+    git(conflicted, "commit", "-qam", "team: our title, concurrency 4, our own runbook elsewhere")
     for project in (clean, conflicted):
         git(project, "push", "-q", "origin", "main")
 
@@ -85,14 +88,15 @@ def scenario(tmp_path: Path) -> dict[str, object]:
     git(template, "commit", "-qam", "template: ignore *.log")
     # 2: conflicts with Beta's edit; changes the runbook Beta deleted. Unreleased becomes release 9.1.0,
     # a new entry is unreleased.
-    edit(project_template / "experiment.yaml", "concurrency: 8", "concurrency: 12")
+    edit(project_template / "README.md", "# {{ cookiecutter.project_name }}\n", TITLE)
+    edit(project_template / "experiment.yaml", "concurrency: 8", "concurrency: 12")  # reaches no project
     edit(project_template / "docs/runbook.md", "# Runbook\n", f"# Runbook\n\n{RUNBOOK_LINE}\n")
     edit(
         template / "CHANGELOG.md",
         "## Unreleased\n\n",
         f"## Unreleased\n\n{CONFLICTING_ENTRY}\n\n## 9.1.0\n\n",
     )
-    git(template, "commit", "-qam", "template: concurrency 12")
+    git(template, "commit", "-qam", "template: a longer title, concurrency 12")
     return {"template": template, "v1": v1, "clean": clean, "conflicted": conflicted}
 
 
@@ -121,14 +125,16 @@ def test_updates_become_branches_with_a_pull_request_body_and_the_fleet_sees_who
     body = (clean / ".aiops/template-update.md").read_text(encoding="utf-8")
     assert CLEAN_ENTRY in body and CONFLICTING_ENTRY in body
     assert "#### Unreleased" in body and "#### 9.1.0" in body and "9.1.0+unreleased" in body
-    assert "No conflicts" in body and "`.gitignore`" in body and "`experiment.yaml`" in body
+    assert "No conflicts" in body and "`.gitignore`" in body and "`README.md`" in body
+    assert "`experiment.yaml`" not in body, "the team's experiment files are never merged"
     assert "- Real-model runs at near-zero repeat cost" not in body, "an entry v1 already had"
     assert git(clean, "rev-parse", "--abbrev-ref", "HEAD").strip() == "main", (
         "the team's branch is left as it was"
     )
     assert git(clean, "status", "--porcelain") == "?? scratch.txt\n"
     assert "*.log" in shown(clean, "template-update", ".gitignore").splitlines()
-    assert "concurrency: 12" in shown(clean, "template-update", "experiment.yaml")
+    assert "concurrency: 8" in shown(clean, "template-update", "experiment.yaml")
+    assert "# Alpha assistant\n" in shown(clean, "template-update", "README.md")
     assert "Cite the SOP." in shown(clean, "template-update", "flows/qa/qa.jinja2")
     assert RUNBOOK_LINE in shown(clean, "template-update", "docs/runbook.md")
     assert "## Team notes" in shown(clean, "template-update", "README.md")
@@ -142,31 +148,30 @@ def test_updates_become_branches_with_a_pull_request_body_and_the_fleet_sees_who
     # does the runbook change that had no file to go to (cruft alone drops it and reports success).
     result = update_pr(conflicted, "beta", "--push")
     assert result.returncode == 1, result.stdout + result.stderr
-    assert "Conflict: experiment.yaml (line" in result.stdout
+    assert "Conflict: README.md (line" in result.stdout
     assert "Conflict: docs/runbook.md: changed by the template, but this project has no such" in result.stdout
     body = (conflicted / ".aiops/template-update.md").read_text(encoding="utf-8")
     assert re.search(r"2 conflicts: resolve before merging", body)
-    assert re.search(r"- `experiment\.yaml`, line \d+: conflict markers", body)
+    assert re.search(r"- `README\.md`, line \d+: conflict markers", body)
     assert "- `docs/runbook.md`: not in this project (deleted or renamed)" in body
     assert f"+{RUNBOOK_LINE}" in shown(conflicted, "template-update", "docs/runbook.md.rej")
     assert "its checks fail while any remains" in body and CONFLICTING_ENTRY in body
-    merged = shown(conflicted, "template-update", "experiment.yaml")
-    assert "<<<<<<< ours\nconcurrency: 4\n=======\nconcurrency: 12\n>>>>>>> theirs" in merged
+    merged = shown(conflicted, "template-update", "README.md")
+    assert "<<<<<<< ours\n# Beta (team fork)\n=======\n# Beta assistant\n>>>>>>> theirs" in merged
     assert "*.log" in shown(conflicted, "template-update", ".gitignore").splitlines()
-    assert "concurrency: 4\n" in (conflicted / "experiment.yaml").read_text(encoding="utf-8"), (
-        "main untouched"
-    )
+    assert "concurrency: 4\n" in shown(conflicted, "template-update", "experiment.yaml")
+    assert "# Beta (team fork)\n" in (conflicted / "README.md").read_text(encoding="utf-8"), "main untouched"
     hooks = shown(conflicted, "template-update", ".pre-commit-config.yaml")
     assert 'check-merge-conflict" --assume-in-merge' in hooks and "files: \\.rej$" in hooks  # make lint fails
 
     # The team resolves on the branch and pushes: the next run leaves their work alone.
     git(conflicted, "checkout", "-q", "template-update")
     edit(
-        conflicted / "experiment.yaml",
-        "<<<<<<< ours\nconcurrency: 4\n=======\nconcurrency: 12\n>>>>>>> theirs\n",
-        "concurrency: 4\n",
+        conflicted / "README.md",
+        "<<<<<<< ours\n# Beta (team fork)\n=======\n# Beta assistant\n>>>>>>> theirs\n",
+        "# Beta (team fork)\n",
     )
-    git(conflicted, "commit", "-qam", "keep concurrency 4")
+    git(conflicted, "commit", "-qam", "keep our title")
     git(conflicted, "push", "-q", "origin", "template-update")
     git(conflicted, "checkout", "-q", "main")
     resolved = git(conflicted, "rev-parse", "template-update")
