@@ -284,9 +284,9 @@ def test_command_modules_print_through_terminal():
 
 
 def test_prompt_flow_stays_behind_its_seam():
-    """Only promptflow_adapter imports Prompt Flow; the engines' registry (engine: promptflow), the
+    """Only promptflow_adapter imports Prompt Flow; the Prompt Flow engine (engine: promptflow), the
     connection registration and the benchmarks reach it through the adapter, nothing else does."""
     assert _importers("promptflow") == {"aiops_platform.promptflow_adapter"}
-    seam = {"aiops_platform.engines", "aiops_platform.connections"}
+    seam = {"aiops_platform.engines.promptflow", "aiops_platform.connections"}
     users = _importers("aiops_platform.promptflow_adapter")
     assert {module for module in users if not module.startswith("aiops_platform.benchmarks")} == seam

@@ -1,6 +1,7 @@
 """Prompt Flow (retired 2027-04-20) sits behind one module, `promptflow_adapter.py`: no other module
 imports it, and the adapter imports it only inside functions, so the package imports without it
-(`make install PROMPTFLOW=0`). Leaving Prompt Flow is deleting that module and its extra."""
+(`make install PROMPTFLOW=0`). Its batch engine (`engines/promptflow.py`) reaches it through the
+adapter. Leaving Prompt Flow is deleting those two modules and the extra."""
 
 from __future__ import annotations
 
@@ -19,8 +20,9 @@ PACKAGE = Path(promptflow_adapter.__file__).resolve().parent
 ADAPTER = "promptflow_adapter.py"
 PROMPT_FLOW_ONLY = ("PFClient", "PF_HOME_DIRECTORY", "pf_version_check")  # its API, its home, its files
 # Modules that name Prompt Flow's client in their text, never in code: the engine benchmark measures
-# the promptflow engine (through the adapter) and says so in its docstring and output.
-NAMES_IN_TEXT = {"benchmarks/engines.py"}
+# the promptflow engine (through the adapter) and says so in its docstring and output, and that
+# engine says what it runs.
+NAMES_IN_TEXT = {"benchmarks/engines.py", "engines/promptflow.py"}
 
 
 def _imports_promptflow(node: ast.AST) -> bool:

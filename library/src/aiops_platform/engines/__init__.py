@@ -1,64 +1,26 @@
 """The execution-engine seam. Every engine takes the same request and returns the same result.
 
 `inprocess` (default) calls the flow functions directly with bounded concurrency. `promptflow`
-hands the same flow folders to Prompt Flow's batch engine (in `promptflow_adapter`, an optional
-extra). Flows never import an engine.
+hands the same flow folders to Prompt Flow's batch engine (`engines/promptflow.py`, on the optional
+extra). Flows never import an engine. The request and result types are in `engines/base.py`, so
+neither engine imports this package's `__init__` back (no import cycle).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
 
-OnLine = Callable[[], None]
+from aiops_platform.engines.base import Engine, EngineUnavailable, OnLine, RunRequest, RunResult
 
-
-@dataclass(frozen=True)
-class RunRequest:
-    """One flow folder over one dataset; `base` makes it an evaluation of that earlier run."""
-
-    flow_dir: Path  # a flow folder, or `file.py:Callable`
-    data: Path
-    column_mapping: dict[str, str]
-    concurrency: int
-    limit: int | None = None
-    base: RunResult | None = None
-    labels: dict[str, str] = field(default_factory=dict)  # variant and dataset, put on trace spans
-    project: Path | None = None  # the experiment's folder: entries load only from its project (paths)
-
-
-@dataclass
-class RunResult:
-    """Per-line outputs in dataset order (None for a failed line) and aggregated metrics."""
-
-    outputs: list[dict[str, Any] | None]
-    errors: list[str | None]
-    metrics: dict[str, float] = field(default_factory=dict)
-    handle: Any = None  # the engine's own reference to the run (a Prompt Flow run name)
-
-    @property
-    def failed(self) -> int:
-        return sum(error is not None for error in self.errors)
-
-
-class EngineUnavailable(RuntimeError):
-    """The engine cannot run in this environment; the message is one line saying what to install."""
-
-
-class Engine(Protocol):
-    concurrent_runs: bool  # may independent runs be started at once?
-
-    def run(self, request: RunRequest, on_line: OnLine) -> RunResult: ...
+__all__ = ["Engine", "EngineUnavailable", "OnLine", "RunRequest", "RunResult", "get_engine"]
 
 
 def get_engine(name: str, project_root: Path) -> Engine:
     """The named engine; EngineUnavailable (one line) when its optional dependency is not installed."""
     if name == "promptflow":
-        from aiops_platform import promptflow_adapter
+        from aiops_platform.engines import promptflow
 
-        return promptflow_adapter.engine(project_root)
+        return promptflow.engine(project_root)
     from aiops_platform.engines.inprocess import InProcessEngine
 
     return InProcessEngine()

@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from aiops_platform import tracing
-from aiops_platform.engines import OnLine, RunRequest, RunResult
+from aiops_platform.engines.base import OnLine, RunRequest, RunResult
 from aiops_platform.flow_entry import load_entry, read_jsonl, resolve_inputs
 
 
