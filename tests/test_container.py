@@ -4,6 +4,8 @@ buildah builds and runs it with no Docker daemon (vfs storage, chroot isolation,
 local stand-in for `python:3.11-slim` (Debian bookworm, Python 3.11) that
 `../shared/tools/local-base-image.sh` builds once per machine; `.ci/run` installs both. With chroot
 isolation a container shares the host's network, so each server listens on loopback and a free port.
+The platform library goes in as a wheel built from this checkout and carried in deployment/wheels/
+(the documented build without access to the template repository): the pin's commit is not published.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from conftest import LIBRARY, LIBRARY_VENV
 
 pytestmark = pytest.mark.slow
 
@@ -35,7 +38,6 @@ START_SECONDS = 60  # first start imports the web stack from a cold image
 @dataclass
 class Image:
     project: Path
-    package: str
     tag: str
 
 
@@ -55,7 +57,18 @@ def _require_buildah_and_base_image() -> None:
 
 
 @pytest.fixture(scope="module")
-def images(cookies_session) -> Iterator[dict[str, Image]]:
+def platform_wheel(tmp_path_factory) -> Path:
+    """The library of this checkout as a wheel, as a team would carry it in deployment/wheels/."""
+    out = tmp_path_factory.mktemp("wheel")
+    command = [str(LIBRARY_VENV / "bin/uv"), "build", "--wheel", "--out-dir", str(out), str(LIBRARY)]
+    done = subprocess.run(command, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    (wheel,) = out.glob("aiops_genai_platform-*.whl")
+    return wheel
+
+
+@pytest.fixture(scope="module")
+def images(cookies_session, platform_wheel: Path) -> Iterator[dict[str, Image]]:
     """One image per flow kind from a fresh bake, built in parallel; removed afterwards."""
     _require_buildah_and_base_image()
     built: dict[str, Image] = {}
@@ -63,8 +76,10 @@ def images(cookies_session) -> Iterator[dict[str, Image]]:
         result = cookies_session.bake(extra_context={"flow_kind": kind, "register_on_generate": "none"})
         assert result.exception is None, result.exception
         tag = f"localhost/aiops-template-test-{kind}:{os.getpid()}"
-        built[kind] = Image(Path(result.project_path), result.context["package_name"], tag)
+        built[kind] = Image(Path(result.project_path), tag)
+        shutil.copy2(platform_wheel, built[kind].project / "deployment/wheels")
     command = [*BUILDAH, "bud", "--isolation", "chroot", "--pull=never", "-f", "deployment/Dockerfile"]
+    command += ["--build-arg", f"AIOPS_PLATFORM=/app/deployment/wheels/{platform_wheel.name}"]
     builds = {
         kind: subprocess.Popen(
             [*command, "-t", image.tag, "."],
@@ -117,7 +132,7 @@ def _served(image: Image, log: Path) -> Iterator[str]:
     """The image's server, started in a container as its CMD would but on loopback; its base URL."""
     container = buildah("from", image.tag)
     port = _free_port()
-    serve = ["python", "-m", image.package, "serve", "--host", "127.0.0.1", "--port", str(port)]
+    serve = ["aiops", "serve", "--host", "127.0.0.1", "--port", str(port)]  # the image's CMD, on loopback
     # No model endpoint is reachable here: the offline model answers, whatever the host's settings.
     run = [*BUILDAH, "run", "--isolation", "chroot", "--env", "LLM_PROVIDER=offline", container, "--"]
     with log.open("w", encoding="utf-8") as output:
