@@ -14,9 +14,8 @@ import yaml
 from conftest import copy_flow
 from typer.testing import CliRunner
 
-from aiops_platform import llm
+from aiops_platform import llm, session
 from aiops_platform.cli import app
-from aiops_platform.cli import experiment as experiment_cli
 from aiops_platform.fake_endpoint import FakeEndpoint
 from aiops_platform.settings import Settings
 
@@ -55,7 +54,7 @@ def online(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, endpoint: FakeEndpoi
         client = llm.build_client(settings)
         monkeypatch.setattr(llm, "get_settings", lambda: settings)
         monkeypatch.setattr(llm, "get_client", lambda: client)
-        monkeypatch.setattr(experiment_cli, "get_settings", lambda: settings)
+        monkeypatch.setattr(session, "get_settings", lambda: settings)
         return settings
 
     return use

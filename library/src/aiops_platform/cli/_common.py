@@ -17,8 +17,8 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
-from aiops_platform import azure_ml, paths, registry
 from aiops_platform import experiment as experiment_file
+from aiops_platform import session
 from aiops_platform.settings import get_settings
 from aiops_platform.terminal import line, markup, visible
 
@@ -77,25 +77,25 @@ def chosen_target(option: RegistryTarget | None) -> RegistryTarget:
     return option or RegistryTarget(get_settings().registry_target)
 
 
+def refused(error: session.Refused) -> typer.Exit:
+    """A session's refusal as the command's error line, its problems and its exit status."""
+    return fail("{}", error, problems=error.problems, code=error.code)
+
+
 def load(file: Path, environment: str | None = None) -> experiment_file.Experiment:
     """The validated experiment (schema and local paths; no registry is asked)."""
     try:
-        return experiment_file.load(file, environment)
-    except experiment_file.ExperimentError as error:
-        raise fail("invalid experiment", problems=error.problems or [error], code=2) from error
+        return session.load(file, environment)
+    except session.Refused as error:
+        raise refused(error) from error
 
 
 def with_data(loaded: experiment_file.Experiment, file: Path) -> experiment_file.Experiment:
     """Registered-asset datasets resolved to local copies through the chosen registry target."""
-    if not any(dataset.is_asset for dataset in loaded.datasets):
-        return loaded
-    target = registry.target(chosen_target(None).value, paths.root(file.parent))
     try:
-        return experiment_file.resolve_assets(loaded, target, str(file))
-    except experiment_file.ExperimentError as error:
-        raise fail("invalid experiment", problems=error.problems or [error], code=2) from error
-    except azure_ml.AzureUnavailable as error:
-        raise fail(error) from error
+        return session.with_data(loaded, file)
+    except session.Refused as error:
+        raise refused(error) from error
 
 
 def read_json(path: Path) -> dict:
