@@ -11,11 +11,10 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from conftest import CRUFT, IDENTITY, TEMPLATE, TEMPLATE_COPY_IGNORE, git
+from conftest import CRUFT, IDENTITY, LIBRARY_VENV, TEMPLATE, TEMPLATE_COPY_IGNORE, git
 from test_generated_project import make
 
 pytestmark = pytest.mark.project
@@ -32,6 +31,11 @@ TEAM_MODULE = '''"""The team's own helpers: a module the template never had."""
 def shout(text: str) -> str:
     return text.upper()
 '''
+
+
+def is_platform(name: str) -> bool:
+    """A file of the platform as earlier releases copied it into the project's package."""
+    return name.endswith(".py") and name != "src/update_check/__init__.py"
 
 
 def start_commit(name: str) -> str:
@@ -103,10 +107,14 @@ def test_a_project_from_an_earlier_release_updates_cleanly_and_passes_its_checks
     git(project, "add", "-A")
     if git(project, "status", "--porcelain"):
         git(project, "commit", "-q", "-m", "link to the template")  # older releases left .cruft.json out
+    platform_files = [
+        name for name in git(project, "ls-files", "src/update_check").split() if is_platform(name)
+    ]
+    assert len(platform_files) > 10, platform_files  # what the split moves into the library
     team_edits(project)
 
     update = subprocess.run(
-        ["make", "-C", str(project), "template-update", f"VENV={Path(sys.executable).parents[1]}"],
+        ["make", "-C", str(project), "template-update", f"VENV={LIBRARY_VENV}"],
         capture_output=True, text=True, env={**os.environ, **IDENTITY},
     )  # fmt: skip
 
@@ -119,7 +127,13 @@ def test_a_project_from_an_earlier_release_updates_cleanly_and_passes_its_checks
     assert "concurrency: 4" in (project / "experiment.yaml").read_text(encoding="utf-8")
     assert "## Team notes" in (project / "README.md").read_text(encoding="utf-8")
     assert "team-001" in (project / "data/core_qa.jsonl").read_text(encoding="utf-8")
-    assert (project / "src/update_check/server.py").is_file(), "this template's changes did not arrive"
+    # The split arrived: the answers the platform reads, the pin, and no platform code left behind,
+    # while the team's own module stays in the team's package.
+    assert (project / "aiops.yaml").is_file(), "this template's changes did not arrive"
+    assert "aiops-genai-platform @ git+" in (project / "pyproject.toml").read_text(encoding="utf-8")
+    assert [name for name in platform_files if (project / name).exists()] == []
+    assert (project / "src/update_check/team_utils.py").read_text(encoding="utf-8") == TEAM_MODULE
+    assert (project / "src/update_check/__init__.py").is_file()
     git(project, "add", "-A")
     git(project, "commit", "-q", "-m", "template update")
     make(project, "install", offline=False)
