@@ -21,15 +21,8 @@ from conftest import PROJECT_ROOT
 import aiops_platform
 from aiops_platform import evaluation, paths, project
 from aiops_platform.cli import app
-from aiops_platform.flow_entry import (
-    JsonLinesError,
-    Reference,
-    data_columns,
-    lines,
-    parse_reference,
-    read_jsonl,
-    resolve_inputs,
-)
+from aiops_platform.flow_entry import Reference, data_columns, parse_reference, resolve_inputs
+from aiops_platform.jsonl import JsonLinesError, lines, read_jsonl
 
 PACKAGE = Path(aiops_platform.__file__).resolve().parent  # library/src/aiops_platform
 PROJECT = PROJECT_ROOT  # a use case's project (the qa sample): its flows use the library
@@ -60,10 +53,8 @@ def test_only_flow_entry_parses_input_references():
     assert _holders(r'"\$\{(data|run)') == set()  # built with flow_entry.data_reference/output_reference
 
 
-def test_only_flow_entry_reads_json_lines():
-    assert _holders(r"json\.loads\((line|text)\b", PROJECT / "flows", PROJECT / "evaluators") == {
-        "flow_entry.py"
-    }
+def test_only_jsonl_reads_json_lines():
+    assert _holders(r"json\.loads\((line|text)\b", PROJECT / "flows", PROJECT / "evaluators") == {"jsonl.py"}
 
 
 def test_only_paths_knows_the_root_and_the_state_folders():

@@ -28,12 +28,8 @@ from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
 
 from aiops_platform import paths, project, promptflow_adapter
-from aiops_platform.flow_entry import (
-    FLEX_SPEC,
-    entry_parameters,
-    load_entry,
-    read_jsonl,
-)
+from aiops_platform.flow_entry import FLEX_SPEC, entry_parameters, load_entry
+from aiops_platform.jsonl import read_jsonl
 
 PROJECT = PROJECT_ROOT  # the qa sample
 FLOW = PROJECT / project.load(PROJECT).flow

@@ -30,7 +30,7 @@ from aiops_platform import llm
 from aiops_platform.engines import RunRequest
 from aiops_platform.engines.inprocess import InProcessEngine
 from aiops_platform.fake_endpoint import FakeEndpoint, Limits
-from aiops_platform.flow_entry import read_jsonl, write_jsonl
+from aiops_platform.jsonl import read_jsonl, write_jsonl
 from aiops_platform.settings import Settings
 
 HELLO = [{"role": "user", "content": "Context: The sky is blue.\n\nQuestion: Is the sky blue?"}]

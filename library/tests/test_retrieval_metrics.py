@@ -20,8 +20,9 @@ from aiops_platform import report, retrieval
 from aiops_platform.cli import app
 from aiops_platform.engines import RunResult
 from aiops_platform.experiment import GateConfig
-from aiops_platform.flow_entry import load_entry, read_jsonl
+from aiops_platform.flow_entry import load_entry
 from aiops_platform.gate import check
+from aiops_platform.jsonl import read_jsonl
 from aiops_platform.results import EvaluationRecord, ExperimentResults
 
 PROJECT = sample_project("rag")  # read here; what builds an index or runs works on `rag_copy`

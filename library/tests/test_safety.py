@@ -15,8 +15,9 @@ from typer.testing import CliRunner
 from aiops_platform import safety
 from aiops_platform.cli import app
 from aiops_platform.experiment import GateConfig
-from aiops_platform.flow_entry import load_entry, read_jsonl
+from aiops_platform.flow_entry import load_entry
 from aiops_platform.gate import check
+from aiops_platform.jsonl import read_jsonl
 from aiops_platform.prompts import canary, render_chat
 from aiops_platform.settings import get_settings
 

@@ -10,7 +10,8 @@ import pytest
 from aiops_platform.data_validation import required_columns, validate_experiment_data
 from aiops_platform.experiment import load
 {%- if cookiecutter.flow_kind == 'rag' %}
-from aiops_platform.flow_entry import load_entry, read_jsonl
+from aiops_platform.flow_entry import load_entry
+from aiops_platform.jsonl import read_jsonl
 from aiops_platform.retrieval import CHUNK_WORDS, chunk_documents
 from conftest import PROJECT_ROOT
 {%- endif %}

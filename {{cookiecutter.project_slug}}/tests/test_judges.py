@@ -5,7 +5,8 @@ platform's judging checks that, in its own tests."""
 from pathlib import Path
 
 import pytest
-from aiops_platform.flow_entry import load_entry, read_jsonl
+from aiops_platform.flow_entry import load_entry
+from aiops_platform.jsonl import read_jsonl
 
 JUDGES_FLOW = Path(__file__).resolve().parents[1] / "flows/eval_judges"
 

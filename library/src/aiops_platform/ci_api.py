@@ -33,7 +33,7 @@ SECRETS = (
 MASK = "***"
 # What a secret looks like, wherever it came from: (pattern, replacement). Kept narrow enough that
 # a summary's own text (metric names, scores, commit hashes of 40 hex) passes unchanged.
-_SECRET_SHAPES = [
+_SECRET_SHAPES: list[tuple[re.Pattern[str], str | Callable[[re.Match[str]], str]]] = [
     # credentials in a URL: whatever stands between `scheme://` and the host's `@` (the last one: a
     # password may hold an `@` of its own)
     (re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^\s/?#]+@"), rf"\g<1>{MASK}@"),

@@ -6,7 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from aiops_platform.experiment import Experiment
-from aiops_platform.flow_entry import data_columns, lines
+from aiops_platform.flow_entry import data_columns
+from aiops_platform.jsonl import lines
 from aiops_platform.problems import Problem
 from aiops_platform.registry import DataSpec
 

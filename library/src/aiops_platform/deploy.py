@@ -99,7 +99,7 @@ def deploy_target(settings: Settings, environ: Mapping[str, str] = os.environ) -
 
 def live_colour(traffic: dict[str, int]) -> str | None:
     serving = {name: share for name, share in traffic.items() if share > 0}
-    return max(serving, key=serving.get) if serving else None
+    return max(serving, key=serving.__getitem__) if serving else None
 
 
 def next_colour(traffic: dict[str, int]) -> str:
@@ -176,10 +176,10 @@ def rollback(client: MLClient, root: Path, target: Target | None = None) -> str:
     endpoint, _ = load_specs(root, "blue", target)
     with azure_errors(f"roll back endpoint {endpoint.name}", then="run the rollback again"):
         traffic = dict(client.online_endpoints.get(endpoint.name).traffic or {})
-        target = rollback_target(traffic)
-        endpoint.traffic = switched(traffic, target)
+        colour = rollback_target(traffic)
+        endpoint.traffic = switched(traffic, colour)
         client.online_endpoints.begin_create_or_update(endpoint).result()
-    return target
+    return colour
 
 
 def deploy(

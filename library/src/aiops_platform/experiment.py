@@ -17,12 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from aiops_platform import paths
-from aiops_platform.flow_entry import (
-    DATA_REFERENCE,
-    REFERENCE,
-    entry_file,
-    entry_parameters,
-)
+from aiops_platform.flow_entry import DATA_REFERENCE, REFERENCE, entry_file, entry_parameters
 from aiops_platform.problems import Problem, report, yaml_reason
 from aiops_platform.registry import (
     RegistryError,

@@ -137,7 +137,7 @@ class FakeEndpoint:
     @property
     def url(self) -> str:
         host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{host.decode() if isinstance(host, bytes) else host}:{port}"
 
     def start(self) -> FakeEndpoint:
         serve = lambda: self._server.serve_forever(poll_interval=0.05)  # noqa: E731 - stop() returns quickly

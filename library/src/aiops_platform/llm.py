@@ -303,13 +303,16 @@ def _http_client(settings: Settings) -> httpx.Client | None:
 
 def build_client(settings: Settings) -> openai.OpenAI:
     """Explicit timeout and bounded retries; online, the process-wide rate limiter (see above)."""
-    limits = {"timeout": settings.llm_timeout_seconds, "max_retries": settings.llm_max_retries}
+    limits: dict[str, Any] = {
+        "timeout": settings.llm_timeout_seconds,
+        "max_retries": settings.llm_max_retries,
+    }
     endpoint_url(settings)  # an endpoint that is no URL: ConfigError naming the variable
     if settings.provider == "offline":
         return openai.OpenAI(
             api_key="offline",  # pragma: allowlist secret
             base_url=offline_model.BASE_URL,
-            http_client=httpx.Client(transport=offline_model.transport(settings.offline_model_latency_ms)),
+            http_client=httpx.Client(transport=offline_model.transport(settings.offline_model_latency_ms)),  # type: ignore[arg-type]
             **limits,
         )
     if settings.provider == "openai":
@@ -319,7 +322,7 @@ def build_client(settings: Settings) -> openai.OpenAI:
         return openai.OpenAI(
             api_key=settings.openai_api_key.get_secret_value(),
             base_url=base_url,
-            http_client=_http_client(settings),
+            http_client=_http_client(settings),  # type: ignore[arg-type]
             **limits,
         )
     return _azure_client(settings, limits)
@@ -499,7 +502,7 @@ class ResponseCache:
         except OSError:  # absent (or unreadable): a miss
             return None
         except paths.NotAFile as error:
-            problem = str(error)
+            problem: str | None = str(error)
         else:
             try:
                 entry = json.loads(content)
@@ -588,7 +591,9 @@ def chat(
         try:
             with model_answer(settings, "chat completion"):
                 response = get_client().chat.completions.create(
-                    model=settings.model, messages=messages, **parameters
+                    model=settings.model,
+                    messages=messages,  # type: ignore[arg-type]  # role/content dicts, as the API takes
+                    **parameters,
                 )
                 usage = response.usage
                 completion = Completion(

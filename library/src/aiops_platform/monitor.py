@@ -19,7 +19,8 @@ from typing import Any
 from aiops_platform import governance, paths, tracing
 from aiops_platform.data_validation import validate_jsonl
 from aiops_platform.evaluation import ONLINE_JUDGES, mean_over_lines
-from aiops_platform.flow_entry import lines, load_entry, read_jsonl, write_jsonl
+from aiops_platform.flow_entry import load_entry
+from aiops_platform.jsonl import lines, read_jsonl, write_jsonl
 from aiops_platform.llm import ConfigError, ModelCallError
 from aiops_platform.monitoring_config import MonitoringConfig
 from aiops_platform.problems import report

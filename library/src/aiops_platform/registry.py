@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal, Protocol, TextIO
+from typing import TYPE_CHECKING, Literal, Protocol, TextIO, cast
 
 import yaml
 
@@ -115,7 +115,8 @@ def load_spec(spec_file: Path) -> DataSpec:
     if not path.exists():
         raise RegistryError(f"{spec_file}: path does not exist: {path}")
     _inside_project(spec_file, path)
-    return DataSpec(data.name, data.type, path, data.description or "", spec_file)
+    kind = cast(Literal["uri_file", "uri_folder"], data.type)  # as the loader read it (typed str there)
+    return DataSpec(cast(str, data.name), kind, path, data.description or "", spec_file)
 
 
 def _inside_project(spec_file: Path, path: Path) -> None:
@@ -316,7 +317,9 @@ class AzureMLRegistry:
 
     @staticmethod
     def _as_version(asset: Data, spec: DataSpec, sha256: str) -> AssetVersion:
-        return AssetVersion(asset.name, str(asset.version), sha256, str(asset.path), str(spec.path), "")
+        return AssetVersion(
+            asset.name or spec.name, str(asset.version), sha256, str(asset.path), str(spec.path), ""
+        )
 
 
 def _try_lock(handle: TextIO) -> bool:

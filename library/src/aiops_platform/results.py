@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from aiops_platform.engines import RunResult
-from aiops_platform.flow_entry import write_jsonl
+from aiops_platform.jsonl import write_jsonl
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ import bm25s
 import numpy as np
 
 from aiops_platform import embeddings, tracing
-from aiops_platform.flow_entry import read_jsonl, write_jsonl
+from aiops_platform.jsonl import read_jsonl, write_jsonl
 from aiops_platform.paths import DOCS, INDEX
 from aiops_platform.settings import get_settings
 

@@ -9,12 +9,8 @@ from pathlib import Path
 from aiops_platform.engines import Engine, OnLine, RunRequest, RunResult
 from aiops_platform.evaluation import mean_over_lines
 from aiops_platform.experiment import Experiment, PlannedEvaluation, plan
-from aiops_platform.flow_entry import (
-    data_reference,
-    entry_parameters,
-    output_reference,
-    read_jsonl,
-)
+from aiops_platform.flow_entry import data_reference, entry_parameters, output_reference
+from aiops_platform.jsonl import read_jsonl
 from aiops_platform.results import EvaluationRecord, ExperimentResults, RunRecord
 
 StartTask = Callable[[str, int], OnLine]

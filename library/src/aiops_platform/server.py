@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import openai
 import yaml
@@ -131,7 +131,7 @@ class FlowInputs:
 
     @classmethod
     def of(cls, entry: Callable[..., Any], chat_history: ChatHistory | None = None) -> FlowInputs:
-        function = inspect.unwrap(entry if inspect.isfunction(entry) else entry.__call__)
+        function = inspect.unwrap(entry if inspect.isfunction(entry) else cast(Any, entry).__call__)
         try:
             hints = typing.get_type_hints(function)
         except (NameError, TypeError):  # an annotation that cannot be resolved checks nothing

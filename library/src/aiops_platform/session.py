@@ -21,10 +21,10 @@ from aiops_platform import experiment as experiment_file
 from aiops_platform import results as results_folder
 from aiops_platform.data_validation import validate_experiment_data
 from aiops_platform.engines import Engine, EngineUnavailable, get_engine
-from aiops_platform.flow_entry import read_jsonl
 from aiops_platform.gate import GateReport
 from aiops_platform.gate import check as check_gate
 from aiops_platform.governance import Governance, GovernanceError
+from aiops_platform.jsonl import read_jsonl
 from aiops_platform.problems import Problem
 from aiops_platform.results import ExperimentResults
 from aiops_platform.runner import MappingError, failed_runs, run_experiment

@@ -14,7 +14,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from aiops_platform import flow_entry, paths, project, release
+from aiops_platform import jsonl, paths, project, release
 from aiops_platform.experiment import GateConfig
 from aiops_platform.gate import threshold_for
 from aiops_platform.terminal import markdown_inline as md
@@ -121,7 +121,7 @@ def _intended_use(
 def _jsonl(path: Path) -> list[dict[str, Any]]:
     """The object lines of a JSON Lines file; [] when it cannot be read (bad lines are left out)."""
     try:
-        read = [line.value for line in flow_entry.lines(path) if line.error is None]
+        read = [line.value for line in jsonl.lines(path) if line.error is None]
     except OSError:
         return []
     return [value for value in read if isinstance(value, dict)]

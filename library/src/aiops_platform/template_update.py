@@ -721,7 +721,8 @@ def run(
             (project / BODY_FILE).unlink(missing_ok=True)  # no description of an older update left behind
             say(f"Up to date: the template's newest commit is {update.new[:7]}, the one this project is on.")
             return 0
-        say(f"{update.title}: {len(update.changed)} files changed on branch {BRANCH} ({update.commit[:7]}).")
+        commit = (update.commit or "")[:7]
+        say(f"{update.title}: {len(update.changed)} files changed on branch {BRANCH} ({commit}).")
         for conflict in update.conflicts:
             say(f"Conflict: {conflict}")
         say(f"Pull-request description: {BODY_FILE}")

@@ -301,6 +301,6 @@ def record_usage(span: Span, response_model: str, input_tokens: int, output_toke
 
 def record_online_scores(means: dict[str, float], lines: int, dataset: str) -> None:
     """One `online_evaluation` span with the mean judge scores: what the score-drop alert queries."""
-    attributes = {f"aiops.score.{metric}": value for metric, value in means.items()}
+    attributes: dict[str, str | int | float] = {f"aiops.score.{m}": value for m, value in means.items()}
     attributes |= {"aiops.online.lines": lines, "aiops.dataset": dataset}
     tracer().start_span("online_evaluation", attributes=attributes).end()

@@ -38,7 +38,7 @@ from pathlib import Path
 import yaml
 
 from aiops_platform.fake_endpoint import FakeEndpoint, Limits
-from aiops_platform.flow_entry import read_jsonl, write_jsonl
+from aiops_platform.jsonl import read_jsonl, write_jsonl
 from aiops_platform.paths import EXPERIMENT, root
 
 ROOT = root()  # run it from a project folder: the working directory's project

@@ -8,7 +8,8 @@ from typing import Any
 
 from aiops_platform import tracing
 from aiops_platform.engines.base import OnLine, RunRequest, RunResult
-from aiops_platform.flow_entry import load_entry, read_jsonl, resolve_inputs
+from aiops_platform.flow_entry import load_entry, resolve_inputs
+from aiops_platform.jsonl import read_jsonl
 
 
 class InProcessEngine:

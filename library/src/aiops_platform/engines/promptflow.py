@@ -16,7 +16,8 @@ from typing import Any
 
 from aiops_platform import promptflow_adapter
 from aiops_platform.engines.base import EngineUnavailable, OnLine, RunRequest, RunResult
-from aiops_platform.flow_entry import FLEX_SPEC, entry_file, entry_of, read_jsonl, write_jsonl
+from aiops_platform.flow_entry import FLEX_SPEC, entry_file, entry_of
+from aiops_platform.jsonl import read_jsonl, write_jsonl
 from aiops_platform.tracing import RUN_LABELS_VARIABLE
 
 
