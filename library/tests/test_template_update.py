@@ -575,3 +575,27 @@ def test_git_itself_refuses_a_transport_that_runs_commands(tmp_path: Path):
     done = safe_git.run(tmp_path, "ls-remote", "--", f"ext::sh -c touch% {marker}")
     assert done.returncode != 0 and "not allowed" in done.stderr
     assert not marker.exists()
+
+
+def test_a_file_the_template_removes_but_the_project_changed_stops_the_update_by_name(
+    tiny: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+):
+    """As when platform code moves out of the project into the library: the team's change to it is
+    named with what to do, never dropped with the file, and the unchanged files go quietly."""
+    project = tiny["project"]
+    core = project / "src/tiny/core.py"
+    core.write_text(core.read_text(encoding="utf-8") + "TEAM_FIX = True\n", encoding="utf-8")
+    _git(project, "commit", "-qam", "team: a fix in a template file")
+    _git(tiny["slug"], "rm", "-q", f"src/{PACKAGE}/core.py", "docs/runbook.md")
+    _git(tiny["template"], "commit", "-qm", "v2: the module moved into the platform")
+    monkeypatch.chdir(project)
+
+    result = CliRunner().invoke(app, ["template", "update"])
+
+    assert result.exit_code == 1, result.output
+    assert "Conflict: src/tiny/core.py: removed by the template, but this project changed it" in result.output
+    assert "move your change into a module of your own" in result.output
+    assert "TEAM_FIX = True" in core.read_text(encoding="utf-8"), (
+        "the team's change is kept until they move it"
+    )
+    assert not (project / "docs/runbook.md").exists(), "an unchanged file the template removed goes"

@@ -74,6 +74,11 @@ MISSING_FIX = (
     "in {rejected}: apply it where the file is now and delete the .rej, or, to keep the file deleted, "
     "delete the .rej and add the path to [tool.cruft] skip in pyproject.toml"
 )
+REMOVED_FIX = (
+    "removed by the template, but this project changed it (kept as it is): the template no longer has "
+    "this file (platform code lives in the pinned platform library now); move your change into a module "
+    "of your own, or propose it to the platform, then delete the file"
+)
 
 
 class UpdateError(Exception):
@@ -86,12 +91,15 @@ class Conflict:
     lines: tuple[int, ...]  # where: the lines starting OURS, or the rejected hunks' first lines
     rejected: str | None = None  # the .rej file git left, when the hunk could not be merged at all
     missing: bool = False  # the project has no such file (deleted or renamed): the change is in `rejected`
+    removed: bool = False  # the template deleted the file, which this project changed: kept, named
 
     def __str__(self) -> str:
         where = f" (line{'s' if len(self.lines) > 1 else ''} {', '.join(map(str, self.lines))})"
         where = where if self.lines else ""
         if self.missing:
             return f"{self.path}: {MISSING_FIX.format(rejected=self.rejected)}"
+        if self.removed:
+            return f"{self.path}: {REMOVED_FIX}"
         if self.rejected:
             return f"{self.path}{where}: hunks rejected, in {self.rejected}"
         return f"{self.path}{where}: conflict markers {OURS} / {SEPARATOR} / {THEIRS}"
@@ -384,6 +392,10 @@ def merge(project: Path, state: dict[str, Any]) -> tuple[str, list[Conflict]]:
         }
         lost = _lost(old_render, new_render, gone)
         missing = [_set_aside(project, name, old_render, new_render) for name in lost]
+        missing += [
+            Conflict(name, (), removed=True)
+            for name in _changed_then_removed(project, old_render, new_render)
+        ]
         for render in (old_render, new_render):
             _remove(render, gone)
         patch = utils.diff.get_diff(old_render, new_render)
@@ -406,6 +418,18 @@ def _lost(old_render: Path, new_render: Path, gone: set[Path]) -> list[str]:
         if old != (new_render / name).read_bytes():
             lost.append(name.as_posix())
     return lost
+
+
+def _changed_then_removed(project: Path, old_render: Path, new_render: Path) -> list[str]:
+    """The files the template deleted that this project still has, changed: a merge would drop the
+    change with the file, or (git apply) keep a stale copy without a word."""
+    return [
+        name.as_posix()
+        for name in sorted(path.relative_to(old_render) for path in old_render.rglob("*") if path.is_file())
+        if not (new_render / name).exists()
+        and (project / name).is_file()
+        and (project / name).read_bytes() != (old_render / name).read_bytes()
+    ]
 
 
 def _set_aside(project: Path, name: str, old_render: Path, new_render: Path) -> Conflict:
@@ -514,6 +538,8 @@ def _where(conflict: Conflict) -> str:
     at = f", line{'s' if len(conflict.lines) > 1 else ''} {lines}" if lines else ""
     if conflict.missing:
         return f": not in this project (deleted or renamed); the template's change: `{conflict.rejected}`"
+    if conflict.removed:
+        return ": the template removed it, this project changed it; move the change into a module of your own"
     if conflict.rejected:
         return f"{at}: hunks the merge could not place are in `{conflict.rejected}`"
     return f"{at}: conflict markers `{OURS}` … `{SEPARATOR}` … `{THEIRS}`"
