@@ -181,3 +181,10 @@ def test_a_library_change_reaches_a_project_as_its_pin_only(tmp_path: Path):
     assert all(f"@{second}#subdirectory=library" in line for line in added), added
     assert [line.replace(second, first)[1:] for line in added] == [line[1:] for line in removed]
     assert json.loads((project / ".cruft.json").read_text(encoding="utf-8"))["commit"] == second
+
+
+def test_a_changed_library_folder_is_rebuilt_when_a_project_installs_it():
+    """`make install AIOPS_PLATFORM=<library folder>`: uv rebuilds a local folder only when one of its
+    cache keys changed (pyproject.toml alone by default); a new module was installed stale (seen)."""
+    uv = tomllib.loads((LIBRARY / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["uv"]
+    assert {"file": "src/**/*"} in uv["cache-keys"] and {"file": "pyproject.toml"} in uv["cache-keys"]
