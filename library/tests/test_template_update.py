@@ -599,3 +599,38 @@ def test_a_file_the_template_removes_but_the_project_changed_stops_the_update_by
         "the team's change is kept until they move it"
     )
     assert not (project / "docs/runbook.md").exists(), "an unchanged file the template removed goes"
+
+
+def test_an_old_copy_of_a_platform_module_is_named_and_a_teams_own_module_is_not(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """After the update to the platform library, a project's changed copy of a platform module stays
+    (the update does not drop a team's change): `aiops template leftovers` (a pre-commit hook) names it."""
+    package = tmp_path / "src" / "team"
+    package.mkdir(parents=True)
+    server = Path(template_update.__file__).with_name("server.py").read_text(encoding="utf-8")
+    (package / "server.py").write_text(server.replace("MAX_DEPTH = 32", "MAX_DEPTH = 64"), encoding="utf-8")
+    (package / "retrieval.py").write_text('"""Our own retrieval helpers."""\n', encoding="utf-8")
+    (package / "helpers.py").write_text('"""Shout."""\n', encoding="utf-8")
+    (package / "__init__.py").write_text('"""The team\'s package."""\n', encoding="utf-8")
+    (tmp_path / "experiment.yaml").write_text("name: t\n", encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+
+    result = CliRunner().invoke(app, ["template", "leftovers"])
+
+    assert result.exit_code == 1, result.output
+    named = [line for line in result.output.splitlines() if "a copy of the platform's" in line]
+    assert len(named) == 1 and "src/team/server.py" in named[0] and "aiops_platform.server" in named[0]
+    assert "move your change into a module of your own" in result.output
+    (package / "server.py").unlink()
+    assert CliRunner().invoke(app, ["template", "leftovers"]).exit_code == 0
+
+
+def test_a_copy_whose_docstring_changed_is_still_named_by_its_imports(tmp_path: Path):
+    """Copies from before the split import their sibling platform modules from the project's package."""
+    package = tmp_path / "src" / "team"
+    package.mkdir(parents=True)
+    (package / "flow_entry.py").write_text('"""Edited."""\n\nfrom team import paths\n', encoding="utf-8")
+    (package / "gate.py").write_text('"""Ours."""\n\nfrom aiops_platform import paths\n', encoding="utf-8")
+    found = template_update.platform_copies(sorted(package.glob("*.py")))
+    assert len(found) == 1 and found[0].startswith(f"{package / 'flow_entry.py'}: a copy of the platform's")

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 from aiops_platform.engines import RunRequest
+from aiops_platform.engines.promptflow import PromptFlowEngine
 from aiops_platform.flow_entry import load_entry
-from aiops_platform.promptflow_adapter import PromptFlowEngine
 from aiops_platform.prompts import project_variables, render_chat
 
 FLOW = Path(__file__).resolve().parents[1] / "flows" / {{ cookiecutter.flow_kind | jsonify }}

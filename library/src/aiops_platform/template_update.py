@@ -212,6 +212,53 @@ class TemplateHistory:
         return int(done.stdout) if done.returncode == 0 else None
 
 
+# --- copies of platform modules ----------------------------------------------------------------
+
+COPY_FIX = (
+    "a copy of the platform's {module} (from before the platform became a library), changed here and "
+    "kept by the update: move your change into a module of your own, or propose it to the platform, "
+    "then delete this file"
+)
+
+
+def platform_copies(files: Sequence[Path]) -> list[str]:
+    """The files among `files` that are a project's old copy of a platform module: the module's name,
+    and either the first line of its docstring as the platform has it or an import of another
+    platform module from the file's own package (`from <package> import paths`), as every copy had.
+    One line each, naming the fix."""
+    import ast
+
+    package = Path(__file__).parent
+    modules = {path.stem for path in package.glob("*.py")} - {"__init__", "__main__"}
+    found = []
+    for file in files:
+        if file.suffix != ".py" or file.stem not in modules:
+            continue
+        try:
+            tree = ast.parse(file.read_text(encoding="utf-8"))
+        except (OSError, SyntaxError, UnicodeDecodeError):
+            continue
+        own = ast.get_docstring(ast.parse((package / file.name).read_text(encoding="utf-8"))) or ""
+        copied = ast.get_docstring(tree) or ""
+        same_words = bool(copied) and copied.splitlines()[0] == own.splitlines()[0]
+        if same_words or _imports_siblings(tree, file.parent.name, modules):
+            found.append(f"{file}: {COPY_FIX.format(module=f'aiops_platform.{file.stem}')}")
+    return found
+
+
+def _imports_siblings(tree: Any, package: str, modules: set[str]) -> bool:
+    """Does the module import a platform module's name from its own package?"""
+    import ast
+
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            if node.module == package and {alias.name for alias in node.names} & modules:
+                return True
+            if node.module.startswith(f"{package}.") and node.module.split(".")[1] in modules:
+                return True
+    return False
+
+
 # --- conflicts -------------------------------------------------------------------------------------
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -50,3 +51,16 @@ def update_pr(
     request to show. 2: the update could not be made (the message says why)."""
     code = template_update.run(paths.root(), base=base, push_branch=push, open_pr=open_pr, say=_say)
     raise typer.Exit(code)
+
+
+@app.command("leftovers")
+def leftovers(
+    files: Annotated[list[Path] | None, typer.Argument(help="Files to check; default: src/**/*.py")] = None,
+) -> None:
+    """Name the project's old copies of platform modules (src/<package>/) that an update to the
+    platform library kept because this project had changed them (pre-commit runs it). Exit 1 if any."""
+    checked = files if files is not None else sorted((paths.root() / "src").rglob("*.py"))
+    found = template_update.platform_copies(checked)
+    for said in found:
+        _say(said)
+    raise typer.Exit(1 if found else 0)
