@@ -1,8 +1,9 @@
 """Engine benchmarks of a generated project, against Prompt Flow's PFClient on the same runs.
 
-Generates a default project into build/bench, installs it, and runs its own `make bench`
-(`benchmarks/engines.py` in the project): the runner-cost ratio for 2 datasets x 20 lines and
-x 200 lines with 3 evaluators, and throughput against a model with 200 ms latency.
+Generates a default project into build/bench, installs it with this checkout's library, and runs
+its `make bench` (the platform's `aiops_platform.benchmarks`, on the project): the runner-cost ratio
+for 2 datasets x 20 lines and x 200 lines with 3 evaluators, and throughput against a model with
+200 ms latency.
 
     python benchmarks/experiment_engines.py
 """
@@ -22,7 +23,8 @@ BENCH_DIR = TEMPLATE / "build" / "bench"
 def main() -> None:
     shutil.rmtree(BENCH_DIR, ignore_errors=True)
     project = Path(cookiecutter(str(TEMPLATE), no_input=True, output_dir=str(BENCH_DIR), default_config=True))
-    subprocess.run(["make", "-C", str(project), "install", "bench"], check=True)
+    library = f"AIOPS_PLATFORM={TEMPLATE / 'library'}"  # this checkout's platform, not the project's pin
+    subprocess.run(["make", "-C", str(project), "install", "bench", library], check=True)
 
 
 if __name__ == "__main__":

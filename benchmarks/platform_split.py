@@ -89,7 +89,7 @@ def main() -> None:
             ratio = seconds_now / seconds_before
             print(
                 f"{label}: make test {seconds_now:.1f} s (baseline {seconds_before:.1f} s): ratio {ratio:.3f}"
-            )  # noqa: E501
+            )
     sys.stdout.flush()
 
 
