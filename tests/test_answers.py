@@ -9,6 +9,7 @@ up as inert text.
 
 from __future__ import annotations
 
+import ast
 import io
 import json
 import os
@@ -215,6 +216,10 @@ def where_answers_land(a: dict[str, str]) -> dict[tuple[str, tuple[str | int, ..
     return land
 
 
+def docstring(path: Path) -> str | None:
+    return ast.get_docstring(ast.parse(path.read_text(encoding="utf-8")), clean=False)
+
+
 def code_tokens(path: Path, package: str) -> list[tuple[int, str]]:
     """The file's tokens but its strings and comments, the package name as a placeholder."""
     tokens = tokenize.generate_tokens(io.StringIO(path.read_text(encoding="utf-8")).readline)
@@ -269,10 +274,14 @@ def test_odd_answers_reach_python_only_as_string_constants(bake, answers):
         compile((project / name).read_text(encoding="utf-8"), name, "exec")
         same_file = reference / name.replace(f"src/{package}/", f"src/{default_package}/")
         assert code_tokens(project / name, package) == code_tokens(same_file, default_package), name
-    # The platform reads the answers from aiops.yaml (where_answers_land): no Python file holds one.
+    # The platform reads the answers from aiops.yaml (where_answers_land); in Python, the team's package
+    # names itself in its docstring, and no other file holds an answer.
+    init = f"src/{package}/__init__.py"
+    assert docstring(project / init) == f"{a['project_name']}: {a['description']}"
     for name in python:
         text = (project / name).read_text(encoding="utf-8")
-        assert len(a["description"]) < 8 or a["description"] not in text, name  # "No" is in any code
+        if name != init:
+            assert len(a["description"]) < 8 or a["description"] not in text, name  # "No" is in any code
         assert a["azure_openai_endpoint"] not in text, name
 
 
@@ -389,6 +398,10 @@ def test_hostile_answer_the_hook_accepts_stays_inert_text(bake, answers):
     a = baked_answers(answers)
     for (name, path), expected in where_answers_land(a).items():
         assert get(parsed(project, name), *path) == expected, f"{name}: {path}"
+    assert (
+        docstring(project / f"src/{a['package_name']}/__init__.py")
+        == f"{a['project_name']}: {a['description']}"
+    )
     assert "evil" not in parsed(project, "pyproject.toml").get("tool", {})
     help_text = subprocess.run(
         ["make", "-C", str(project), "help"], capture_output=True, text=True, check=True
