@@ -9,8 +9,9 @@ template commits the project is behind) and the CHANGELOG.md at that commit (its
 newest `## x.y.z` heading, "+unreleased" when entries wait under Unreleased).
 
 Every value read from the list or a `.cruft.json` reaches git only as the platform's safe_git
-allows: a URL or a path, a commit id; never an option or a remote helper. A refused line is reported as `<list>:<line>: ...` and runs nothing. No git command
-that reaches a remote runs inside a listed working tree (its git config may name commands). Every such value
+allows: a URL or a path, a commit id; never an option or a remote helper. A refused line is reported
+as `<list>:<line>: ...` and runs nothing. No git command that reaches a remote runs inside a listed
+working tree (its git config may name commands). Every such value
 is printed as the platform's terminal.py shows text from outside: on the terminal with
 its control characters visible, in the markdown report as one inline cell (no line break, `|` or
 markup of its own).
