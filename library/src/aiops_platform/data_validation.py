@@ -3,6 +3,7 @@ columns the experiment's mappings need, and empty or duplicate ids."""
 
 from __future__ import annotations
 
+from collections.abc import Set
 from pathlib import Path
 
 from aiops_platform.experiment import Experiment
@@ -23,7 +24,7 @@ def required_columns(experiment: Experiment, dataset: str) -> set[str]:
     return {column for mapping in mappings for column in data_columns(mapping)}
 
 
-def validate_jsonl(path: Path, columns: set[str] = frozenset(), id_column: str = "id") -> list[Problem]:
+def validate_jsonl(path: Path, columns: Set[str] = frozenset(), id_column: str = "id") -> list[Problem]:
     problems: list[Problem] = []
     seen: dict[str, int] = {}
     for line in lines(path):

@@ -16,10 +16,10 @@ import inspect
 import re
 import site
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import yaml
 
@@ -101,7 +101,8 @@ def load_entry(flow: Path, start: Path | None = None) -> Callable[..., Any]:
     module = importlib.util.module_from_spec(module_spec)
     module_spec.loader.exec_module(module)
     entry = getattr(module, attribute)
-    return entry() if inspect.isclass(entry) else entry
+    # a class entry's instances are callable (Prompt Flow calls them); mypy types `entry()` as object
+    return cast(Callable[..., Any], entry()) if inspect.isclass(entry) else entry
 
 
 def entry_parameters(flow: Path, start: Path | None = None) -> list[str]:
@@ -150,7 +151,9 @@ def data_columns(mapping: dict[str, str]) -> set[str]:
     return {reference.name for reference in references if reference and reference.source == "data"}
 
 
-def resolve_inputs(mapping: dict[str, str], row: dict[str, Any], outputs: dict[str, Any] | None) -> dict:
+def resolve_inputs(
+    mapping: Mapping[str, object], row: dict[str, Any], outputs: dict[str, Any] | None
+) -> dict:
     """Apply `${data.x}` / `${run.outputs.y}` as Prompt Flow does; any other value is a literal."""
     inputs = {}
     for name, value in mapping.items():

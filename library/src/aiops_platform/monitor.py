@@ -14,7 +14,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, cast
 
 from aiops_platform import governance, paths, tracing
 from aiops_platform.data_validation import validate_jsonl
@@ -313,6 +313,14 @@ class OnlineScores:
     scores: dict[str, float]  # judge -> mean (1-5)
 
 
+class _JudgesFlow(Protocol):
+    """The judges flow's entry (flows/eval_judges): a callable whose `judges` says which judges score."""
+
+    judges: tuple[str, ...]
+
+    def __call__(self, question: str, answer: str, context: str, ground_truth: str) -> dict[str, Any]: ...
+
+
 def evaluate_online(dataset: Path, judges_flow: Path | None = None, label: str | None = None) -> OnlineScores:
     """Judge sampled production answers with the judges that need no ground truth, and emit the mean
     scores as an `online_evaluation` span (what the score-drop alert queries).
@@ -320,7 +328,8 @@ def evaluate_online(dataset: Path, judges_flow: Path | None = None, label: str |
     A line the judges cannot score (a missing field, a reply that is not a 1-5 score) is counted;
     a model that cannot be used stops the evaluation.
     """
-    judges = load_entry(judges_flow or paths.root() / paths.JUDGES_FLOW)
+    # the judges flow's entry is a class: load_entry returns its instance, whose `judges` picks the judges
+    judges = cast(_JudgesFlow, load_entry(judges_flow or paths.root() / paths.JUDGES_FLOW))
     judges.judges = ONLINE_JUDGES
     scored, unscored = [], 0
     for row in read_jsonl(dataset):

@@ -191,7 +191,8 @@ def new_results_dir(base: Path) -> Path:
 
 def save(results: ExperimentResults, directory: Path, reports: dict[str, str], extra: dict[str, Any]) -> None:
     """Per-line files, `results.json` (with `extra`, e.g. the gate verdict) and the rendered reports."""
-    for record in [*results.runs, *results.evaluations]:
+    records: list[RunRecord | EvaluationRecord] = [*results.runs, *results.evaluations]
+    for record in records:
         folder = directory / record.folder
         folder.mkdir(parents=True, exist_ok=True)
         write_jsonl(

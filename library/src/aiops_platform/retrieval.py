@@ -68,7 +68,7 @@ def chunk_documents(docs: Path, max_words: int) -> list[Chunk]:
     files = sorted(path for path in docs.rglob("*") if path.suffix in DOC_SUFFIXES)
     if not files:
         raise IndexNotReady(f"{docs}: no {' or '.join(DOC_SUFFIXES)} documents to index")
-    chunks = []
+    chunks: list[Chunk] = []
     for path in files:
         source = path.relative_to(docs).as_posix()
         texts = chunk_text(path.read_text(encoding="utf-8"), max_words)
@@ -126,7 +126,7 @@ def build(project: Path, prune: bool = True) -> dict[str, object]:
             model.save(str(staging / "bm25"))
         else:
             np.save(staging / "vectors.npy", _unit(embeddings.embed([chunk.text for chunk in chunks])))
-        manifest = {
+        manifest: dict[str, object] = {
             "key": key,
             "retriever": retriever,
             "embedding_model": embeddings.model(get_settings()) if retriever == "embeddings" else None,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 from aiops_platform.engines import Engine, OnLine, RunRequest, RunResult
 from aiops_platform.evaluation import mean_over_lines
@@ -106,20 +107,21 @@ def run_experiment(
         base_jobs.append((request, start_task(label, len(rows[planned.dataset.name]))))
     base_results = dict(zip((p.key for p in planned_runs), run_all(engine, base_jobs), strict=True))
 
-    evaluated, evaluation_jobs = [], []
-    for planned in planned_evaluations:
-        base = base_results[planned.base.key]
+    evaluated: list[PlannedEvaluation] = []
+    evaluation_jobs: list[tuple[RunRequest, OnLine]] = []
+    for evaluation in planned_evaluations:
+        base = base_results[evaluation.base.key]
         if all(output is None for output in base.outputs):  # nothing to score; failed_runs() says why
             continue
-        label = f"{planned.evaluator.name} on {planned.base.flow.name}/{planned.base.variant.name}"
-        on_line = start_task(f"{label}/{planned.base.dataset.name}", len(base.outputs))
-        first_row = next(iter(rows[planned.base.dataset.name]), {})  # already read above
-        evaluated.append(planned)
-        evaluation_jobs.append((_evaluation_request(planned, root, base, first_row, concurrency), on_line))
+        label = f"{evaluation.evaluator.name} on {evaluation.base.flow.name}/{evaluation.base.variant.name}"
+        on_line = start_task(f"{label}/{evaluation.base.dataset.name}", len(base.outputs))
+        first_row: dict[str, Any] = next(iter(rows[evaluation.base.dataset.name]), {})  # already read above
+        evaluated.append(evaluation)
+        evaluation_jobs.append((_evaluation_request(evaluation, root, base, first_row, concurrency), on_line))
     evaluations = []
-    for planned, result in zip(evaluated, run_all(engine, evaluation_jobs), strict=True):
+    for evaluation, result in zip(evaluated, run_all(engine, evaluation_jobs), strict=True):
         result.metrics = result.metrics or mean_over_lines(result.outputs)  # no __aggregate__
         skipped = skip_reasons(result)  # e.g. no Azure AI project: reported, never a pass
-        evaluations.append(EvaluationRecord(planned.evaluator.name, *planned.base.key, result, skipped))
+        evaluations.append(EvaluationRecord(evaluation.evaluator.name, *evaluation.base.key, result, skipped))
     runs = [RunRecord(*key, result) for key, result in base_results.items()]
     return ExperimentResults(experiment.name, engine_name, runs, evaluations, rows)

@@ -87,7 +87,7 @@ class Session:
     outcome: ExperimentResults
     verdict: GateReport
     directory: Path
-    record: release.ReleaseRecord
+    record_file: Path  # release.json, as release.write wrote it
     failed_lines: int
     failed_runs: list[str] = field(default_factory=list)
 
@@ -100,7 +100,7 @@ def load(file: Path, environment: str | None = None) -> experiment_file.Experime
     try:
         return experiment_file.load(file, environment)
     except experiment_file.ExperimentError as error:
-        raise Refused("invalid experiment", list(error.problems or [error])) from error
+        raise Refused("invalid experiment", [*error.problems] if error.problems else [error]) from error
 
 
 def with_data(loaded: experiment_file.Experiment, file: Path) -> experiment_file.Experiment:
@@ -111,7 +111,7 @@ def with_data(loaded: experiment_file.Experiment, file: Path) -> experiment_file
     try:
         return experiment_file.resolve_assets(loaded, target, str(file))
     except experiment_file.ExperimentError as error:
-        raise Refused("invalid experiment", list(error.problems or [error])) from error
+        raise Refused("invalid experiment", [*error.problems] if error.problems else [error]) from error
     except azure_ml.AzureUnavailable as error:
         raise Refused(str(error), code=1) from error
 
@@ -170,9 +170,9 @@ def estimate_tokens(loaded: experiment_file.Experiment, base: Path) -> tuple[int
         calls += len(sizes[planned.dataset.name])
         input_chars += sum(prompt + size for size in sizes[planned.dataset.name])
     for evaluation in evaluations:
-        for prompt in _prompts(base / evaluation.evaluator.path):
+        for prompt_file in _prompts(base / evaluation.evaluator.path):
             # the prompt, the line, and the answer being judged
-            prompt_chars = len(prompt.read_text(encoding="utf-8")) + 4 * OUTPUT_TOKENS_PER_CALL
+            prompt_chars = len(prompt_file.read_text(encoding="utf-8")) + 4 * OUTPUT_TOKENS_PER_CALL
             calls += len(sizes[evaluation.base.dataset.name])
             input_chars += sum(prompt_chars + size for size in sizes[evaluation.base.dataset.name])
     return calls, input_chars // 4, calls * OUTPUT_TOKENS_PER_CALL
@@ -235,10 +235,12 @@ def run(prepared: Prepared, start_task: StartTask) -> Session:
     verdict = check_gate(outcome.to_json(), loaded.gate, prepared.baseline)
     gated = bool(loaded.gate.thresholds or prepared.baseline)  # nothing to gate: no verdict shown
     directory = report.write_all(outcome, verdict, gated, options.output, loaded.gate)
-    record = release.write(_release_record(prepared, directory), directory)
-    system_card.write(record, prepared.root)
-    failed = sum(result.result.failed for result in [*outcome.runs, *outcome.evaluations])
-    return Session(outcome, verdict, directory, record, failed, failed_runs(outcome))
+    record_file = release.write(_release_record(prepared, directory), directory)
+    system_card.write(record_file, prepared.root)
+    failed = sum(record.result.failed for record in outcome.runs) + sum(
+        evaluation.result.failed for evaluation in outcome.evaluations
+    )
+    return Session(outcome, verdict, directory, record_file, failed, failed_runs(outcome))
 
 
 def _release_record(prepared: Prepared, directory: Path) -> release.ReleaseRecord:

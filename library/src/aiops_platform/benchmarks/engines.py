@@ -104,7 +104,7 @@ def timings(args: argparse.Namespace, evaluate: bool, latency_ms: int) -> dict[s
         raise SystemExit(f"The ratios are against Prompt Flow, which is not installed: {hint}")
     with tempfile.TemporaryDirectory(dir=Path.home()) as workdir:
         experiment_file = prepare(args.experiment, args.lines, Path(workdir), evaluate)
-        measured = {engine: [] for engine in ENGINES}
+        measured: dict[str, list[float]] = {engine: [] for engine in ENGINES}
         for _ in range(args.repeat):
             for engine in ENGINES:
                 seconds = in_fresh_process(engine, experiment_file, args.concurrency, latency_ms)

@@ -82,8 +82,8 @@ def measure(runner: str, workdir: Path, concurrency: int) -> dict:
         judged = workdir / "judged.jsonl"
         with contextlib.redirect_stdout(io.StringIO()):  # evaluate() prints its own summary
             judge = RelevanceEvaluator(model_config=config)
-            result = evaluate(data=str(judged), evaluators={"relevance": judge})
-        scores = [row.get("outputs.relevance.relevance") for row in result["rows"]]
+            evaluation = evaluate(data=str(judged), evaluators={"relevance": judge})
+        scores = [row.get("outputs.relevance.relevance") for row in evaluation["rows"]]
         return {"lines": len(scores), "failed": sum(score is None or score != score for score in scores)}
     from aiops_platform.engines import RunRequest, get_engine
 

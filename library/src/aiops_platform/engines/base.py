@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -16,7 +16,7 @@ class RunRequest:
 
     flow_dir: Path  # a flow folder, or `file.py:Callable`
     data: Path
-    column_mapping: dict[str, str]
+    column_mapping: Mapping[str, str | int | float | bool]  # ${data.x}, ${run.outputs.y}, or a literal input
     concurrency: int
     limit: int | None = None
     base: RunResult | None = None
