@@ -117,7 +117,7 @@ COMMANDS = {
     "pr": {"comment"},
     "cache": {"stats", "prune", "clear"},
     "release": {"show", "diff", "card", "schema", "tags", "deployed"},
-    "template": {"update", "update-pr"},
+    "template": {"update", "update-pr", "leftovers"},
     "governance": {"show", "approvals", "verify", "region"},
     "run": None,
     "serve": None,
