@@ -7,6 +7,7 @@ limit, and says what it skipped and the command that re-runs it.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import math
@@ -14,6 +15,7 @@ import os
 import re
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -59,22 +61,28 @@ def timeout_for(step: str) -> float:
 def run(
     command: Sequence[str], cwd: Path, step: str, *, show: bool = False
 ) -> subprocess.CompletedProcess[str]:
-    """Run with a time limit. The child stays in our process group, so a Ctrl-C or a kill of the
-    group stops it too; on timeout or interruption it is killed here, so nothing lingers."""
+    """Run with a time limit, in a process group of its own: on timeout or Ctrl-C the whole group is
+    killed here (make's and uv's children too), so nothing lingers or holds the output open."""
     limit = timeout_for(step)
     output = None if show else subprocess.PIPE
-    with subprocess.Popen(list(command), cwd=cwd, stdout=output, stderr=output, text=True) as process:
+    with subprocess.Popen(
+        list(command), cwd=cwd, stdout=output, stderr=output, text=True, start_new_session=True
+    ) as process:
         try:
             stdout, stderr = process.communicate(timeout=limit)
         except subprocess.TimeoutExpired:
-            process.kill()
-            process.communicate()
+            _kill_group(process)
             raise StepFailed(f"{step} took longer than {limit:.0f} s (set {TIMEOUT_ENV}=SECONDS)") from None
         except KeyboardInterrupt:
-            process.kill()
-            process.communicate()
+            _kill_group(process)
             raise StepFailed(f"{step} was interrupted") from None
     return subprocess.CompletedProcess(process.args, process.returncode, stdout or "", stderr or "")
+
+
+def _kill_group(process: subprocess.Popen[str]) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    process.communicate()
 
 
 def answers() -> dict[str, object]:
