@@ -46,9 +46,14 @@ new: install  ## Generate a linked project from a use-case preset: make new USEC
 	  exit 1; fi
 	$(BIN)/cruft create . --no-input --config-file usecases/$(USECASE).yaml --output-dir "$(or $(OUT),build/new)"
 
-test: install $(ACTIONLINT)  ## The platform library's tests, then the template's: bake matrix, hooks, generated projects' own checks
-	$(MAKE) -C library test
-	$(PY) -m pytest
+test: install $(ACTIONLINT)  ## The platform library's tests beside the template's (bake matrix, hooks, generated projects' own checks)
+	$(MAKE) -C library install
+	@mkdir -p build
+	@echo "The library's tests run beside the template's; their output: build/library-tests.log"
+	@$(MAKE) --no-print-directory -C library test > build/library-tests.log 2>&1 & library=$$!; \
+	$(PY) -m pytest -n auto --dist loadfile; template=$$?; \
+	wait $$library; status=$$?; tail -n 5 build/library-tests.log; \
+	[ $$status -eq 0 ] || { echo "The library's tests failed: build/library-tests.log" >&2; exit $$status; }; exit $$template
 
 lint: install  ## Lint the platform library (ruff, mypy), then the template's own Python (hooks, tests, benchmarks, tools)
 	$(MAKE) -C library lint
