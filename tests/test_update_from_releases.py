@@ -140,3 +140,34 @@ def test_a_project_from_an_earlier_release_updates_cleanly_and_passes_its_checks
     git(project, "add", "-A")
     git(project, "commit", "-q", "-m", "template update")
     make(project, "lint", "test", "experiment-validate", "data-validate")
+
+
+@pytest.mark.parametrize("version", ["0.2.0"])
+def test_a_platform_module_the_team_changed_is_named_after_the_update_not_dropped(
+    releases_then_now, tmp_path: Path, version: str
+):
+    """The update deletes the platform code the project carried; a module the team had changed stays,
+    and the project's checks name it with what to do until the change has moved."""
+    repo, commits = releases_then_now
+    create = [CRUFT, "create", str(repo), "--checkout", commits[version], "--no-input"]
+    create += ["--output-dir", str(tmp_path), "--extra-context", '{"project_name": "Update Check"}']
+    subprocess.run(create, check=True, capture_output=True, text=True, env={**os.environ, **IDENTITY})
+    project = tmp_path / "update-check"
+    git(project, "add", "-A")
+    if git(project, "status", "--porcelain"):
+        git(project, "commit", "-q", "-m", "link to the template")
+    gate = project / "src/update_check/gate.py"
+    gate.write_text(gate.read_text(encoding="utf-8") + "\nTEAM_TOLERANCE = 0.02\n", encoding="utf-8")
+    git(project, "commit", "-q", "-am", "team: our own tolerance, in the gate")
+
+    update = subprocess.run(
+        ["make", "-C", str(project), "template-update", f"VENV={LIBRARY_VENV}"],
+        capture_output=True, text=True, env={**os.environ, **IDENTITY},
+    )  # fmt: skip
+    kept = [path for path in (gate, gate.with_name("gate.py.rej")) if path.is_file()]
+    assert any("TEAM_TOLERANCE" in path.read_text(encoding="utf-8") for path in kept), "dropped"
+    make(project, "install", offline=False)
+    lint = subprocess.run(["make", "-C", str(project), "lint"], capture_output=True, text=True)
+    said = update.stdout + update.stderr + lint.stdout + lint.stderr
+    assert lint.returncode != 0 and "src/update_check/gate.py" in said
+    assert "move your change into a module of your own" in said
