@@ -154,6 +154,35 @@ def test_cruft_create_from_a_url_pins_that_url_at_the_template_commit(tmp_path: 
     assert json.loads((project / ".cruft.json").read_text(encoding="utf-8"))["commit"] == commit
 
 
+@pytest.mark.project
+def test_a_fresh_clone_installs_the_platform_from_its_pin_alone(tmp_path: Path):
+    """No AIOPS_PLATFORM: `make install` in a clone of the project's own repository fetches the
+    platform by the pinned git URL and commit (git reaches the template as a team's CI would) and
+    the platform's command runs the project's checks."""
+    repo = _template_repo(tmp_path)
+    env = _url_env(repo)
+    project = _create(TEMPLATE_URL, tmp_path / "out", env)
+    git(project, "add", "-A")
+    if git(project, "status", "--porcelain"):
+        git(project, "commit", "-q", "-m", "day one")
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", str(project), str(clone))
+    env.pop("AIOPS_PLATFORM", None)
+    install = subprocess.run(
+        ["make", "-C", str(clone), "install", "PROMPTFLOW=0"], capture_output=True, text=True, env=env
+    )
+    assert install.returncode == 0, install.stdout[-2000:] + install.stderr[-2000:]
+    installed = subprocess.run(
+        [str(clone / ".venv/bin/python"), "-c", "import aiops_platform; print(aiops_platform.__file__)"],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    assert str(TEMPLATE) not in installed and str(clone / ".venv") in installed  # not this checkout's
+    validated = subprocess.run(
+        ["make", "-C", str(clone), "experiment-validate"], capture_output=True, text=True, env=env
+    )
+    assert validated.returncode == 0, validated.stdout[-2000:] + validated.stderr[-2000:]
+
+
 def test_a_library_change_reaches_a_project_as_its_pin_only(tmp_path: Path):
     """The second template commit touches only library/: `make template-update` changes the pin in
     pyproject.toml and the flow's requirements.txt, and .cruft.json's commit; no other file."""
