@@ -45,7 +45,7 @@ new: install  ## Generate a linked project from a use-case preset: make new USEC
 	if [ -n "$$slug" ] && [ -e "$$project" ]; then \
 	  echo "make new: $$project already exists; remove it, choose another folder with OUT=<dir>, or update it with: make -C $$project template-update" >&2; \
 	  exit 1; fi
-	$(BIN)/cruft create . --no-input --config-file usecases/$(USECASE).yaml --output-dir "$(or $(OUT),build/new)"
+	AIOPS_PLATFORM="$(PLATFORM)" $(BIN)/cruft create . --no-input --config-file usecases/$(USECASE).yaml --output-dir "$(or $(OUT),build/new)"
 
 test: install $(ACTIONLINT)  ## The platform library's tests beside the template's (bake matrix, hooks, generated projects' own checks)
 	$(MAKE) -C library install
