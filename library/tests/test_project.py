@@ -64,3 +64,20 @@ def test_a_prompt_that_does_not_name_the_canary_gets_it_from_the_platform(tmp_pa
 def test_the_canary_differs_between_use_cases_and_never_changes_for_one():
     assert prompts.canary("QCP Assistant") == prompts.canary("QCP Assistant")
     assert prompts.canary("QCP Assistant") != prompts.canary("CMC Assistant")
+
+
+@pytest.mark.parametrize(
+    "command", [["experiment", "validate"], ["run", "-i", "question=q", "-i", "context=c"]]
+)
+def test_every_command_in_a_project_with_a_bad_aiops_yaml_stops_in_one_line(project_copy: Path, command):
+    from typer.testing import CliRunner
+
+    from aiops_platform.cli import app
+
+    file = project_copy / "aiops.yaml"
+    file.write_text(file.read_text(encoding="utf-8") + "flow_kind: agentic\n", encoding="utf-8")
+    project._load.cache_clear()
+    result = CliRunner().invoke(app, command)
+    assert result.exit_code == 2, result.output
+    assert "aiops.yaml: flow_kind:" in result.output and "Traceback" not in result.output
+    assert "OK" not in result.output  # nothing ran

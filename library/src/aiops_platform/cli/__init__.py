@@ -15,7 +15,7 @@ import os
 
 import typer
 
-from aiops_platform import paths, tracing
+from aiops_platform import paths, project, tracing
 from aiops_platform.cli import (  # one per line: fits any package name's length
     _common,
     cache,
@@ -42,9 +42,13 @@ app = typer.Typer(no_args_is_help=True, help="The AIOps platform's commands, run
 def _start() -> None:
     # Before every command, once: a malformed Application Insights connection string is one line here,
     # not a failure in every traced call (or, served, a 500 per request).
+    # In a project, its answers (aiops.yaml) likewise: one line naming the field, before any command
+    # reads them, never a traceback from the first one that does.
     try:
         tracing.check_configuration()
-    except tracing.TracingConfigError as error:
+        if (paths.root() / project.FILE).is_file():
+            project.load()
+    except (tracing.TracingConfigError, project.ProjectError) as error:
         raise _common.fail(error, code=2) from None
 
 
