@@ -77,6 +77,18 @@ def releases_then_now(tmp_path: Path) -> tuple[Path, dict[str, str]]:
     return repo, commits
 
 
+def created(repo: Path, commits: dict[str, str], version: str, out: Path) -> Path:
+    """A project made with cruft from the release `version` of `repo`, committed."""
+    create = [CRUFT, "create", str(repo), "--checkout", commits[version], "--no-input"]
+    create += ["--output-dir", str(out), "--extra-context", '{"project_name": "Update Check"}']
+    subprocess.run(create, check=True, capture_output=True, text=True, env={**os.environ, **IDENTITY})
+    project = out / "update-check"
+    git(project, "add", "-A")
+    if git(project, "status", "--porcelain"):
+        git(project, "commit", "-q", "-m", "link to the template")  # older releases left .cruft.json out
+    return project
+
+
 def team_edits(project: Path) -> None:
     """What a team does in the months after generation: prompts, experiment, README, data, code."""
     prompt = project / "flows/qa/qa.jinja2"
@@ -99,14 +111,7 @@ def team_edits(project: Path) -> None:
 def test_a_project_from_an_earlier_release_updates_cleanly_and_passes_its_checks(
     releases_then_now, tmp_path: Path, version: str
 ):
-    repo, commits = releases_then_now
-    create = [CRUFT, "create", str(repo), "--checkout", commits[version], "--no-input"]
-    create += ["--output-dir", str(tmp_path), "--extra-context", '{"project_name": "Update Check"}']
-    subprocess.run(create, check=True, capture_output=True, text=True, env={**os.environ, **IDENTITY})
-    project = tmp_path / "update-check"
-    git(project, "add", "-A")
-    if git(project, "status", "--porcelain"):
-        git(project, "commit", "-q", "-m", "link to the template")  # older releases left .cruft.json out
+    project = created(*releases_then_now, version, tmp_path)
     platform_files = [
         name for name in git(project, "ls-files", "src/update_check").split() if is_platform(name)
     ]
@@ -148,14 +153,7 @@ def test_a_platform_module_the_team_changed_is_named_after_the_update_not_droppe
 ):
     """The update deletes the platform code the project carried; a module the team had changed stays,
     and the project's checks name it with what to do until the change has moved."""
-    repo, commits = releases_then_now
-    create = [CRUFT, "create", str(repo), "--checkout", commits[version], "--no-input"]
-    create += ["--output-dir", str(tmp_path), "--extra-context", '{"project_name": "Update Check"}']
-    subprocess.run(create, check=True, capture_output=True, text=True, env={**os.environ, **IDENTITY})
-    project = tmp_path / "update-check"
-    git(project, "add", "-A")
-    if git(project, "status", "--porcelain"):
-        git(project, "commit", "-q", "-m", "link to the template")
+    project = created(*releases_then_now, version, tmp_path)
     gate = project / "src/update_check/gate.py"
     gate.write_text(gate.read_text(encoding="utf-8") + "\nTEAM_TOLERANCE = 0.02\n", encoding="utf-8")
     git(project, "commit", "-q", "-am", "team: our own tolerance, in the gate")
