@@ -81,3 +81,16 @@ def test_every_command_in_a_project_with_a_bad_aiops_yaml_stops_in_one_line(proj
     assert result.exit_code == 2, result.output
     assert "aiops.yaml: flow_kind:" in result.output and "Traceback" not in result.output
     assert "OK" not in result.output  # nothing ran
+
+
+@pytest.mark.parametrize("command", [["run", "-i", "question=q"], ["serve", "--port", "1"]])
+def test_the_flow_commands_in_a_folder_without_aiops_yaml_say_so_in_one_line(project_copy: Path, command):
+    from typer.testing import CliRunner
+
+    from aiops_platform.cli import app
+
+    (project_copy / "aiops.yaml").unlink()
+    project._load.cache_clear()
+    result = CliRunner().invoke(app, command)
+    assert result.exit_code != 0 and "aiops.yaml: cannot be read" in result.output
+    assert "Traceback" not in result.output

@@ -42,7 +42,7 @@ def run_once(
         output = load_entry(flow or project.load().flow)(
             **{name: _input_value(value) for name, _, value in pairs}
         )
-    except (ConfigError, ModelCallError) as error:
+    except (ConfigError, ModelCallError, project.ProjectError) as error:
         raise fail(error) from error
     console.out(json_text(output), highlight=False)
 
@@ -51,7 +51,11 @@ def serve_flow(flow: FlowOption = None, host: str = "127.0.0.1", port: int = 808
     """Serve the flow over HTTP (uvicorn): POST /score, GET /health, GET /ready."""
     from aiops_platform import server  # the web stack loads only for this command
 
-    server.serve(flow or project.load().flow, host, port)
+    try:
+        folder = flow or project.load().flow
+    except project.ProjectError as error:
+        raise fail(error, code=2) from None
+    server.serve(folder, host, port)
 
 
 def smoke(
