@@ -53,7 +53,9 @@ COMMON_FILES = {
     "deployment/Dockerfile",
     "deployment/wheels/README.md",  # where a project may carry the platform as a wheel
     "docs/design.md",
+    "docs/experiments.md",
     "docs/onboarding.md",
+    "docs/operations.md",
     "docs/platform.md",
     "docs/runbook.md",
     "monitoring/README.md",
