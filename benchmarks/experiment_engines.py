@@ -2,8 +2,8 @@
 
 Generates a default project into build/bench, installs it with this checkout's library, and runs
 its `make bench` (the platform's `aiops_platform.benchmarks`, on the project): the runner-cost ratio
-for 2 datasets x 20 lines and x 200 lines with 3 evaluators, and throughput against a model with
-200 ms latency.
+for every dataset of the experiment x 20 lines and x 200 lines with every evaluator, and throughput
+against a model with 200 ms latency.
 
     python benchmarks/experiment_engines.py
 """

@@ -28,7 +28,7 @@ runs the same on a laptop.
 `make template-update` is the same merge on the checked-out branch, nothing committed
 (`--in-place`), with the same report and exit codes.
 
-Only git, cruft and the standard library are needed up to the push (`python -m <package>.template_update`
+Only git, cruft and the standard library are needed up to the push (`python -m aiops_platform.template_update`
 runs without the project's environment); httpx is imported only to open the pull request.
 """
 

@@ -1,8 +1,8 @@
 """Engine benchmarks: the default in-process engine against Prompt Flow's PFClient on the same runs.
 
-    # 2 datasets x 20 lines, every evaluator
+    # every dataset of experiment.yaml x 20 lines, every evaluator
     python -m aiops_platform.benchmarks.engines overhead --lines 20
-    # 2 datasets x 200 lines x 3 evaluators
+    # every dataset x 200 lines, every evaluator
     python -m aiops_platform.benchmarks.engines overhead --lines 200
     python -m aiops_platform.benchmarks.engines throughput --latency-ms 200 --concurrency 16 --lines 200
     # in-process, tracing on against off
@@ -54,6 +54,11 @@ def prepare(experiment_file: Path, lines: int, workdir: Path, evaluate: bool) ->
     copy = workdir / "experiment.yaml"
     copy.write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
     return copy
+
+
+def dataset_count(experiment_file: Path) -> int:
+    """How many datasets a run covers: `prepare` cycles every one of them to the requested lines."""
+    return len(yaml.safe_load(experiment_file.read_text(encoding="utf-8"))["datasets"])
 
 
 def measure(engine_name: str, experiment_file: Path, concurrency: int | None) -> float:
@@ -123,8 +128,9 @@ def tracing_cost(args: argparse.Namespace) -> None:
                 )
         spans = sum(1 for file in (Path(workdir) / "traces").glob("*.jsonl") for _ in file.open())
     on, off = statistics.median(measured[True]), statistics.median(measured[False])
+    datasets = dataset_count(args.experiment)
     print(
-        f"in-process engine, 2 datasets x {args.lines} lines, every evaluator, "
+        f"in-process engine, {datasets} datasets x {args.lines} lines, every evaluator, "
         f"{args.latency_ms} ms per model call, median of {args.repeat}"
     )
     print(f"tracing off: {off:.2f} s")
@@ -135,7 +141,8 @@ def tracing_cost(args: argparse.Namespace) -> None:
 def overhead(args: argparse.Namespace) -> None:
     seconds = timings(args, evaluate=True, latency_ms=0)
     evaluators = len(yaml.safe_load(args.experiment.read_text(encoding="utf-8")).get("evaluators", []))
-    print(f"2 datasets x {args.lines} lines, {evaluators} evaluators, median of {args.repeat}")
+    datasets = dataset_count(args.experiment)
+    print(f"{datasets} datasets x {args.lines} lines, {evaluators} evaluators, median of {args.repeat}")
     print(f"in-process engine (default): {seconds['inprocess']:.2f} s")
     print(f"Prompt Flow (PFClient.run):  {seconds['promptflow']:.2f} s")
     print(f"ratio in-process / PFClient: {seconds['inprocess'] / seconds['promptflow']:.3f} (target <= 0.3)")
@@ -143,7 +150,7 @@ def overhead(args: argparse.Namespace) -> None:
 
 def throughput(args: argparse.Namespace) -> None:
     seconds = timings(args, evaluate=False, latency_ms=args.latency_ms)
-    lines = 2 * args.lines  # both datasets
+    lines = dataset_count(args.experiment) * args.lines
     ideal = args.concurrency * 1000 / args.latency_ms
     print(f"flow only, {lines} lines, {args.latency_ms} ms per model call, concurrency {args.concurrency}")
     print(f"ideal: {ideal:.1f} lines/s")
