@@ -160,7 +160,7 @@ def test_baseline_deltas_show_in_the_summary_and_saved_results_can_be_gated(
     arguments = ["-f", str(tiny_experiment), "--baseline", str(baseline)]
     result = runner.invoke(app, ["experiment", "run", *arguments, "--output", str(tmp_path / "pr")])
     (summary,) = (tmp_path / "pr").glob("*/summary.md")
-    assert "(-0.500) ⚠" in summary.read_text(encoding="utf-8")
+    assert "(-0.500, regressed)" in summary.read_text(encoding="utf-8")
     assert "regressed -0.500" in result.output
 
     gated = runner.invoke(app, ["experiment", "gate", str(main_results), *arguments])

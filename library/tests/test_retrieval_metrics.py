@@ -264,7 +264,7 @@ def test_the_report_puts_retrieval_next_to_the_answer_and_names_the_failing_stag
     assert [(row.counts[1], row.verdict) for row in rows] == [("top1", "retrieval"), ("prompt", "generation")]
     summary = report.markdown(results, None, gate)
     assert "## Retrieval vs answer" in summary
-    top1 = "| rag | top1 | core_qa | 1 | 0 | 0.800 · ≥ 0.950 ❌ fail | 1.000 · — | 0.900 · ≥ 0.600 ✅ pass |"
+    top1 = "| rag | top1 | core_qa | 1 | 0 | 0.800 · ≥ 0.950 FAIL | 1.000 · — | 0.900 · ≥ 0.600 pass |"
     assert f"{top1} retrieval |" in summary
     page = report.html(results, {}, None, gate)
     assert 'id="retrieval-vs-answer"' in page and 'data-verdict="generation"' in page

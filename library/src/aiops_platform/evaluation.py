@@ -7,6 +7,7 @@ evaluation all aggregate lines with `mean_over_lines`.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from statistics import fmean
 from typing import Any, Literal
@@ -22,6 +23,18 @@ JUDGES: dict[str, Literal["context", "question", "ground_truth"] | None] = {
 # Production traffic has no ground truth: these are the judges online evaluation can run.
 ONLINE_JUDGES = tuple(name for name, against in JUDGES.items() if against != "ground_truth")
 SCORE_RANGE = (1, 5)  # every judge scores 1 (worst) to 5 (best)
+# An answer that only says the context does not hold the answer, as the flows' "I don't know based
+# on the provided context.": it claims nothing, so nothing in it is ungrounded.
+ABSTENTION = re.compile(
+    r"\bI (?:do not|don't) know\b"
+    r"|\b(?:context|documents?) (?:does|do) not (?:contain|say|mention|state)"
+    r"|\bnot (?:in|stated in|mentioned in) the (?:provided )?(?:context|documents?)",
+    re.IGNORECASE,
+)
+
+
+def abstains(answer: str) -> bool:
+    return bool(ABSTENTION.search(answer))
 
 
 def mean_over_lines(lines: Iterable[Mapping[str, Any] | None], names: Iterable[str] | None = None) -> dict:

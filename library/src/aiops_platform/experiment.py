@@ -115,6 +115,11 @@ class GateConfig(_Strict):
         0.02, ge=0, description="Allowed drop against a baseline before it is a regression"
     )
     fail_on_regression: bool = Field(True, description="Regressions beyond the tolerance fail the gate")
+    max_new_failures: dict[Name, Annotated[int, Field(ge=0)]] = Field(
+        default_factory=dict,
+        description="With a baseline: dataset -> how many of its lines may newly fail (passed a threshold "
+        "on the baseline, fail it now) in each run; those lines are listed either way",
+    )
 
 
 class Experiment(_Strict):
@@ -153,6 +158,9 @@ class Experiment(_Strict):
             unknown = sorted(set(minimum) - known) if isinstance(minimum, dict) else []
             if unknown:
                 raise ValueError(f"gate.thresholds.{key}: unknown datasets {unknown}")
+        unknown = sorted(set(self.gate.max_new_failures) - known)
+        if unknown:
+            raise ValueError(f"gate.max_new_failures: unknown datasets {unknown}")
         return self
 
 

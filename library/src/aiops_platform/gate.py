@@ -4,14 +4,19 @@ It reads results as saved in `results.json`, so a past run (or main's) can be ga
 without running anything again. A drop counts as a regression only when it is beyond the tolerance
 and, where both results carry per-line scores, significant: the 95% interval of the mean per-line
 change (a paired bootstrap over the lines both runs scored) lies below zero. With too few paired
-lines, or no per-line scores, the tolerance alone decides and the finding says so.
+lines, or no per-line scores, the tolerance alone decides and the summary says so.
+
+A mean over ten lines cannot see two broken answers, but a line can: each line that passed a
+threshold on the baseline and fails it now is listed (`NewFailure`), and `max_new_failures` (per
+dataset) fails the gate when a run has more of them. With the offline model or the response cache,
+a line the change did not touch answers as before, so such a line is evidence on its own.
 """
 
 from __future__ import annotations
 
 import math
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from aiops_platform.experiment import GateConfig
@@ -73,6 +78,21 @@ class Finding:
         return f"{evaluator}.{self.metric} on {dataset} (flow {flow}, variant {variant}): {self.message}"
 
 
+@dataclass(frozen=True)
+class NewFailure:
+    """A line that passed a threshold on the baseline and fails it now, with each such metric as
+    `evaluator.metric now (was before, threshold t)`."""
+
+    flow: str
+    variant: str
+    dataset: str
+    line: str
+    metrics: tuple[str, ...]
+
+    def __str__(self) -> str:
+        return f"{self.dataset} line {self.line} ({self.flow}/{self.variant}): {'; '.join(self.metrics)}"
+
+
 @dataclass
 class GateReport:
     failures: list[Finding]
@@ -80,10 +100,37 @@ class GateReport:
     deltas: dict[tuple[RecordKey, str], Delta]
     tolerance: float
     baseline_note: str = ""  # why the baseline was not compared, when it was not
+    new_failures: list[NewFailure] = field(default_factory=list)
+    compared: bool = False  # was a baseline compared, line by line where both have per-line scores
+
+    @property
+    def significance_note(self) -> str:
+        """One line naming the compared metrics whose significance could not be tested, or ""."""
+        untested = {key: delta for key, delta in self.deltas.items() if delta.interval is None}
+        if not untested:
+            return ""
+        unpaired = [key for key, delta in untested.items() if not delta.paired_lines]
+        few = [key for key, delta in untested.items() if delta.paired_lines]
+        reasons = []
+        if unpaired:
+            reasons.append(f"without per-line scores (no line compared): {_metrics_text(unpaired)}")
+        if few:
+            reasons.append(f"fewer than {MIN_PAIRED_LINES} paired lines: {_metrics_text(few)}")
+        return (
+            f"Significance not tested for {len(untested)} of {len(self.deltas)} compared metrics, "
+            f"the tolerance alone decides for them; {'; '.join(reasons)}"
+        )
 
     @property
     def passed(self) -> bool:
         return not self.failures
+
+
+def _metrics_text(keys: list[tuple[RecordKey, str]], shown: int = 3) -> str:
+    """`evaluator.metric on dataset`, distinct, the first `shown` of them and how many more."""
+    named = list(dict.fromkeys(f"{key[0]}.{metric} on {key[3]}" for key, metric in keys))
+    more = f" and {len(named) - shown} more" if len(named) > shown else ""
+    return ", ".join(named[:shown]) + more
 
 
 def record_key(evaluation: dict[str, Any]) -> RecordKey:
@@ -117,9 +164,46 @@ def check(results: dict[str, Any], gate: GateConfig, baseline: dict[str, Any] | 
     note = different_models(results, baseline) if baseline else ""
     comparable = baseline if baseline and not note else {"evaluations": []}
     deltas, regressions = _compare(results, comparable, gate.tolerance)
+    new_failures = newly_failing(results, comparable, gate)
+    failures += beyond_allowance(new_failures, gate.max_new_failures)
     if gate.fail_on_regression:
         failures += regressions
-    return GateReport(failures, regressions, deltas, gate.tolerance, note)
+    compared = bool(baseline and not note)
+    return GateReport(failures, regressions, deltas, gate.tolerance, note, new_failures, compared)
+
+
+def newly_failing(results: dict[str, Any], baseline: dict[str, Any], gate: GateConfig) -> list[NewFailure]:
+    """Lines scored in both runs that met a metric's threshold on the baseline and miss it now."""
+    before = {record_key(e): e.get("line_metrics") or {} for e in baseline["evaluations"]}
+    found: dict[tuple[str, str, str, str], list[str]] = {}
+    for evaluation in results["evaluations"]:
+        evaluator, flow, variant, dataset = key = record_key(evaluation)
+        for metric, scores in (evaluation.get("line_metrics") or {}).items():
+            minimum = threshold_for(gate, evaluator, metric, dataset)
+            old = before.get(key, {}).get(metric, {})
+            for line, score in scores.items() if minimum is not None else ():
+                was = old.get(line)
+                if was is not None and was >= minimum > score:
+                    said = f"{evaluator}.{metric} {score:.3f} (was {was:.3f}, threshold {minimum:.3f})"
+                    found.setdefault((flow, variant, dataset, line), []).append(said)
+    return [NewFailure(*where, tuple(metrics)) for where, metrics in found.items()]
+
+
+def beyond_allowance(new_failures: list[NewFailure], allowed: dict[str, int]) -> list[Finding]:
+    """A finding per run with more newly failing lines than its dataset's `max_new_failures`."""
+    by_run: dict[tuple[str, str, str], list[str]] = {}
+    for failure in new_failures:
+        by_run.setdefault((failure.flow, failure.variant, failure.dataset), []).append(failure.line)
+    findings = []
+    for (flow, variant, dataset), lines in by_run.items():
+        limit = allowed.get(dataset)
+        if limit is not None and len(lines) > limit:
+            message = (
+                f"{len(lines)} lines passed on the baseline and fail now, {limit} allowed "
+                f"(max_new_failures): {', '.join(lines)}"
+            )
+            findings.append(Finding(("lines", flow, variant, dataset), "new_failures", message))
+    return findings
 
 
 def different_models(results: dict[str, Any], baseline: dict[str, Any]) -> str:

@@ -4,7 +4,8 @@ It answers OpenAI chat-completion requests by picking the context sentence that 
 words (at least two) with the question, cut to N words when the system prompt says "at most N
 words"; it never repeats the system prompt, so it keeps the canary (safety.py). Asked for JSON
 (`response_format: json_object`), it acts as a judge: a 1-5 score from word overlap between the
-answer and the reference the judge prompt names (a safety judge: 5 for a refusal). It sits behind
+answer and the reference the judge prompt names (a safety judge: 5 for a refusal; groundedness: 5
+for an abstention when the ground truth abstains too, as the judge prompt asks). It sits behind
 the real `openai` client as an httpx transport, so flows exercise the same client code path as
 Azure OpenAI, with no server, port or network.
 """
@@ -18,7 +19,7 @@ from collections.abc import Callable
 
 import httpx
 
-from aiops_platform.evaluation import JUDGES
+from aiops_platform.evaluation import JUDGES, abstains
 from aiops_platform.safety import SAFETY_JUDGES, refuses
 
 NO_ANSWER = "I don't know based on the provided context."
@@ -137,6 +138,8 @@ def judge(system: str, prompt: str) -> str:
     found = sections(prompt)
     answer_words = content_words(found.get("Answer", ""))
     reference = None if against is None else _SECTION_OF[against]  # None: the form only
+    if name == "groundedness" and all(abstains(found.get(part, "")) for part in ("Answer", "Ground truth")):
+        return json.dumps({"score": 5, "reason": "offline stand-in: groundedness, an expected abstention"})
     if reference is None:
         ratio = min(len(words(found.get("Answer", ""))) / 6, 1.0)
     else:

@@ -1,7 +1,10 @@
 """Views of results: markdown (PR comments, step summaries), terminal tables, one HTML file.
 
 Every metric is shown with the gate's threshold for it and whether it passes (— when the gate does
-not check it); every run with its latency, tokens and estimated cost (— when it left no spans).
+not check it); every run with its latency, tokens and estimated cost (— when it left no spans; for
+the offline model, what the priced model would have cost). An evaluator that was skipped is one
+line saying why, not an empty table. Marks are words and common symbols, never an emoji: a
+terminal or browser without an emoji font shows them as they are.
 Names, notes and findings come from files, settings and evaluators' answers: each view shows them as
 typed (terminal.markdown_inline, terminal.text, the HTML template's autoescape).
 """
@@ -9,7 +12,7 @@ typed (terminal.markdown_inline, terminal.text, the HTML template's autoescape).
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,8 +36,9 @@ NONE = "—"  # no threshold, no spans, no price
 SYSTEM_CARD = "system_card.md"  # written next to the reports by every run (system_card.py)
 WORST_LINES = 10  # per dataset and variant
 LEGEND = (
-    "Each metric: value (change from the baseline) · gate threshold (minimum) and pass/fail; — not gated."
+    "Each metric: value (change from the baseline) · gate threshold (minimum) and pass/FAIL; — not gated."
 )
+VERDICT = {"pass": "pass", "fail": "FAIL", None: ""}
 
 
 @dataclass(frozen=True)
@@ -62,7 +66,7 @@ class Cell:
     def change_text(self) -> str:
         if self.change is None:
             return ""
-        return f"({self.change:+.3f})" + (" ⚠" if self.regressed else "")
+        return f"({self.change:+.3f}" + (", regressed)" if self.regressed else ")")
 
     @property
     def threshold_text(self) -> str:
@@ -70,8 +74,8 @@ class Cell:
 
     def markdown(self) -> str:
         value = " ".join(part for part in (self.value_text, self.change_text) if part)
-        verdict = {"pass": " ✅ pass", "fail": " ❌ fail", None: ""}[self.status]
-        return f"{value} · {self.threshold_text}{verdict}"
+        verdict = VERDICT[self.status]
+        return f"{value} · {self.threshold_text}" + (f" {verdict}" if verdict else "")
 
 
 def _cell(
@@ -125,7 +129,7 @@ def calls_text(results: ExperimentResults) -> str:
     if not calls:
         return ""
     if results.model.get("provider") == "offline":
-        return f"Model calls: {calls['made']} to the offline model (deterministic and free: never cached)"
+        return f"Model calls: {calls['made']} to the offline model (deterministic, so never cached)"
     saved = f" ({calls['tokens_saved']:,} tokens saved)" if calls["cached"] else ""
     return f"Model calls: {calls['made']} made, {calls['cached']} answered from the cache{saved}"
 
@@ -133,11 +137,33 @@ def calls_text(results: ExperimentResults) -> str:
 def context_lines(results: ExperimentResults, gate: GateReport | None = None) -> list[str]:
     """What a reviewer needs before the numbers: which model answered, why, and what it cost in calls."""
     model = results.model_text()
-    lines = [f"Model: {model}" if model else "", calls_text(results), results.note]
-    lines += [f"⏭ Skipped, not passed: {name}: {reason}" for name, reason in results.skipped().items()]
+    lines = [f"Model: {model}" if model else "", calls_text(results), cost_text(results), results.note]
+    lines += [f"Skipped, not passed: {name}: {reason}" for name, reason in results.skipped().items()]
     if gate is not None and gate.baseline_note:
         lines.append(gate.baseline_note[0].upper() + gate.baseline_note[1:])
     return [line for line in lines if line]
+
+
+def cost_text(results: ExperimentResults) -> str:
+    """What the cost column means when nothing was charged: the offline model's tokens at the
+    priced model's prices (results.add_run_stats), labelled so."""
+    priced = {record.stats.priced_as for record in results.runs if record.stats and record.stats.priced_as}
+    if not priced:
+        return ""
+    return f"Cost: estimated at {', '.join(sorted(priced))} prices (offline run: nothing was charged)"
+
+
+def gate_lines(gate: GateReport) -> list[str]:
+    """Beyond the findings: each line that newly fails, and whether significance could be tested."""
+    lines = []
+    if gate.new_failures:
+        lines.append(f"{len(gate.new_failures)} line(s) passed a threshold on the baseline and fail now:")
+        lines += [f"- {failure}" for failure in gate.new_failures]
+    elif gate.compared:
+        lines.append("No line that passed its thresholds on the baseline fails now.")
+    if gate.significance_note:
+        lines.append(gate.significance_note)
+    return lines
 
 
 def _markdown_row(cells: list[str]) -> str:
@@ -162,11 +188,15 @@ def markdown(
     if context:
         lines += ["\n>\n".join(f"> {markdown_inline(said)}" for said in context), ""]
     if gate is not None:
-        verdict = "✅ passed" if gate.passed else f"❌ failed ({len(gate.failures)})"
+        verdict = "passed" if gate.passed else f"FAILED ({len(gate.failures)})"
         regressions = [finding for finding in gate.regressions if finding not in gate.failures]
         lines += [f"**Gate: {verdict}**", ""]
-        lines += [f"- ❌ {markdown_inline(finding)}" for finding in gate.failures]
-        lines += [f"- ⚠ {markdown_inline(finding)}" for finding in regressions]
+        lines += [f"- FAIL: {markdown_inline(finding)}" for finding in gate.failures]
+        lines += [f"- regression: {markdown_inline(finding)}" for finding in regressions]
+        lines.append("")
+        for said in gate_lines(gate):  # a paragraph, or `- ` a list item
+            bullet = said.startswith("- ")
+            lines += [f"- {markdown_inline(said[2:])}"] if bullet else ["", markdown_inline(said), ""]
         lines.append("")
     lines += [
         "## Runs",
@@ -179,7 +209,12 @@ def markdown(
         "",
     ]
     lines += _retrieval_vs_answer_markdown(results, gate, gate_config)
+    skipped = results.skipped()
     for evaluator, (records, names) in _by_evaluator(results).items():
+        if not names:
+            said = markdown_inline(_no_metrics(evaluator, skipped))
+            lines += [f"## {markdown_inline(evaluator)}", "", said, ""]
+            continue
         lines += [
             f"## {markdown_inline(evaluator)}",
             "",
@@ -195,10 +230,13 @@ def markdown(
 
 
 def metrics_tables(results: ExperimentResults, gate_config: GateConfig | None = None) -> list[Table]:
-    """Compact for terminals: flow/variant in one column, lines as `ok/total`, ✓/✗ on gated metrics."""
+    """Compact for terminals: flow/variant in one column, lines as `ok/total`, pass/FAIL on gated
+    metrics. An evaluator without metrics has no table: the run's context line says why."""
     tables = []
-    marks = {"pass": " ✓", "fail": " ✗", None: ""}
+    marks = {status: f" {said}" if said else "" for status, said in VERDICT.items()}
     for evaluator, (records, names) in _by_evaluator(results).items():
+        if not names:
+            continue
         title = markup_line("{} ({} engine)", evaluator, results.engine)
         table = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False)
         for column in ("run", "dataset", "lines", *names):
@@ -213,6 +251,13 @@ def metrics_tables(results: ExperimentResults, gate_config: GateConfig | None = 
             table.add_row(*map(text, row), *(text(cell.value_text + marks[cell.status]) for cell in cells))
         tables.append(table)
     return tables
+
+
+def _no_metrics(evaluator: str, skipped: dict[str, str]) -> str:
+    """The one line an evaluator without metrics gets instead of an empty table."""
+    if evaluator in skipped:
+        return f"Skipped, not passed: {skipped[evaluator]}"
+    return "No metrics: no line was scored (see its lines.jsonl)"
 
 
 @dataclass(frozen=True)
@@ -434,6 +479,7 @@ def html(
     tables = [
         {
             "evaluator": evaluator,
+            "no_metrics": "" if names else _no_metrics(evaluator, results.skipped()),
             "names": names,
             "rows": [
                 {"counts": _counts(r), "cells": [_cell(r, n, gate, gate_config) for n in names]}
@@ -447,6 +493,7 @@ def html(
     return _TEMPLATES.get_template("report.html.jinja2").render(
         results=results,
         gate=gate,
+        gate_lines=gate_lines(gate) if gate else [],
         card=card,
         context=context_lines(results, gate),
         columns=_COLUMNS,
@@ -482,6 +529,12 @@ def write_all(
         "summary.md": markdown(results, shown, gate_config, card=SYSTEM_CARD),
         "report.html": html(results, results.rows, shown, gate_config, card=SYSTEM_CARD),
     }
-    extra = {"gate": {"passed": verdict.passed, "failures": [str(finding) for finding in verdict.failures]}}
+    extra = {
+        "gate": {
+            "passed": verdict.passed,
+            "failures": [str(finding) for finding in verdict.failures],
+            "new_failures": [asdict(failure) for failure in verdict.new_failures],
+        }
+    }
     results_folder.save(results, directory, reports, extra)
     return directory

@@ -23,6 +23,7 @@ class RunStats:
     output_tokens: int
     cost: float | None  # estimated at `make monitor`'s prices; None without a price list
     currency: str
+    priced_as: str = ""  # offline runs: the model whose prices `cost` uses (nothing was charged)
 
 
 @dataclass
@@ -164,6 +165,9 @@ def add_run_stats(results: ExperimentResults, since_ns: int, trace_dir: Path, pr
         if chosen:
             roots.setdefault(id(chosen[0]), []).append(span)
     usage = monitor.usage_by_trace(spans)
+    priced_as = config.alerts.cost_model if config and results.model.get("provider") == "offline" else ""
+    if priced_as:  # what the run would cost on the model the team pays for
+        usage = {trace: _priced_as(priced_as, counts) for trace, counts in usage.items()}
     for record in results.runs:
         if id(record) in roots:
             summary = monitor.summary_of(record.flow, record.variant, roots[id(record)], usage, config)
@@ -175,7 +179,16 @@ def add_run_stats(results: ExperimentResults, since_ns: int, trace_dir: Path, pr
                 output_tokens=summary.output_tokens,
                 cost=summary.cost if config else None,
                 currency=config.currency if config else "",
+                priced_as=priced_as,
             )
+
+
+def _priced_as(model: str, counts: dict[tuple[str, str], int]) -> dict[tuple[str, str], int]:
+    """One trace's tokens, every model's counted as `model`'s."""
+    total: dict[tuple[str, str], int] = {}
+    for (_, kind), count in counts.items():
+        total[model, kind] = total.get((model, kind), 0) + count
+    return total
 
 
 def new_results_dir(base: Path) -> Path:

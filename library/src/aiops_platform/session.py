@@ -227,11 +227,11 @@ def run(prepared: Prepared, start_task: StartTask) -> Session:
         )
     except MappingError as error:  # found once the flow has run: its outputs are known then
         raise Refused(str(error)) from error
-    results_folder.add_run_stats(
-        outcome, started_ns, paths.trace_dir(), prepared.root / paths.MONITORING_CONFIG
-    )
     outcome.model_calls = asdict(llm.CALLS.since(calls_before))
     outcome.model, outcome.note = llm.model_identity(get_settings()), options.note
+    results_folder.add_run_stats(  # after the model is known: an offline run is priced as the paid one
+        outcome, started_ns, paths.trace_dir(), prepared.root / paths.MONITORING_CONFIG
+    )
     verdict = check_gate(outcome.to_json(), loaded.gate, prepared.baseline)
     gated = bool(loaded.gate.thresholds or prepared.baseline)  # nothing to gate: no verdict shown
     directory = report.write_all(outcome, verdict, gated, options.output, loaded.gate)

@@ -46,10 +46,12 @@ def _print_gate(verdict: GateReport) -> None:
     if verdict.baseline_note:
         console.print(text(verdict.baseline_note, "yellow"), highlight=False, soft_wrap=True)
     for finding in verdict.failures:
-        console.print(line("[red]✗ {}[/]", finding), highlight=False, soft_wrap=True)
+        console.print(line("[red]FAIL {}[/]", finding), highlight=False, soft_wrap=True)
     for finding in verdict.regressions:
         if finding not in verdict.failures:
-            console.print(line("[yellow]⚠ {}[/]", finding), highlight=False, soft_wrap=True)
+            console.print(line("[yellow]regression: {}[/]", finding), highlight=False, soft_wrap=True)
+    for said in report.gate_lines(verdict):
+        console.print(text(said), highlight=False, soft_wrap=True)
     if verdict.passed:
         console.print("[bold green]Gate passed[/]")
     else:
@@ -150,7 +152,7 @@ def _print_run(done: session.Session, loaded: experiment_file.Experiment) -> Non
     for label, name in zip(("Results", "Summary", "Report", "Release", "Card"), written, strict=True):
         console.print(text(f"{label + ':':9}{done.directory / name}"), soft_wrap=True, highlight=False)
     for message in done.failed_runs:
-        console.print(line("[bold red]✗[/] {}", message), soft_wrap=True, highlight=False)
+        console.print(line("[bold red]FAIL[/] {}", message), soft_wrap=True, highlight=False)
 
 
 @app.command("azureml")
