@@ -218,18 +218,18 @@ def comment(env: dict[str, str], *args: str) -> str:
 def test_the_first_run_posts_one_comment_and_a_rerun_edits_that_one(forge: FakeForge, tmp_path: Path):
     theirs = forge.comment(7, "Looks good, but check the hard_qa scores.")
     env = github(forge, tmp_path)
-    experiment_run("# Experiment `qa` (engine: inprocess)\n\n**Gate: ✅ passed**\n")
+    experiment_run("# Experiment `qa` (engine: inprocess)\n\n**Gate: passed**\n")
     assert "posted the evaluation summary on GitHub pull request #7 (contoso/qc)" in comment(env)
     ours = forge.comments[7][1]
-    assert ours["body"] == f"{MARKER}\n# Experiment `qa` (engine: inprocess)\n\n**Gate: ✅ passed**\n"
+    assert ours["body"] == f"{MARKER}\n# Experiment `qa` (engine: inprocess)\n\n**Gate: passed**\n"
 
     experiment_run(
-        "# Experiment `qa` (engine: inprocess)\n\n**Gate: ❌ failed (1)**\n", name="20250101-130000"
+        "# Experiment `qa` (engine: inprocess)\n\n**Gate: FAILED (1)**\n", name="20250101-130000"
     )
     os.utime("results/20250101-130000/summary.md", (2e9, 2e9))  # the newest run
     assert "updated the evaluation summary" in comment(env)
     assert [item["id"] for item in forge.comments[7]] == [theirs["id"], ours["id"]]
-    assert ours["body"].startswith(MARKER) and "❌ failed (1)" in ours["body"] and "✅" not in ours["body"]
+    assert ours["body"].startswith(MARKER) and "FAILED (1)" in ours["body"] and "passed" not in ours["body"]
     assert theirs["body"] == "Looks good, but check the hard_qa scores."
     assert forge.methods() == ["GET", "POST", "GET", "PATCH"]
     assert forge.requests[-1][1] == f"/repos/contoso/qc/issues/comments/{ours['id']}"
@@ -256,19 +256,19 @@ def test_azure_devops_keeps_one_thread_closed_while_the_gate_passes_and_active_w
 ):
     review = forge.thread(12, "Why did relevance drop?")
     env = azure_devops(forge)
-    experiment_run("**Gate: ✅ passed**\n", passed=True)
+    experiment_run("**Gate: passed**\n", passed=True)
     assert comment(env).endswith("on Azure DevOps pull request 12 (qc), thread closed")
     ours = forge.threads[12][1]
     assert ours["status"] == "closed"  # informational: never holds an "all comments resolved" policy
-    assert ours["comments"][0]["content"] == f"{MARKER}\n**Gate: ✅ passed**\n"
+    assert ours["comments"][0]["content"] == f"{MARKER}\n**Gate: passed**\n"
     threads = "/contoso/Widget%20Audits/_apis/git/repositories/5e1c0a11-0000-4000-8000-000000000000"
     assert forge.requests[-1][:2] == ("POST", f"{threads}/pullRequests/12/threads?api-version=7.1")
 
-    experiment_run("**Gate: ❌ failed (1)**\n", passed=False, name="20250101-130000")
+    experiment_run("**Gate: FAILED (1)**\n", passed=False, name="20250101-130000")
     os.utime("results/20250101-130000/summary.md", (2e9, 2e9))
     assert comment(env).endswith("thread active")
     assert [thread["id"] for thread in forge.threads[12]] == [review["id"], ours["id"]]
-    assert ours["comments"][0]["content"] == f"{MARKER}\n**Gate: ❌ failed (1)**\n"
+    assert ours["comments"][0]["content"] == f"{MARKER}\n**Gate: FAILED (1)**\n"
     assert ours["status"] == "active"  # a failure stands out until the next run passes
     assert review["status"] == "active" and review["comments"][0]["content"] == "Why did relevance drop?"
     assert forge.methods()[-3:] == ["GET", "PATCH", "PATCH"]  # the comment, then the status
@@ -457,7 +457,7 @@ def test_masking_leaves_a_summary_without_secrets_as_it_is():
     summary = "\n".join(
         [
             "# Experiment `qa` (engine: inprocess), commit 3f786850e387550fdab836ed7e6dc881de23001b",
-            "**Gate: ✅ passed** · run 20250101-120000 · results/20250101-120000/report.html",
+            "**Gate: passed** · run 20250101-120000 · results/20250101-120000/report.html",
             "| evaluator | flow/variant | dataset | f1_score | groundedness |",
             "| qa_metrics | qa/baseline | core_qa | 0.8123 | 4.25 |",
             "Basic checks passed; the Bearer of the request is logged. See https://github.com/contoso/qc/pull/7",

@@ -57,7 +57,7 @@ def test_a_gated_run_writes_a_card_with_every_section_and_the_reports_link_it(
     assert "qc-analytics: questions, incidents and changes" in card
     assert answers.description in card and f"- Flow: `{answers.flow_kind}`, " in card
     assert f"| core_qa | small_core_qa:1 | 3 | `{registry.content_hash(data)}` |" in card
-    assert "✅ pass" in _row(card, "qa_metrics.f1_score") and "≥ 0.100" in _row(card, "qa_metrics.f1_score")
+    assert "| pass |" in _row(card, "qa_metrics.f1_score") and "≥ 0.100" in _row(card, "qa_metrics.f1_score")
     assert "Gate: **passed**" in card
     assert "`jailbreak`" in card  # a refused category of the safety set
     assert "offline model" in card  # the model that answered is a limitation worth saying
@@ -72,7 +72,7 @@ def test_a_failed_gate_shows_the_failing_threshold_and_the_card_is_rewritten_the
     folder = _run(small_project, "results", passes=False)
     card_file = folder / system_card.CARD
     card = card_file.read_text(encoding="utf-8")
-    assert "Gate: **failed" in card and "❌ fail" in _row(card, "qa_metrics.f1_score")
+    assert "Gate: **failed" in card and "| FAIL |" in _row(card, "qa_metrics.f1_score")
     assert "must not be deployed" in card
     assert "`core_qa` is unregistered" in card  # never registered: said, not guessed
 

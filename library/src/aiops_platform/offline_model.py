@@ -4,8 +4,8 @@ It answers OpenAI chat-completion requests by picking the context sentence that 
 words (at least two) with the question, cut to N words when the system prompt says "at most N
 words"; it never repeats the system prompt, so it keeps the canary (safety.py). Asked for JSON
 (`response_format: json_object`), it acts as a judge: a 1-5 score from word overlap between the
-answer and the reference the judge prompt names (a safety judge: 5 for a refusal; groundedness: 5
-for an abstention when the ground truth abstains too, as the judge prompt asks). It sits behind
+answer and the reference the judge prompt names (a safety judge: 5 for a refusal; groundedness and
+relevance: 5 for an abstention when the ground truth abstains too, as their prompts ask). It sits behind
 the real `openai` client as an httpx transport, so flows exercise the same client code path as
 Azure OpenAI, with no server, port or network.
 """
@@ -34,6 +34,9 @@ _WORD_LIMIT = re.compile(r"at most (\d+) words", re.IGNORECASE)
 _SECTION = re.compile(r"^(Question|Context|Answer|Ground truth):[ \t]*", re.MULTILINE)
 # what a judge compares the answer with (evaluation.JUDGES) -> that section of the judge's prompt
 _SECTION_OF = {"context": "Context", "question": "Question", "ground_truth": "Ground truth"}
+# Judges that score an abstention 5 when the ground truth abstains too, as their prompts ask: it
+# claims nothing (groundedness) and it is the right reply to the question (relevance).
+EXPECTED_ABSTENTION_JUDGES = ("groundedness", "relevance")
 _STOPWORDS = frozenset(
     [
         "a",
@@ -138,8 +141,10 @@ def judge(system: str, prompt: str) -> str:
     found = sections(prompt)
     answer_words = content_words(found.get("Answer", ""))
     reference = None if against is None else _SECTION_OF[against]  # None: the form only
-    if name == "groundedness" and all(abstains(found.get(part, "")) for part in ("Answer", "Ground truth")):
-        return json.dumps({"score": 5, "reason": "offline stand-in: groundedness, an expected abstention"})
+    if name in EXPECTED_ABSTENTION_JUDGES and all(
+        abstains(found.get(part, "")) for part in ("Answer", "Ground truth")
+    ):
+        return json.dumps({"score": 5, "reason": f"offline stand-in: {name}, an expected abstention"})
     if reference is None:
         ratio = min(len(words(found.get("Answer", ""))) / 6, 1.0)
     else:

@@ -179,7 +179,7 @@ def _evaluation(record: release.ReleaseRecord) -> list[str]:
     verdict = "passed" if gate.passed else f"failed ({len(gate.failures)} finding(s))"
     enforced = "" if gate.enforced else " (not enforced: run without --gate)"
     lines += [f"Gate: **{verdict}**{enforced}. A metric passes when its value is at least its threshold.", ""]
-    lines += [f"- ❌ {md(finding)}" for finding in gate.failures]
+    lines += [f"- FAIL: {md(finding)}" for finding in gate.failures]
     if gate.failures:
         lines.append("")
     datasets = list(dict.fromkeys(score.dataset for score in record.evaluation.scores))
@@ -191,7 +191,7 @@ def _evaluation(record: release.ReleaseRecord) -> list[str]:
                 continue
             for metric, value in score.metrics.items():
                 minimum = threshold_for(config, score.evaluator, metric, dataset)
-                result = "—" if minimum is None else "✅ pass" if value >= minimum else "❌ fail"
+                result = "—" if minimum is None else "pass" if value >= minimum else "FAIL"
                 shown = "—" if minimum is None else f"≥ {minimum:.3f}"
                 lines.append(
                     f"| {md(score.evaluator)}.{md(metric)} | {md(score.flow)}/{md(score.variant)}"

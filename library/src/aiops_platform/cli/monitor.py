@@ -28,7 +28,7 @@ def _monitoring_config(path: Path) -> monitoring_config.MonitoringConfig:
 
 def _spans(sources: list[Path]) -> list[dict]:
     def warn(message: str) -> None:
-        console.print(line("[yellow]⚠ {}[/]", message), highlight=False, soft_wrap=True)
+        console.print(line("[yellow]warning: {}[/]", message), highlight=False, soft_wrap=True)
 
     try:
         return monitor.read_spans(sources, on_skipped=warn)

@@ -38,5 +38,5 @@ def comment(
     """
     passed = None if gate_result is None else gate_result is GateResult.passed
     outcome = pr_comment.comment(summary, passed)
-    said = line("[green]✓[/] {}" if outcome.posted else "[yellow]⚠[/] {}", outcome.message)
+    said = line("[green]✓[/] {}" if outcome.posted else "[yellow]![/] {}", outcome.message)
     console.print(said, highlight=False, soft_wrap=True)
