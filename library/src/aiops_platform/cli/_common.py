@@ -11,16 +11,17 @@ import sys
 from collections.abc import Iterable
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.text import Text
 
-from aiops_platform import experiment as experiment_file
-from aiops_platform import session
-from aiops_platform.settings import get_settings
 from aiops_platform.terminal import line, markup, visible
+
+if TYPE_CHECKING:  # every command imports this module: what loads the experiment loads in `load`
+    from aiops_platform import experiment as experiment_file
+    from aiops_platform import session
 
 # Logs (CI, pipes) get room for the metric tables; a terminal keeps its own width.
 console = Console(width=None if sys.stdout.isatty() else 120)
@@ -74,6 +75,8 @@ def print_problems(problems: Iterable[object]) -> None:
 
 
 def chosen_target(option: RegistryTarget | None) -> RegistryTarget:
+    from aiops_platform.settings import get_settings
+
     return option or RegistryTarget(get_settings().registry_target)
 
 
@@ -84,6 +87,8 @@ def refused(error: session.Refused) -> typer.Exit:
 
 def load(file: Path, environment: str | None = None) -> experiment_file.Experiment:
     """The validated experiment (schema and local paths; no registry is asked)."""
+    from aiops_platform import session
+
     try:
         return session.load(file, environment)
     except session.Refused as error:
@@ -92,6 +97,8 @@ def load(file: Path, environment: str | None = None) -> experiment_file.Experime
 
 def with_data(loaded: experiment_file.Experiment, file: Path) -> experiment_file.Experiment:
     """Registered-asset datasets resolved to local copies through the chosen registry target."""
+    from aiops_platform import session
+
     try:
         return session.with_data(loaded, file)
     except session.Refused as error:
