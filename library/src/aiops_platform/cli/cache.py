@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from aiops_platform import llm
 from aiops_platform.cli._common import console, fail
 from aiops_platform.terminal import line
+
+if TYPE_CHECKING:  # the model client (openai) loads for these commands only
+    from aiops_platform import llm
 
 app = typer.Typer(no_args_is_help=True, help="The response cache of online model calls.")
 
@@ -19,6 +21,8 @@ SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 def _cache() -> llm.ResponseCache:
     """The folder the settings point at, even where the cache is off: clearing it must still work."""
+    from aiops_platform import llm
+
     return llm.ResponseCache(llm.cache_folder(llm.get_settings()))
 
 

@@ -8,10 +8,8 @@ from typing import Annotated
 
 import typer
 
-from aiops_platform import paths, project, serving
+from aiops_platform import paths
 from aiops_platform.cli._common import console, fail
-from aiops_platform.flow_entry import load_entry
-from aiops_platform.llm import ConfigError, ModelCallError
 from aiops_platform.terminal import json_text, line
 
 FlowOption = Annotated[Path | None, typer.Option(help="Flow folder (default: the one aiops.yaml names)")]
@@ -35,6 +33,10 @@ def run_once(
     flow: FlowOption = None,
 ) -> None:
     """Run the flow once on one input and print its output as JSON."""
+    from aiops_platform import project
+    from aiops_platform.flow_entry import load_entry
+    from aiops_platform.llm import ConfigError, ModelCallError  # the model client: when a flow runs
+
     pairs = [item.partition("=") for item in inputs]
     if any(not separator for _, separator, _ in pairs):
         raise fail("each --input must be name=value", code=2)
@@ -49,7 +51,7 @@ def run_once(
 
 def serve_flow(flow: FlowOption = None, host: str = "127.0.0.1", port: int = 8080) -> None:
     """Serve the flow over HTTP (uvicorn): POST /score, GET /health, GET /ready."""
-    from aiops_platform import server  # the web stack loads only for this command
+    from aiops_platform import project, server  # the web stack loads only for this command
 
     try:
         folder = flow or project.load().flow
@@ -65,6 +67,8 @@ def smoke(
     entra: Annotated[bool, typer.Option(help="Send an Entra ID token (aad_token endpoints)")] = False,
 ) -> None:
     """POST the sample request to URL/score and fail unless a non-empty answer comes back."""
+    from aiops_platform import serving
+
     try:
         answer = serving.smoke_test(url, request, timeout, serving.entra_headers() if entra else {})
     except serving.SmokeTestFailed as error:

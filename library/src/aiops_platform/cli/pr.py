@@ -8,7 +8,6 @@ from typing import Annotated
 
 import typer
 
-from aiops_platform import pr_comment
 from aiops_platform.cli._common import console
 from aiops_platform.terminal import line
 
@@ -36,6 +35,8 @@ def comment(
     thread is active while the gate fails, closed once it passes). Informational: exits 0 and says
     why in one line when there is no pull request, no token, or the API refuses.
     """
+    from aiops_platform import pr_comment  # the HTTP client: for this command only
+
     passed = None if gate_result is None else gate_result is GateResult.passed
     outcome = pr_comment.comment(summary, passed)
     said = line("[green]✓[/] {}" if outcome.posted else "[yellow]![/] {}", outcome.message)
