@@ -39,6 +39,17 @@ PLATFORM_VARIABLE = "AIOPS_PLATFORM"
 PLATFORM = "aiops-genai-platform[promptflow]"
 PLACEHOLDER = "your-org/aiops-genai-template"  # the pin of a project generated from a local folder
 MKDTEMP_NAME = re.compile(r"tmp[a-z0-9_]{8}")  # Python's tempfile.mkdtemp(), which cruft uses
+# The platform's placeholder rule (aiops_platform/placeholders.py, which the hook cannot import:
+# the library is not installed where cookiecutter runs); library/tests/test_doctor.py keeps them equal.
+ZERO_GUID = "00000000-0000-0000-0000-000000000000"
+STAND_IN = re.compile(r"(?<![a-z0-9])your-[a-z0-9]", re.IGNORECASE)
+# Answers that stand in for real values until a team knows its own, and the file each lands in.
+PLACEHOLDER_ANSWERS = {
+    "azure_subscription_id": "aiops.yaml",
+    "azure_openai_endpoint": "aiops.yaml",
+    "approvers_test": "governance.yaml",
+    "approvers_prod": "governance.yaml",
+}
 
 
 class StepFailed(RuntimeError):
@@ -302,6 +313,34 @@ def _git_identity_configured(project_dir: Path) -> bool:
         return False
 
 
+def is_placeholder(value: str) -> bool:
+    text = value.strip()
+    return text == ZERO_GUID or STAND_IN.search(text) is not None
+
+
+def name_placeholders(project_dir: Path, context: dict[str, object]) -> None:
+    """Stand-in answers (a preset's `your-org/...` approvers, the zero subscription) named as such at
+    once: the offline loop runs with them, and whatever would send one to Azure or the CI system
+    refuses it; `make doctor` says what each blocks."""
+    found = []
+    for answer, file in PLACEHOLDER_ANSWERS.items():
+        if answer == "azure_openai_endpoint" and context.get("llm_provider") != "azure_openai":
+            continue  # not used by the openai provider
+        stand_ins = [item.strip() for item in str(context.get(answer, "")).split(",") if is_placeholder(item)]
+        if stand_ins:
+            found.append((answer, ", ".join(stand_ins), file))
+    pyproject = project_dir / "pyproject.toml"
+    if pyproject.is_file() and PLACEHOLDER in pyproject.read_text(encoding="utf-8"):
+        found.append(("platform pin", PLACEHOLDER, "pyproject.toml"))
+    if not found:
+        return
+    width = max(len(answer) for answer, _, _ in found)
+    print("\nPlaceholders: replace them before anything goes to Azure or the CI system (make doctor: what")
+    print("each one blocks, and how):")
+    for answer, value, file in found:
+        print(f"  {answer:<{width}}  {value}  ({file})")
+
+
 def print_next_steps(project_dir: Path, context: dict[str, object]) -> None:
     """The real path, quoted for a shell, wherever the project was generated; with approvers agreed,
     the step an admin owes before the first deployment (each deployment checks it was done)."""
@@ -326,6 +365,7 @@ def main() -> int:
     init_git(project_dir)
     install_commit_checks(project_dir)
     tell_cruft_where(project_dir)
+    name_placeholders(project_dir, context)
     print_next_steps(project_dir, context)
     return 0
 

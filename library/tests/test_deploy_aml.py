@@ -155,8 +155,9 @@ def test_a_pipeline_without_its_environment_s_values_stops_before_azure(
 
 def test_without_azure_credentials_nothing_moves_and_the_error_says_why(project_root: Path):
     smoked = []
+    settings = Settings(azure_subscription_id=PROD["azure_subscription_id"])
     with pytest.raises(AzureUnavailable, match="no Azure credentials"):
-        blue_green(workspace_client(Settings()), project_root, smoked.append, lambda message: None)
+        blue_green(workspace_client(settings), project_root, smoked.append, lambda message: None)
     assert smoked == []
 
 
@@ -168,6 +169,8 @@ def test_deploy_without_a_login_is_one_line_naming_az_login(
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("PATH", str(Path(sys.executable).parent))  # no az, azd or pwsh to ask
     monkeypatch.setenv("AZURE_CONFIG_DIR", str(tmp_path))  # and no az login profile
+    monkeypatch.setenv("AZURE_SUBSCRIPTION_ID", PROD["azure_subscription_id"])  # real ones, not the
+    monkeypatch.setenv("AZURE_OPENAI_ENDPOINT", PROD["azure_openai_endpoint"])  # answers' placeholders
     monkeypatch.chdir(project_root)
     result = CliRunner().invoke(app, ["deploy", "aml"])
     assert result.exit_code == 1

@@ -13,6 +13,7 @@ from aiops_platform.experiment import ExperimentError, load, resolve_assets
 from aiops_platform.paths import REGISTRY as REGISTRY_DIR
 from aiops_platform.registry import LocalRegistry, RegistryError, load_specs
 from aiops_platform.settings import get_settings
+from aiops_platform.settings import get_settings
 
 PREFIX = governance.load(PROJECT_ROOT).use_case.lower()  # assets are named <use case>_<dataset>
 CORE, HARD = f"{PREFIX}_core_qa", f"{PREFIX}_hard_qa"
@@ -145,8 +146,15 @@ def test_bad_data_registers_nothing(project_copy: Path, broken_line: str, messag
     assert not (project_copy / REGISTRY_DIR).exists()
 
 
-def test_azure_target_without_credentials_fails_clearly_and_writes_nothing(project_copy: Path):
-    result = runner.invoke(app, ["register", "data", "--target", "azureml"])
+def test_azure_target_without_credentials_fails_clearly_and_writes_nothing(
+    project_copy: Path, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setenv("AZURE_SUBSCRIPTION_ID", "99999999-1111-2222-3333-444444444444")  # not the placeholder
+    get_settings.cache_clear()
+    try:
+        result = runner.invoke(app, ["register", "data", "--target", "azureml"])
+    finally:
+        get_settings.cache_clear()
     assert result.exit_code == 1
     assert "no Azure credentials" in result.output and "az login" in result.output
     assert not (project_copy / REGISTRY_DIR).exists()

@@ -64,7 +64,7 @@ from urllib.parse import quote, urlsplit
 import httpx
 from pydantic import BaseModel, ConfigDict
 
-from aiops_platform import ci_api, paths, project
+from aiops_platform import ci_api, paths, placeholders, project
 from aiops_platform.governance import FILE, Governance
 
 APPROVAL_CHECK_TYPE = "8c6f20a7-a545-4486-9777-f762fafe0d4d"
@@ -296,6 +296,7 @@ def apply(
     would be set. ApprovalError (one line) when the CI system cannot be read or written."""
     environ = os.environ if environ is None else environ
     provider = governance.ci_provider
+    _refuse_placeholders(governance, "approvals")
     if dry_run:
         lines = []
         for environment, policy in governance.environments.items():
@@ -490,6 +491,19 @@ def _identity(client: httpx.Client, target: _AzureDevOps, approver: str) -> dict
     return found[0]
 
 
+def _refuse_placeholders(governance: Governance, action: str, only: str | None = None) -> None:
+    """A preset's stand-in approvers (your-org/...) never reach the CI system, nor pass as checked."""
+    agreed = {
+        environment: policy.approvers
+        for environment, policy in governance.environments.items()
+        if only in (None, environment)
+    }
+    try:
+        placeholders.refuse_approvers(agreed, action)
+    except placeholders.PlaceholderError as error:
+        raise ApprovalError(str(error)) from None
+
+
 # --- verify -------------------------------------------------------------------------------------
 
 
@@ -503,6 +517,12 @@ def verify(governance: Governance, environment: str, environ: Mapping[str, str] 
         known = ", ".join(governance.environments)
         raise ApprovalError(f"{environment!r} is not an environment in {FILE}; choose one of {known}")
     policy = governance.policy(environment)
+    _refuse_placeholders(governance, f"{environment} approvers check", only=environment)
+    if not policy.approvers and governance.gxp_relevant and environment != "dev":
+        raise ApprovalError(
+            f"{environment}: no approvers agreed in {FILE}, and the use case is GxP-relevant: not deploying "
+            f"without them; {placeholders.change_answer(f'approvers_{environment}', '<org/team or login>')}"
+        )
     if not policy.approvers:
         return f"{environment}: no approvers agreed in {FILE}; nothing to verify"
     provider = governance.ci_provider

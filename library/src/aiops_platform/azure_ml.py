@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
-from aiops_platform import governance
+from aiops_platform import governance, placeholders
 from aiops_platform.settings import Settings
 
 if TYPE_CHECKING:
@@ -23,7 +23,13 @@ REGISTER_AGAIN = "re-run with REGISTRY_TARGET=azureml"
 
 
 def workspace_client(settings: Settings) -> MLClient:
-    """Lazy: constructing it makes no call, so a missing login shows up at the first request."""
+    """Lazy: constructing it makes no call, so a missing login shows up at the first request. A
+    placeholder subscription (the template's zero GUID) is refused here, before anything is sent."""
+    found = placeholders.subscription(
+        settings.azure_subscription_id, "azure_subscription_id" in settings.model_fields_set
+    )
+    if found is not None:
+        raise AzureUnavailable(found.refusal(f"Azure ML workspace {settings.azure_ml_workspace}"))
     from azure.ai.ml import MLClient
     from azure.identity import DefaultAzureCredential
 

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from aiops_platform import promptflow_adapter
+from aiops_platform import placeholders, promptflow_adapter
 from aiops_platform.azure_ml import REGISTER_AGAIN, azure_errors
 
 if TYPE_CHECKING:
@@ -120,6 +120,16 @@ def workspace_connection(spec: ConnectionSpec, environ: dict[str, str] | None = 
 
 
 def register_azureml(specs: list[ConnectionSpec], client: MLClient) -> list[str]:
+    for spec in specs:  # a workspace connection to a stand-in endpoint would fail every call made with it
+        for field, value in spec.fields.items():
+            if isinstance(value, str) and placeholders.is_placeholder(value):
+                fix = placeholders.change_answer(
+                    "azure_openai_endpoint", "https://<resource>.openai.azure.com/"
+                )
+                found = placeholders.Placeholder(
+                    field, value, str(spec.spec_file), f"{fix} (or edit the file)"
+                )
+                raise ConnectionSpecError(found.refusal(f"connection {spec.name}"))
     entities = [workspace_connection(spec) for spec in specs]  # all loaded before anything is created
     for spec, entity in zip(specs, entities, strict=True):
         with azure_errors(f"register connection {spec.name}", then=REGISTER_AGAIN):

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from aiops_platform import governance, project
+from aiops_platform import governance, placeholders, project
 from aiops_platform.azure_ml import azure_errors
 from aiops_platform.paths import AML_SPECS
 from aiops_platform.settings import Settings
@@ -95,6 +95,22 @@ def deploy_target(settings: Settings, environ: Mapping[str, str] = os.environ) -
         settings.azure_openai_endpoint if settings.configured_provider == "azure_openai" else None
     )
     return Target(environment, settings.aml_endpoint_name, openai_endpoint)
+
+
+def refuse_placeholders(root: Path, target: Target) -> None:
+    """Before any call to Azure: the Azure OpenAI endpoint the new deployment would call is real
+    (this environment's AZURE_OPENAI_ENDPOINT, else deployment.yml's, the answer)."""
+    variables = load_specs(root, "blue", target)[1].environment_variables or {}
+    if variables.get("LLM_PROVIDER", "azure_openai") != "azure_openai":
+        return
+    where = (
+        "AZURE_OPENAI_ENDPOINT"
+        if target.openai_endpoint
+        else f"{AML_SPECS}/deployment.yml AZURE_OPENAI_ENDPOINT"
+    )
+    found = placeholders.openai_endpoint(str(variables.get("AZURE_OPENAI_ENDPOINT", "")), where)
+    if found is not None:
+        raise DeploymentError(found.refusal("deploy"))
 
 
 def live_colour(traffic: dict[str, int]) -> str | None:

@@ -5,8 +5,8 @@ experiment, data, register, monitor, cache (cached model answers), pr (the evalu
 pull-request comment), template (the template's newer version as a pull request), release
 (release records: what produced a run or a deployment), governance (governance.yaml: approvers applied
 to the CI system and checked before a deployment, data residency); the flow's own run, serve and smoke
-(flow.py); index.py (rag flows) and deploy.py (Azure ML online endpoint), each adding its commands
-with `register(app)`.
+(flow.py); doctor (what is still a placeholder or missing); index.py (rag flows) and deploy.py (Azure
+ML online endpoint), each adding its commands with `register(app)`.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from aiops_platform.cli import (  # one per line: fits any package name's length
     cache,
     data,
     deploy,
+    doctor,
     experiment,
     flow,
     index,
@@ -64,5 +65,6 @@ app.add_typer(governance_commands.app, name="governance")
 app.command("run")(flow.run_once)
 app.command("serve")(flow.serve_flow)
 app.command("smoke")(flow.smoke)
+app.command("doctor")(doctor.doctor)
 index.register(app)
 deploy.register(app)

@@ -41,6 +41,7 @@ def deploy_aml(
     try:
         target = deploy.deploy_target(settings)
         client = azure_ml.workspace_client(settings)
+        deploy.refuse_placeholders(root, target)
         region = azure_ml.workspace_region(client, then="run `make deploy` again")
         colour = deploy.deploy(client, root, request, _say, target, tags)
     except (
