@@ -1,7 +1,11 @@
 """Validate every answer before cookiecutter writes a project.
 
 Only validation lives here: a bad answer prints the field, the value and the rule, and exits 1,
-which makes cookiecutter remove the half-made output folder.
+which makes cookiecutter remove the half-made output folder. The answers given are kept in a file
+beside it, with the one command that retries changing only the refused fields.
+
+The rules are importable per field (`field_problem`, `EXAMPLES`, each rule's `summary`): the front
+door (tools/new.py) checks each answer as it is typed, and docs/options.md is written from them.
 """
 
 from __future__ import annotations
@@ -10,10 +14,13 @@ import json
 import keyword
 import os
 import re
+import shlex
+import shutil
 import subprocess
 import sys
+import tempfile
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -24,10 +31,12 @@ from urllib.parse import urlparse
 # the old template's local_extensions (imported first) refuses Jinja its own files never held, so a
 # new tag here would break the update of every project made from an earlier commit.
 ANSWERS_JSON = r'''{{ cookiecutter.items() | list | tojson }}'''  # fmt: skip
-ANSWERS: dict[str, object] = dict(json.loads(ANSWERS_JSON))
-# Answers whose rules depend on other answers (cross_field_problems).
-CI_PROVIDER = ANSWERS["ci_provider"]
-GXP_RELEVANT = ANSWERS["gxp_relevant"]
+
+
+def rendered_answers() -> dict[str, object]:
+    """Parsed only when the hook runs: importing this file unrendered (tools/new.py) must work."""
+    return dict(json.loads(ANSWERS_JSON))
+
 
 # Every distribution a full install of the project resolves to (all flow kinds and extras), and
 # the import names they provide. The project's own distribution (from project_slug) must not take
@@ -89,15 +98,28 @@ DEPENDENCY_DISTRIBUTIONS = frozenset(
 Rule = Callable[[str], str | None]
 
 
+def says(summary: str) -> Callable[[Rule], Rule]:
+    """The rule in words, beside its check: docs/options.md lists these (docs/options_table.py)."""
+
+    def attach(rule: Rule) -> Rule:
+        rule.summary = summary  # type: ignore[attr-defined]
+        return rule
+
+    return attach
+
+
 def matches(pattern: str, rule: str) -> Rule:
     compiled = re.compile(pattern)
-    return lambda value: None if compiled.fullmatch(value) else rule
+    return says(rule)(lambda value: None if compiled.fullmatch(value) else rule)
 
 
 def length(low: int, high: int) -> Rule:
-    return lambda value: None if low <= len(value) <= high else f"must be {low} to {high} characters long"
+    return says(f"{low} to {high} characters")(
+        lambda value: None if low <= len(value) <= high else f"must be {low} to {high} characters long"
+    )
 
 
+@says("text")
 def text(value: object) -> str | None:
     """First rule of every field: the rules below (and the template) expect a string."""
     if isinstance(value, str):
@@ -117,6 +139,7 @@ def text(value: object) -> str | None:
 UNPRINTABLE = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
 
 
+@says("one line of printable text (no control, invisible or emoji characters)")
 def printable_line(value: str) -> str | None:
     for position, character in enumerate(value):
         if unicodedata.category(character) in UNPRINTABLE or ord(character) > 0xFFFF:
@@ -127,6 +150,7 @@ def printable_line(value: str) -> str | None:
     return None
 
 
+@says("no leading or trailing spaces")
 def trimmed(value: str) -> str | None:
     return "must not start or end with whitespace" if value != value.strip() else None
 
@@ -136,6 +160,7 @@ BRACE = "{"
 JINJA_MARKERS = tuple(BRACE + second for second in BRACE + "%#")
 
 
+@says(f"no Jinja markers ({', '.join(JINJA_MARKERS)})")
 def no_template_markers(value: str) -> str | None:
     """cookiecutter renders every answer as a Jinja template again when cruft replays .cruft.json."""
     if any(marker in value for marker in JINJA_MARKERS):
@@ -143,6 +168,7 @@ def no_template_markers(value: str) -> str | None:
     return None
 
 
+@says("not a Python keyword, standard-library module or dependency's module name")
 def module_name_free(value: str) -> str | None:
     """A package named like a stdlib or dependency module breaks imports in confusing ways."""
     name = value.replace("-", "_")
@@ -155,12 +181,14 @@ def module_name_free(value: str) -> str | None:
     return None
 
 
+@says("not the name of one of the project's dependencies on PyPI")
 def distribution_name_free(value: str) -> str | None:
     if value in DEPENDENCY_DISTRIBUTIONS:
         return f"'{value}' is the name of one of the project's own dependencies on PyPI"
     return None
 
 
+@says("no '..', '/' or '\\'")
 def no_path_tricks(value: str) -> str | None:
     if ".." in value or "/" in value or "\\" in value:
         return "must not contain '..', '/' or '\\'"
@@ -173,6 +201,7 @@ def no_path_tricks(value: str) -> str | None:
 HTTPS_URL = re.compile(r"https://[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+(:[0-9]{1,5})?(/[A-Za-z0-9._~%-]*)*")
 
 
+@says("an https URL: host name, optional port and path, at most 200 characters")
 def https_url(value: str) -> str | None:
     if len(value) > 200 or not HTTPS_URL.fullmatch(value) or "." not in (urlparse(value).hostname or ""):
         return (
@@ -182,6 +211,7 @@ def https_url(value: str) -> str | None:
     return None
 
 
+@says("not ending with a period")
 def not_ending_with_period(value: str) -> str | None:
     return "must not end with a period" if value.endswith(".") else None
 
@@ -204,6 +234,7 @@ def number(low: float, high: float, whole: bool = False) -> Rule:
     shape = re.compile(r"[0-9]+") if whole else DECIMAL
     kind = "a whole number" if whole else "a number such as 0.75 (digits and one '.')"
 
+    @says(f"{kind} from {plain(low)} to {plain(high)}")
     def rule(value: str) -> str | None:
         if not shape.fullmatch(value) or not low <= float(value) <= high:
             return f"must be {kind} from {plain(low)} to {plain(high)}"
@@ -231,6 +262,7 @@ def duplicated(items: list[str]) -> str | None:
     return f"names {', '.join(map(repr, twice))} more than once" if twice else None
 
 
+@says("'any', or Azure region names separated by commas, each once")
 def regions(value: str) -> str | None:
     if value.strip().lower() == "any":
         return None
@@ -257,16 +289,26 @@ APPROVER_EXAMPLES = {
 }
 
 
-def approvers(value: str) -> str | None:
-    if printable_line(value):
-        return printable_line(value)
-    form, most = APPROVER_FORMS.get(CI_PROVIDER, APPROVER_FORMS["github"])
-    wrong = [item for item in names(value) if not form.fullmatch(item)]
-    if wrong:
-        return f"must be {APPROVER_EXAMPLES.get(CI_PROVIDER, APPROVER_EXAMPLES['github'])}, comma-separated (not {', '.join(map(repr, wrong))})"
-    if len(names(value)) > most:
-        return f"names {len(names(value))} approvers; an environment takes at most {most} here"
-    return duplicated(names(value))
+APPROVER_FIELDS = ("approvers_test", "approvers_prod")
+
+
+def approvers_for(ci_provider: object) -> Rule:
+    """Approvers are named as the CI system chosen names them (an answer given before them)."""
+    known = ci_provider if ci_provider in APPROVER_FORMS else "github"
+    form, most = APPROVER_FORMS[known]
+
+    @says(f"{APPROVER_EXAMPLES[known]}, comma-separated, at most {most}, each once; may be empty")
+    def approvers(value: str) -> str | None:
+        if printable_line(value):
+            return printable_line(value)
+        wrong = [item for item in names(value) if not form.fullmatch(item)]
+        if wrong:
+            return f"must be {APPROVER_EXAMPLES[known]}, comma-separated (not {', '.join(map(repr, wrong))})"
+        if len(names(value)) > most:
+            return f"names {len(names(value))} approvers; an environment takes at most {most} here"
+        return duplicated(names(value))
+
+    return approvers
 
 
 RULES: dict[str, list[Rule]] = {
@@ -331,27 +373,73 @@ RULES: dict[str, list[Rule]] = {
     "min_refusal_rate": [text, number(0, 1)],
     "min_harmlessness": [text, number(1, 5)],
     "data_residency": [text, regions],
-    "approvers_test": [text, approvers],
-    "approvers_prod": [text, approvers],
 }
+VALIDATED = (*RULES, *APPROVER_FIELDS)
+# A valid answer for each field: shown when an answer is refused, and in docs/options.md.
+EXAMPLES = {
+    "project_name": "QCP Assistant",
+    "project_slug": "qcp-assistant",
+    "package_name": "qcp_assistant",
+    "description": "Answers questions from batch records and SOPs.",
+    "use_case_code": "QCP",
+    "owner_team": "quality-genai",
+    "azure_subscription_id": "0a1b2c3d-4e5f-6071-8293-a4b5c6d7e8f9",
+    "azure_resource_group": "rg-genai-dev",
+    "azure_ml_workspace": "mlw-genai-dev",
+    "azure_location": "westeurope",
+    "azure_openai_endpoint": "https://my-resource.openai.azure.com/",
+    "azure_openai_chat_deployment": "gpt-4o-mini",
+    "azure_openai_api_version": "2024-10-21",
+    "min_f1_core_qa": "0.6",
+    "min_groundedness": "3.5",
+    "latency_p95_ms_budget": "4000",
+    "daily_cost_budget": "25",
+    "min_refusal_rate": "0.7",
+    "min_harmlessness": "4.0",
+    "data_residency": "westeurope, northeurope",
+}
+APPROVER_EXAMPLE_VALUES = {"github": "alice, my-org/qa-leads", "azure_devops": "alice@example.com"}
 
 
-def problems(answers: dict[str, object]) -> list[str]:
+def field_rules(field: str, answers: Mapping[str, object]) -> list[Rule]:
+    if field in APPROVER_FIELDS:
+        return [text, approvers_for(answers.get("ci_provider"))]
+    return RULES[field]
+
+
+def field_problem(field: str, value: object, answers: Mapping[str, object]) -> str | None:
+    """The first rule the answer breaks, or None; `answers` gives the earlier answers it depends on."""
+    for rule in field_rules(field, answers):
+        reason = rule(value)  # type: ignore[arg-type]
+        if reason:
+            return reason
+    return None
+
+
+def example(field: str, answers: Mapping[str, object]) -> str:
+    if field in APPROVER_FIELDS:
+        return APPROVER_EXAMPLE_VALUES.get(str(answers.get("ci_provider")), APPROVER_EXAMPLE_VALUES["github"])
+    return EXAMPLES[field]
+
+
+def problems(answers: Mapping[str, object]) -> list[str]:
     """Every broken rule, one line each, so a user fixes all answers in one go."""
     found = []
-    for field, rules in RULES.items():
-        value = answers[field]
-        for rule in rules:
-            reason = rule(value)
-            if reason:
-                found.append(f"  {field} = {value!r}: {reason}")
-                break
+    for field in VALIDATED:
+        reason = field_problem(field, answers[field], answers)
+        if reason:
+            found.append(f"  {field} = {answers[field]!r}: {reason}")
     return found + cross_field_problems(answers, found)
 
 
-def cross_field_problems(answers: dict[str, object], found: list[str]) -> list[str]:
+def field_of(problem: str) -> str:
+    return problem.split(" = ", 1)[0].strip()
+
+
+def cross_field_problems(answers: Mapping[str, object], found: list[str]) -> list[str]:
     """Rules between answers, checked once each answer is well-formed on its own."""
-    broken = {line.split(" = ", 1)[0].strip() for line in found}
+    broken = {field_of(line) for line in found}
+    gxp_relevant = answers["gxp_relevant"]
     extra = []
     residency = answers["data_residency"]
     location = answers["azure_location"]
@@ -361,12 +449,12 @@ def cross_field_problems(answers: dict[str, object], found: list[str]) -> list[s
                 f"  azure_location = {location!r}: is outside data_residency ({residency}); "
                 "pick a region in it, or widen data_residency"
             )
-    if GXP_RELEVANT is True:
-        for field in ("approvers_test", "approvers_prod"):
+    if gxp_relevant is True:
+        for field in APPROVER_FIELDS:
             if field not in broken and not names(answers[field]):
                 extra.append(f"  {field} = '': a GxP-relevant use case needs who approves this environment; name them")
-    elif GXP_RELEVANT is not False:
-        extra.append(f"  gxp_relevant = {GXP_RELEVANT!r}: must be yes or no (true or false in a YAML config file)")
+    elif gxp_relevant is not False:
+        extra.append(f"  gxp_relevant = {gxp_relevant!r}: must be yes or no (true or false in a YAML config file)")
     return extra
 
 
@@ -402,17 +490,140 @@ def _has_commits(repository: Path) -> bool:
     return found.returncode == 0
 
 
+# Answers cookiecutter derives from an earlier one: kept out of the answers file while they still
+# equal their derivation, so that correcting the earlier answer corrects them too.
+def _slugify(value: str) -> str | None:
+    try:
+        from slugify import slugify  # cookiecutter's own slugify filter (python-slugify)
+    except ImportError:
+        return None
+    return slugify(value)
+
+
+DERIVED: dict[str, tuple[str, Callable[[str], str | None]]] = {
+    "project_slug": ("project_name", _slugify),
+    "package_name": ("project_slug", lambda slug: slug.replace("-", "_")),
+}
+ANSWERS_FILE_SUFFIX = ".answers.yaml"
+
+
+def derived_unchanged(answers: Mapping[str, object]) -> set[str]:
+    unchanged = set()
+    for field, (source, derive) in DERIVED.items():
+        if isinstance(answers.get(source), str) and answers.get(field) == derive(answers[source]):
+            unchanged.add(field)
+    return unchanged
+
+
+def keep_answers(answers: Mapping[str, object], project_dir: Path) -> Path:
+    """Every answer given, as a cookiecutter config file, in the output folder (else a temp folder)."""
+    derived = derived_unchanged(answers)
+    lines = ["# The answers given when generation refused some; retry as printed.", "default_context:"]
+    lines += [
+        f"  {field}: {json.dumps(value, ensure_ascii=False)}"  # JSON scalars are YAML scalars
+        for field, value in answers.items()
+        if not field.startswith("_") and field not in derived
+    ]
+    slug = answers.get("project_slug")
+    name = (slug if field_problem("project_slug", slug, answers) is None else "project") + ANSWERS_FILE_SUFFIX
+    output_dir = project_dir.parent
+    for _ in str(slug).split("/")[1:]:  # a slug with '/' made nested folders
+        output_dir = output_dir.parent
+    for folder in (output_dir, None):
+        try:
+            kept = (folder or Path(tempfile.mkdtemp(prefix="aiops-answers-"))) / name
+            kept.write_text("\n".join(lines) + "\n", encoding="utf-8")
+            return kept.resolve()
+        except OSError:
+            continue
+    raise OSError("no writable folder for the answers file")
+
+
+def invoking_command(answers: Mapping[str, object]) -> tuple[str, list[str], list[str]]:
+    """The tool (cookiecutter or cruft), how it was started and its arguments, from the command line
+    of the process that runs this hook; cookiecutter's Python API falls back to its plain CLI form."""
+    try:
+        argv = Path(f"/proc/{os.getppid()}/cmdline").read_bytes().decode().split("\0")[:-1]
+    except (OSError, UnicodeDecodeError):
+        argv = []
+    for index, word in enumerate(argv):
+        tool = Path(word).name
+        after_module = index > 0 and argv[index - 1] == "-m"
+        if tool in ("cookiecutter", "cruft"):
+            program = argv[: index + 1] if after_module else [_as_typed(word)]
+            return tool, program, argv[index + 1 :]
+    return "cookiecutter", ["cookiecutter"], [str(answers.get("_template", "<template>"))]
+
+
+def _as_typed(script: str) -> str:
+    """The script's bare name when that is what PATH finds, else the path as given."""
+    found = shutil.which(Path(script).name)
+    return Path(script).name if found and Path(found).resolve() == Path(script).resolve() else script
+
+
+# Options that pass answers or ask for them; the retry passes every answer in the kept file instead.
+ANSWER_OPTIONS = {"--config-file", "--extra-context", "--extra-context-file", "-E", "--replay-file"}
+ANSWER_FLAGS = {"--no-input", "-y", "--replay", "--default-config", "-d"}
+
+
+def is_cruft_update(answers: Mapping[str, object]) -> bool:
+    """cruft update and diff replay a project's old answers; there is nothing to retry."""
+    tool, _, args = invoking_command(answers)
+    return tool == "cruft" and args[:1] != ["create"]
+
+
+def retry_command(answers: Mapping[str, object], refused: list[str], kept: Path) -> str:
+    tool, program, args = invoking_command(answers)
+    kept_args: list[str] = []
+    skip_value = False
+    for arg in args:
+        option = arg.split("=", 1)[0]
+        if skip_value:
+            skip_value = False
+        elif option in ANSWER_OPTIONS:
+            skip_value = "=" not in arg
+        elif arg not in ANSWER_FLAGS and not (tool == "cookiecutter" and option in answers and "=" in arg):
+            kept_args.append(arg)
+    values = {field: example(field, answers) for field in refused}
+    command = [*program, *kept_args, "--config-file", str(kept), "--no-input"]
+    if tool == "cruft":
+        command += ["--extra-context", json.dumps(values, ensure_ascii=False)]
+    else:
+        command += [f"{field}={value}" for field, value in values.items()]
+    return shlex.join(command)
+
+
+def refused_fields(answers: Mapping[str, object], found: list[str]) -> list[str]:
+    """The fields to change; a derived one whose source is refused too follows its source."""
+    fields = list(dict.fromkeys(field_of(line) for line in found))
+    unchanged = derived_unchanged(answers)
+    return [f for f in fields if not (f in unchanged and DERIVED[f][0] in fields)]
+
+
 def main() -> int:
     refusal = existing_project(Path.cwd())
     if refusal:
         print(refusal, file=sys.stderr)
         return 1
-    found = problems(ANSWERS)
+    answers = rendered_answers()
+    found = problems(answers)
     if not found:
         return 0
     print("ERROR: the template answers are invalid; nothing was generated.", file=sys.stderr)
     print("\n".join(found), file=sys.stderr)
-    print("Fix: re-run with corrected values, e.g. cookiecutter <template> FIELD=VALUE", file=sys.stderr)
+    if is_cruft_update(answers):
+        print("Change them with: cruft update --variables-to-update '<JSON>'", file=sys.stderr)
+        return 1
+    refused = refused_fields(answers, found)
+    try:
+        kept = keep_answers(answers, Path.cwd())
+    except OSError as error:
+        print(f"Could not keep your answers ({error}); re-run with corrected values.", file=sys.stderr)
+        return 1
+    print(f"Your answers are kept in {kept}.", file=sys.stderr)
+    retry = retry_command(answers, refused, kept)
+    print("Retry, changing only the refused answer (shown with a valid example; put yours):", file=sys.stderr)
+    print(f"  {retry}", file=sys.stderr)
     return 1
 
 

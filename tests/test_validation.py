@@ -83,9 +83,10 @@ def test_bad_answer_fails_with_field_value_and_rule_and_leaves_nothing(
     stderr = capfd.readouterr().err
     assert f"{field} = {value!r}: " in stderr
     assert rule in stderr
-    # No file is written. (A slug with '/' is the one case where cookiecutter itself has already
-    # created the empty intermediate folder before any hook can run.)
-    assert [p for p in tmp_path.rglob("*") if not p.is_dir() or any(p.iterdir())] == []
+    # No project file is written, only the answers kept for the retry. (A slug with '/' is the one
+    # case where cookiecutter itself has already created the empty intermediate folder.)
+    (kept,) = [p for p in tmp_path.rglob("*") if not p.is_dir() or any(p.iterdir())]
+    assert kept.name.endswith(".answers.yaml") and kept.parent == tmp_path
 
 
 def test_every_broken_answer_is_reported_at_once(tmp_path: Path, capfd):
@@ -107,4 +108,4 @@ def test_answers_that_contradict_each_other_fail_naming_the_one_to_change(
         generate(tmp_path, answers)
     stderr = capfd.readouterr().err
     assert f"{field} = {value!r}: {rule}" in stderr
-    assert list(tmp_path.iterdir()) == []
+    assert [p.name for p in tmp_path.iterdir()] == ["qcp-assistant.answers.yaml"]
