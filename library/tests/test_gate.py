@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 
 from aiops_platform.cli import app
 from aiops_platform.experiment import GateConfig
-from aiops_platform.gate import check
+from aiops_platform.gate import MIN_PAIRED_LINES, check
 
 runner = CliRunner()
 
@@ -181,3 +181,58 @@ def test_baseline_deltas_show_in_the_summary_and_saved_results_can_be_gated(
     assert "> Baseline not compared: it was scored by openai gpt-4o (api.openai.com)" in text
     saved = json.loads(summary.with_name("results.json").read_text(encoding="utf-8"))
     assert saved["note"] == note and saved["model"]["provider"] == "offline"
+
+
+def _lines(scores: dict[str, float]) -> dict:
+    """Results whose f1_score on `core` is these per-line scores, by line id."""
+    results = _results(core={"f1_score": sum(scores.values()) / len(scores)})
+    results["evaluations"][0]["line_metrics"] = {"f1_score": scores}
+    return results
+
+
+TEN_LINES = {f"core-{i:02}": 0.9 for i in range(10)}
+TWO_BROKEN = TEN_LINES | {"core-03": 0.0, "core-07": 0.1}  # the mean still passes: 0.73
+
+
+def test_a_line_that_passed_on_the_baseline_and_fails_now_is_named_with_its_metric():
+    gate = GateConfig(thresholds={"qa_metrics.f1_score": 0.6})
+    report = check(_lines(TWO_BROKEN | {"core-09": 0.5}), gate, _lines(TEN_LINES | {"core-09": 0.5}))
+    assert report.passed  # listed, not failed: no max_new_failures on `core`
+    assert [str(failure) for failure in report.new_failures] == [
+        "core line core-03 (qa/v1): qa_metrics.f1_score 0.000 (was 0.900, threshold 0.600)",
+        "core line core-07 (qa/v1): qa_metrics.f1_score 0.100 (was 0.900, threshold 0.600)",
+    ]  # core-09 failed on the baseline too: not new
+
+
+def test_more_new_failures_than_max_new_failures_fail_the_gate_in_one_line_naming_them():
+    thresholds = {"qa_metrics.f1_score": 0.6}
+    strict = check(_lines(TWO_BROKEN), GateConfig(thresholds=thresholds, max_new_failures={"core": 1}),
+                   _lines(TEN_LINES))  # fmt: skip
+    assert [str(finding) for finding in strict.failures] == [
+        "lines.new_failures on core (flow qa, variant v1): 2 lines passed on the baseline and fail now, "
+        "1 allowed (max_new_failures): core-03, core-07"
+    ]
+    allowed = GateConfig(thresholds=thresholds, max_new_failures={"core": 2})
+    assert check(_lines(TWO_BROKEN), allowed, _lines(TEN_LINES)).passed
+
+
+def test_without_a_baseline_or_per_line_scores_nothing_is_newly_failing_and_the_summary_says_why():
+    gate = GateConfig(thresholds={"qa_metrics.f1_score": 0.6}, max_new_failures={"core": 0})
+    assert check(_lines(TWO_BROKEN), gate).new_failures == []
+    unpaired = check(_lines(TWO_BROKEN), gate, _results(core={"f1_score": 0.9}))
+    assert unpaired.new_failures == []  # the drop of the mean still fails, by the tolerance alone
+    assert unpaired.significance_note == (
+        "Significance not tested for 1 of 1 compared metrics, the tolerance alone decides for them; "
+        "without per-line scores (no line compared): qa_metrics.f1_score on core"
+    )
+    few = check(_scored([0.5, 0.6, 0.7]), GateConfig(tolerance=0.5), _scored([0.5, 0.6, 0.7]))
+    assert few.passed and few.significance_note.endswith(
+        f"fewer than {MIN_PAIRED_LINES} paired lines: qa_metrics.f1_score on core"
+    )
+    assert check(_lines(TEN_LINES), gate, _lines(TEN_LINES)).significance_note == ""
+
+
+def test_max_new_failures_names_only_datasets_of_the_experiment(tiny_experiment: Path, tmp_path: Path):
+    _with_gate(tiny_experiment, {"max_new_failures": {"core_qa": 0, "nightly": 1}})
+    result = runner.invoke(app, ["experiment", "validate", "-f", str(tiny_experiment)])
+    assert result.exit_code != 0 and "gate.max_new_failures: unknown datasets ['nightly']" in result.output

@@ -33,3 +33,17 @@ def test_a_reply_that_is_not_a_score_object_fails_the_line_quoting_it(
         judges("q", "a", "c", "g")
     assert repr(reply) in str(raised.value)
     assert isinstance(raised.value, ValueError)  # what a run and `monitor evaluate` count as a failed line
+
+
+ABSTAINED = "I don't know based on the provided context."
+UNRELATED_CONTEXT = "The annual budget for calibration is set by engineering. Certificates are kept."
+
+
+def test_an_abstention_the_ground_truth_shares_is_grounded_and_relevant_not_the_worst_score(judges):
+    """The shipped judge prompts, answered by the offline model: a correct "I don't know" claims
+    nothing (groundedness) and is the right reply (relevance)."""
+    question = "Who is the current head of the microbiology laboratory?"
+    scores = judges(question, ABSTAINED, UNRELATED_CONTEXT, ABSTAINED)
+    assert (scores["groundedness"], scores["relevance"]) == (5.0, 5.0)
+    wrong = judges(question, ABSTAINED, UNRELATED_CONTEXT, "Dr. Meyer heads the microbiology laboratory.")
+    assert wrong["groundedness"] < 3 and wrong["relevance"] < 3  # abstaining where an answer was due
