@@ -13,7 +13,6 @@ from aiops_platform.experiment import ExperimentError, load, resolve_assets
 from aiops_platform.paths import REGISTRY as REGISTRY_DIR
 from aiops_platform.registry import LocalRegistry, RegistryError, load_specs
 from aiops_platform.settings import get_settings
-from aiops_platform.settings import get_settings
 
 PREFIX = governance.load(PROJECT_ROOT).use_case.lower()  # assets are named <use case>_<dataset>
 CORE, HARD = f"{PREFIX}_core_qa", f"{PREFIX}_hard_qa"

@@ -119,8 +119,9 @@ def workspace_connection(spec: ConnectionSpec, environ: dict[str, str] | None = 
         raise ConnectionSpecError(f"{spec.spec_file}: azure-ai-ml cannot load it: {reason}") from error
 
 
-def register_azureml(specs: list[ConnectionSpec], client: MLClient) -> list[str]:
-    for spec in specs:  # a workspace connection to a stand-in endpoint would fail every call made with it
+def refuse_placeholders(specs: list[ConnectionSpec]) -> None:
+    """A workspace connection to a stand-in endpoint would fail every call made with it: refused."""
+    for spec in specs:
         for field, value in spec.fields.items():
             if isinstance(value, str) and placeholders.is_placeholder(value):
                 fix = placeholders.change_answer(
@@ -130,6 +131,10 @@ def register_azureml(specs: list[ConnectionSpec], client: MLClient) -> list[str]
                     field, value, str(spec.spec_file), f"{fix} (or edit the file)"
                 )
                 raise ConnectionSpecError(found.refusal(f"connection {spec.name}"))
+
+
+def register_azureml(specs: list[ConnectionSpec], client: MLClient) -> list[str]:
+    refuse_placeholders(specs)
     entities = [workspace_connection(spec) for spec in specs]  # all loaded before anything is created
     for spec, entity in zip(specs, entities, strict=True):
         with azure_errors(f"register connection {spec.name}", then=REGISTER_AGAIN):

@@ -70,6 +70,7 @@ def register_connections(target: TargetOption = None, folder: Path = paths.CONNE
             pf_home = paths.root(folder.resolve().parent) / paths.PROMPTFLOW_HOME
             names = connections.register_local(specs, pf_home)
         else:
+            connections.refuse_placeholders(specs)  # before Azure is asked anything
             client = azure_ml.workspace_client(get_settings())
             azure_ml.workspace_region(client, then=azure_ml.REGISTER_AGAIN)
             names = connections.register_azureml(specs, client)
