@@ -16,12 +16,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Protocol, cast
 
-from aiops_platform import governance, paths, tracing
+from aiops_platform import governance, paths
 from aiops_platform.data_validation import validate_jsonl
 from aiops_platform.evaluation import ONLINE_JUDGES, mean_over_lines
 from aiops_platform.flow_entry import load_entry
 from aiops_platform.jsonl import lines, read_jsonl, write_jsonl
-from aiops_platform.llm import ConfigError, ModelCallError
 from aiops_platform.monitoring_config import MonitoringConfig
 from aiops_platform.problems import report
 
@@ -48,7 +47,7 @@ SAMPLE_COLUMNS = frozenset({"question", "answer", "ground_truth"})  # every samp
 # Samples are real user requests: by default local state (git-, docker- and amlignored), registered as
 # data-asset versions; committing one under data/ is a choice (`monitor sample --output data/...`).
 SAMPLES = paths.STATE / "samples"
-SAMPLE_NAME = "production_samples"
+SAMPLE_NAME = paths.SAMPLE_NAME
 # A sample's data asset is named after the use case: <use case>_<sample name>.
 
 
@@ -328,6 +327,9 @@ def evaluate_online(dataset: Path, judges_flow: Path | None = None, label: str |
     A line the judges cannot score (a missing field, a reply that is not a 1-5 score) is counted;
     a model that cannot be used stops the evaluation.
     """
+    from aiops_platform import tracing  # the model client and OpenTelemetry: for this command only
+    from aiops_platform.llm import ConfigError, ModelCallError
+
     # the judges flow's entry is a class: load_entry returns its instance, whose `judges` picks the judges
     judges = cast(_JudgesFlow, load_entry(judges_flow or paths.root() / paths.JUDGES_FLOW))
     judges.judges = ONLINE_JUDGES

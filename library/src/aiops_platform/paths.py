@@ -44,6 +44,7 @@ SAMPLE_REQUEST = DEPLOYMENT / "sample_request.json"
 AML_SPECS = DEPLOYMENT / "aml"
 RESULTS = Path("results")
 ONLINE_SCORES = RESULTS / "online" / "scores.json"
+SAMPLE_NAME = "production_samples"  # production requests sampled: <STATE>/samples/<name>.jsonl (monitor.py)
 AZUREML_SPECS = Path("azureml")
 
 # Local state: git-ignored, rebuilt by the commands that own it.

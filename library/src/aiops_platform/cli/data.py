@@ -9,7 +9,7 @@ import typer
 from rich import box
 from rich.table import Table
 
-from aiops_platform import data_validation, paths, registry
+from aiops_platform import paths
 from aiops_platform.cli._common import (
     ExperimentFile,
     console,
@@ -26,6 +26,8 @@ app = typer.Typer(no_args_is_help=True, help="Validate and list datasets.")
 @app.command("validate")
 def data_validate(file: ExperimentFile = paths.EXPERIMENT) -> None:
     """Check every dataset line: JSON, the columns the mappings need, and non-empty unique ids."""
+    from aiops_platform import data_validation
+
     loaded = with_data(load(file), file)
     problems = data_validation.validate_experiment_data(loaded, file.parent)
     print_problems(problems)
@@ -40,6 +42,8 @@ ProjectOption = Annotated[Path | None, typer.Option(help="Project folder (defaul
 @app.command("list")
 def data_list(root: ProjectOption = None) -> None:
     """Every version in the local data-asset registry."""
+    from aiops_platform import registry
+
     table = Table("name", "version", "sha256", "path", "registered", box=box.SIMPLE_HEAD)
     for name, versions in registry.LocalRegistry(paths.root(root)).versions().items():
         for version in versions:

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from aiops_platform import azure_ml, deploy, paths, release, system_card
+from aiops_platform import paths
 from aiops_platform.cli._common import console, fail
-from aiops_platform.governance import GovernanceError
-from aiops_platform.settings import get_settings
 from aiops_platform.terminal import line, text
+
+if TYPE_CHECKING:  # the release records and the Azure clients load where a command uses them
+    from aiops_platform import release
 
 app = typer.Typer(no_args_is_help=True, help="Blue/green deployment to the Azure ML online endpoint.")
 
@@ -30,6 +31,10 @@ def deploy_aml(
     endpoint are this environment's (DEPLOY_ENVIRONMENT and its variables). The
     deployment carries the gated run's release record as tags, and the record, completed with the
     environment, target and who deployed, is written to results/release-<environment>.json."""
+    from aiops_platform import azure_ml, deploy, release, system_card
+    from aiops_platform.governance import GovernanceError
+    from aiops_platform.settings import get_settings
+
     settings = get_settings()
     root = paths.root()
     shipped: list[release.ReleaseRecord] = []
@@ -62,6 +67,9 @@ def deploy_aml(
 @app.command("rollback")
 def deploy_rollback() -> None:
     """Send all traffic back to the previous colour (of this environment's endpoint)."""
+    from aiops_platform import azure_ml, deploy
+    from aiops_platform.settings import get_settings
+
     settings = get_settings()
     try:
         target = deploy.deploy_target(settings)

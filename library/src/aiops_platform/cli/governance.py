@@ -3,15 +3,17 @@ checked before a deployment, and the data-residency check a deploy script calls.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich import box
 from rich.table import Table
 
-from aiops_platform import approvals, governance
 from aiops_platform.cli._common import console, fail
 from aiops_platform.terminal import line, text
+
+if TYPE_CHECKING:  # governance.yaml's schema and the CI systems' clients load where a command uses them
+    from aiops_platform import governance
 
 app = typer.Typer(
     no_args_is_help=True, help="What the use case agreed: approvers, residency, classification."
@@ -19,6 +21,8 @@ app = typer.Typer(
 
 
 def _load() -> governance.Governance:
+    from aiops_platform import governance
+
     try:
         return governance.load()
     except governance.GovernanceError as error:
@@ -34,6 +38,8 @@ def _say(said: str, planned: bool = False) -> None:
 @app.command("show")
 def show() -> None:
     """Print governance.yaml: use case, owner, classification, GxP, residency, approvers."""
+    from aiops_platform import approvals
+
     agreed = _load()
     overview = Table(box=box.SIMPLE, show_header=False)
     for label, value in (
@@ -72,6 +78,8 @@ def apply_approvals(
     GitHub: required reviewers, with a repository admin's token (`GH_TOKEN=$(gh auth token)`).
     Azure DevOps: an Approval check on <slug>-<env>, with SYSTEM_ACCESSTOKEN or AZURE_DEVOPS_EXT_PAT.
     """
+    from aiops_platform import approvals
+
     agreed = _load()
     try:
         outcomes = approvals.apply(agreed, dry_run=dry_run, repository=repository)
@@ -86,6 +94,8 @@ def verify(
     environment: Annotated[str, typer.Option("--environment", "--env", help="dev, test or prod")],
 ) -> None:
     """Before a deployment: exit 1 unless the CI environment still requires the agreed approvers."""
+    from aiops_platform import approvals
+
     agreed = _load()
     try:
         verified = approvals.verify(agreed, environment)
@@ -100,6 +110,8 @@ def region(
     what: Annotated[str, typer.Option("--what", help="What sits there, for the message")],
 ) -> None:
     """Exit 1 when REGION is outside the regions where the use case's data may live."""
+    from aiops_platform import governance
+
     agreed = _load()
     try:
         governance.check_region(name, what, agreed)

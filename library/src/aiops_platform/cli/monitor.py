@@ -3,16 +3,25 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich import box
 from rich.table import Table
 
-from aiops_platform import azure_ml, monitor, monitoring_config, registry
 from aiops_platform.cli._common import TargetOption, chosen_target, console, fail
-from aiops_platform.paths import ONLINE_SCORES, root, trace_dir
+from aiops_platform.paths import (
+    ALERT_PARAMETERS,
+    MONITORING_CONFIG,
+    ONLINE_SCORES,
+    SAMPLE_NAME,
+    root,
+    trace_dir,
+)
 from aiops_platform.terminal import line, text
+
+if TYPE_CHECKING:  # the trace reader, the registry and the judges load where a command uses them
+    from aiops_platform import monitoring_config
 
 app = typer.Typer(no_args_is_help=True, help="Read the trace store: summaries and samples.")
 
@@ -20,6 +29,8 @@ MonitoringConfigOption = Annotated[Path, typer.Option(help="Prices and threshold
 
 
 def _monitoring_config(path: Path) -> monitoring_config.MonitoringConfig:
+    from aiops_platform import monitoring_config
+
     try:
         return monitoring_config.load_config(path)
     except monitoring_config.MonitoringConfigError as error:
@@ -27,6 +38,8 @@ def _monitoring_config(path: Path) -> monitoring_config.MonitoringConfig:
 
 
 def _spans(sources: list[Path]) -> list[dict]:
+    from aiops_platform import monitor
+
     def warn(message: str) -> None:
         console.print(line("[yellow]warning: {}[/]", message), highlight=False, soft_wrap=True)
 
@@ -39,9 +52,11 @@ def _spans(sources: list[Path]) -> list[dict]:
 @app.command("summary")
 def monitor_summary(
     paths: Annotated[list[Path] | None, typer.Argument(help="Span files/folders; default: the store")] = None,
-    config: MonitoringConfigOption = monitoring_config.CONFIG_FILE,
+    config: MonitoringConfigOption = MONITORING_CONFIG,
 ) -> None:
     """Requests, p50/p95 latency, errors, tokens and estimated cost per flow and variant."""
+    from aiops_platform import monitor
+
     settings = _monitoring_config(config)
     sources = paths or [trace_dir()]
     summaries = monitor.summarise(_spans(sources), settings)
@@ -75,7 +90,7 @@ def monitor_sample(
     paths: Annotated[list[Path] | None, typer.Argument(help="Span files/folders, AI exports")] = None,
     size: Annotated[int, typer.Option(min=1, help="Requests to sample")] = 50,
     seed: Annotated[int, typer.Option(help="Same traces and seed, same sample")] = 0,
-    name: Annotated[str, typer.Option(help="Sample name: asset <use case>_<name>")] = monitor.SAMPLE_NAME,
+    name: Annotated[str, typer.Option(help="Sample name: asset <use case>_<name>")] = SAMPLE_NAME,
     output: Annotated[
         Path | None,
         typer.Option(help="The .jsonl to write; default .aiops/samples/<name>.jsonl. data/... to commit it"),
@@ -86,6 +101,8 @@ def monitor_sample(
 
     The lines are real user requests: they stay out of git unless --output puts them under data/.
     """
+    from aiops_platform import azure_ml, monitor, registry
+
     sources = paths or [trace_dir()]
     lines = monitor.sample(_spans(sources), size, seed)
     if not lines:
@@ -120,6 +137,8 @@ def monitor_evaluate(
     target: TargetOption = None,
 ) -> None:
     """Judge sampled production answers (no ground truth needed) and emit the scores as telemetry."""
+    from aiops_platform import azure_ml, monitor, registry
+
     label = reference = dataset or monitor.latest_sample()
     if registry.is_asset_reference(reference):
         chosen, project = chosen_target(target), root()
@@ -153,15 +172,19 @@ def monitor_evaluate(
 @app.command("query")
 def monitor_query() -> None:
     """Print the KQL that exports flow and model-call spans from App Insights (for `monitor sample`)."""
+    from aiops_platform import monitor
+
     print(monitor.APP_INSIGHTS_QUERY)
 
 
 @app.command("alert-params")
 def monitor_alert_params(
-    config: MonitoringConfigOption = monitoring_config.CONFIG_FILE,
-    output: Annotated[Path, typer.Option(help="ARM parameters file")] = monitoring_config.PARAMETERS_FILE,
+    config: MonitoringConfigOption = MONITORING_CONFIG,
+    output: Annotated[Path, typer.Option(help="ARM parameters file")] = ALERT_PARAMETERS,
 ) -> None:
     """Write the alert rules' parameters file from monitoring/config.yaml (thresholds live only there)."""
+    from aiops_platform import monitoring_config
+
     settings = _monitoring_config(config)
     output.write_text(monitoring_config.arm_parameters(settings), encoding="utf-8")
     console.print(line("[green]Wrote[/] {}", output))

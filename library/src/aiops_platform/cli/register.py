@@ -8,7 +8,7 @@ import typer
 from rich import box
 from rich.table import Table
 
-from aiops_platform import azure_ml, connections, data_validation, paths, registry
+from aiops_platform import paths
 from aiops_platform.cli._common import (
     ExperimentFile,
     RegistryTarget,
@@ -18,8 +18,6 @@ from aiops_platform.cli._common import (
     fail,
     load,
 )
-from aiops_platform.governance import GovernanceError
-from aiops_platform.settings import get_settings
 from aiops_platform.terminal import line, text
 
 app = typer.Typer(help="Register data assets and connections (local by default).")
@@ -38,6 +36,8 @@ def register_data(
     target: TargetOption = None, file: ExperimentFile = paths.EXPERIMENT, data_dir: Path = paths.DATA
 ) -> None:
     """Register each data/*.yml asset; a new version only when its content changed."""
+    from aiops_platform import azure_ml, data_validation, registry
+
     chosen = chosen_target(target)
     try:
         specs = registry.load_specs(data_dir)
@@ -59,6 +59,10 @@ def register_data(
 @app.command("connections")
 def register_connections(target: TargetOption = None, folder: Path = paths.CONNECTIONS) -> None:
     """Create or update each connections/*.yaml in Prompt Flow's local store or the workspace."""
+    from aiops_platform import azure_ml, connections
+    from aiops_platform.governance import GovernanceError
+    from aiops_platform.settings import get_settings
+
     chosen = chosen_target(target)
     try:
         specs = connections.load_specs(folder)

@@ -8,17 +8,19 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from pydantic import ValidationError
 from rich import box
 from rich.table import Table
 from rich.text import Text
 
-from aiops_platform import paths, release, system_card
+from aiops_platform import paths
 from aiops_platform.cli._common import console, export_schema, fail
 from aiops_platform.terminal import text, visible
+
+if TYPE_CHECKING:  # the records' schema (pydantic) loads where a command reads or writes one
+    from aiops_platform import release
 
 app = typer.Typer(no_args_is_help=True, help="Release records: what produced a run or a deployment.")
 
@@ -26,6 +28,10 @@ RecordArgument = Annotated[Path | None, typer.Argument(help="A release.json or i
 
 
 def _load(path: Path | None) -> release.ReleaseRecord:
+    from pydantic import ValidationError
+
+    from aiops_platform import release
+
     chosen = path or release.latest(paths.root())
     if chosen is None:
         raise fail("no release record yet: `make gate` writes one next to its results", code=2)
@@ -43,6 +49,8 @@ def _load(path: Path | None) -> release.ReleaseRecord:
 @app.command("show")
 def show(record: RecordArgument = None) -> None:
     """Print a record: source, model, data, files, scores and the gate verdict."""
+    from aiops_platform import release
+
     loaded = _load(record)
     source = loaded.source
     commit = f"{source.commit or 'not in git'}{' (uncommitted changes)' if source.dirty else ''}"
@@ -99,6 +107,8 @@ def diff(
     after: Annotated[Path, typer.Argument(help="The newer record (or results folder)")],
 ) -> None:
     """What changed between two releases: files, data versions, model, commit, scores and verdict."""
+    from aiops_platform import release
+
     changes = release.diff(_load(before), _load(after))
     for line in changes:
         console.print(text(line), soft_wrap=True)
@@ -109,6 +119,8 @@ def diff(
 @app.command("card")
 def card(record: RecordArgument = None) -> None:
     """(Re)write the system card (system_card.md) next to a record, from it and its results.json."""
+    from aiops_platform import release, system_card
+
     chosen = record or release.latest(paths.root())
     if chosen is None:
         raise fail("no release record yet: `make gate` writes one next to its results", code=2)
@@ -123,6 +135,8 @@ ReleaseOption = Annotated[
 
 
 def _gated(record: Path | None) -> release.ReleaseRecord:
+    from aiops_platform import release
+
     try:
         return release.gated_record(paths.root(), record)
     except release.ReleaseError as error:
@@ -135,6 +149,8 @@ def tags(
     output: Annotated[Path | None, typer.Option(help="Write KEY=value lines here instead of stdout")] = None,
 ) -> None:
     """The gated record as KEY=value settings (a Web App's app settings); fails without a passed gate."""
+    from aiops_platform import release
+
     lines = [f"AIOPS_{key.upper()}={value}" for key, value in release.tags(_gated(record)).items()]
     if output is None:
         console.out("\n".join(lines))
@@ -154,6 +170,8 @@ def deployed(
 ) -> None:
     """Write the deployment's record (results/release-<environment>.json), after a deployment:
     what was deployed where, and this run's approvals of the environment as the CI system has them."""
+    from aiops_platform import release, system_card
+
     if not re.fullmatch(release.ENVIRONMENT_NAME, environment):
         raise fail("environment {}: use letters, digits, - and _ (dev, test, prod)", environment, code=2)
     written = release.write_as(
@@ -171,4 +189,6 @@ def schema(
     check: Annotated[bool, typer.Option(help="Fail if OUTPUT differs from the schema")] = False,
 ) -> None:
     """Export the JSON Schema of release records."""
+    from aiops_platform import release
+
     export_schema(release.json_schema(), output, check)
