@@ -19,6 +19,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -39,6 +40,8 @@ PLATFORM_VARIABLE = "AIOPS_PLATFORM"
 PLATFORM = "aiops-genai-platform[promptflow]"
 PLACEHOLDER = "your-org/aiops-genai-template"  # the pin of a project generated from a local folder
 MKDTEMP_NAME = re.compile(r"tmp[a-z0-9_]{8}")  # Python's tempfile.mkdtemp(), which cruft uses
+INSTALL_LOG = Path(".aiops/logs/install.log")  # in the project; .aiops/ is git-ignored
+LOG_TAIL_LINES = 15
 # The platform's placeholder rule (aiops_platform/placeholders.py, which the hook cannot import:
 # the library is not installed where cookiecutter runs); library/tests/test_doctor.py keeps them equal.
 ZERO_GUID = "00000000-0000-0000-0000-000000000000"
@@ -70,24 +73,37 @@ def timeout_for(step: str) -> float:
 
 
 def run(
-    command: Sequence[str], cwd: Path, step: str, *, show: bool = False
+    command: Sequence[str], cwd: Path, step: str, *, log: Path | None = None
 ) -> subprocess.CompletedProcess[str]:
     """Run with a time limit, in a process group of its own: on timeout or Ctrl-C the whole group is
-    killed here (make's and uv's children too), so nothing lingers or holds the output open."""
+    killed here (make's and uv's children too), so nothing lingers or holds the output open. With
+    `log`, the output is appended there instead of returned."""
     limit = timeout_for(step)
-    output = None if show else subprocess.PIPE
+    with contextlib.ExitStack() as files:
+        if log is None:
+            stdout, stderr = subprocess.PIPE, subprocess.PIPE
+        else:
+            stdout, stderr = files.enter_context(log.open("a", encoding="utf-8")), subprocess.STDOUT
+            stdout.write(f"$ {shlex.join(command)}\n")
+            stdout.flush()
+        return _run_in_group(command, cwd, step, limit, stdout, stderr)
+
+
+def _run_in_group(
+    command: Sequence[str], cwd: Path, step: str, limit: float, stdout: object, stderr: object
+) -> subprocess.CompletedProcess[str]:
     with subprocess.Popen(
-        list(command), cwd=cwd, stdout=output, stderr=output, text=True, start_new_session=True
+        list(command), cwd=cwd, stdout=stdout, stderr=stderr, text=True, start_new_session=True
     ) as process:
         try:
-            stdout, stderr = process.communicate(timeout=limit)
+            out, err = process.communicate(timeout=limit)
         except subprocess.TimeoutExpired:
             _kill_group(process)
             raise StepFailed(f"{step} took longer than {limit:.0f} s (set {TIMEOUT_ENV}=SECONDS)") from None
         except KeyboardInterrupt:
             _kill_group(process)
             raise StepFailed(f"{step} was interrupted") from None
-    return subprocess.CompletedProcess(process.args, process.returncode, stdout or "", stderr or "")
+    return subprocess.CompletedProcess(process.args, process.returncode, out or "", err or "")
 
 
 def _kill_group(process: subprocess.Popen[str]) -> None:
@@ -159,7 +175,8 @@ def has_dependencies(python: Path, project_dir: Path, package: str) -> bool:
 
 
 def create_environment(project_dir: Path, package: str) -> Path:
-    """The project's .venv, made as `make install` makes it, with uv's progress on the terminal."""
+    """The project's .venv, made as `make install` makes it: one progress line on the terminal, the
+    tools' output (some 170 package lines) in .aiops/logs/install.log, its last lines on failure."""
     venv_python = project_dir / ".venv" / "bin" / "python"
     override = os.environ.get("AIOPS_PROJECT_PYTHON")  # a shared, already installed environment
     if override:
@@ -177,32 +194,39 @@ def create_environment(project_dir: Path, package: str) -> Path:
     python = base_python()
     if python is None:
         raise StepFailed("no Python {}.{} found on PATH".format(*PYTHON_SERIES))
-    print(f"Installing the project's environment (.venv) with uv; limit {timeout_for('install'):.0f} s.")
     uv = find_uv()
     if uv is None:  # exactly `make install`: a venv with pip, then uv from the package index
         steps = [[python, "-m", "venv", ".venv"], [str(venv_python), "-m", "pip", "install", "-q", UV_PIN]]
         uv = [str(venv_python.parent / "uv")]
     else:
         steps = [[*uv, "venv", "--quiet", "--seed", "--python", python, ".venv"]]
-    quiet = [] if sys.stdout.isatty() else ["--quiet"]  # progress bars on a terminal; no package list in logs
     extras = ".[dev,promptflow]"  # what `make install` installs by default
-    install = [*uv, "pip", "install", *quiet, "--python", str(venv_python), "-e", extras, UV_PIN]
+    install = [*uv, "pip", "install", "--python", str(venv_python), "-e", extras, UV_PIN]
     # As `make install AIOPS_PLATFORM=<folder, wheel or URL>`: that source instead of the pin.
     platform = os.environ.get(PLATFORM_VARIABLE, "").strip()
     override = project_dir / ".venv" / "aiops-platform-override.txt"
     if platform:
         install += ["--override", str(override)]
     steps.append(install)
+    log = project_dir / INSTALL_LOG
+    log.parent.mkdir(parents=True, exist_ok=True)
+    log.write_text("", encoding="utf-8")
+    limit = timeout_for("install")  # a malformed limit is named before the progress line starts
+    print(f"Installing the environment (.venv) with uv, limit {limit:.0f} s ... ", end="", flush=True)
+    started = time.monotonic()
     try:
         for command in steps:
             if command is install and platform:
                 url = Path(platform).as_uri() if Path(platform).is_absolute() else platform
                 override.write_text(f"{PLATFORM} @ {url}\n", encoding="utf-8")
-            if run(command, project_dir, "install", show=True).returncode != 0:
-                raise StepFailed(f"`{shlex.join(command)}` failed (see its output above)")
+            if run(command, project_dir, "install", log=log).returncode != 0:
+                raise StepFailed(f"`{shlex.join(command)}` failed")
     except StepFailed:
+        print(f"failed after {time.monotonic() - started:.0f} s; the last lines of {INSTALL_LOG}:")
+        print("  " + "\n  ".join(log.read_text(encoding="utf-8").splitlines()[-LOG_TAIL_LINES:]))
         shutil.rmtree(project_dir / ".venv", ignore_errors=True)  # half an environment fools `make install`
         raise
+    print(f"done in {time.monotonic() - started:.0f} s (output: {INSTALL_LOG})")
     return venv_python
 
 

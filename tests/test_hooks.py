@@ -93,6 +93,17 @@ def plain_run() -> tuple[Path, str]:
 
 
 @pytest.mark.project
+def test_the_install_is_one_progress_line_and_its_output_a_git_ignored_log(plain_run):
+    project, out = plain_run
+    (progress,) = [line for line in out.splitlines() if "Installing the environment" in line]
+    assert re.search(r"limit \d+ s \.\.\. done in \d+ s \(output: \.aiops/logs/install\.log\)$", progress)
+    log = (project / ".aiops/logs/install.log").read_text(encoding="utf-8")
+    assert "+ aiops-genai-platform" in log and len(log.splitlines()) > 100  # uv's package lines, kept
+    assert "+ aiops-genai-platform" not in out
+    assert git(project, "status", "--porcelain") == ""
+
+
+@pytest.mark.project
 def test_a_plain_run_registers_every_dataset_at_version_1(plain_run):
     project, out = plain_run
     assert registered_versions(project) == DATASETS
@@ -328,6 +339,8 @@ def test_a_failed_install_leaves_no_half_environment_and_says_make_install(tmp_p
     project = tmp_path / "qcp-assistant"
     assert code == 0, out
     assert "Skipped: registering data assets and connections" in out
+    assert "limit 20 s ... failed after" in out and "the last lines of .aiops/logs/install.log:" in out
+    assert "127.0.0.1:9" in out  # the log's tail names the cause
     assert not (project / ".venv").exists()
     assert "make install experiment" in out and "Re-run with: make install && make register" in out
     assert git(project, "rev-list", "--count", "HEAD").strip() == "1"
