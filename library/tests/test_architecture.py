@@ -229,7 +229,7 @@ def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
 
 def test_no_modules_import_each_other_when_imported():
     graph = _imports(at_import_only=True)
-    assert "aiops_platform.experiment" in graph["aiops_platform.cli.experiment"]  # the graph is read
+    assert "aiops_platform.cli._common" in graph["aiops_platform.cli.experiment"]  # the graph is read
     assert _cycles(graph) == []
 
 

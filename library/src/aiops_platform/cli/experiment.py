@@ -5,13 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from aiops_platform import experiment as experiment_file
-from aiops_platform import paths, project, release, report, scaleout, session, system_card
+from aiops_platform import paths
 from aiops_platform.cli._common import (
     EnvironmentOption,
     ExperimentFile,
@@ -23,11 +21,12 @@ from aiops_platform.cli._common import (
     read_json,
     refused,
 )
-from aiops_platform.data_validation import validate_experiment_data
-from aiops_platform.gate import GateReport
-from aiops_platform.gate import check as check_gate
-from aiops_platform.settings import get_settings
 from aiops_platform.terminal import line, markup, text
+
+if TYPE_CHECKING:  # each command imports what it uses: validate loads no engine, report or model
+    from aiops_platform import experiment as experiment_file
+    from aiops_platform import session
+    from aiops_platform.gate import GateReport
 
 app = typer.Typer(no_args_is_help=True, help="Run and validate experiment.yaml.")
 
@@ -43,6 +42,8 @@ BaselineOption = Annotated[
 
 
 def _print_gate(verdict: GateReport) -> None:
+    from aiops_platform import report
+
     if verdict.baseline_note:
         console.print(text(verdict.baseline_note, "yellow"), highlight=False, soft_wrap=True)
     for finding in verdict.failures:
@@ -62,6 +63,10 @@ def _print_gate(verdict: GateReport) -> None:
 def validate(file: ExperimentFile = paths.EXPERIMENT, env: EnvironmentOption = None) -> None:
     """Check the file against its schema, every path, every flow and evaluator entry, and the local
     datasets' lines (registered assets are checked where they are read: run, data validate)."""
+    from aiops_platform import experiment as experiment_file
+    from aiops_platform import session
+    from aiops_platform.data_validation import validate_experiment_data
+
     loaded = load(file, env)
     try:
         session.entry_problems(loaded, file)
@@ -81,6 +86,8 @@ def schema(
     check: Annotated[bool, typer.Option(help="Fail if OUTPUT differs from the schema")] = False,
 ) -> None:
     """Export the JSON Schema of experiment.yaml (for editors and CI)."""
+    from aiops_platform import experiment as experiment_file
+
     export_schema(experiment_file.json_schema(), output, check)
 
 
@@ -106,6 +113,10 @@ def run(
     ] = "",
 ) -> None:
     """Run every flow variant on every dataset, evaluate each run, save JSON, markdown and HTML."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from aiops_platform import session
+
     options = session.Options(
         engine=engine.value if engine else None, concurrency=concurrency, output=output, env=env, gate=gate,
         baseline=baseline, variants=variant, datasets=dataset, note=note,
@@ -141,6 +152,8 @@ def run(
 
 
 def _print_run(done: session.Session, loaded: experiment_file.Experiment) -> None:
+    from aiops_platform import release, report, system_card
+
     console.print(*report.metrics_tables(done.outcome, loaded.gate))
     if done.failed_lines:
         said = line("[yellow]{} lines failed; see lines.jsonl under {}[/]", done.failed_lines, done.directory)
@@ -162,6 +175,9 @@ def azureml_specs(
     output: Annotated[Path, typer.Option(help="Folder for the specs")] = paths.AZUREML_SPECS,
 ) -> None:
     """Write the Azure ML pipeline job (one step per variant x dataset) for this experiment."""
+    from aiops_platform import project, scaleout
+    from aiops_platform.settings import get_settings
+
     settings = get_settings()
     endpoint = (
         settings.azure_openai_endpoint or project.load(paths.root(file.parent)).model.azure_openai_endpoint
@@ -181,6 +197,8 @@ def gate_saved(
     baseline: BaselineOption = None,
 ) -> None:
     """Gate saved results against the experiment's thresholds (and a baseline) without re-running."""
+    from aiops_platform.gate import check as check_gate
+
     baseline_results = read_json(baseline) if baseline else None
     verdict = check_gate(read_json(results_file), load(file, env).gate, baseline_results)
     _print_gate(verdict)
