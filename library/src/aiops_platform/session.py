@@ -15,8 +15,9 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from aiops_platform import azure_ml, llm, paths, registry, release, report, system_card
+from aiops_platform import azure_ml, paths, registry
 from aiops_platform import experiment as experiment_file
 from aiops_platform import results as results_folder
 from aiops_platform.data_validation import validate_experiment_data
@@ -29,6 +30,9 @@ from aiops_platform.problems import Problem
 from aiops_platform.results import ExperimentResults
 from aiops_platform.runner import MappingError, failed_runs, run_experiment
 from aiops_platform.settings import get_settings
+
+if TYPE_CHECKING:  # a run's model client, report and records load in `prepare` and `run`: not for validate
+    from aiops_platform import release
 
 PROMPT_SUFFIXES = (".jinja2", ".prompty")
 OUTPUT_TOKENS_PER_CALL = 200  # the estimate's guess at an answer's length
@@ -135,6 +139,8 @@ def prepare(file: Path, options: Options) -> Prepared:
     problems: list[Problem] = validate_experiment_data(loaded, file.parent)
     if problems:
         raise Refused(f"{len(problems)} data problem(s) in the datasets to run; nothing ran", list(problems))
+    from aiops_platform import release
+
     try:
         agreed = release.agreed(paths.root(file.parent))  # read now: a broken file stops before the run
     except GovernanceError as error:
@@ -217,6 +223,8 @@ def within_budget(estimated: Estimate | None, max_cost: float | None) -> None:
 
 def run(prepared: Prepared, start_task: StartTask) -> Session:
     """Run the plan, then write results.json, summary.md, report.html, release.json and the card."""
+    from aiops_platform import llm, release, report, system_card
+
     options, loaded = prepared.options, prepared.loaded
     started_ns = time.time_ns()  # the run's spans are the ones from here on
     calls_before = llm.CALLS.snapshot()
@@ -245,6 +253,8 @@ def run(prepared: Prepared, start_task: StartTask) -> Session:
 
 def _release_record(prepared: Prepared, directory: Path) -> release.ReleaseRecord:
     """What produced these results, read back from the files, the data, the settings and results.json."""
+    from aiops_platform import release
+
     file, root = prepared.file, prepared.root
     results = _read_json(directory / "results.json")
     settings = get_settings()
