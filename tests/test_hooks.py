@@ -417,3 +417,33 @@ def test_a_placeholder_pin_without_a_platform_source_is_one_line_naming_the_fix(
         and "AIOPS_PLATFORM=<template checkout>/library" in line
     )
     assert "fatal:" not in out and not (tmp_path / "qcp-assistant/.venv").exists()
+
+
+def test_a_preset_s_placeholders_are_named_at_generation_with_the_file_that_holds_each(tmp_path: Path):
+    """`make new USECASE=cmc`: the preset's approvers stand in for a team's, and the defaults for its
+    Azure resources; the offline loop runs with them, so they are named now, not met at deployment."""
+    preset = str(TEMPLATE / "usecases/cmc.yaml")
+    args = ["--no-input", "--config-file", preset, "--output-dir", str(tmp_path), str(TEMPLATE)]
+    code, out = generate(*args, "register_on_generate=none")
+    assert code == 0, out
+    block = out[out.index("Placeholders:") :].split("\n\n")[0].splitlines()
+    assert block[2:] == [
+        "  azure_subscription_id  00000000-0000-0000-0000-000000000000  (aiops.yaml)",
+        "  azure_openai_endpoint  https://your-aoai-resource.openai.azure.com/  (aiops.yaml)",
+        "  approvers_test         your-org/cmc-genai-leads  (governance.yaml)",
+        "  approvers_prod         your-org/cmc-regulatory-affairs, your-org/cmc-genai-leads"
+        "  (governance.yaml)",
+        "  platform pin           your-org/aiops-genai-template  (pyproject.toml)",
+    ]
+    assert "make doctor" in block[0] + block[1]
+
+
+def test_real_answers_leave_only_the_local_folder_s_pin_to_name(bake, capfd):
+    bake(
+        azure_subscription_id="3f2b6c1e-8d4a-4c2b-9e7f-1a2b3c4d5e6f",
+        azure_openai_endpoint="https://aoai-qc.openai.azure.com/",
+        approvers_test="contoso/qc-leads",
+    )
+    out = capfd.readouterr().out
+    block = out[out.index("Placeholders:") :].split("\n\n")[0].splitlines()
+    assert block[2:] == ["  platform pin  your-org/aiops-genai-template  (pyproject.toml)"]
