@@ -124,6 +124,13 @@ def test_a_real_conflict_is_reported_and_loses_nothing(template_repo, registrati
 
     assert result.returncode != 0
     assert "Template update has 1 conflict" in result.stdout and "Conflict: .gitignore" in result.stdout
+    # cruft's and git's own words stay out of it: no "Good work! ... as clean as possible!" before a conflict
+    said = [line for line in result.stdout.splitlines() if not line.startswith(("make", f'"{LIBRARY_VENV}'))]
+    assert said[-1] == (
+        "Template update has 1 conflict: resolve them before you commit (make lint fails until then)."
+    )
+    assert "Good work" not in result.stdout + result.stderr
+    assert "clean as possible" not in result.stdout + result.stderr
     merged = (project / ".gitignore").read_text()
     assert "<<<<<<< ours\nout/\n=======\n*.log\n>>>>>>> theirs" in merged
     # experiment.yaml is the team's (pyproject.toml's [tool.cruft] skip): the template's edit stays out
