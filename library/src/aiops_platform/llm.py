@@ -33,13 +33,15 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
-import openai
 
 from aiops_platform import ci_api, offline_model, paths, tracing
 from aiops_platform.settings import Settings, get_settings
+
+if TYPE_CHECKING:  # openai (~1 s to import) loads with the first client: a flow imported to be checked
+    import openai  # (`experiment validate`) or a command that calls no model never pays for it
 
 AZURE_SCOPE = "https://cognitiveservices.azure.com/.default"
 PROVIDER_NAMES = {"azure_openai": "azure.ai.openai", "openai": "openai", "offline": "offline"}
@@ -63,6 +65,8 @@ def endpoint_named(settings: Settings) -> str:
 
 def describe_failure(settings: Settings, error: openai.APIError) -> str:
     """One line a developer can act on: which provider, what went wrong, which setting to check."""
+    import openai
+
     where = endpoint_named(settings)
     limits = f"timeout {settings.llm_timeout_seconds:g} s, {settings.llm_max_retries} retries"
     if isinstance(error, openai.AuthenticationError | openai.PermissionDeniedError):
@@ -96,6 +100,8 @@ def model_answer(settings: Settings, answer: str) -> Iterator[None]:
     """Around one model call and the reading of its answer (`answer`: what it should be): a refusal,
     or an answer no OpenAI-compatible endpoint gives (not JSON, nested beyond reason, no choices,
     counts that are no counts), is one ModelCallError line naming the endpoint, never a traceback."""
+    import openai
+
     try:
         yield
     except openai.APIError as error:
@@ -303,6 +309,8 @@ def _http_client(settings: Settings) -> httpx.Client | None:
 
 def build_client(settings: Settings) -> openai.OpenAI:
     """Explicit timeout and bounded retries; online, the process-wide rate limiter (see above)."""
+    import openai
+
     limits: dict[str, Any] = {
         "timeout": settings.llm_timeout_seconds,
         "max_retries": settings.llm_max_retries,
@@ -329,6 +337,8 @@ def build_client(settings: Settings) -> openai.OpenAI:
 
 
 def _azure_client(settings: Settings, limits: dict) -> openai.AzureOpenAI:
+    import openai
+
     if not settings.azure_openai_endpoint:
         raise ConfigError("AZURE_OPENAI_ENDPOINT is not set (LLM_PROVIDER=azure_openai needs it).")
     common = {

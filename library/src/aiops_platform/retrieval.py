@@ -17,14 +17,16 @@ import tempfile
 import threading
 from dataclasses import asdict, dataclass
 from pathlib import Path
-
-import bm25s
-import numpy as np
+from typing import TYPE_CHECKING
 
 from aiops_platform import embeddings, tracing
 from aiops_platform.jsonl import read_jsonl, write_jsonl
 from aiops_platform.paths import DOCS, INDEX
 from aiops_platform.settings import get_settings
+
+if TYPE_CHECKING:  # numpy and bm25s load with the first index built or read, not with the flow's module
+    import bm25s
+    import numpy as np
 
 CHUNK_WORDS = 80
 DOC_SUFFIXES = (".md", ".txt")
@@ -84,10 +86,14 @@ def fingerprint(docs: Path) -> str:
 
 
 def _tokens(texts: list[str]) -> bm25s.tokenization.Tokenized:
+    import bm25s
+
     return bm25s.tokenize(texts, stopwords="en", show_progress=False)
 
 
 def _unit(vectors: list[list[float]]) -> np.ndarray:
+    import numpy as np
+
     matrix = np.asarray(vectors, dtype=np.float32)
     return matrix / np.maximum(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-12)
 
@@ -110,6 +116,9 @@ def build(project: Path, prune: bool = True) -> dict[str, object]:
     Concurrent builders (Prompt Flow's workers) of the same key produce the same files: the first
     rename wins and the others discard theirs. `prune` removes the folders of other keys.
     """
+    import bm25s
+    import numpy as np
+
     docs, root = project / DOCS, project / INDEX
     retriever = embeddings.retriever(get_settings())
     chunks = chunk_documents(docs, CHUNK_WORDS)
@@ -151,6 +160,9 @@ def build(project: Path, prune: bool = True) -> dict[str, object]:
 
 class Index:
     def __init__(self, folder: Path) -> None:
+        import bm25s
+        import numpy as np
+
         self.manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
         self.chunks = [Chunk(**fields) for fields in read_jsonl(folder / "chunks.jsonl")]
         if self.manifest["retriever"] == "bm25":
@@ -159,6 +171,8 @@ class Index:
             self._vectors = np.load(folder / "vectors.npy")
 
     def search(self, question: str, top_k: int) -> list[Chunk]:
+        import numpy as np
+
         top_k = min(top_k, len(self.chunks))
         if self.manifest["retriever"] == "bm25":
             ids, scores = self._bm25.retrieve(_tokens([question]), k=top_k, show_progress=False)
