@@ -109,6 +109,14 @@ def test_cruft_check_fails_on_an_outdated_project(template_repo, registration_lo
     edit(template_repo / "{{cookiecutter.project_slug}}/.gitignore", "build/\n", "build/\n*.log\n")
     git(template_repo, "commit", "-qam", "template v2")
     assert subprocess.run([CRUFT, "check"], cwd=project, capture_output=True).returncode == 1
+    # make template-check names our command, not cruft's "Run `cruft update` to clean this mess up"
+    command = ["make", "--no-print-directory", "-C", str(project), "template-check", f"VENV={LIBRARY_VENV}"]
+    checked = subprocess.run(command, capture_output=True, text=True)
+    assert checked.returncode == 2 and checked.stdout == ""
+    assert checked.stderr.splitlines()[0] == (
+        "template-check: the template is ahead: make template-update merges it (commit your work first)"
+    )
+    assert "cruft update" not in checked.stderr
 
 
 def test_a_real_conflict_is_reported_and_loses_nothing(template_repo, registration_log, tmp_path):
