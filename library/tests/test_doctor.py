@@ -146,7 +146,7 @@ def test_a_gxp_use_case_without_prod_approvers_is_missing_them_and_no_deployment
     (real_project / "governance.yaml").write_text(yaml.safe_dump(agreed), encoding="utf-8")
     (found,) = doctor.diagnose(real_project)
     assert found.said == "prod approvers (governance.yaml): none, and the use case is GxP-relevant"
-    assert found.blocks == ("approvals", "deploy")
+    assert found.blocks == ("approvals",)  # and so test and prod deployments: they check them first
     with pytest.raises(
         approvals.ApprovalError, match=r"^prod: no approvers agreed in governance\.yaml, and the use"
     ):

@@ -55,11 +55,6 @@ def diagnose(root: Path) -> list[Finding]:
     return sorted(findings, key=lambda finding: not finding.blocks_offline)
 
 
-def blocking(action: str, root: Path) -> Finding | None:
-    """The first finding that blocks `action` (a key of BLOCKS), for a command to refuse by."""
-    return next((finding for finding in diagnose(root) if action in finding.blocks), None)
-
-
 def _environment(root: Path) -> list[Finding]:
     findings = []
     if not os.access(root / ".venv" / "bin" / "python", os.X_OK):
@@ -145,7 +140,7 @@ def _answers(root: Path) -> list[Finding]:
             findings.append(
                 Finding(
                     f"{environment} approvers (governance.yaml): none, and the use case is GxP-relevant",
-                    ("approvals", "deploy"),
+                    ("approvals",),
                     placeholders.change_answer(f"approvers_{environment}", "<org/team or login>"),
                 )
             )
