@@ -15,7 +15,7 @@ import os
 
 import typer
 
-from aiops_platform import paths, project, tracing
+from aiops_platform import paths
 from aiops_platform.cli import (  # one per line: fits any package name's length
     _common,
     cache,
@@ -33,9 +33,6 @@ from aiops_platform.cli import governance as governance_commands
 from aiops_platform.cli import release as release_commands
 from aiops_platform.cli import template as template_commands
 
-# Absolute, so Prompt Flow's worker processes and the server (which inherit it) trace to the same store.
-os.environ.setdefault(paths.TRACE_DIR_VARIABLE, str(paths.trace_dir()))
-
 app = typer.Typer(no_args_is_help=True, help="The AIOps platform's commands, run in a use-case project.")
 
 
@@ -45,6 +42,11 @@ def _start() -> None:
     # not a failure in every traced call (or, served, a 500 per request).
     # In a project, its answers (aiops.yaml) likewise: one line naming the field, before any command
     # reads them, never a traceback from the first one that does.
+    # Imported here, not with the app: `aiops --help` loads no schema and no OpenTelemetry.
+    from aiops_platform import project, tracing
+
+    # Absolute, so Prompt Flow's worker processes and the server (which inherit it) trace to the same store.
+    os.environ.setdefault(paths.TRACE_DIR_VARIABLE, str(paths.trace_dir()))
     try:
         tracing.check_configuration()
         if (paths.root() / project.FILE).is_file():
