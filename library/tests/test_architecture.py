@@ -122,6 +122,7 @@ COMMANDS = {
     "run": None,
     "serve": None,
     "smoke": None,
+    "doctor": None,
     "index": None,  # registered in every project: it tells a flow kind without documents so
     "deploy": {"aml", "rollback"},  # likewise for a deployment target without an online endpoint
 }

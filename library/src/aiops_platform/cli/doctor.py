@@ -24,12 +24,15 @@ def doctor() -> None:
     offline = [finding for finding in findings if finding.blocks_offline]
     beyond = len(findings) - len(offline)
     if offline:
-        console.print(f"[red]The offline loop is blocked[/] by {len(offline)} of these: fix them first.")
-    elif beyond:
         console.print(
-            f"[green]The offline loop is ready.[/] [yellow]{beyond} value(s) above still block Azure, CI "
-            "or online runs.[/]"
+            line("[red]The offline loop is blocked[/] by {} of these: fix them first.", len(offline))
         )
+    elif beyond:
+        said = (
+            "[green]The offline loop is ready.[/] [yellow]{} value(s) above still block Azure, CI or "
+            "online runs.[/]"
+        )
+        console.print(line(said, beyond))
     else:
         console.print("[green]Nothing is a placeholder or missing.[/]")
     raise typer.Exit(1 if offline else 0)
