@@ -149,6 +149,8 @@ def inside_project(path: Path, what: str, start: Path | None = None) -> Path:
     """`path` resolved when it lies in the project at `start` (default: the working directory), or
     in the project this package was installed from (its code is what runs); else OutsideProject."""
     here = root(start)
+    if Path(path).resolve().is_relative_to(here):
+        return Path(path).resolve()  # the usual case: no need to read every installed package's metadata
     installed = installed_project()
     if installed is not None and Path(path).resolve().is_relative_to(installed):
         return Path(path).resolve()
