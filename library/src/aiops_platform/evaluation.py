@@ -23,6 +23,9 @@ JUDGES: dict[str, Literal["context", "question", "ground_truth"] | None] = {
 # Production traffic has no ground truth: these are the judges online evaluation can run.
 ONLINE_JUDGES = tuple(name for name, against in JUDGES.items() if against != "ground_truth")
 SCORE_RANGE = (1, 5)  # every judge scores 1 (worst) to 5 (best)
+# Judges that score an abstention 5 when the ground truth abstains too, as their prompts ask: it
+# claims nothing (groundedness) and it is the right reply to the question (relevance).
+EXPECTED_ABSTENTION = ("groundedness", "relevance")
 # An answer that only says the context does not hold the answer, as the flows' "I don't know based
 # on the provided context.": it claims nothing, so nothing in it is ungrounded.
 ABSTENTION = re.compile(

@@ -19,7 +19,7 @@ from collections.abc import Callable
 
 import httpx
 
-from aiops_platform.evaluation import JUDGES, abstains
+from aiops_platform.evaluation import EXPECTED_ABSTENTION, JUDGES, abstains
 from aiops_platform.safety import SAFETY_JUDGES, refuses
 
 NO_ANSWER = "I don't know based on the provided context."
@@ -34,9 +34,6 @@ _WORD_LIMIT = re.compile(r"at most (\d+) words", re.IGNORECASE)
 _SECTION = re.compile(r"^(Question|Context|Answer|Ground truth):[ \t]*", re.MULTILINE)
 # what a judge compares the answer with (evaluation.JUDGES) -> that section of the judge's prompt
 _SECTION_OF = {"context": "Context", "question": "Question", "ground_truth": "Ground truth"}
-# Judges that score an abstention 5 when the ground truth abstains too, as their prompts ask: it
-# claims nothing (groundedness) and it is the right reply to the question (relevance).
-EXPECTED_ABSTENTION_JUDGES = ("groundedness", "relevance")
 _STOPWORDS = frozenset(
     [
         "a",
@@ -141,7 +138,7 @@ def judge(system: str, prompt: str) -> str:
     found = sections(prompt)
     answer_words = content_words(found.get("Answer", ""))
     reference = None if against is None else _SECTION_OF[against]  # None: the form only
-    if name in EXPECTED_ABSTENTION_JUDGES and all(
+    if name in EXPECTED_ABSTENTION and all(
         abstains(found.get(part, "")) for part in ("Answer", "Ground truth")
     ):
         return json.dumps({"score": 5, "reason": f"offline stand-in: {name}, an expected abstention"})
