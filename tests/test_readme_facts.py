@@ -239,15 +239,18 @@ def test_the_serve_help_and_readme_name_every_route_of_the_server(project):
 
 
 def test_the_template_readme_and_start_doc_give_the_same_next_step(cookies_session):
-    """Both say what to run first in a new project; it is one of the generated README's day-one commands."""
-    steps = {
-        doc: re.findall(r"Then, in the project: `([^`]+)`", (TEMPLATE / doc).read_text(encoding="utf-8"))
-        for doc in ("README.md", "docs/start.md")
-    }
+    """Both say what to run first in a new project; it is one of the generated README's day-one commands,
+    and the project's docs that docs/start.md sends a reader to exist."""
+    texts = {doc: (TEMPLATE / doc).read_text(encoding="utf-8") for doc in ("README.md", "docs/start.md")}
+    steps = {doc: re.findall(r"Then, in the project: `([^`]+)`", text) for doc, text in texts.items()}
     assert steps["README.md"] == steps["docs/start.md"] and len(steps["README.md"]) == 1
     step = steps["README.md"][0].split()
-    readme = bake(cookies_session).joinpath("README.md").read_text(encoding="utf-8")
-    assert step[0] == "make" and step[1] in day_one_commands(readme)
+    project = bake(cookies_session)
+    assert step[0] == "make" and step[1] in day_one_commands(
+        (project / "README.md").read_text(encoding="utf-8")
+    )
+    sent_to = re.findall(r"the project's `(docs/[\w-]+\.md)`", texts["docs/start.md"])
+    assert sent_to and [doc for doc in sent_to if not (project / doc).is_file()] == []
 
 
 def test_the_template_readme_counts_the_demos_datasets(cookies_session):
