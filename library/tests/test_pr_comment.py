@@ -223,9 +223,7 @@ def test_the_first_run_posts_one_comment_and_a_rerun_edits_that_one(forge: FakeF
     ours = forge.comments[7][1]
     assert ours["body"] == f"{MARKER}\n# Experiment `qa` (engine: inprocess)\n\n**Gate: passed**\n"
 
-    experiment_run(
-        "# Experiment `qa` (engine: inprocess)\n\n**Gate: FAILED (1)**\n", name="20250101-130000"
-    )
+    experiment_run("# Experiment `qa` (engine: inprocess)\n\n**Gate: FAILED (1)**\n", name="20250101-130000")
     os.utime("results/20250101-130000/summary.md", (2e9, 2e9))  # the newest run
     assert "updated the evaluation summary" in comment(env)
     assert [item["id"] for item in forge.comments[7]] == [theirs["id"], ours["id"]]
