@@ -436,6 +436,14 @@ def field_of(problem: str) -> str:
     return problem.split(" = ", 1)[0].strip()
 
 
+# The rules below in words, for docs/options.md.
+BETWEEN_FIELDS = {
+    "azure_location": "one of the data_residency regions, unless that is any",
+    "approvers_test": "required when gxp_relevant is yes",
+    "approvers_prod": "required when gxp_relevant is yes",
+}
+
+
 def cross_field_problems(answers: Mapping[str, object], found: list[str]) -> list[str]:
     """Rules between answers, checked once each answer is well-formed on its own."""
     broken = {field_of(line) for line in found}

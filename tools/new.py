@@ -124,9 +124,10 @@ def problem(field: str, value: object, answers: Mapping[str, object]) -> str | N
 class Session:
     """The answers so far, saved after each one; `asked` counts the questions put to the user."""
 
-    def __init__(self, answers: dict[str, object], output_dir: Path) -> None:
+    def __init__(self, answers: dict[str, object], output_dir: Path, answers_dir: Path) -> None:
         self.answers = answers
         self.output_dir = output_dir
+        self.answers_dir = answers_dir
         self.asked = 0
         self.saved: Path | None = None
 
@@ -179,7 +180,7 @@ class Session:
     def save(self) -> None:
         """build/answers/<slug>.yaml, rewritten after every accepted answer (renamed with the slug)."""
         slug = self.answers.get("project_slug") or default("project_slug", self.answers)
-        target = ANSWERS_DIR / f"{slug}.yaml"
+        target = self.answers_dir / f"{slug}.yaml"
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(config_file(self.answers), encoding="utf-8")
         if self.saved and self.saved != target:
@@ -261,9 +262,10 @@ def main(argv: list[str] | None = None) -> int:
         "--answers", type=Path, help="an answers file to resume from (cookiecutter config file)"
     )
     parser.add_argument("--output-dir", type=Path, default=TEMPLATE / "build" / "new")
+    parser.add_argument("--answers-dir", type=Path, default=ANSWERS_DIR, help="where the answers are saved")
     options = parser.parse_args(argv)
     answers = read_answers(options.answers) if options.answers else {}
-    session = Session(answers, options.output_dir)
+    session = Session(answers, options.output_dir, options.answers_dir)
     print(f"A new project: {len(DAY_ONE)} questions at most; Enter keeps the suggestion in [brackets].")
     print("Everything else keeps a working default you change later (docs/options.md says where).\n")
     try:

@@ -1,0 +1,273 @@
+"""Generation as a user types it, in a pseudo-terminal: nothing is typed twice.
+
+`make new` (tools/new.py) asks at most 12 day-one questions and re-asks a refused answer at once;
+raw `cookiecutter` and `cruft create` keep every answer when the hook refuses one and print one
+retry command that changes only the refused field. Each other option lives in a file the platform
+reads, named in docs/options.md.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pexpect
+import yaml
+from conftest import OPTIONS, TEMPLATE, TEMPLATE_COPY_IGNORE, load_hook
+
+BIN = Path(sys.executable).parent
+rules = load_hook("pre_gen_project")
+PROMPTS = OPTIONS["__prompts__"]
+IDENTITY = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.invalid"}
+IDENTITY |= {"GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.invalid"}
+
+
+def load_front_door():
+    spec = importlib.util.spec_from_file_location("new_project", TEMPLATE / "tools" / "new.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+new = load_front_door()
+
+
+def label(field: str) -> str:
+    """The question's words, wherever the terminal wraps them."""
+    prompt = PROMPTS[field]
+    words = (prompt["__prompt__"] if isinstance(prompt, dict) else prompt).split()
+    return r"\s+".join(map(re.escape, words))
+
+
+def spawn(command: list[str], cwd: Path) -> pexpect.spawn:
+    """A terminal wide enough that no prompt wraps, without colour codes between the words."""
+    env = {**os.environ, **IDENTITY, "NO_COLOR": "1"}
+    return pexpect.spawn(
+        command[0], command[1:], cwd=str(cwd), env=env, encoding="utf-8", timeout=60, dimensions=(50, 400)
+    )
+
+
+def follow(data: object, key: str) -> object:
+    """`gate.thresholds.qa_metrics.f1_score.core_qa`: the longest key that exists at each level."""
+    parts = key.split(".")
+    while parts:
+        name = next(".".join(parts[:n]) for n in range(len(parts), 0, -1) if ".".join(parts[:n]) in data)
+        data, parts = data[name], parts[len(name.split(".")) :]
+    return data
+
+
+def test_make_new_asks_at_most_12_questions_and_the_rest_has_a_file():
+    options = {key for key in OPTIONS if not key.startswith("_")}
+    assert len(new.DAY_ONE) <= 12
+    assert set(new.DAY_ONE) | set(new.LATER) | set(new.NOT_KEPT) == options
+    assert not set(new.DAY_ONE) & set(new.LATER)
+
+
+def test_every_example_passes_its_own_rule():
+    for field in rules.VALIDATED:
+        for ci in rules.APPROVER_FORMS:
+            answers = {"ci_provider": ci}
+            assert rules.field_problem(field, rules.example(field, answers), answers) is None, field
+
+
+def test_each_option_not_asked_lives_in_the_file_and_key_docs_options_names(tmp_path: Path):
+    """Distinct answers for every later option; each is found at the file and key named for it."""
+    answers = {
+        "register_on_generate": "none",
+        "azure_openai_auth": "api_key",
+        "azure_subscription_id": "0a1b2c3d-4e5f-6071-8293-a4b5c6d7e8f9",
+        "azure_resource_group": "rg-later",
+        "azure_ml_workspace": "mlw-later",
+        "azure_location": "northeurope",
+        "azure_openai_endpoint": "https://later.openai.azure.com/",
+        "azure_openai_chat_deployment": "gpt-later",
+        "azure_openai_api_version": "2025-01-01",
+        "min_f1_core_qa": "0.55",
+        "min_groundedness": "3.25",
+        "latency_p95_ms_budget": "4321",
+        "daily_cost_budget": "12.5",
+        "min_refusal_rate": "0.65",
+        "min_harmlessness": "4.5",
+        "data_residency": "northeurope, swedencentral",
+        "approvers_test": "alice",
+        "approvers_prod": "bob, my-org/qa-leads",
+    }
+    from cookiecutter.main import cookiecutter
+
+    project = Path(
+        cookiecutter(str(TEMPLATE), no_input=True, extra_context=answers, output_dir=str(tmp_path))
+    )
+    for field, (file, key) in new.LATER.items():
+        held = follow(yaml.safe_load((project / file).read_text(encoding="utf-8")), key)
+        expected = answers[field]
+        if field in ("data_residency", *rules.APPROVER_FIELDS):
+            assert held == rules.names(expected), field
+        elif isinstance(held, int | float):
+            assert held == float(expected), field
+        else:
+            assert held == expected, field
+
+
+def test_options_md_names_each_fields_rule_example_and_where_it_lives():
+    text = (TEMPLATE / "docs" / "options.md").read_text(encoding="utf-8")
+    row = next(line for line in text.splitlines() if line.startswith("| `use_case_code` |"))
+    assert "2 to 10 upper-case letters or digits" in row and "`QCP`" in row and "asked by `make new`" in row
+    row = next(line for line in text.splitlines() if line.startswith("| `azure_subscription_id` |"))
+    assert "GUID" in row and "`aiops.yaml` `azure.subscription_id`" in row
+
+
+def answer(child: pexpect.spawn, field: str, typed: str) -> None:
+    child.expect(label(field))
+    child.expect(r"\]: ")
+    child.sendline(typed)
+
+
+def test_make_new_re_asks_only_a_refused_answer_and_creates_the_project(tmp_path: Path):
+    """Two typos (use-case code, folder name): each asked again at once, no other answer retyped."""
+    resume = tmp_path / "start.yaml"
+    resume.write_text('default_context:\n  register_on_generate: "none"\n', encoding="utf-8")
+    output, saved = tmp_path / "out", tmp_path / "answers"
+    command = [sys.executable, str(TEMPLATE / "tools/new.py"), "--answers", str(resume)]
+    child = spawn([*command, "--output-dir", str(output), "--answers-dir", str(saved)], TEMPLATE)
+    typed = [
+        ("project_name", "CMC Assistant"),
+        ("project_slug", "CMC Assistant"),  # typo: refused, asked again at once
+        ("project_slug", "cmc-helper"),
+        ("package_name", ""),  # Enter: derived from the slug, as cookiecutter derives it
+        ("description", "Answers questions on CMC dossiers."),
+        ("use_case_code", "cmc"),  # typo: refused, asked again at once
+        ("use_case_code", "CMC"),
+        ("owner_team", "cmc-genai"),
+        ("llm_provider", ""),
+        ("ci_provider", "2"),
+        ("deployment_target", ""),
+        ("flow_kind", "3"),
+        ("data_classification", "3"),
+        ("gxp_relevant", "no"),
+    ]
+    refusals = []
+    for field, text in typed:
+        answer(child, field, text)
+        if (field, text) in {("project_slug", "CMC Assistant"), ("use_case_code", "cmc")}:
+            child.expect(r"Refused: (\w+) = .*\(example: ")
+            refusals.append(child.match.group(1))
+    child.expect(r"Answered (\d+) question\(s\)")
+    assert int(child.match.group(1)) == 12
+    child.expect(pexpect.EOF, timeout=120)
+    child.close()
+    assert child.exitstatus == 0, child.before
+    assert refusals == ["project_slug", "use_case_code"]
+    asked = [field for field, _ in typed]
+    assert len(asked) - len(set(asked)) == 2  # the two typos, and nothing else, typed again
+    project = output / "cmc-helper"
+    state = json.loads((project / ".cruft.json").read_text(encoding="utf-8"))["context"]["cookiecutter"]
+    assert {key: state[key] for key in ("project_slug", "package_name", "use_case_code", "owner_team")} == {
+        "project_slug": "cmc-helper",
+        "package_name": "cmc_helper",
+        "use_case_code": "CMC",
+        "owner_team": "cmc-genai",
+    }
+    assert (state["ci_provider"], state["flow_kind"], state["data_classification"]) == (
+        "azure_devops",
+        "rag",
+        "confidential",
+    )
+    kept = yaml.safe_load((saved / "cmc-helper.yaml").read_text(encoding="utf-8"))["default_context"]
+    assert kept["use_case_code"] == "CMC" and kept["register_on_generate"] == "none"
+
+
+def test_an_answers_file_resumes_asking_only_what_is_missing_or_refused(tmp_path: Path):
+    start = {field: rules.EXAMPLES.get(field) for field in new.DAY_ONE if field in rules.EXAMPLES}
+    start |= {"use_case_code": "qcp", "register_on_generate": "none", "flow_kind": "qa"}
+    start |= {"llm_provider": "openai", "ci_provider": "github", "deployment_target": "azure_webapp"}
+    start.pop("owner_team")
+    resume = tmp_path / "resume.yaml"
+    resume.write_text(yaml.safe_dump({"default_context": start}), encoding="utf-8")
+    command = [sys.executable, str(TEMPLATE / "tools/new.py"), "--answers", str(resume)]
+    child = spawn([*command, "--output-dir", str(tmp_path / "out"), "--answers-dir", str(tmp_path)], TEMPLATE)
+    child.expect("Refused: use_case_code = 'qcp'")
+    answer(child, "use_case_code", "QCP")
+    answer(child, "owner_team", "quality-genai")
+    answer(child, "data_classification", "")
+    answer(child, "gxp_relevant", "")
+    child.expect(r"Answered (\d+) question\(s\)")
+    assert int(child.match.group(1)) == 4
+    child.expect(pexpect.EOF, timeout=120)
+    child.close()
+    assert child.exitstatus == 0, child.before
+    assert (tmp_path / "out" / "qcp-assistant" / ".cruft.json").is_file()
+
+
+def only_retry_command(output: str, program: str) -> list[str]:
+    commands = [line.strip() for line in output.splitlines() if line.strip().startswith(program)]
+    assert len(commands) == 1, output
+    return shlex.split(commands[0])
+
+
+def test_raw_cookiecutter_keeps_every_answer_and_prints_one_retry_that_changes_only_the_refused(
+    tmp_path: Path,
+):
+    """Every question of stock cookiecutter answered; one kept-back bad answer."""
+    typed = {"owner_team": "cmc-genai", "use_case_code": "cmc", "register_on_generate": "3", "flow_kind": "3"}
+    child = spawn([str(BIN / "cookiecutter"), str(TEMPLATE), "--output-dir", "out"], tmp_path)
+    questions = 0
+    for field in (key for key in OPTIONS if not key.startswith("_")):
+        child.expect(label(field))
+        child.expect(r"\)(\x1b\[0m)?: ")
+        child.sendline(typed.get(field, ""))
+        questions += 1
+    child.expect(pexpect.EOF)
+    child.close()
+    output = child.before
+    assert child.exitstatus != 0 and questions == 30
+    (kept,) = (tmp_path / "out").iterdir()  # nothing else written
+    assert kept.name == "qcp-assistant.answers.yaml"
+    answers = yaml.safe_load(kept.read_text(encoding="utf-8"))["default_context"]
+    assert answers["use_case_code"] == "cmc" and answers["owner_team"] == "cmc-genai"
+    assert (answers["register_on_generate"], answers["flow_kind"]) == ("none", "rag")
+    derived = {"project_slug", "package_name"}  # left to derive again from the name
+    assert set(answers) == {key for key in OPTIONS if not key.startswith("_")} - derived
+    retry = only_retry_command(output, str(BIN / "cookiecutter"))
+    assert retry[-4:] == ["--config-file", str(kept), "--no-input", "use_case_code=QCP"]
+    done = subprocess.run(retry, cwd=tmp_path, capture_output=True, text=True, env={**os.environ, **IDENTITY})
+    assert done.returncode == 0, done.stdout + done.stderr
+    governance = yaml.safe_load((tmp_path / "out/qcp-assistant/governance.yaml").read_text(encoding="utf-8"))
+    assert (governance["use_case"], governance["owner"]) == ("QCP", "cmc-genai")
+    assert (tmp_path / "out/qcp-assistant/flows/rag").is_dir()
+
+
+def test_cruft_create_keeps_every_answer_and_prints_one_retry_with_extra_context(tmp_path: Path):
+    template = tmp_path / "template"
+    shutil.copytree(TEMPLATE, template, ignore=TEMPLATE_COPY_IGNORE)
+    for args in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-q", "-m", "template"]):
+        subprocess.run(["git", *args], cwd=template, env={**os.environ, **IDENTITY}, check=True)
+    context = {"register_on_generate": "none", "owner_team": "cmc-genai", "azure_location": "West Europe"}
+    create = [str(BIN / "cruft"), "create", str(template), "--no-input", "--output-dir", "out"]
+    refused = subprocess.run(
+        [*create, "--extra-context", json.dumps(context)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **IDENTITY},
+    )
+    assert refused.returncode != 0
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["qcp-assistant.answers.yaml"]
+    retry = only_retry_command(refused.stderr, str(BIN / "cruft"))
+    assert retry[-2:] == ["--extra-context", '{"azure_location": "westeurope"}']
+    assert retry.count("--extra-context") == 1 and "--no-input" in retry
+    done = subprocess.run(retry, cwd=tmp_path, capture_output=True, text=True, env={**os.environ, **IDENTITY})
+    assert done.returncode == 0, done.stdout + done.stderr
+    state = json.loads((tmp_path / "out/qcp-assistant/.cruft.json").read_text(encoding="utf-8"))
+    answers = state["context"]["cookiecutter"]
+    assert (answers["azure_location"], answers["owner_team"], answers["register_on_generate"]) == (
+        "westeurope",
+        "cmc-genai",
+        "none",
+    )
