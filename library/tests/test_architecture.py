@@ -5,18 +5,21 @@ The source-scanning tests guard the review's findings: `${...}` references, JSON
 root, the judge names, the mean over lines and the problem shape are each defined in one module.
 The import tests hold the layers: the command line (cli/) is a shell over the library that prints
 through terminal.py, nothing below it imports it, Prompt Flow stays behind its one seam, and no two
-modules import each other when they are imported.
+modules import each other when they are imported. A command loads only what it uses: `--help` and the
+validate commands load no model client, Prompt Flow, Azure SDK or numpy.
 """
 
 from __future__ import annotations
 
 import ast
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import typer
-from conftest import PROJECT_ROOT
+from conftest import PROJECT_ROOT, sample_project
 
 import aiops_platform
 from aiops_platform import evaluation, paths, project
@@ -282,3 +285,46 @@ def test_prompt_flow_stays_behind_its_seam():
     seam = {"aiops_platform.engines.promptflow", "aiops_platform.connections"}
     users = _importers("aiops_platform.promptflow_adapter")
     assert {module for module in users if not module.startswith("aiops_platform.benchmarks")} == seam
+
+
+# ---- what a command loads ---------------------------------------------------------------------
+
+# What the daily loop's quick commands must not pay for: each takes from 0.1 s to a second to import.
+HEAVY = {"openai", "promptflow", "azure", "opentelemetry", "numpy", "bm25s"}
+
+
+def _loaded_by(arguments: list[str], folder: Path) -> tuple[int, set[str]]:
+    """`aiops ARGUMENTS` in a fresh interpreter in `folder`: its exit status and the top-level
+    packages imported by then."""
+    code = (
+        "import sys\n"
+        "from aiops_platform.cli import app\n"
+        "try:\n    app(sys.argv[1:])\nexcept SystemExit as exit:\n    status = exit.code\n"
+        "print('LOADED', status, *sorted({name.split('.')[0] for name in sys.modules}), file=sys.stderr)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, *arguments], cwd=folder, capture_output=True, text=True, timeout=120
+    )
+    status, *loaded = done.stderr.splitlines()[-1].removeprefix("LOADED ").split()
+    return int(status), set(loaded)
+
+
+def test_help_loads_no_model_client_prompt_flow_azure_or_telemetry():
+    status, loaded = _loaded_by(["--help"], PROJECT_ROOT)
+    assert status == 0
+    assert {"typer", "aiops_platform"} <= loaded  # the list is read
+    assert loaded & (HEAVY | {"pydantic", "httpx", "jinja2"}) == set()
+
+
+@pytest.mark.parametrize(
+    ("arguments", "flow_kind"),
+    [(["data", "validate"], "qa"), (["experiment", "validate"], "qa"), (["experiment", "validate"], "rag")],
+    ids=["data-validate", "experiment-validate-qa", "experiment-validate-rag-imports-its-flows"],
+)
+def test_validating_loads_no_model_client_prompt_flow_azure_or_numpy(arguments: list[str], flow_kind: str):
+    """Validation imports every flow and evaluator entry to check it: the model client and the index
+    load with a flow's first call, not with its module (OpenTelemetry does: `traced` wraps the flow)."""
+    status, loaded = _loaded_by(arguments, sample_project(flow_kind))
+    assert status == 0
+    assert "pydantic" in loaded  # the schema was read
+    assert loaded & (HEAVY - {"opentelemetry"}) == set()
