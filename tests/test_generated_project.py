@@ -247,6 +247,9 @@ def test_deploy_without_an_azure_login_ends_in_one_line_naming_az_login(
     login = ("AZURE_CLIENT_", "AZURE_TENANT_", "AZURE_FEDERATED_", "IDENTITY_", "MSI_")
     env = {name: value for name, value in os.environ.items() if not name.startswith(login)}
     env["AZURE_CONFIG_DIR"] = str(tmp_path)  # no `az login` profile, even where az is installed
+    # Real-looking values: the default answers are placeholders, which deploy refuses before any login.
+    env["AZURE_SUBSCRIPTION_ID"] = "99999999-1111-2222-3333-444444444444"
+    env["AZURE_OPENAI_ENDPOINT"] = "https://contoso-aoai.openai.azure.com/"
     env.pop("MAKELEVEL", None)  # under `make test`, make's own error line would read `make[1]: ***`
     for pipeline_marker in ("CI", "TF_BUILD", "DEPLOY_ENVIRONMENT"):  # a developer's shell, not a pipeline
         env.pop(pipeline_marker, None)
