@@ -369,7 +369,7 @@ def print_next_steps(project_dir: Path, context: dict[str, object]) -> None:
     """The real path, quoted for a shell, wherever the project was generated; with approvers agreed,
     the step an admin owes before the first deployment (each deployment checks it was done)."""
     installed = (project_dir / ".venv" / "bin" / "python").exists()
-    targets = "experiment" if installed else "install experiment"
+    targets = "gate" if installed else "install gate"  # the template README's next step
     print(f"\nGenerated {project_dir.name}. Next:\n  cd {shlex.quote(str(project_dir))}\n  make {targets}\n")
     if any(str(context.get(name, "")).strip() for name in ("approvers_test", "approvers_prod")):
         print("Before the first deployment, a repository or project admin runs `make approvals`:")

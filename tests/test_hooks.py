@@ -141,8 +141,10 @@ def test_a_plain_run_installs_the_commit_checks_so_a_key_never_reaches_a_commit(
 
 @pytest.mark.project
 def test_the_next_hint_names_the_real_path(plain_run):
+    """The same step the template README and docs/start.md give (`Then, in the project: ...`)."""
     project, out = plain_run
-    assert f"cd {shlex.quote(str(project))}\n  make experiment" in out
+    readme_step = re.search(r"Then, in the project: `([^`]+)`", (TEMPLATE / "README.md").read_text()).group(1)
+    assert f"cd {shlex.quote(str(project))}\n  {readme_step}\n" in out
 
 
 @pytest.mark.project
@@ -342,7 +344,7 @@ def test_a_failed_install_leaves_no_half_environment_and_says_make_install(tmp_p
     assert "limit 20 s ... failed after" in out and "the last lines of .aiops/logs/install.log:" in out
     assert "127.0.0.1:9" in out  # the log's tail names the cause
     assert not (project / ".venv").exists()
-    assert "make install experiment" in out and "Re-run with: make install && make register" in out
+    assert "make install gate" in out and "Re-run with: make install && make register" in out
     assert git(project, "rev-list", "--count", "HEAD").strip() == "1"
 
 
