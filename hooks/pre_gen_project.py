@@ -24,6 +24,8 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from urllib.parse import urlparse
 
+import yaml  # cookiecutter's own dependency: it reads config files with yaml.safe_load
+
 # Jinja appears in this one literal: every answer, as JSON (`tojson` escapes quotes, so no answer
 # can end the string), types kept: a boolean or null a YAML config file gave (`owner_team: no`) is
 # refused by a rule below instead of crashing this hook. It is the post-generation hook's tag, and
@@ -523,15 +525,35 @@ def derived_unchanged(answers: Mapping[str, object]) -> set[str]:
     return unchanged
 
 
+class _QuotedStrings(yaml.SafeDumper):
+    """Every string double-quoted: YAML's escapes carry any character back exactly (a refused answer
+    with DEL or NEL too, which a plain or single-quoted scalar, or a JSON string, loses or breaks)."""
+
+
+_QuotedStrings.add_representer(
+    str, lambda dumper, value: dumper.represent_scalar("tag:yaml.org,2002:str", value, style='"')
+)
+
+
+def config_file_text(comment: str, answers: Mapping[str, object]) -> str:
+    """A cookiecutter config file holding these answers, which its yaml.safe_load reads back as given."""
+    body = yaml.dump(
+        {"default_context": dict(answers)},
+        Dumper=_QuotedStrings,
+        allow_unicode=True,
+        sort_keys=False,
+        width=float("inf"),
+    )
+    return f"# {comment}\n{body}"
+
+
 def keep_answers(answers: Mapping[str, object], project_dir: Path) -> Path:
     """Every answer given, as a cookiecutter config file, in the output folder (else a temp folder)."""
     derived = derived_unchanged(answers)
-    lines = ["# The answers given when generation refused some; retry as printed.", "default_context:"]
-    lines += [
-        f"  {field}: {json.dumps(value, ensure_ascii=False)}"  # JSON scalars are YAML scalars
-        for field, value in answers.items()
-        if not field.startswith("_") and field not in derived
-    ]
+    given = {
+        field: value for field, value in answers.items() if not field.startswith("_") and field not in derived
+    }
+    text = config_file_text("The answers given when generation refused some; retry as printed.", given)
     slug = answers.get("project_slug")
     name = (slug if field_problem("project_slug", slug, answers) is None else "project") + ANSWERS_FILE_SUFFIX
     output_dir = project_dir.parent
@@ -540,7 +562,7 @@ def keep_answers(answers: Mapping[str, object], project_dir: Path) -> Path:
     for folder in (output_dir, None):
         try:
             kept = (folder or Path(tempfile.mkdtemp(prefix="aiops-answers-"))) / name
-            kept.write_text("\n".join(lines) + "\n", encoding="utf-8")
+            kept.write_text(text, encoding="utf-8")
             return kept.resolve()
         except OSError:
             continue

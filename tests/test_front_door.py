@@ -21,6 +21,7 @@ from pathlib import Path
 import pexpect
 import yaml
 from conftest import OPTIONS, TEMPLATE, TEMPLATE_COPY_IGNORE, load_hook
+from cookiecutter.config import get_config
 
 BIN = Path(sys.executable).parent
 rules = load_hook("pre_gen_project")
@@ -121,6 +122,31 @@ def test_options_md_names_each_fields_rule_example_and_where_it_lives():
     assert "2 to 10 upper-case letters or digits" in row and "`QCP`" in row and "asked by `make new`" in row
     row = next(line for line in text.splitlines() if line.startswith("| `azure_subscription_id` |"))
     assert "GUID" in row and "`aiops.yaml` `azure.subscription_id`" in row
+
+
+# Typed, pasted or passed on a command line: each must come back from the answers file as given.
+HOSTILE_ANSWERS = {
+    "project_name": "Qualité \"QA\" 'x' #1: yes",
+    "description": "a\u2028b\u0085c\x7fd\te\nf",  # line and paragraph separators, NEL, DEL, tab
+    "owner_team": "\udc85 from a command line's stray byte",
+    "use_case_code": "0x10",
+    "azure_location": "~",
+    "azure_resource_group": "null",
+    "min_f1_core_qa": "1e3",
+    "data_residency": " leading space",
+    "approvers_test": "-" + "x" * 5000,
+    "gxp_relevant": True,
+    "approvers_prod": "",
+}
+
+
+def test_an_answers_file_reads_back_exactly_as_cookiecutter_loads_its_config_file(tmp_path: Path):
+    """The hook's kept answers and make new's saved ones are written by a YAML serializer."""
+    kept = rules.keep_answers(HOSTILE_ANSWERS, tmp_path / "out" / "project")
+    saved = tmp_path / "saved.yaml"
+    saved.write_text(new.config_file(HOSTILE_ANSWERS), encoding="utf-8")
+    for written in (kept, saved):
+        assert get_config(str(written))["default_context"] == HOSTILE_ANSWERS, written.read_text()
 
 
 def answer(child: pexpect.spawn, field: str, typed: str) -> None:

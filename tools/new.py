@@ -189,12 +189,8 @@ class Session:
 
 
 def config_file(answers: Mapping[str, object]) -> str:
-    lines = [
-        "# Answers from `make new`; resume or repeat with: make new ANSWERS=<this file>",
-        "default_context:",
-    ]
-    lines += [f"  {field}: {json.dumps(value, ensure_ascii=False)}" for field, value in answers.items()]
-    return "\n".join(lines) + "\n"
+    comment = "Answers from `make new`; resume or repeat with: make new ANSWERS=<this file>"
+    return RULES.config_file_text(comment, answers)
 
 
 def read_answers(file: Path) -> dict[str, object]:
