@@ -224,6 +224,14 @@ def test_the_pr_overlays_line_limits_are_experiment_pr_yamls(project):
     }
 
 
+def test_make_help_lines_up_every_description(project):
+    """Long target names (experiment-validate) do not push their descriptions out of line."""
+    listed = subprocess.run(["make", "-s", "help"], cwd=project, capture_output=True, text=True, check=True)
+    lines = [line for line in listed.stdout.splitlines() if line.strip()]
+    starts = {len(line) - len(line.split(None, 1)[1]) for line in lines}
+    assert len(lines) > 20 and len(starts) == 1, listed.stdout
+
+
 def test_the_serve_help_and_readme_name_every_route_of_the_server(project):
     server = (LIBRARY / "src/aiops_platform/server.py").read_text(encoding="utf-8")
     routes = [
