@@ -547,6 +547,17 @@ def config_file_text(comment: str, answers: Mapping[str, object]) -> str:
     return f"# {comment}\n{body}"
 
 
+def output_folder(answers: Mapping[str, object], project_dir: Path) -> Path | None:
+    """Where the project was to go: cookiecutter says so; cruft's is the project folder's parent, up
+    one more per '/' in the slug; unknown when '..' (or a leading '/') put the project elsewhere."""
+    if isinstance(answers.get("_output_dir"), str):
+        return Path(str(answers["_output_dir"]))
+    parts = str(answers.get("project_slug")).split("/")
+    if {"..", ".", ""} & set(parts):
+        return None
+    return project_dir.parents[len(parts) - 1]
+
+
 def keep_answers(answers: Mapping[str, object], project_dir: Path) -> Path:
     """Every answer given, as a cookiecutter config file, in the output folder (else a temp folder)."""
     derived = derived_unchanged(answers)
@@ -556,10 +567,7 @@ def keep_answers(answers: Mapping[str, object], project_dir: Path) -> Path:
     text = config_file_text("The answers given when generation refused some; retry as printed.", given)
     slug = answers.get("project_slug")
     name = (slug if field_problem("project_slug", slug, answers) is None else "project") + ANSWERS_FILE_SUFFIX
-    output_dir = project_dir.parent
-    for _ in str(slug).split("/")[1:]:  # a slug with '/' made nested folders
-        output_dir = output_dir.parent
-    for folder in (output_dir, None):
+    for folder in (output_folder(answers, project_dir), None):
         try:
             kept = (folder or Path(tempfile.mkdtemp(prefix="aiops-answers-"))) / name
             kept.write_text(text, encoding="utf-8")
@@ -573,8 +581,9 @@ def invoking_command(answers: Mapping[str, object]) -> tuple[str, list[str], lis
     """The tool (cookiecutter or cruft), how it was started and its arguments, from the command line
     of the process that runs this hook; cookiecutter's Python API falls back to its plain CLI form."""
     try:
-        argv = Path(f"/proc/{os.getppid()}/cmdline").read_bytes().decode().split("\0")[:-1]
-    except (OSError, UnicodeDecodeError):
+        cmdline = Path(f"/proc/{os.getppid()}/cmdline").read_bytes()
+        argv = [os.fsdecode(arg) for arg in cmdline.split(b"\0")[:-1]]  # a stray byte stays one argument
+    except OSError:
         argv = []
     for index, word in enumerate(argv):
         tool = Path(word).name

@@ -297,3 +297,24 @@ def test_cruft_create_keeps_every_answer_and_prints_one_retry_with_extra_context
         "cmc-genai",
         "none",
     )
+
+
+def test_a_stray_byte_on_the_command_line_keeps_the_retry_s_program_and_output_folder(tmp_path: Path):
+    """A non-UTF-8 answer used to hide the whole command line: the retry lost --output-dir."""
+    program = str(BIN / "cookiecutter")
+    command = [program, str(TEMPLATE), "--no-input", "--output-dir", "out", "register_on_generate=none"]
+    refused = subprocess.run([*command, b"description=x\x85y"], cwd=tmp_path, capture_output=True, text=True)
+    assert refused.returncode != 0
+    retry = only_retry_command(refused.stderr, program)
+    assert retry[:4] == [program, str(TEMPLATE), "--output-dir", "out"]
+    assert retry[-1] == f"description={rules.EXAMPLES['description']}"
+
+
+def test_answers_are_kept_in_the_output_folder_or_a_temporary_one_never_above_it(tmp_path: Path):
+    """cruft gives no output folder: the project folder's parent, unless the slug climbed out of it."""
+    project = tmp_path / "out" / "team" / "project"
+    assert rules.output_folder({"project_slug": "team/project"}, project) == tmp_path / "out"
+    assert rules.output_folder({"project_slug": "../escaped"}, tmp_path / "escaped") is None
+    assert rules.output_folder({"project_slug": "/abs"}, Path("/abs")) is None
+    cookiecutter_said = {"project_slug": "../escaped", "_output_dir": str(tmp_path / "out")}
+    assert rules.output_folder(cookiecutter_said, tmp_path / "escaped") == tmp_path / "out"

@@ -12,6 +12,7 @@ from cookiecutter.main import cookiecutter
 UNSUPPORTED = {
     "slug-with-dotdot": ("project_slug", "my..project", "must not contain '..'"),
     "slug-with-slash": ("project_slug", "team/project", "must not contain '..', '/'"),
+    "slug-leaving-the-output-folder": ("project_slug", "../escaped", "must not contain '..', '/'"),
     "slug-upper-case": ("project_slug", "QCP-Assistant", "lowercase letters, digits and single hyphens"),
     "slug-too-short": ("project_slug", "ab", "must be 3 to 50 characters long"),
     "package-keyword": ("package_name", "class", "is a Python keyword"),
