@@ -19,6 +19,7 @@ import sys
 from pathlib import Path
 
 import pexpect
+import pytest
 import yaml
 from conftest import OPTIONS, TEMPLATE, TEMPLATE_COPY_IGNORE, load_hook
 from cookiecutter.config import get_config
@@ -318,3 +319,29 @@ def test_answers_are_kept_in_the_output_folder_or_a_temporary_one_never_above_it
     assert rules.output_folder({"project_slug": "/abs"}, Path("/abs")) is None
     cookiecutter_said = {"project_slug": "../escaped", "_output_dir": str(tmp_path / "out")}
     assert rules.output_folder(cookiecutter_said, tmp_path / "escaped") == tmp_path / "out"
+
+
+NOT_ANSWERS_FILES = {
+    "not-yaml": ("default_context: [broken", "not YAML at line 1"),
+    "a-list": ("- project_name: x\n", "not an answers file"),
+    "context-a-list": ("default_context:\n  - x\n", "not an answers file"),
+    "no-context": ("{}\n", "not an answers file"),
+    "not-utf-8": (b"default_context:\n  project_name: \xff\n", "cannot be read"),
+}
+
+
+@pytest.mark.parametrize(("content", "said"), NOT_ANSWERS_FILES.values(), ids=NOT_ANSWERS_FILES.keys())
+def test_make_new_refuses_a_file_that_is_not_an_answers_file_in_one_line(
+    tmp_path: Path, capsys, content, said
+):
+    file = tmp_path / "answers.yaml"
+    file.write_bytes(content if isinstance(content, bytes) else content.encode())
+    assert new.main(["--answers", str(file), "--answers-dir", str(tmp_path / "saved")]) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith(f"make new: {file}: {said}")
+    assert not (tmp_path / "saved").exists()
+
+
+def test_make_new_names_an_answers_file_that_does_not_exist(tmp_path: Path, capsys):
+    assert new.main(["--answers", str(tmp_path / "missing.yaml")]) == 2
+    assert capsys.readouterr().err.startswith(f"make new: {tmp_path / 'missing.yaml'}: cannot be read")

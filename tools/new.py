@@ -194,7 +194,18 @@ def config_file(answers: Mapping[str, object]) -> str:
 
 
 def read_answers(file: Path) -> dict[str, object]:
-    context = (yaml.safe_load(file.read_text(encoding="utf-8")) or {}).get("default_context") or {}
+    """A cookiecutter config file's default_context; ValueError in one line when it is not one."""
+    try:
+        loaded = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
+    except (OSError, UnicodeDecodeError) as error:
+        raise ValueError(f"{file}: cannot be read ({error})") from None
+    except yaml.YAMLError as error:
+        where = getattr(error, "problem_mark", None)
+        line = f" at line {where.line + 1}" if where else ""
+        raise ValueError(f"{file}: not YAML{line} ({getattr(error, 'problem', None) or error})") from None
+    if not isinstance(loaded, dict) or not isinstance(loaded.get("default_context", "missing") or {}, dict):
+        raise ValueError(f"{file}: not an answers file ('default_context:', then 'field: value' lines)")
+    context = loaded["default_context"] or {}
     known = {
         field: value for field, value in context.items() if field in OPTIONS and not field.startswith("_")
     }
@@ -260,7 +271,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output-dir", type=Path, default=TEMPLATE / "build" / "new")
     parser.add_argument("--answers-dir", type=Path, default=ANSWERS_DIR, help="where the answers are saved")
     options = parser.parse_args(argv)
-    answers = read_answers(options.answers) if options.answers else {}
+    try:
+        answers = read_answers(options.answers) if options.answers else {}
+    except ValueError as error:
+        print(f"make new: {error}", file=sys.stderr)
+        return 2
     session = Session(answers, options.output_dir, options.answers_dir)
     print(f"A new project: {len(DAY_ONE)} questions at most; Enter keeps the suggestion in [brackets].")
     print("Everything else keeps a working default you change later (docs/options.md says where).\n")
