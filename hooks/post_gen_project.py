@@ -174,6 +174,25 @@ def has_dependencies(python: Path, project_dir: Path, package: str) -> bool:
         return False
 
 
+def has_placeholder_pin(project_dir: Path) -> bool:
+    return PLACEHOLDER in (project_dir / "pyproject.toml").read_text(encoding="utf-8")
+
+
+def platform_source(project_dir: Path, context: dict[str, object]) -> str:
+    """AIOPS_PLATFORM; else, for a placeholder pin, the library/ of the local template folder the project
+    came from (as `make demo` installs it); else ''. A relative template path is the invoking shell's."""
+    chosen = os.environ.get(PLATFORM_VARIABLE, "").strip()
+    if chosen or not has_placeholder_pin(project_dir):
+        return chosen
+    invoked_in = Path(os.environ.get("PWD") or os.getcwd())
+    for given in (context.get("_repo_dir"), context.get("_template")):
+        folder = invoked_in / str(given or "")
+        marks = ("cookiecutter.json", "library/pyproject.toml")
+        if given and all((folder / mark).is_file() for mark in marks):
+            return str((folder / "library").resolve())
+    return ""
+
+
 def create_environment(project_dir: Path, package: str) -> Path:
     """The project's .venv, made as `make install` makes it: one progress line on the terminal, the
     tools' output (some 170 package lines) in .aiops/logs/install.log, its last lines on failure."""
@@ -183,14 +202,15 @@ def create_environment(project_dir: Path, package: str) -> Path:
         return Path(override)
     if venv_python.exists() and has_dependencies(venv_python, project_dir, package):
         return venv_python
-    if not os.environ.get(PLATFORM_VARIABLE, "").strip() and PLACEHOLDER in (
-        project_dir / "pyproject.toml"
-    ).read_text(encoding="utf-8"):
+    platform = platform_source(project_dir, answers())
+    if not platform and has_placeholder_pin(project_dir):
         raise StepFailed(
-            "pyproject.toml pins the platform to a placeholder URL (generated from a local template folder);"
-            f" set {PLATFORM_VARIABLE}=<template checkout>/library or pin the template's git URL"
-            " (docs/platform.md)"
+            "pyproject.toml pins the platform to a placeholder URL, as for any project generated from a"
+            f" local template folder; set {PLATFORM_VARIABLE}=<template checkout>/library (docs/platform.md)"
         )
+    if platform and not os.environ.get(PLATFORM_VARIABLE, "").strip():
+        print(f"The platform pin is a placeholder (local template folder): installing {platform};")
+        print(f"later installs: make install {PLATFORM_VARIABLE}={shlex.quote(platform)} (docs/platform.md)")
     python = base_python()
     if python is None:
         raise StepFailed("no Python {}.{} found on PATH".format(*PYTHON_SERIES))
@@ -203,7 +223,6 @@ def create_environment(project_dir: Path, package: str) -> Path:
     extras = ".[dev,promptflow]"  # what `make install` installs by default
     install = [*uv, "pip", "install", "--python", str(venv_python), "-e", extras, UV_PIN]
     # As `make install AIOPS_PLATFORM=<folder, wheel or URL>`: that source instead of the pin.
-    platform = os.environ.get(PLATFORM_VARIABLE, "").strip()
     override = project_dir / ".venv" / "aiops-platform-override.txt"
     if platform:
         install += ["--override", str(override)]
@@ -254,7 +273,8 @@ def register(project_dir: Path, target: str, package: str, workspace: str) -> No
         result = run(command, project_dir, "register")
     except (OSError, StepFailed) as error:
         print(f"Skipped: registering data assets and connections ({error}).")
-        print(f"Re-run with: make install && {rerun}")
+        source = f" {PLATFORM_VARIABLE}=<template checkout>/library" * has_placeholder_pin(project_dir)
+        print(f"Re-run with: make install{source} && {rerun}")
         return
     if result.returncode != 0:
         print("Skipped: registering data assets and connections failed:")

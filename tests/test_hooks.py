@@ -408,17 +408,38 @@ def test_the_hooks_read_the_answers_through_the_one_tag_every_earlier_extension_
 
 
 def test_a_placeholder_pin_without_a_platform_source_is_one_line_naming_the_fix(tmp_path: Path):
-    """Generated from a local folder, the pin names no real URL: the hook says how to install instead of
-    handing git's failure for a placeholder host (and it never writes the library's path anywhere)."""
+    """Generated from a local folder with no library/ beside it, the pin names no real URL: the hook says
+    how to install instead of handing git's failure for a placeholder host."""
+    template = tmp_path / "template"
+    shutil.copytree(TEMPLATE, template, ignore=shutil.ignore_patterns("library", ".git", ".venv", "build"))
     env = {"AIOPS_PLATFORM": ""}
-    code, out = generate("--no-input", "--output-dir", str(tmp_path), str(TEMPLATE), env=env)
+    code, out = generate("--no-input", "--output-dir", str(tmp_path), str(template), env=env)
     assert code == 0, out
     (line,) = [line for line in out.splitlines() if line.startswith("Skipped: registering")]
     assert (
         "pins the platform to a placeholder URL" in line
         and "AIOPS_PLATFORM=<template checkout>/library" in line
     )
+    assert "Re-run with: make install AIOPS_PLATFORM=<template checkout>/library && make register" in out
     assert "fatal:" not in out and not (tmp_path / "qcp-assistant/.venv").exists()
+
+
+@pytest.mark.parametrize("given", ["_repo_dir", "_template"])
+def test_a_placeholder_pin_installs_the_local_template_s_own_library(tmp_path: Path, monkeypatch, given):
+    """`cookiecutter .` in a template checkout: its library/ is the platform to install (as `make demo`
+    installs it), found from the path as typed, relative to the shell it was typed in."""
+    hook = load_hook("post_gen_project")
+    project = tmp_path / "out/qcp-assistant"
+    project.mkdir(parents=True)
+    (project / "pyproject.toml").write_text(
+        f'dependencies = ["x @ git+https://github.com/{hook.PLACEHOLDER}"]'
+    )
+    monkeypatch.delenv("AIOPS_PLATFORM", raising=False)
+    monkeypatch.setenv("PWD", str(TEMPLATE.parent))
+    assert hook.platform_source(project, {given: TEMPLATE.name}) == str(TEMPLATE / "library")
+    assert hook.platform_source(project, {given: str(tmp_path)}) == ""  # not a template checkout
+    (project / "pyproject.toml").write_text('dependencies = ["x @ git+https://github.com/org/t.git"]')
+    assert hook.platform_source(project, {given: TEMPLATE.name}) == ""  # a real pin is installed as pinned
 
 
 def test_a_preset_s_placeholders_are_named_at_generation_with_the_file_that_holds_each(tmp_path: Path):
