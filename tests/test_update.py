@@ -131,18 +131,21 @@ def test_a_real_conflict_is_reported_and_loses_nothing(template_repo, registrati
     result = update(project)
 
     assert result.returncode != 0
-    assert "Template update has 1 conflict" in result.stdout and "Conflict: .gitignore" in result.stdout
-    # cruft's and git's own words stay out of it: no "Good work! ... as clean as possible!" before a conflict
+    assert "Conflict: .gitignore" in result.stdout
+    # the outcome first, in our words: no "Good work! ... as clean as possible!" from cruft before it
     said = [line for line in result.stdout.splitlines() if not line.startswith(("make", f'"{LIBRARY_VENV}'))]
-    assert said[-1] == (
-        "Template update has 1 conflict: resolve them before you commit (make lint fails until then)."
+    assert said[0] == (
+        "Template update stopped on 1 conflict: resolve it before you commit (make lint fails until then)."
     )
     assert "Good work" not in result.stdout + result.stderr
     assert "clean as possible" not in result.stdout + result.stderr
     merged = (project / ".gitignore").read_text()
     assert "<<<<<<< ours\nout/\n=======\n*.log\n>>>>>>> theirs" in merged
-    # experiment.yaml is the team's (pyproject.toml's [tool.cruft] skip): the template's edit stays out
+    # experiment.yaml is the team's (pyproject.toml's [tool.cruft] skip): the template's edit stays out,
+    # named, with the diff to adopt it by hand
     assert "concurrency: 4" in (project / "experiment.yaml").read_text()
+    assert "keeps as its own ([tool.cruft] skip in pyproject.toml): experiment.yaml." in result.stdout
+    assert "+concurrency: 12" in (project / ".aiops/template-update-skipped.diff").read_text()
 
 
 def test_the_secrets_scan_skips_the_template_commit_in_cruft_json(template_repo, registration_log, tmp_path):

@@ -121,6 +121,15 @@ def test_the_body_lists_entries_files_and_conflicts():
     assert "### ✅ No conflicts" in _update().body
 
 
+def test_the_body_names_the_skipped_files_the_template_changed_with_the_change():
+    update = _update()
+    update.skipped = {"prompts/answer.jinja2": "--- a/prompts/answer.jinja2\n+++ b/prompts/answer.jinja2\n"}
+    body = template_update.body(update)
+    assert "### Not merged: 1 file this project keeps as its own" in body
+    assert "- `prompts/answer.jinja2`" in body and "````diff\n--- a/prompts/answer.jinja2\n" in body
+    assert "Not merged" not in _update().body
+
+
 GITHUB_PULLS = re.compile(r"/repos/(?P<owner>[^/]+)/(?P<repo>[^/]+)/pulls")
 GITHUB_PULL = re.compile(rf"{GITHUB_PULLS.pattern}/(?P<number>\d+)")
 GITHUB_STATUSES = re.compile(r"/repos/[^/]+/[^/]+/statuses/[0-9a-f]{40}")
@@ -470,11 +479,63 @@ def test_a_template_change_to_a_file_the_project_renamed_or_deleted_fails_the_up
         assert (project / f"{name}.rej").is_file()
     assert "+Then check /health." in (project / "docs/runbook.md.rej").read_text(encoding="utf-8")
     assert "+VALUE = 2" in (project / "src/tiny/core.py.rej").read_text(encoding="utf-8")
-    assert "[tool.cruft] skip" in result.output and "3 conflicts" in result.output
+    assert "[tool.cruft] skip" in result.output
+    assert result.output.startswith("Template update stopped on 3 conflicts: resolve them before you commit")
     assert (project / "README.md").read_text(encoding="utf-8") == "# tiny\n\nMore.\n", "the rest arrives"
     assert (project / "src/tiny_core/core.py").read_text(encoding="utf-8") == "VALUE = 1\n"
     state = json.loads((project / ".cruft.json").read_text(encoding="utf-8"))
     assert state["commit"] == _git(tiny["template"], "rev-parse", "HEAD").strip()
+
+
+def test_one_conflict_is_the_first_line_of_the_report_in_the_singular(
+    tiny: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+):
+    """The outcome comes first: a count of changed files before it reads like success."""
+    project = tiny["project"]
+    (project / "src/tiny/core.py").write_text("VALUE = 3\n", encoding="utf-8")
+    _git(project, "commit", "-qam", "team: value 3")
+    _template_v2(tiny)
+    monkeypatch.chdir(project)
+
+    result = CliRunner().invoke(app, ["template", "update"])
+
+    assert result.exit_code == 1, result.output
+    first, second = result.output.splitlines()[:2]
+    assert first == (
+        "Template update stopped on 1 conflict: resolve it before you commit (make lint fails until then)."
+    )
+    assert "changed, not committed" in second
+    assert "Conflict: src/tiny/core.py (line 1): conflict markers" in result.output
+
+
+def test_a_template_change_to_a_file_the_project_skips_is_named_with_the_diff_to_adopt_it(
+    tiny: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+):
+    """cruft leaves the skipped files out without a word; the report names the ones the template
+    changed and where its change is, and the file itself stays the team's."""
+    project = tiny["project"]
+    (project / "pyproject.toml").write_text('[tool.cruft]\nskip = ["docs"]\n', encoding="utf-8")
+    _git(project, "add", "pyproject.toml")
+    _git(project, "commit", "-qm", "team: the docs are ours")
+    _template_v2(tiny)
+    monkeypatch.chdir(project)
+
+    result = CliRunner().invoke(app, ["template", "update"])
+
+    assert result.exit_code == 0, result.output
+    diff = template_update.SKIPPED_DIFF
+    assert (
+        "Not merged: the template changed 1 file this project keeps as its own ([tool.cruft] skip in "
+        "pyproject.toml): docs/runbook.md." in result.output
+    )
+    assert (
+        f"The template's change: {diff}; adopt what you want by hand (git apply {diff} takes" in result.output
+    )
+    assert (project / "docs/runbook.md").read_text(encoding="utf-8") == "# Runbook\n\nRestart the server.\n"
+    assert "+Then check /health." in (project / diff).read_text(encoding="utf-8")
+    _git(project, "apply", str(diff))
+    assert "Then check /health." in (project / "docs/runbook.md").read_text(encoding="utf-8")
+    assert (project / "README.md").read_text(encoding="utf-8") == "# tiny\n\nMore.\n", "the rest is merged"
 
 
 def test_the_update_pull_request_shows_a_lost_change_as_a_conflict_and_no_secret(

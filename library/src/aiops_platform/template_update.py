@@ -57,6 +57,7 @@ from aiops_platform.changelog import new_entries, release, sections  # noqa: F40
 
 BRANCH = "template-update"
 BODY_FILE = paths.STATE / "template-update.md"
+SKIPPED_DIFF = paths.STATE / "template-update-skipped.diff"  # the template's changes to skipped files
 CRUFT_FILE = ".cruft.json"
 CHANGELOG = "CHANGELOG.md"
 STATUS_CONTEXT = "template-update"  # the commit status (GitHub) / pull-request status (Azure DevOps)
@@ -121,6 +122,7 @@ class Update:
     base_commit: str = ""  # what the branch starts from
     commit: str | None = None  # the branch's commit
     body: str = ""
+    skipped: dict[str, str] = field(default_factory=dict)  # files the project skips -> the template's diff
 
     @property
     def title(self) -> str:
@@ -348,6 +350,7 @@ def prepare(project: Path, base: str | None = None, env: Mapping[str, str] | Non
     update.base, update.base_commit = base, start
     update.body = ci_api.hide_tokens(body(update), env)
     _write_body(project, update.body)
+    _write_skipped(project, update)
     message = ci_api.hide_tokens(f"{update.title}\n\n{_commit_summary(update)}", env)
     git(project, *_identity(project), "commit", "-q", "--no-verify", "--allow-empty", "-m", message)
     update.commit = git(project, "rev-parse", "HEAD").strip()
@@ -363,7 +366,7 @@ def _update(project: Path, state: dict[str, Any], start: str, *, stage: bool) ->
     """Merge the template into the working tree and find what needs a hand. `stage`: every change
     staged for the commit (on the branch); else left as the merge leaves it (in place)."""
     untracked, old = _untracked(project), state["commit"]
-    new, missing = merge(project, state)
+    new, missing, skipped = merge(project, state)
     unmerged = git(project, "diff", "--name-only", "--diff-filter=U").split()
     made = sorted(_untracked(project) - untracked)  # new template files, .rej files; never yours
     if stage:
@@ -378,7 +381,7 @@ def _update(project: Path, state: dict[str, Any], start: str, *, stage: bool) ->
     found = find_conflicts(project, [*unmerged, *(name for _, name in changed if name not in kept_apart)])
     conflicts = sorted([*missing, *found], key=lambda conflict: conflict.path)
     update = Update("conflicts" if conflicts else "updated", state["template"], old, new)
-    update.changed, update.conflicts = changed, conflicts
+    update.changed, update.conflicts, update.skipped = changed, conflicts, skipped
     with TemplateHistory(state["template"]) as history:
         old_log, new_log = history.show(update.old, CHANGELOG), history.show(new, CHANGELOG)
         update.old_release, update.new_release = release(old_log), release(new_log)
@@ -387,7 +390,7 @@ def _update(project: Path, state: dict[str, Any], start: str, *, stage: bool) ->
     return update
 
 
-def merge(project: Path, state: dict[str, Any]) -> tuple[str, list[Conflict]]:
+def merge(project: Path, state: dict[str, Any]) -> tuple[str, list[Conflict], dict[str, str]]:
     """`cruft update`'s own steps (cruft 2.16, pinned; its functions, in this process): clone the
     template, render this project's commit and the newest with the project's answers, apply the
     difference with `git apply -3` (else `--reject`), record the new commit in `state` and .cruft.json.
@@ -395,7 +398,9 @@ def merge(project: Path, state: dict[str, Any]) -> tuple[str, list[Conflict]]:
     One step more than cruft: cruft takes the files this project no longer has out of both renders
     (so that the patch applies), which drops the template's changes to them without a word. Here
     each such change is written to `<file>.rej` first and returned as a conflict, so the update
-    fails until someone has looked. Returns the new commit and those conflicts."""
+    fails until someone has looked. And one more: the template's changes to the files this project
+    skips (`[tool.cruft] skip`), which cruft leaves out without a word, are returned as diffs, so the
+    team hears of them. Returns the new commit, those conflicts and those diffs."""
     try:
         from cookiecutter.exceptions import CookiecutterException
         from cruft._commands import utils
@@ -416,6 +421,8 @@ def merge(project: Path, state: dict[str, Any]) -> tuple[str, list[Conflict]]:
     ):
         scratch = Path(scratch_folder)
         old_render, new_render = scratch / "current_template", scratch / "new_template"
+        skip = utils.generate._get_skip_paths(copy.deepcopy(state), project / "pyproject.toml")
+        unskipped = copy.deepcopy(state) | {"skip": []}  # whole renders: skipped files compared below
         try:
             with utils.cookiecutter.get_cookiecutter_repo(
                 state["template"], scratch / "repo", state.get("checkout")
@@ -425,13 +432,16 @@ def merge(project: Path, state: dict[str, Any]) -> tuple[str, list[Conflict]]:
                     context = utils.generate.cookiecutter_template(
                         output_dir=render,
                         repo=repo,
-                        cruft_state=copy.deepcopy(state),  # cruft extends its `skip` list in place
-                        project_dir=project,
+                        cruft_state=copy.deepcopy(unskipped),  # cruft extends its `skip` list in place
+                        project_dir=scratch,  # where cruft reads pyproject.toml's skip list: none there
                         checkout=commit,
                     )
         except (CruftError, GitError, CookiecutterException, TemplateError, OSError, ValueError) as error:
             reason = (str(error) or said.getvalue().strip() or type(error).__name__).splitlines()[-1]
             raise UpdateError(f"the template could not be rendered: {reason}") from error
+        skipped = _skipped_changes(old_render, new_render, skip)
+        for render in (old_render, new_render):
+            utils.generate._remove_paths(render, skip)
         gone = {
             path.relative_to(old_render)
             for path in old_render.rglob("*")
@@ -450,7 +460,39 @@ def merge(project: Path, state: dict[str, Any]) -> tuple[str, list[Conflict]]:
             _apply_patch(patch, project, True)
     state.update(commit=new, context=context)
     (project / CRUFT_FILE).write_text(utils.cruft.json_dumps(state), encoding="utf-8")
-    return new, missing
+    return new, missing, skipped
+
+
+def _skipped_changes(old_render: Path, new_render: Path, skip: set[Path | str]) -> dict[str, str]:
+    """The template's changes to the files this project skips (a path, or a glob as cruft takes it):
+    each file's unified diff, old render to new."""
+    names = set()
+    for render in (old_render, new_render):
+        for entry in skip:
+            for path in [render / entry] if isinstance(entry, Path) else render.glob(entry):
+                files = path.rglob("*") if path.is_dir() else [path]
+                names |= {file.relative_to(render).as_posix() for file in files if file.is_file()}
+    changes = {}
+    for name in sorted(names):
+        old, new = (
+            (render / name).read_bytes() if (render / name).is_file() else b""
+            for render in (old_render, new_render)
+        )
+        if old != new:
+            changes[name] = _unified(name, old, new)
+    return changes
+
+
+def _unified(name: str, old: bytes, new: bytes) -> str:
+    """`name`'s change from `old` to `new` as a unified diff (git apply takes it)."""
+    try:
+        before, after = old.decode("utf-8").splitlines(True), new.decode("utf-8").splitlines(True)
+    except UnicodeDecodeError:
+        return f"Binary file {name} differs: take it from the template at the new commit\n"
+    return "".join(
+        line if line.endswith("\n") else line + "\n\\ No newline at end of file\n"
+        for line in difflib.unified_diff(before, after, f"a/{name}", f"b/{name}")
+    )
 
 
 def _lost(old_render: Path, new_render: Path, gone: set[Path]) -> list[str]:
@@ -482,15 +524,7 @@ def _changed_then_removed(project: Path, old_render: Path, new_render: Path) -> 
 def _set_aside(project: Path, name: str, old_render: Path, new_render: Path) -> Conflict:
     """The template's change to `name` as `<name>.rej` in the project, with a line saying what it is."""
     old = (old_render / name).read_bytes() if (old_render / name).is_file() else b""
-    new = (new_render / name).read_bytes()
-    try:
-        before, after = old.decode("utf-8").splitlines(True), new.decode("utf-8").splitlines(True)
-        hunks = "".join(
-            line if line.endswith("\n") else line + "\n\\ No newline at end of file\n"
-            for line in difflib.unified_diff(before, after, f"a/{name}", f"b/{name}")
-        )
-    except UnicodeDecodeError:
-        hunks = f"Binary file {name} differs: take it from the template at the new commit\n"
+    hunks = _unified(name, old, (new_render / name).read_bytes())
     rejected = f"{name}.rej"
     path = project / rejected
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -507,6 +541,28 @@ def _remove(root: Path, names: set[Path]) -> None:
             shutil.rmtree(path)
         elif path.exists():
             path.unlink()
+
+
+def _write_skipped(project: Path, update: Update) -> None:
+    """The template's changes to the files this project skips, as one diff to read (or git apply)."""
+    path = project / SKIPPED_DIFF
+    if not update.skipped:
+        path.unlink(missing_ok=True)  # none from an older update left behind
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(update.skipped.values()), encoding="utf-8")
+
+
+def _skipped_lines(update: Update) -> list[str]:
+    """The terminal's block on the skipped files the template changed: which, and how to adopt them."""
+    if not update.skipped:
+        return []
+    return [
+        f"Not merged: the template changed {_count(len(update.skipped), 'file')} this project keeps as its "
+        f"own ([tool.cruft] skip in pyproject.toml): {', '.join(update.skipped)}.",
+        f"The template's change: {SKIPPED_DIFF}; adopt what you want by hand "
+        f"(git apply {SKIPPED_DIFF} takes all of it).",
+    ]
 
 
 def _write_body(project: Path, text: str) -> None:
@@ -563,6 +619,24 @@ def body(update: Update) -> str:
         out += ["The template's CHANGELOG.md has no new entry between these commits.", ""]
     out += [f"### Files changed ({len(update.changed)})", ""]
     out += [f"- {_STATUS.get(status, status)} `{name}`" for status, name in update.changed] + [""]
+    if update.skipped:
+        out += [
+            f"### Not merged: {_count(len(update.skipped), 'file')} this project keeps as its own",
+            "",
+            "The template changed these files, which `[tool.cruft] skip` (pyproject.toml) leaves to this "
+            "project; adopt what you want of the change by hand:",
+            "",
+            *(f"- `{name}`" for name in update.skipped),
+            "",
+            "<details><summary>The template's change</summary>",
+            "",
+            "````diff",
+            "".join(update.skipped.values()).rstrip("\n"),
+            "````",
+            "",
+            "</details>",
+            "",
+        ]
     out += [
         "---",
         f"Made by `make template-update-pr` (cruft update). While the template is ahead, the next run "
@@ -795,9 +869,17 @@ def run(
             say(f"Up to date: the template's newest commit is {update.new[:7]}, the one this project is on.")
             return 0
         commit = (update.commit or "")[:7]
-        say(f"{update.title}: {len(update.changed)} files changed on branch {BRANCH} ({commit}).")
+        if update.conflicts:
+            say(
+                f"Template update stopped on {_count(len(update.conflicts), 'conflict')}: {_resolve(update)} "
+                f"on branch {BRANCH} (the pull request's checks fail until then)."
+            )
+        changed = _count(len(update.changed), "file")
+        say(f"{update.title}: {changed} changed on branch {BRANCH} ({commit}).")
         for conflict in update.conflicts:
             say(f"Conflict: {conflict}")
+        for line in _skipped_lines(update):
+            say(line)
         say(f"Pull-request description: {BODY_FILE}")
         pushed = push(project, update) if push_branch or open_pr else None
         if pushed == "kept":
@@ -818,11 +900,7 @@ def run(
     except UpdateError as error:
         say(f"Template update failed: {ci_api.hide_tokens(str(error), os.environ if env is None else env)}")
         return 2
-    if update.conflicts:
-        conflicts = _count(len(update.conflicts), "conflict")
-        say(f"{conflicts} to resolve on {BRANCH}: the pull request's checks fail until then.")
-        return 1
-    return 0
+    return 1 if update.conflicts else 0
 
 
 def update_in_place(project: Path, say: Any = print) -> int:
@@ -835,19 +913,27 @@ def update_in_place(project: Path, say: Any = print) -> int:
             return 0
         start = git(project, "rev-parse", "HEAD").strip()
         update = _update(project, state, start, stage=False)
+        _write_skipped(project, update)
     except UpdateError as error:
         say(f"Template update failed: {ci_api.hide_tokens(str(error), os.environ)}")
         return 2
+    if update.conflicts:
+        say(
+            f"Template update stopped on {_count(len(update.conflicts), 'conflict')}: {_resolve(update)} "
+            "before you commit (make lint fails until then)."
+        )
     say(f"{update.title}: {_count(len(update.changed), 'file')} changed, not committed (git status).")
     for heading, entries in update.entries:
         say(f"Template CHANGELOG, {heading}: " + " ".join(" ".join(entry.split()) for entry in entries))
     for conflict in update.conflicts:
         say(f"Conflict: {conflict}")
-    if update.conflicts:
-        conflicts = _count(len(update.conflicts), "conflict")
-        say(f"Template update has {conflicts}: resolve them before you commit (make lint fails until then).")
-        return 1
-    return 0
+    for line in _skipped_lines(update):
+        say(line)
+    return 1 if update.conflicts else 0
+
+
+def _resolve(update: Update) -> str:
+    return "resolve it" if len(update.conflicts) == 1 else "resolve them"
 
 
 def _print(line: str) -> None:
