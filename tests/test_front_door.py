@@ -345,3 +345,27 @@ def test_make_new_refuses_a_file_that_is_not_an_answers_file_in_one_line(
 def test_make_new_names_an_answers_file_that_does_not_exist(tmp_path: Path, capsys):
     assert new.main(["--answers", str(tmp_path / "missing.yaml")]) == 2
     assert capsys.readouterr().err.startswith(f"make new: {tmp_path / 'missing.yaml'}: cannot be read")
+
+
+def test_a_slug_from_an_answers_file_never_steers_where_the_answers_are_saved(tmp_path: Path):
+    """Not yet checked, `../../x` or `/x` from a file would save outside the answers folder."""
+    for slug in ("../../escaped", "/escaped", "team/escaped"):
+        session = new.Session({"project_name": "Atk Two", "project_slug": slug}, tmp_path, tmp_path / "saved")
+        session.save()
+        assert session.saved == tmp_path / "saved" / "atk-two.yaml"
+    assert [path.name for path in tmp_path.rglob("*.yaml")] == ["atk-two.yaml"]
+
+
+def test_stopping_a_resumed_run_before_any_new_answer_names_the_file_to_resume_with(
+    tmp_path: Path, capsys, monkeypatch
+):
+    resume = tmp_path / "my answers.yaml"
+    resume.write_text('default_context:\n  project_name: "Atk Two"\n', encoding="utf-8")
+
+    def stop(prompt: str) -> str:
+        raise EOFError
+
+    monkeypatch.setattr("builtins.input", stop)
+    assert new.main(["--answers", str(resume), "--answers-dir", str(tmp_path / "saved")]) == 130
+    (hint,) = [line for line in capsys.readouterr().out.splitlines() if line.startswith("Stopped")]
+    assert shlex.split(hint.split("resume with: ")[1]) == ["make", "new", f"ANSWERS={resume}"]

@@ -17,6 +17,7 @@ import argparse
 import importlib.util
 import json
 import os
+import shlex
 import subprocess
 import sys
 from collections.abc import Mapping
@@ -179,7 +180,11 @@ class Session:
 
     def save(self) -> None:
         """build/answers/<slug>.yaml, rewritten after every accepted answer (renamed with the slug)."""
-        slug = self.answers.get("project_slug") or default("project_slug", self.answers)
+        slug = self.answers.get("project_slug")
+        for fallback in (default("project_slug", self.answers), "project"):
+            if problem("project_slug", slug, self.answers) is None:
+                break
+            slug = fallback  # one from a file not yet checked (`../x`, `/etc/x`) names no path
         target = self.answers_dir / f"{slug}.yaml"
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(config_file(self.answers), encoding="utf-8")
@@ -282,7 +287,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         interview(session)
     except (KeyboardInterrupt, EOFError):
-        kept = f"; resume with: make new ANSWERS={session.saved}" if session.saved else ""
+        resume = session.saved or options.answers
+        kept = f"; resume with: make new {shlex.quote(f'ANSWERS={resume}')}" if resume else ""
         print(f"\nStopped{kept}")
         return 130
     print(f"\nAnswered {session.asked} question(s); answers saved in {session.saved}.")
