@@ -85,6 +85,15 @@ def test_the_pr_overlay_allows_no_newly_failing_line_on_the_qa_datasets(project:
     assert overlay["gate"]["max_new_failures"] == {"core_qa": 0, "hard_qa": 0}
 
 
+def test_without_a_baseline_the_gate_says_regressions_and_new_failures_were_not_checked(
+    main_run: tuple[int, str, Path],
+):
+    code, output, folder = main_run
+    assert code == 0, output
+    said = "No baseline given: regressions and lines newly failing were not checked"
+    assert said in output and said in _summary(folder)
+
+
 def test_an_unchanged_project_passes_against_its_own_baseline(project: Path, main_run: tuple[int, str, Path]):
     code, output, _ = main_run
     assert code == 0, output

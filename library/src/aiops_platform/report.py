@@ -153,6 +153,12 @@ def cost_text(results: ExperimentResults) -> str:
     return f"Cost: estimated at {', '.join(sorted(priced))} prices (offline run: nothing was charged)"
 
 
+NO_BASELINE = (
+    "No baseline given: regressions and lines newly failing were not checked "
+    "(make gate BASELINE=path/results.json, e.g. main's, checks them)."
+)
+
+
 def gate_lines(gate: GateReport) -> list[str]:
     """Beyond the findings: each line that newly fails, and whether significance could be tested."""
     lines = []
@@ -161,6 +167,8 @@ def gate_lines(gate: GateReport) -> list[str]:
         lines += [f"- {failure}" for failure in gate.new_failures]
     elif gate.compared:
         lines.append("No line that passed its thresholds on the baseline fails now.")
+    elif not gate.baseline_note:  # no baseline at all (a refused one says why in its own line)
+        lines.append(NO_BASELINE)
     if gate.significance_note:
         lines.append(gate.significance_note)
     return lines
