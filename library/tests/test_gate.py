@@ -1,6 +1,7 @@
 """The gate fails on every metric, dataset and variant below its threshold, and on regressions."""
 
 import json
+import re
 from pathlib import Path
 
 import yaml
@@ -131,6 +132,18 @@ def test_run_with_gate_exits_1_naming_the_failure(tiny_experiment: Path, tmp_pat
     assert "Gate failed" in result.output
     (folder,) = out.iterdir()
     assert json.loads((folder / "results.json").read_text(encoding="utf-8"))["gate"]["passed"] is False
+
+
+def test_run_without_gate_says_its_findings_are_not_enforced(tiny_experiment: Path, tmp_path: Path):
+    """make experiment exits 0 whatever the gate finds: its verdict cannot be read as make gate's."""
+    _with_gate(tiny_experiment, {"thresholds": {"qa_metrics.f1_score": 0.99}})
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["experiment", "run", "-f", str(tiny_experiment), "--output", str(out)])
+    assert result.exit_code == 0, result.output
+    assert re.search(
+        r"Gate \(not enforced by make experiment\): \d+ findings?; make gate fails on them", result.output
+    )
+    assert "Gate failed" not in result.output and "finding(s)" not in result.output
 
 
 def test_run_with_a_reachable_gate_passes(tiny_experiment: Path, tmp_path: Path):
