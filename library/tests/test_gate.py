@@ -1,6 +1,7 @@
 """The gate fails on every metric, dataset and variant below its threshold, and on regressions."""
 
 import json
+import math
 import re
 from pathlib import Path
 
@@ -9,7 +10,7 @@ from typer.testing import CliRunner
 
 from aiops_platform.cli import app
 from aiops_platform.experiment import GateConfig
-from aiops_platform.gate import MIN_PAIRED_LINES, check
+from aiops_platform.gate import MIN_PAIRED_LINES, check, newly_failing
 
 runner = CliRunner()
 
@@ -227,6 +228,28 @@ def test_more_new_failures_than_max_new_failures_fail_the_gate_in_one_line_namin
     ]
     allowed = GateConfig(thresholds=thresholds, max_new_failures={"core": 2})
     assert check(_lines(TWO_BROKEN), allowed, _lines(TEN_LINES)).passed
+
+
+def test_a_line_that_errors_now_or_scores_nan_after_passing_on_the_baseline_is_newly_failing():
+    gate = GateConfig(thresholds={"qa_metrics.f1_score": 0.6}, max_new_failures={"core": 0})
+    nine = {line: score for line, score in TEN_LINES.items() if line != "core-04"}
+    now = _lines(nine | {"core-05": math.nan})
+    now["evaluations"][0]["failed_lines"] = ["core-04"]
+    report = check(now, gate, _lines(TEN_LINES))
+    assert [str(failure) for failure in report.new_failures] == [
+        "core line core-04 (qa/v1): qa_metrics.f1_score errored (was 0.900, threshold 0.600)",
+        "core line core-05 (qa/v1): qa_metrics.f1_score nan (was 0.900, threshold 0.600)",
+    ]
+    assert not report.passed
+    assert check(_lines(nine), gate, _lines(TEN_LINES)).new_failures == []  # not run now: not compared
+
+
+def test_a_damaged_baseline_s_line_scores_are_not_compared_and_do_not_crash_the_gate():
+    gate = GateConfig(thresholds={"qa_metrics.f1_score": 0.6})
+    for damaged in ({"core-01": "0.9", "core-02": None, "core-03": math.nan, "core-04": True}, [0.9]):
+        baseline = _results(core={"f1_score": 0.9})
+        baseline["evaluations"][0]["line_metrics"] = {"f1_score": damaged}
+        assert newly_failing(_lines(TWO_BROKEN), baseline, gate) == []
 
 
 def test_without_a_baseline_or_per_line_scores_nothing_is_newly_failing_and_the_summary_says_why():

@@ -173,20 +173,45 @@ def check(results: dict[str, Any], gate: GateConfig, baseline: dict[str, Any] | 
 
 
 def newly_failing(results: dict[str, Any], baseline: dict[str, Any], gate: GateConfig) -> list[NewFailure]:
-    """Lines scored in both runs that met a metric's threshold on the baseline and miss it now."""
-    before = {record_key(e): e.get("line_metrics") or {} for e in baseline["evaluations"]}
+    """Lines that met a metric's threshold on the baseline and miss it now: scored below it (or NaN),
+    or errored (listed in `failed_lines`, no score at all). A line not run now is not compared."""
+    now = {record_key(e): e for e in results["evaluations"]}
     found: dict[tuple[str, str, str, str], list[str]] = {}
-    for evaluation in results["evaluations"]:
-        evaluator, flow, variant, dataset = key = record_key(evaluation)
-        for metric, scores in (evaluation.get("line_metrics") or {}).items():
+    for old in baseline["evaluations"]:
+        evaluator, flow, variant, dataset = key = record_key(old)
+        if key not in now:
+            continue
+        scores = _line_scores(now[key])
+        errored = {str(line) for line in now[key].get("failed_lines") or ()}
+        for metric, before in _line_scores(old).items():
             minimum = threshold_for(gate, evaluator, metric, dataset)
-            old = before.get(key, {}).get(metric, {})
-            for line, score in scores.items() if minimum is not None else ():
-                was = old.get(line)
-                if was is not None and was >= minimum > score:
-                    said = f"{evaluator}.{metric} {score:.3f} (was {was:.3f}, threshold {minimum:.3f})"
-                    found.setdefault((flow, variant, dataset, line), []).append(said)
+            if minimum is None:
+                continue
+            for line, was in before.items():
+                was, score = _number(was), _number(scores.get(metric, {}).get(line))
+                if was is None or not was >= minimum:
+                    continue
+                if score is not None and not score >= minimum:
+                    said = f"{evaluator}.{metric} {score:.3f}"
+                elif score is None and line in errored:
+                    said = f"{evaluator}.{metric} errored"
+                else:
+                    continue
+                said += f" (was {was:.3f}, threshold {minimum:.3f})"
+                found.setdefault((flow, variant, dataset, line), []).append(said)
     return [NewFailure(*where, tuple(metrics)) for where, metrics in found.items()]
+
+
+def _line_scores(evaluation: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """metric -> line -> score as saved; a results.json edited by hand or damaged gives no lines."""
+    metrics = evaluation.get("line_metrics")
+    if not isinstance(metrics, dict):
+        return {}
+    return {metric: lines for metric, lines in metrics.items() if isinstance(lines, dict)}
+
+
+def _number(value: object) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
 def beyond_allowance(new_failures: list[NewFailure], allowed: dict[str, int]) -> list[Finding]:

@@ -92,6 +92,7 @@ class ExperimentResults:
                     dataset=record.dataset,
                 )
                 | {"metrics": record.result.metrics, "line_metrics": self.line_metrics(record)}
+                | {"failed_lines": self.failed_lines(record)}
                 | {"skipped": record.skipped or None}
                 for record in self.evaluations
             ],
@@ -103,15 +104,26 @@ class ExperimentResults:
         """evaluator -> why it left metrics out, for every evaluator that did."""
         return {record.evaluator: record.skipped for record in self.evaluations if record.skipped}
 
+    def line_id(self, record: EvaluationRecord, index: int) -> str:
+        rows = self.rows.get(record.dataset, [])
+        row = rows[index] if index < len(rows) and isinstance(rows[index], dict) else {}
+        return str(row.get("id", index))
+
+    def failed_lines(self, record: EvaluationRecord) -> list[str]:
+        """The lines that errored (no score): a line that passed on the baseline and errors now fails."""
+        return [
+            self.line_id(record, index)
+            for index, output in enumerate(record.result.outputs)
+            if not isinstance(output, dict)
+        ]
+
     def line_metrics(self, record: EvaluationRecord) -> dict[str, dict[str, float]]:
         """metric -> line id -> score: what a later run is compared with, line by line (gate.py)."""
-        rows = self.rows.get(record.dataset, [])
         scores: dict[str, dict[str, float]] = {}
         for index, output in enumerate(record.result.outputs):
             if not isinstance(output, dict):
-                continue  # a failed line has no score
-            row = rows[index] if index < len(rows) and isinstance(rows[index], dict) else {}
-            line_id = str(row.get("id", index))
+                continue  # a failed line has no score: failed_lines
+            line_id = self.line_id(record, index)
             for metric, value in output.items():
                 if isinstance(value, int | float) and not isinstance(value, bool):
                     scores.setdefault(metric, {})[line_id] = float(value)
