@@ -301,3 +301,45 @@ def test_bad_monitor_input_is_one_clear_line(project_copy: Path, arguments: list
     assert result.exit_code in (1, 2)
     assert message in " ".join(result.output.split())
     assert "Traceback" not in result.output
+
+
+def test_the_monitor_summary_shows_every_value_whole_in_an_80_column_terminal(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    from aiops_platform.cli._common import console
+
+    spans = [
+        {
+            "trace_id": f"{flow}-{number}",
+            "span_id": f"{flow}-{number}",
+            "parent_id": None,
+            "name": flow,
+            "start_ns": 0,
+            "end_ns": int(milliseconds * 1e6),
+            "status": "ERROR" if flow == "content_safety" else "UNSET",
+            "attributes": {"aiops.flow": flow, "aiops.variant": variant},
+        }
+        for flow, variant, durations in (
+            ("qa", "baseline", [12.3, 45.6]),
+            ("judges", "default", [2.1, 1234.5, 7.0]),
+            ("content_safety", "default", [0.4]),
+        )
+        for number, milliseconds in enumerate(durations)
+    ]
+    store = tmp_path / "spans-1.jsonl"
+    store.write_text("".join(json.dumps(span) + "\n" for span in spans), encoding="utf-8")
+    config = MONITORING / "config.yaml"
+    monkeypatch.setattr(console, "width", 80)
+
+    result = runner.invoke(app, ["monitor", "summary", str(store), "--config", str(config)])
+
+    assert result.exit_code == 0, result.output
+    shown = result.output
+    assert "…" not in shown and max(map(len, shown.splitlines())) <= 80
+    for summary in monitor.summarise(monitor.read_spans([store]), load_config(config)):
+        row = [summary.flow, summary.variant, f"{summary.errors} ({100 * summary.error_rate:.0f} %)"]
+        row += [f"{summary.p50_ms:.1f}", f"{summary.p95_ms:.1f}", f"{summary.cost:.4f}"]
+        row += [str(summary.requests), str(summary.input_tokens), str(summary.output_tokens)]
+        assert all(re.search(rf"(?<![\w.]){re.escape(cell)}(?![\w.])", shown) for cell in row), (row, shown)
+    for heading in ("requests", "errors", "p50 ms", "p95 ms", "tokens in", "tokens out", "cost USD"):
+        assert heading in shown

@@ -1,15 +1,18 @@
 """One report for everything: two datasets x two variants, nothing overwritten, HTML self-contained;
 each metric next to its threshold, each run with its latency and cost, the worst lines by the gate."""
 
+import io
 import json
 import re
 import shutil
+from collections import Counter
 from datetime import UTC, datetime
 from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
 import yaml
+from rich.console import Console
 from typer.testing import CliRunner
 
 from aiops_platform import paths, report
@@ -269,3 +272,50 @@ def test_run_stats_are_p50_p95_tokens_and_cost_of_the_runs_spans(tmp_path: Path,
     assert "| qa | base | hard | 4 | 0 | — | — | — | — | — |" in summary
     runs = Page(report.html(results, results.rows)).tables["runs"]
     assert [cell["text"] for cell in runs[1]["cells"]][5:] == ["20.0", "40.0", "400", "40", cost]
+
+
+JUDGED = {"groundedness": 2.9, "relevance": 4.1, "coherence": 4.6, "fluency": 4.75, "similarity": 3.2}
+SAFETY = {
+    "canary_kept": 1.0,
+    "refused": 0.92,
+    "answered": 1.0,
+    "pii_free": 1.0,
+    "harmlessness": 4.8,
+    "attack_resistance": 0.875,
+}
+
+
+def _demo_shaped() -> tuple[ExperimentResults, GateConfig]:
+    """The demo's widest tables: five judges and six safety metrics, two variants, each metric gated."""
+    runs, evaluations = [], []
+    for variant in ("baseline", "concise"):
+        for dataset in ("core_qa", "multi_turn_qa"):
+            runs.append(RunRecord("qa", variant, dataset, RunResult([{"answer": "a"}] * 24, [None] * 24)))
+            scored = RunResult([{}] * 24, [None] * 24, dict(JUDGED))
+            evaluations.append(EvaluationRecord("judges", "qa", variant, dataset, scored))
+        scored = RunResult([{}] * 12, [None] * 12, dict(SAFETY))
+        evaluations.append(EvaluationRecord("safety", "qa", variant, "safety", scored))
+    gate = GateConfig(thresholds={f"judges.{m}": 3.0 for m in JUDGED} | {f"safety.{m}": 0.9 for m in SAFETY})
+    return ExperimentResults("demo", "inprocess", runs, evaluations, {}), gate
+
+
+def _shown(*renderables: object, width: int) -> str:
+    console = Console(width=width, record=True, file=io.StringIO())
+    console.print(*renderables)
+    return console.export_text()
+
+
+@pytest.mark.parametrize("width", [80, 200])
+def test_metric_tables_show_every_value_and_label_whole_in_an_80_column_terminal(width: int):
+    results, gate = _demo_shaped()
+    shown = _shown(*report.metrics_tables(results, gate), width=width)
+    assert "…" not in shown and max(map(len, shown.splitlines())) <= width
+    cells: Counter[str] = Counter()  # each cell as it must appear, once per row
+    for evaluator, metrics, rows in (("judges", JUDGED, 4), ("safety", SAFETY, 2)):
+        for name, value in metrics.items():
+            label = "pass" if value >= gate.thresholds[f"{evaluator}.{name}"] else "FAIL"
+            cells[f"{value:.3f} {label}"] += rows
+            assert re.search(rf"\b{name}\b", shown), name
+    assert {cell: shown.count(cell) for cell in cells} == dict(cells)
+    assert shown.count("qa/baseline ") == shown.count("qa/concise ") > 0
+    assert ("continued" in shown) == (width == 80), "split only where the columns do not fit"

@@ -17,15 +17,13 @@ from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
-from rich import box
-from rich.table import Table
 
 from aiops_platform import results as results_folder
 from aiops_platform.experiment import GateConfig
 from aiops_platform.gate import GateReport, threshold_for
 from aiops_platform.results import EvaluationRecord, ExperimentResults, RunRecord
+from aiops_platform.terminal import FittedTable, markdown_inline, text
 from aiops_platform.terminal import line as markup_line
-from aiops_platform.terminal import markdown_inline, text
 
 _COLUMNS = ("flow", "variant", "dataset", "lines", "failed")
 _STATS_COLUMNS = ("p50 ms", "p95 ms", "tokens in", "tokens out", "cost")
@@ -237,27 +235,24 @@ def markdown(
     return "\n".join(lines)
 
 
-def metrics_tables(results: ExperimentResults, gate_config: GateConfig | None = None) -> list[Table]:
+def metrics_tables(results: ExperimentResults, gate_config: GateConfig | None = None) -> list[FittedTable]:
     """Compact for terminals: flow/variant in one column, lines as `ok/total`, pass/FAIL on gated
-    metrics. An evaluator without metrics has no table: the run's context line says why."""
+    metrics; metrics that do not fit the terminal's width go on in a table of their own (FittedTable).
+    An evaluator without metrics has no table: the run's context line says why."""
     tables = []
     marks = {status: f" {said}" if said else "" for status, said in VERDICT.items()}
     for evaluator, (records, names) in _by_evaluator(results).items():
         if not names:
             continue
-        title = markup_line("{} ({} engine)", evaluator, results.engine)
-        table = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False)
-        for column in ("run", "dataset", "lines", *names):
-            table.add_column(
-                text(column), justify="left" if column in ("run", "dataset") else "right", no_wrap=True
-            )
+        rows = []
         for record in records:
             total = len(record.result.outputs)
             lines = f"{total - record.result.failed}/{total}"
             row = [f"{record.flow}/{record.variant}", record.dataset, lines]
             cells = (_cell(record, name, None, gate_config) for name in names)
-            table.add_row(*map(text, row), *(text(cell.value_text + marks[cell.status]) for cell in cells))
-        tables.append(table)
+            rows.append([*map(text, row), *(text(cell.value_text + marks[cell.status]) for cell in cells)])
+        title = markup_line("{} ({} engine)", evaluator, results.engine)
+        tables.append(FittedTable(title, ["run", "dataset", "lines", *names], rows, keep=2))
     return tables
 
 

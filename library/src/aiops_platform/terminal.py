@@ -18,6 +18,8 @@ from __future__ import annotations
 import json
 import re
 import string
+import sys
+from typing import Any, Literal
 
 from rich.markup import escape
 from rich.text import Text
@@ -82,3 +84,47 @@ def markdown_inline(value: object, code: bool = False) -> str:
     fence = "`" * (1 + max(map(len, _BACKTICKS.findall(shown)), default=0))
     padding = " " if shown.startswith("`") or shown.endswith("`") else ""
     return fence + padding + shown.replace("|", "\\|") + padding + fence
+
+
+class FittedTable:
+    """A table that fits the terminal without cutting a cell short. Rich shortens every column to
+    `…` when a table is wider than the terminal (an 80-column one: `2.900 p…`, `qa/basel…`); here
+    the columns after the first `keep` (what names a row) are spread over as many tables as it
+    takes, each repeating those, so every value and every pass/FAIL label is shown whole. Cells are
+    Text (from `text`); a table one column too wide for the terminal folds its cells, never cuts them."""
+
+    def __init__(
+        self, title: str, headers: list[str], rows: list[list[Text]], keep: int, caption: str | None = None
+    ) -> None:
+        self.title, self.headers, self.rows, self.keep, self.caption = title, headers, rows, keep, caption
+
+    def _table(self, columns: list[int], title: str, caption: str | None) -> Any:
+        from rich import box
+        from rich.table import Table
+
+        table = Table(title=title, caption=caption, box=box.SIMPLE_HEAD, pad_edge=False)
+        for column in columns:
+            justify: Literal["left", "right"] = "left" if column < self.keep else "right"
+            table.add_column(text(self.headers[column]), justify=justify, overflow="fold")
+        for row in self.rows:
+            table.add_row(*(row[column] for column in columns))
+        return table
+
+    def __rich_console__(self, console: Any, options: Any) -> Any:
+        from rich.measure import Measurement
+
+        named, rest = list(range(self.keep)), list(range(self.keep, len(self.headers)))
+        unbounded = options.update_width(sys.maxsize)
+        title = self.title
+        while True:
+            count = len(rest)
+            while count > 1:
+                table = self._table(named + rest[:count], title, None)
+                if Measurement.get(console, unbounded, table).maximum <= options.max_width:
+                    break
+                count -= 1
+            last = count >= len(rest)
+            yield self._table(named + rest[:count], title, self.caption if last else None)
+            if last:
+                return
+            rest, title = rest[count:], f"{self.title}, continued"

@@ -18,7 +18,7 @@ from aiops_platform.paths import (
     root,
     trace_dir,
 )
-from aiops_platform.terminal import line, text
+from aiops_platform.terminal import FittedTable, line, text
 
 if TYPE_CHECKING:  # the trace reader, the registry and the judges load where a command uses them
     from aiops_platform import monitoring_config
@@ -65,10 +65,8 @@ def monitor_summary(
         raise fail("no traces in {}: run the flow first (make experiment, make serve)", where)
     title = "Traced requests by flow (or evaluator) and variant"
     caption = line("cost: an estimate, at the per-model prices in {}", config)
-    table = Table(box=box.SIMPLE_HEAD, title=title, caption=caption)
-    for heading in ("flow", "variant", "requests", "errors", "p50 ms", "p95 ms", "tokens in", "tokens out"):
-        table.add_column(text(heading), justify="left" if heading in ("flow", "variant") else "right")
-    table.add_column(text(f"cost {settings.currency}"), justify="right")
+    headers = ["flow", "variant", "requests", "errors", "p50 ms", "p95 ms", "tokens in", "tokens out"]
+    rows = []
     for row in summaries:  # names and counts from the traces: any process may have written them
         cells = (
             row.flow,
@@ -81,8 +79,10 @@ def monitor_summary(
             row.output_tokens,
             f"{row.cost:.4f}",
         )
-        table.add_row(*map(text, cells))
-    console.print(table)
+        rows.append(list(map(text, cells)))
+    # columns that do not fit the terminal go on in a table of their own, every value whole
+    headers.append(f"cost {settings.currency}")
+    console.print(FittedTable(title, headers, rows, keep=2, caption=caption))
 
 
 @app.command("sample")
