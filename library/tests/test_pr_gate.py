@@ -160,13 +160,17 @@ def test_a_skipped_evaluator_is_one_line_not_an_empty_table(main_run: tuple[int,
 
 def test_the_offline_cost_is_what_the_priced_model_would_charge_and_says_so(main_run: tuple[int, str, Path]):
     _, output, folder = main_run
-    label = "Cost: estimated at gpt-4o-mini prices (offline run: nothing was charged)"
-    assert label in output and label in _summary(folder)
-    assert label in (folder / "report.html").read_text(encoding="utf-8")
-    assert not re.search(r"\bfree\b", output + _summary(folder))  # pii_free is a metric
     runs = json.loads((folder / "results.json").read_text(encoding="utf-8"))["runs"]
     assert {run["stats"]["priced_as"] for run in runs} == {"gpt-4o-mini"}
     assert all(run["stats"]["cost"] > 0 for run in runs)
+    amount = sum(run["stats"]["cost"] for run in runs)
+    label = (
+        f"Cost: {amount:.4f} USD over {len(runs)} runs, estimated at gpt-4o-mini prices "
+        "(offline run: nothing was charged)"
+    )
+    assert label in output and label in _summary(folder)
+    assert label in (folder / "report.html").read_text(encoding="utf-8")
+    assert not re.search(r"\bfree\b", output + _summary(folder))  # pii_free is a metric
 
 
 def needs_emoji_font(text: str) -> list[str]:

@@ -145,10 +145,16 @@ def context_lines(results: ExperimentResults, gate: GateReport | None = None) ->
 def cost_text(results: ExperimentResults) -> str:
     """What the cost column means when nothing was charged: the offline model's tokens at the
     priced model's prices (results.add_run_stats), labelled so."""
-    priced = {record.stats.priced_as for record in results.runs if record.stats and record.stats.priced_as}
-    if not priced:
+    stats = [record.stats for record in results.runs if record.stats and record.stats.priced_as]
+    if not stats:
         return ""
-    return f"Cost: estimated at {', '.join(sorted(priced))} prices (offline run: nothing was charged)"
+    amount = sum(run.cost or 0.0 for run in stats)
+    currency = ", ".join(sorted({run.currency for run in stats}))
+    priced = ", ".join(sorted({run.priced_as for run in stats}))
+    return (
+        f"Cost: {amount:.4f} {currency} over {len(stats)} runs, estimated at {priced} prices "
+        "(offline run: nothing was charged)"
+    )
 
 
 NO_BASELINE = (
