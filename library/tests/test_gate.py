@@ -5,12 +5,13 @@ import math
 import re
 from pathlib import Path
 
+import pytest
 import yaml
 from typer.testing import CliRunner
 
 from aiops_platform.cli import app
 from aiops_platform.experiment import GateConfig
-from aiops_platform.gate import MIN_PAIRED_LINES, check, newly_failing
+from aiops_platform.gate import MIN_PAIRED_LINES, BaselineError, check, newly_failing
 
 runner = CliRunner()
 
@@ -250,6 +251,59 @@ def test_a_damaged_baseline_s_line_scores_are_not_compared_and_do_not_crash_the_
         baseline = _results(core={"f1_score": 0.9})
         baseline["evaluations"][0]["line_metrics"] = {"f1_score": damaged}
         assert newly_failing(_lines(TWO_BROKEN), baseline, gate) == []
+
+
+def _hostile(change) -> dict:
+    """A baseline of TEN_LINES (copied: the change edits it in place), changed."""
+    baseline = _lines(dict(TEN_LINES))
+    return change(baseline) or baseline
+
+
+HOSTILE_BASELINES = {
+    "line-score-a-string": (
+        lambda b: b["evaluations"][0]["line_metrics"]["f1_score"].update({"core-01": "0.9"}),
+        'evaluations[0].line_metrics.f1_score.core-01 is "0.9", not a number',
+    ),
+    "line-score-null": (
+        lambda b: b["evaluations"][0]["line_metrics"]["f1_score"].update({"core-01": None}),
+        "evaluations[0].line_metrics.f1_score.core-01 is null, not a number",
+    ),
+    "line-scores-a-list": (
+        lambda b: b["evaluations"][0]["line_metrics"].update({"f1_score": [0.9]}),
+        "evaluations[0].line_metrics.f1_score is a JSON list, not an object",
+    ),
+    "a-list-not-a-mapping": (lambda b: [b], "is a JSON list, not a results.json object"),
+    "no-metrics": (
+        lambda b: {"evaluations": [{k: v for k, v in b["evaluations"][0].items() if k != "metrics"}]},
+        "evaluations[0] has no 'metrics'",
+    ),
+    "metric-null": (
+        lambda b: b["evaluations"][0]["metrics"].update({"f1_score": None}),
+        "evaluations[0].metrics.f1_score is null, not a number",
+    ),
+}
+
+
+@pytest.mark.parametrize(("change", "said"), HOSTILE_BASELINES.values(), ids=HOSTILE_BASELINES.keys())
+def test_a_hostile_baseline_fails_the_gate_in_one_line_naming_the_file_and_what_is_wrong(
+    tiny_experiment: Path, tmp_path: Path, change, said
+):
+    """It crashed _compare with a traceback; comparing nothing instead would let the gate pass."""
+    with pytest.raises(BaselineError, match=re.escape(said)):
+        check(_lines(TWO_BROKEN), GateConfig(thresholds={"qa_metrics.f1_score": 0.6}), _hostile(change))
+    _with_gate(tiny_experiment, {"thresholds": {"qa_metrics.f1_score": 0.1}})
+    baseline, results = tmp_path / "main.json", tmp_path / "results.json"
+    baseline.write_text(json.dumps(_hostile(change)), encoding="utf-8")
+    results.write_text(json.dumps(_lines(TEN_LINES)), encoding="utf-8")
+    arguments = ["-f", str(tiny_experiment), "--baseline", str(baseline)]
+    saved = ["experiment", "gate", str(results), *arguments]
+    for command in (saved, ["experiment", "run", "--gate", *arguments, "--output", str(tmp_path / "out")]):
+        gated = runner.invoke(app, command)
+        assert gated.exit_code == 1, gated.output
+        assert gated.exception is None or isinstance(gated.exception, SystemExit), gated.exception
+        (error,) = [line for line in gated.output.splitlines() if line.startswith("Error")]
+        assert error.startswith(f"Error baseline {baseline}: {said}")
+    assert not (tmp_path / "out").exists()  # refused before the run
 
 
 def test_without_a_baseline_or_per_line_scores_nothing_is_newly_failing_and_the_summary_says_why():

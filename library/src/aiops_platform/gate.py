@@ -14,6 +14,7 @@ a line the change did not touch answers as before, so such a line is evidence on
 
 from __future__ import annotations
 
+import json
 import math
 import random
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ from typing import Any
 from aiops_platform.experiment import GateConfig
 
 RecordKey = tuple[str, str, str, str]  # evaluator, flow, variant, dataset
+RECORD_FIELDS = ("evaluator", "flow", "variant", "dataset")
 MIN_PAIRED_LINES = 8  # fewer lines than this cannot show a change is more than noise
 RESAMPLES = 2000
 CONFIDENCE = 0.95
@@ -142,7 +144,49 @@ def threshold_for(gate: GateConfig, evaluator: str, metric: str, dataset: str) -
     return minimum.get(dataset) if isinstance(minimum, dict) else minimum
 
 
+class BaselineError(ValueError):
+    """A baseline the gate cannot compare against: one line saying what is wrong with it."""
+
+
+def baseline_problem(baseline: object) -> str | None:
+    """What makes a (hand-edited, damaged or hostile) baseline results.json unusable, or None:
+    comparing with it would crash, or quietly compare nothing, so the gate must not pass on it."""
+    if not isinstance(baseline, dict):
+        return f"is a JSON {_kind(baseline)}, not a results.json object"
+    evaluations = baseline.get("evaluations")
+    if not isinstance(evaluations, list):
+        return "has no 'evaluations' list"
+    for index, evaluation in enumerate(evaluations):
+        where = f"evaluations[{index}]"
+        if not isinstance(evaluation, dict):
+            return f"{where} is a JSON {_kind(evaluation)}, not an object"
+        missing = [key for key in (*RECORD_FIELDS, "metrics") if key not in evaluation]
+        if missing:
+            return f"{where} has no {', '.join(map(repr, missing))}"
+        scores = {f"{where}.metrics": evaluation["metrics"]}
+        lines = evaluation.get("line_metrics") or {}
+        if not isinstance(lines, dict):
+            return f"{where}.line_metrics is a JSON {_kind(lines)}, not an object"
+        scores |= {f"{where}.line_metrics.{metric}": per_line for metric, per_line in lines.items()}
+        for name, values in scores.items():
+            if not isinstance(values, dict):
+                return f"{name} is a JSON {_kind(values)}, not an object"
+            for key, value in values.items():
+                if _number(value) is None:
+                    return f"{name}.{key} is {json.dumps(value)}, not a number"
+    return None
+
+
+def _kind(value: object) -> str:
+    """A parsed JSON value's type as JSON names it."""
+    names = {dict: "object", list: "list", str: "string", bool: "boolean", type(None): "null"}
+    return names.get(type(value), "number")
+
+
 def check(results: dict[str, Any], gate: GateConfig, baseline: dict[str, Any] | None = None) -> GateReport:
+    """The verdict; BaselineError when the baseline is not one to compare against (baseline_problem)."""
+    if baseline is not None and (problem := baseline_problem(baseline)):
+        raise BaselineError(problem)
     failures = _unevaluated_runs(results) if gate.thresholds else []
     for evaluation in results["evaluations"]:
         key, metrics = record_key(evaluation), evaluation["metrics"]

@@ -22,7 +22,7 @@ from aiops_platform import experiment as experiment_file
 from aiops_platform import results as results_folder
 from aiops_platform.data_validation import validate_experiment_data
 from aiops_platform.engines import Engine, EngineUnavailable, get_engine
-from aiops_platform.gate import GateReport
+from aiops_platform.gate import GateReport, baseline_problem
 from aiops_platform.gate import check as check_gate
 from aiops_platform.governance import Governance, GovernanceError
 from aiops_platform.jsonl import read_jsonl
@@ -145,7 +145,7 @@ def prepare(file: Path, options: Options) -> Prepared:
         agreed = release.agreed(paths.root(file.parent))  # read now: a broken file stops before the run
     except GovernanceError as error:
         raise Refused(str(error)) from error
-    baseline = _read_json(options.baseline) if options.baseline else None
+    baseline = _read_baseline(options.baseline) if options.baseline else None
     engine_name = options.engine or loaded.engine
     try:
         engine = get_engine(engine_name, paths.root(file.parent))
@@ -273,6 +273,14 @@ def _release_record(prepared: Prepared, directory: Path) -> release.ReleaseRecor
         evaluation=evaluation,
         agreed=prepared.agreed,
     )
+
+
+def _read_baseline(path: Path) -> dict:
+    """Checked before the run: a baseline the gate cannot compare against stops it in one line."""
+    baseline = _read_json(path)
+    if problem := baseline_problem(baseline):
+        raise Refused(f"baseline {path}: {problem}; the gate cannot compare against it", code=1)
+    return baseline
 
 
 def _read_json(path: Path) -> dict:

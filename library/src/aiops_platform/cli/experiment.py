@@ -204,10 +204,14 @@ def gate_saved(
     baseline: BaselineOption = None,
 ) -> None:
     """Gate saved results against the experiment's thresholds (and a baseline) without re-running."""
+    from aiops_platform.gate import BaselineError
     from aiops_platform.gate import check as check_gate
 
     baseline_results = read_json(baseline) if baseline else None
-    verdict = check_gate(read_json(results_file), load(file, env).gate, baseline_results)
+    try:
+        verdict = check_gate(read_json(results_file), load(file, env).gate, baseline_results)
+    except BaselineError as error:
+        raise fail("baseline {}: {}; the gate cannot compare against it", baseline, error) from error
     _print_gate(verdict)
     if not verdict.passed:
         raise typer.Exit(1)
