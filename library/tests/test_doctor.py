@@ -129,6 +129,23 @@ def test_without_its_environment_the_offline_loop_is_blocked_and_the_exit_says_s
     ]
 
 
+def test_a_broken_governance_yaml_is_named_at_its_line_and_hides_no_other_finding(preset_project: Path):
+    """It hid every other finding (both files were read in one try), and said no line."""
+    governance_file = preset_project / "governance.yaml"
+    lines = governance_file.read_text(encoding="utf-8").splitlines()
+    governance_file.write_text("\n".join([*lines, "note: : not a mapping"]) + "\n", encoding="utf-8")
+    result = runner.invoke(app, ["doctor"])
+    assert result.exit_code == 1, result.output  # the offline loop reads governance.yaml
+    said = result.output
+    assert (
+        f"✗ governance.yaml: line {len(lines) + 1}, column 7: mapping values are not allowed here\n"
+    ) in said
+    assert "! Azure subscription (aiops.yaml azure.subscription_id): placeholder 0000" in said
+    assert "! Azure OpenAI endpoint (aiops.yaml model.azure_openai_endpoint): placeholder" in said
+    assert "! APPLICATIONINSIGHTS_CONNECTION_STRING: not set" in said
+    assert "approvers" not in said  # read from the broken file: not guessed
+
+
 def test_an_experiment_naming_registered_data_needs_a_registration_first(real_project: Path):
     experiment = real_project / "experiment.yaml"
     text = experiment.read_text(encoding="utf-8").replace(

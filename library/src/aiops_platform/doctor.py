@@ -13,8 +13,14 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from aiops_platform import paths, placeholders
+
+if TYPE_CHECKING:
+    from aiops_platform.governance import Governance
+    from aiops_platform.project import Project
+    from aiops_platform.settings import Settings
 
 # What a finding can block, in the words the report uses.
 BLOCKS = {
@@ -27,6 +33,7 @@ BLOCKS = {
     "approvals": "make approvals, and test and prod deployments (they check the approvers first)",
     "monitoring": "traces and alerts in Azure Monitor (traces stay in .aiops/traces)",
 }
+FIX_THE_FILE = "fix the file (make doctor again)"
 ASSET_REFERENCE = re.compile(r"^[^#\n]*\bazureml:[A-Za-z0-9_-]+", re.MULTILINE)
 
 
@@ -90,19 +97,22 @@ def _answers(root: Path) -> list[Finding]:
     from aiops_platform import governance, project
     from aiops_platform.settings import get_settings
 
+    findings = []
+    try:  # each file on its own: a broken one is a finding, and hides only what is read from it
+        answers: project.Project | None = project.load(root)
+    except project.ProjectError as error:
+        answers = None
+        findings.append(Finding(str(error), ("offline",), FIX_THE_FILE))
     try:
-        answers = project.load(root)
-        agreed = governance.load(root)
-    except (project.ProjectError, governance.GovernanceError) as error:
-        return [Finding(str(error), ("offline",), "fix the file (make doctor again)")]
+        agreed: governance.Governance | None = governance.load(root)
+    except governance.GovernanceError as error:
+        agreed = None
+        findings.append(Finding(str(error), ("offline",), FIX_THE_FILE))
     settings = get_settings()
-    findings = _from_placeholder(
-        placeholders.subscription(
-            settings.azure_subscription_id, "azure_subscription_id" in settings.model_fields_set
-        ),
-        "azureml",
-        "deploy",
-    )
+    from_environment = "azure_subscription_id" in settings.model_fields_set
+    if answers is not None or from_environment:
+        found = placeholders.subscription(settings.azure_subscription_id, from_environment)
+        findings += _from_placeholder(found, "azureml", "deploy")
     if settings.registry_target == "azureml" and not azure_login():
         findings.append(
             Finding(
@@ -111,6 +121,24 @@ def _answers(root: Path) -> list[Finding]:
                 "az login (or AZURE_CLIENT_ID and AZURE_TENANT_ID for a service principal)",
             )
         )
+    if answers is not None:
+        findings += _model(answers, settings)
+    if agreed is not None:
+        findings += _approvers(agreed)
+    if settings.applicationinsights_connection_string is None:
+        findings.append(
+            Finding(
+                "APPLICATIONINSIGHTS_CONNECTION_STRING: not set",
+                ("monitoring",),
+                "set it (environment or .env) to the Application Insights resource's connection string",
+            )
+        )
+    return findings
+
+
+def _model(answers: Project, settings: Settings) -> list[Finding]:
+    """The model's endpoint and key, as aiops.yaml, the environment and `.env` give them."""
+    findings: list[Finding] = []
     if answers.model.provider == "azure_openai":
         from_environment = "azure_openai_endpoint" in settings.model_fields_set
         endpoint = settings.azure_openai_endpoint if from_environment else answers.model.azure_openai_endpoint
@@ -133,7 +161,15 @@ def _answers(root: Path) -> list[Finding]:
                 "set it in .env or the environment",
             )
         )
-    for environment in governance.ENVIRONMENTS:
+    return findings
+
+
+def _approvers(agreed: Governance) -> list[Finding]:
+    """Each environment's approvers in governance.yaml: placeholders, or none where GxP needs them."""
+    from aiops_platform.governance import ENVIRONMENTS
+
+    findings: list[Finding] = []
+    for environment in ENVIRONMENTS:
         names = agreed.policy(environment).approvers
         findings += _from_placeholder(placeholders.approvers(environment, names), "approvals")
         if agreed.gxp_relevant and environment != "dev" and not names:
@@ -144,14 +180,6 @@ def _answers(root: Path) -> list[Finding]:
                     placeholders.change_answer(f"approvers_{environment}", "<org/team or login>"),
                 )
             )
-    if settings.applicationinsights_connection_string is None:
-        findings.append(
-            Finding(
-                "APPLICATIONINSIGHTS_CONNECTION_STRING: not set",
-                ("monitoring",),
-                "set it (environment or .env) to the Application Insights resource's connection string",
-            )
-        )
     return findings
 
 

@@ -71,10 +71,12 @@ def load(root: Path | None = None) -> Governance:
         return Governance.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
     except FileNotFoundError as error:
         raise GovernanceError(f"{FILE}: missing; `cruft update` restores it from the answers") from error
-    except (yaml.YAMLError, ValidationError) as error:
-        first = str(error).splitlines()
-        reason = "; ".join(first[1:3]) if isinstance(error, ValidationError) else first[0]
-        raise GovernanceError(f"{FILE}: {reason}") from error
+    except yaml.YAMLError as error:  # where it broke: line and column, as an editor counts them
+        mark = getattr(error, "problem_mark", None)
+        where = f" line {mark.line + 1}, column {mark.column + 1}:" if mark else ""
+        raise GovernanceError(f"{FILE}:{where} {getattr(error, 'problem', None) or error}") from error
+    except ValidationError as error:
+        raise GovernanceError(f"{FILE}: {'; '.join(str(error).splitlines()[1:3])}") from error
 
 
 def check_region(region: str | None, what: str, governance: Governance | None = None) -> None:
