@@ -328,3 +328,40 @@ def test_a_record_with_a_nan_score_is_not_deployable(committed: Path):
         lambda raw: raw["evaluations"][0]["metrics"].update(f1_score=math.nan),
     )
     assert "f1_score on core_qa" in _refusal(record) and "nan is not a number" in _refusal(record)
+
+
+def test_show_names_a_skipped_evaluator_in_one_line_with_its_reason_not_rows_of_empty_metrics(
+    small_project: Path,
+):
+    record = _gated_run(small_project, "one")
+    reason = "no Azure AI project (set AZURE_AI_PROJECT): content safety and indirect attacks not scored"
+
+    def skip(raw: dict) -> None:
+        scored = raw["evaluation"]["scores"][0]
+        for variant in ("baseline", "concise"):  # one row per variant, one line for the evaluator
+            skipped = {"evaluator": "content_safety", "variant": variant, "metrics": {}, "skipped": reason}
+            raw["evaluation"]["scores"].append({**scored, **skipped})
+        raw["evaluation"]["scores"].append({**scored, "evaluator": "older_record", "metrics": {}})
+
+    _edit(record, skip)
+    shown = runner.invoke(app, ["release", "show", str(record)])
+
+    assert shown.exit_code == 0, shown.output
+    assert shown.output.count("content_safety") == 1
+    assert f"Skipped, not passed: content_safety: {reason}" in shown.output
+    assert "Skipped, not passed: older_record: no metrics recorded" in shown.output
+    assert "f1_score" in shown.output, "the scored evaluator keeps its row"
+
+
+def test_a_skipped_evaluator_s_reason_is_recorded_with_its_scores(small_project: Path):
+    experiment_file = small_project / "experiment.yaml"
+    results = {
+        "evaluations": [
+            {"evaluator": "content_safety", "flow": "qa", "variant": "baseline", "dataset": "safety"}
+            | {"metrics": {}, "skipped": "no Azure AI project"},
+            {"evaluator": "qa_metrics", "flow": "qa", "variant": "baseline", "dataset": "core_qa"}
+            | {"metrics": {"f1_score": 0.5}, "skipped": None},
+        ]
+    }
+    recorded = release.evaluation(load(experiment_file), results, "results.json", True, experiment_file, None)
+    assert [score.skipped for score in recorded.scores] == ["no Azure AI project", None]

@@ -80,6 +80,9 @@ class Scores(_Record):
     variant: str
     dataset: str
     metrics: dict[str, float]
+    skipped: str | None = Field(
+        None, description="why the evaluator left its metrics out (none then), e.g. no Azure AI project"
+    )
 
 
 class Evaluation(_Record):
@@ -233,6 +236,7 @@ def _scores(results: dict[str, Any]) -> list[Scores]:
             variant=e["variant"],
             dataset=e["dataset"],
             metrics={k: float(v) for k, v in e["metrics"].items()},
+            skipped=e.get("skipped") or None,
         )
         for e in results["evaluations"]
     ]

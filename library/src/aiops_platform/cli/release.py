@@ -17,7 +17,7 @@ from rich.text import Text
 
 from aiops_platform import paths
 from aiops_platform.cli._common import console, export_schema, fail
-from aiops_platform.terminal import text, visible
+from aiops_platform.terminal import line, text, visible
 
 if TYPE_CHECKING:  # the records' schema (pydantic) loads where a command reads or writes one
     from aiops_platform import release
@@ -92,11 +92,19 @@ def show(record: RecordArgument = None) -> None:
     console.print(files)
     if loaded.evaluation:
         scores = Table("evaluator", "flow/variant", "dataset", "metrics", box=box.SIMPLE_HEAD)
+        skipped: dict[str, set[str]] = {}  # evaluator -> why; no row of empty metrics for it
         for score in loaded.evaluation.scores:
+            if score.skipped or not score.metrics:
+                skipped.setdefault(score.evaluator, set()).add(score.skipped or "no metrics recorded")
+                continue
             metrics = ", ".join(f"{name} {value:.3f}" for name, value in score.metrics.items())
             cells = (score.evaluator, f"{score.flow}/{score.variant}", score.dataset, metrics)
             scores.add_row(*map(text, cells))
-        console.print(scores)
+        if scores.row_count:
+            console.print(scores)
+        for evaluator, reasons in skipped.items():
+            said = line("Skipped, not passed: {}: {}", evaluator, "; ".join(sorted(reasons)))
+            console.print(said, highlight=False, soft_wrap=True)
         for finding in loaded.evaluation.gate.failures:
             console.print(Text.assemble(("✗ ", "red"), visible(finding)), soft_wrap=True)
 
@@ -110,8 +118,8 @@ def diff(
     from aiops_platform import release
 
     changes = release.diff(_load(before), _load(after))
-    for line in changes:
-        console.print(text(line), soft_wrap=True)
+    for change in changes:
+        console.print(text(change), soft_wrap=True)
     if not changes:
         console.print("No difference in files, data, model, source or scores")
 
