@@ -45,7 +45,7 @@ LOG_TAIL_LINES = 15
 # The platform's placeholder rule (aiops_platform/placeholders.py, which the hook cannot import:
 # the library is not installed where cookiecutter runs); library/tests/test_doctor.py keeps them equal.
 ZERO_GUID = "00000000-0000-0000-0000-000000000000"
-STAND_IN = re.compile(r"(?<![a-z0-9])your-[a-z0-9]", re.IGNORECASE)
+STAND_IN = re.compile(r"(?<![a-z0-9._-])your-[a-z0-9]", re.IGNORECASE)
 # Answers that stand in for real values until a team knows its own, and the file each lands in.
 PLACEHOLDER_ANSWERS = {
     "azure_subscription_id": "aiops.yaml",

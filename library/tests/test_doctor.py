@@ -241,14 +241,41 @@ def test_a_workspace_connection_to_the_placeholder_endpoint_is_refused(
     )
 
 
-def test_generation_names_placeholders_by_the_same_rule_the_platform_refuses_them_by():
-    """The hook cannot import the library (it runs where cookiecutter does): its copy of the rule
-    gives the platform's verdict on every default and preset value, and on real ones."""
-    hook_file = TEMPLATE / "hooks/post_gen_project.py"
-    spec = importlib.util.spec_from_file_location("post_gen_project", hook_file)
+def _post_gen_hook():
+    spec = importlib.util.spec_from_file_location("post_gen_project", TEMPLATE / "hooks/post_gen_project.py")
     assert spec is not None and spec.loader is not None
     hook = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(hook)
+    return hook
+
+
+STAND_INS = [
+    "your-org/x",
+    "[your-project]\\x approvers",
+    "https://your-aoai.openai.azure.com/",
+    "a, Your-Team",
+]
+REAL_NAMES = [
+    "acme/ask-your-doctor",
+    "my.your-app",
+    "x_your-y",
+    "tell-your-story",
+    "yours-truly",
+    "acme/your",
+]
+
+
+def test_only_a_word_starting_your_is_a_placeholder_not_your_inside_a_name():
+    """`(?<![a-z0-9])your-` also matched after '-', '.' or '_': `acme/ask-your-doctor` was refused."""
+    hook = _post_gen_hook()
+    for rule in (placeholders.is_placeholder, hook.is_placeholder):
+        assert [value for value in STAND_INS + REAL_NAMES if rule(value)] == STAND_INS, rule.__module__
+
+
+def test_generation_names_placeholders_by_the_same_rule_the_platform_refuses_them_by():
+    """The hook cannot import the library (it runs where cookiecutter does): its copy of the rule
+    gives the platform's verdict on every default and preset value, and on real ones."""
+    hook = _post_gen_hook()
     options = json.loads((TEMPLATE / "cookiecutter.json").read_text(encoding="utf-8"))
     presets = [
         yaml.safe_load(file.read_text(encoding="utf-8"))["default_context"]

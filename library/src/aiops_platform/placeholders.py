@@ -14,8 +14,9 @@ import re
 from dataclasses import dataclass
 
 ZERO_GUID = "00000000-0000-0000-0000-000000000000"
-# A word starting `your-` (your-org, your-aoai-resource): how the template and its presets mark a stand-in.
-_STAND_IN = re.compile(r"(?<![a-z0-9])your-[a-z0-9]", re.IGNORECASE)
+# A word starting `your-` (your-org, your-aoai-resource): how the template and its presets mark a stand-in;
+# `your-` inside a name (`acme/ask-your-doctor`, `my.your-app`, `x_your-y`) is not one.
+_STAND_IN = re.compile(r"(?<![a-z0-9._-])your-[a-z0-9]", re.IGNORECASE)
 DOCTOR = "`make doctor` lists every placeholder"
 PLATFORM_PIN = "your-org/aiops-genai-template"  # the pin of a project generated from a local folder
 
