@@ -242,7 +242,9 @@ def create_environment(project_dir: Path, package: str) -> Path:
                 raise StepFailed(f"`{shlex.join(command)}` failed")
     except StepFailed:
         print(f"failed after {time.monotonic() - started:.0f} s; the last lines of {INSTALL_LOG}:")
-        print("  " + "\n  ".join(log.read_text(encoding="utf-8").splitlines()[-LOG_TAIL_LINES:]))
+        logged = log.read_text(encoding="utf-8", errors="replace")  # the tools' bytes, not all UTF-8
+        tail = logged.splitlines()[-LOG_TAIL_LINES:]
+        print("  " + "\n  ".join(tail))
         shutil.rmtree(project_dir / ".venv", ignore_errors=True)  # half an environment fools `make install`
         raise
     print(f"done in {time.monotonic() - started:.0f} s (output: {INSTALL_LOG})")

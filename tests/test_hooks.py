@@ -348,6 +348,31 @@ def test_a_failed_install_leaves_no_half_environment_and_says_make_install(tmp_p
     assert git(project, "rev-list", "--count", "HEAD").strip() == "1"
 
 
+# A uv whose install prints a byte that is not UTF-8 (a build tool's locale output) and fails.
+FAILING_UV = (
+    "import sys\n"
+    "if sys.argv[1] != 'venv':\n"
+    "    sys.stdout.buffer.write(b'error: building wheel: caf\\xe9 not found\\n')\n"
+    "    sys.exit(1)\n"
+)
+
+
+def test_a_failed_install_whose_log_is_not_utf8_still_shows_its_last_lines(
+    tmp_path: Path, monkeypatch, capsys
+):
+    """The log was read back as strict UTF-8: one stray byte turned the failure into a traceback."""
+    monkeypatch.delenv("AIOPS_PROJECT_PYTHON", raising=False)
+    monkeypatch.setattr(post_gen, "find_uv", lambda: [sys.executable, "-c", FAILING_UV])
+    monkeypatch.setattr(post_gen, "answers", dict)
+    monkeypatch.setattr(post_gen, "platform_source", lambda project_dir, context: "")
+    monkeypatch.setattr(post_gen, "has_placeholder_pin", lambda project_dir: False)
+    with pytest.raises(post_gen.StepFailed):
+        post_gen.create_environment(tmp_path, "qcp_assistant")
+    out = capsys.readouterr().out
+    assert "the last lines of .aiops/logs/install.log:" in out
+    assert "  error: building wheel: caf\ufffd not found" in out
+
+
 def test_an_empty_cloned_repository_is_a_place_to_generate_into(tmp_path: Path):
     subprocess.run(["git", "init", "-q", str(tmp_path / "qcp-assistant")], check=True)
     args = ["-f", "--no-input", "--output-dir", str(tmp_path), str(TEMPLATE), "register_on_generate=none"]
