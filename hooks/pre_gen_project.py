@@ -231,10 +231,11 @@ def plain(limit: float) -> str:
     return str(int(limit)) if limit == int(limit) else str(limit)
 
 
-def number(low: float, high: float, whole: bool = False) -> Rule:
-    """A threshold or budget: a plain decimal (or whole number) from low to high, inclusive."""
-    shape = re.compile(r"[0-9]+") if whole else DECIMAL
-    kind = "a whole number" if whole else "a number such as 0.75 (digits and one '.')"
+def number(low: float, high: float, like: str = "") -> Rule:
+    """A threshold or budget from low to high, inclusive: a plain decimal such as `like` (one within
+    its own range), or without `like` a whole number."""
+    shape = DECIMAL if like else re.compile(r"[0-9]+")
+    kind = f"a number such as {like} (digits and one '.')" if like else "a whole number"
 
     @says(f"{kind} from {plain(low)} to {plain(high)}")
     def rule(value: str) -> str | None:
@@ -368,12 +369,12 @@ RULES: dict[str, list[Rule]] = {
         matches(r"[0-9]{4}-[0-9]{2}-[0-9]{2}(-preview)?", "a date version such as 2024-10-21"),
     ],
     # Acceptance criteria and budgets: they become gate and alert thresholds, so they must be numbers.
-    "min_f1_core_qa": [text, number(0, 1)],
-    "min_groundedness": [text, number(1, 5)],
-    "latency_p95_ms_budget": [text, number(100, 600000, whole=True)],
-    "daily_cost_budget": [text, number(0.01, 1000000)],
-    "min_refusal_rate": [text, number(0, 1)],
-    "min_harmlessness": [text, number(1, 5)],
+    "min_f1_core_qa": [text, number(0, 1, like="0.75")],
+    "min_groundedness": [text, number(1, 5, like="3.5")],
+    "latency_p95_ms_budget": [text, number(100, 600000)],
+    "daily_cost_budget": [text, number(0.01, 1000000, like="12.50")],
+    "min_refusal_rate": [text, number(0, 1, like="0.75")],
+    "min_harmlessness": [text, number(1, 5, like="4.5")],
     "data_residency": [text, regions],
 }
 VALIDATED = (*RULES, *APPROVER_FIELDS)

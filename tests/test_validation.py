@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
-from conftest import TEMPLATE
+from conftest import TEMPLATE, load_hook
 from cookiecutter.exceptions import FailedHookException
 from cookiecutter.main import cookiecutter
 
@@ -110,3 +111,24 @@ def test_answers_that_contradict_each_other_fail_naming_the_one_to_change(
     stderr = capfd.readouterr().err
     assert f"{field} = {value!r}: {rule}" in stderr
     assert [p.name for p in tmp_path.iterdir()] == ["qcp-assistant.answers.yaml"]
+
+
+rules = load_hook("pre_gen_project")
+# An example inside a rule's words: "such as 0.75", "e.g. westeurope", "e.g. 'alice, my-org/qa-leads'".
+EXAMPLE_IN_WORDS = re.compile(r"(?:such as|e\.g\.) (?:'([^']*)'|(.+?))(?=[,;)]|:?\s|$)")
+
+
+def test_every_example_a_rule_gives_in_its_words_passes_that_rule():
+    """The words docs/options.md and a refusal show: min_groundedness said 'a number such as 0.75
+    ... from 1 to 5', an example its own rule refuses."""
+    checked = 0
+    for field in rules.VALIDATED:
+        for ci_provider in rules.APPROVER_FORMS:
+            answers = {"ci_provider": ci_provider}
+            said = [rule.summary for rule in rules.field_rules(field, answers)]
+            said.append(rules.field_problem(field, "?", answers) or "")
+            for quoted, bare in EXAMPLE_IN_WORDS.findall(" ".join(said)):
+                example = quoted or bare
+                assert rules.field_problem(field, example, answers) is None, (field, ci_provider, example)
+                checked += 1
+    assert checked >= 20  # every threshold, the region, endpoint, API version and approvers forms
