@@ -400,6 +400,7 @@ EXAMPLES = {
     "min_refusal_rate": "0.7",
     "min_harmlessness": "4.0",
     "data_residency": "westeurope, northeurope",
+    "gxp_relevant": "no",  # refused only between fields (yes or no); the retry names an example too
 }
 APPROVER_EXAMPLE_VALUES = {"github": "alice, my-org/qa-leads", "azure_devops": "alice@example.com"}
 
@@ -410,8 +411,15 @@ def field_rules(field: str, answers: Mapping[str, object]) -> list[Rule]:
     return RULES[field]
 
 
+# A refused field's value in the printed retry command: the user puts theirs in its place. Pasted as
+# printed it is refused again, naming an example; an example itself (a GUID, `QCP`) would pass as real.
+RETRY_STAND_IN = "REPLACE-ME"
+
+
 def field_problem(field: str, value: object, answers: Mapping[str, object]) -> str | None:
     """The first rule the answer breaks, or None; `answers` gives the earlier answers it depends on."""
+    if value == RETRY_STAND_IN:
+        return f"is the retry command's stand-in: put your answer in its place (e.g. {example(field, answers)})"
     for rule in field_rules(field, answers):
         reason = rule(value)  # type: ignore[arg-type]
         if reason:
@@ -604,6 +612,7 @@ def _as_typed(script: str) -> str:
 # Options that pass answers or ask for them; the retry passes every answer in the kept file instead.
 ANSWER_OPTIONS = {"--config-file", "--extra-context", "--extra-context-file", "-E", "--replay-file"}
 ANSWER_FLAGS = {"--no-input", "-y", "--replay", "--default-config", "-d"}
+PLATFORM_VARIABLE = "AIOPS_PLATFORM"  # the platform the post-generation install takes instead of the pin
 
 
 def is_cruft_update(answers: Mapping[str, object]) -> bool:
@@ -624,13 +633,17 @@ def retry_command(answers: Mapping[str, object], refused: list[str], kept: Path)
             skip_value = "=" not in arg
         elif arg not in ANSWER_FLAGS and not (tool == "cookiecutter" and option in answers and "=" in arg):
             kept_args.append(arg)
-    values = {field: example(field, answers) for field in refused}
+    values = dict.fromkeys(refused, RETRY_STAND_IN)
     command = [*program, *kept_args, "--config-file", str(kept), "--no-input"]
     if tool == "cruft":
         command += ["--extra-context", json.dumps(values, ensure_ascii=False)]
     else:
         command += [f"{field}={value}" for field, value in values.items()]
-    return shlex.join(command)
+    # Given inline (`AIOPS_PLATFORM=... cookiecutter ...`), it is in this hook's environment only: the
+    # retried generation installs the same platform. Quoted after the '=', or it is no assignment.
+    platform = os.environ.get(PLATFORM_VARIABLE, "")
+    prefix = f"{PLATFORM_VARIABLE}={shlex.quote(platform)} " if platform.strip() else ""
+    return prefix + shlex.join(command)
 
 
 def refused_fields(answers: Mapping[str, object], found: list[str]) -> list[str]:
@@ -662,7 +675,8 @@ def main() -> int:
         return 1
     print(f"Your answers are kept in {kept}.", file=sys.stderr)
     retry = retry_command(answers, refused, kept)
-    print("Retry, changing only the refused answer (shown with a valid example; put yours):", file=sys.stderr)
+    examples = "; ".join(f"{field}, e.g. {example(field, answers)}" for field in refused)
+    print(f"Retry, putting your answer in place of {RETRY_STAND_IN} ({examples}):", file=sys.stderr)
     print(f"  {retry}", file=sys.stderr)
     return 1
 

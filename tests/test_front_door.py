@@ -233,9 +233,18 @@ def test_an_answers_file_resumes_asking_only_what_is_missing_or_refused(tmp_path
 
 
 def only_retry_command(output: str, program: str) -> list[str]:
-    commands = [line.strip() for line in output.splitlines() if line.strip().startswith(program)]
+    """The one retry line (AIOPS_PLATFORM=... first, when the environment gave it), as words."""
+    commands = [
+        line.strip() for line in output.splitlines() if f"{program} " in line and "--config-file" in line
+    ]
     assert len(commands) == 1, output
-    return shlex.split(commands[0])
+    words = shlex.split(commands[0])
+    return words[1:] if words[0].startswith("AIOPS_PLATFORM=") else words
+
+
+def replaced(retry: list[str], value: str) -> list[str]:
+    """What the user does with the printed retry: puts an answer in place of the stand-in."""
+    return [word.replace(rules.RETRY_STAND_IN, value) for word in retry]
 
 
 def test_raw_cookiecutter_keeps_every_answer_and_prints_one_retry_that_changes_only_the_refused(
@@ -262,8 +271,11 @@ def test_raw_cookiecutter_keeps_every_answer_and_prints_one_retry_that_changes_o
     derived = {"project_slug", "package_name"}  # left to derive again from the name
     assert set(answers) == {key for key in OPTIONS if not key.startswith("_")} - derived
     retry = only_retry_command(output, str(BIN / "cookiecutter"))
-    assert retry[-4:] == ["--config-file", str(kept), "--no-input", "use_case_code=QCP"]
-    done = subprocess.run(retry, cwd=tmp_path, capture_output=True, text=True, env={**os.environ, **IDENTITY})
+    assert retry[-4:] == ["--config-file", str(kept), "--no-input", "use_case_code=REPLACE-ME"]
+    retried = replaced(retry, "QCP")
+    done = subprocess.run(
+        retried, cwd=tmp_path, capture_output=True, text=True, env={**os.environ, **IDENTITY}
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     governance = yaml.safe_load((tmp_path / "out/qcp-assistant/governance.yaml").read_text(encoding="utf-8"))
     assert (governance["use_case"], governance["owner"]) == ("QCP", "cmc-genai")
@@ -287,9 +299,12 @@ def test_cruft_create_keeps_every_answer_and_prints_one_retry_with_extra_context
     assert refused.returncode != 0
     assert [p.name for p in (tmp_path / "out").iterdir()] == ["qcp-assistant.answers.yaml"]
     retry = only_retry_command(refused.stderr, str(BIN / "cruft"))
-    assert retry[-2:] == ["--extra-context", '{"azure_location": "westeurope"}']
+    assert retry[-2:] == ["--extra-context", '{"azure_location": "REPLACE-ME"}']
     assert retry.count("--extra-context") == 1 and "--no-input" in retry
-    done = subprocess.run(retry, cwd=tmp_path, capture_output=True, text=True, env={**os.environ, **IDENTITY})
+    retried = replaced(retry, "westeurope")
+    done = subprocess.run(
+        retried, cwd=tmp_path, capture_output=True, text=True, env={**os.environ, **IDENTITY}
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     state = json.loads((tmp_path / "out/qcp-assistant/.cruft.json").read_text(encoding="utf-8"))
     answers = state["context"]["cookiecutter"]
@@ -308,7 +323,43 @@ def test_a_stray_byte_on_the_command_line_keeps_the_retry_s_program_and_output_f
     assert refused.returncode != 0
     retry = only_retry_command(refused.stderr, program)
     assert retry[:4] == [program, str(TEMPLATE), "--output-dir", "out"]
-    assert retry[-1] == f"description={rules.EXAMPLES['description']}"
+    assert retry[-1] == "description=REPLACE-ME"
+
+
+def test_a_retry_pasted_as_printed_is_refused_until_the_stand_in_is_replaced_and_keeps_aiops_platform(
+    tmp_path: Path,
+):
+    """The retry showed an example GUID (0a1b2c3d-...) that passes as real: pasted as printed, it
+    generated, and make doctor did not flag it. The zero GUID would be flagged, but only the
+    subscription has a placeholder the platform refuses (a use-case code, a region have none), so
+    every refused field gets one stand-in, REPLACE-ME, that the hook refuses naming an example.
+    AIOPS_PLATFORM given inline reached only the hook's environment: the retry dropped it."""
+    platform = str(tmp_path / "my template" / "library")  # a space: quoted after the '='
+    command = [str(BIN / "cookiecutter"), str(TEMPLATE), "--no-input", "--output-dir", "out"]
+    command += ["register_on_generate=none", "azure_subscription_id=1234-not-a-guid"]
+    first = subprocess.run(
+        command, cwd=tmp_path, capture_output=True, text=True, env={**os.environ, "AIOPS_PLATFORM": platform}
+    )
+    (line,) = [said.strip() for said in first.stderr.splitlines() if "--config-file" in said]
+    assert line.startswith(f"AIOPS_PLATFORM={shlex.quote(platform)} ") and line.endswith(
+        " azure_subscription_id=REPLACE-ME"
+    )
+    assert (
+        f"in place of REPLACE-ME (azure_subscription_id, e.g. {rules.EXAMPLES['azure_subscription_id']})"
+        in first.stderr
+    )
+    environment = {key: value for key, value in os.environ.items() if key != "AIOPS_PLATFORM"}
+    pasted = subprocess.run(
+        ["bash", "-c", line], cwd=tmp_path, capture_output=True, text=True, env=environment
+    )
+    assert pasted.returncode != 0
+    assert (
+        "azure_subscription_id = 'REPLACE-ME': is the retry command's stand-in: put your answer in its place"
+        in pasted.stderr
+    )
+    (again,) = [said.strip() for said in pasted.stderr.splitlines() if "--config-file" in said]
+    assert again == line  # the shell gave the hook AIOPS_PLATFORM again, from the retry line itself
+    assert [path.name for path in (tmp_path / "out").iterdir()] == ["qcp-assistant.answers.yaml"]
 
 
 def test_answers_are_kept_in_the_output_folder_or_a_temporary_one_never_above_it(tmp_path: Path):
