@@ -400,7 +400,6 @@ EXAMPLES = {
     "min_refusal_rate": "0.7",
     "min_harmlessness": "4.0",
     "data_residency": "westeurope, northeurope",
-    "gxp_relevant": "no",  # refused only between fields (yes or no); the retry names an example too
 }
 APPROVER_EXAMPLE_VALUES = {"github": "alice, my-org/qa-leads", "azure_devops": "alice@example.com"}
 
@@ -428,6 +427,8 @@ def field_problem(field: str, value: object, answers: Mapping[str, object]) -> s
 
 
 def example(field: str, answers: Mapping[str, object]) -> str:
+    if field == "gxp_relevant":  # yes or no, checked only with the other answers; the retry names one
+        return "no"
     if field in APPROVER_FIELDS:
         return APPROVER_EXAMPLE_VALUES.get(str(answers.get("ci_provider")), APPROVER_EXAMPLE_VALUES["github"])
     return EXAMPLES[field]
