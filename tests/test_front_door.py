@@ -420,3 +420,51 @@ def test_stopping_a_resumed_run_before_any_new_answer_names_the_file_to_resume_w
     assert new.main(["--answers", str(resume), "--answers-dir", str(tmp_path / "saved")]) == 130
     (hint,) = [line for line in capsys.readouterr().out.splitlines() if line.startswith("Stopped")]
     assert shlex.split(hint.split("resume with: ")[1]) == ["make", "new", f"ANSWERS={resume}"]
+
+
+class Typist:
+    """Answers make new's questions in order, keeping each prompt; stops a run that asks too often."""
+
+    def __init__(self, monkeypatch, *replies: str) -> None:
+        self.replies, self.prompts = list(replies), []
+        monkeypatch.setattr("builtins.input", self)
+
+    def __call__(self, prompt: str) -> str:
+        self.prompts.append(prompt)
+        if not self.replies:
+            raise EOFError  # asked again after the last reply: make new stops, as on Ctrl-D
+        return self.replies.pop(0)
+
+
+def day_one(**changes: object) -> dict[str, object]:
+    """Every day-one answer, valid, with these changes."""
+    answers = {field: rules.EXAMPLES[field] for field in new.DAY_ONE if field in rules.EXAMPLES}
+    answers |= {"llm_provider": "openai", "ci_provider": "github", "deployment_target": "azure_webapp"}
+    answers |= {"flow_kind": "qa", "data_classification": "internal", "gxp_relevant": False}
+    return answers | changes
+
+
+def test_a_refused_answer_from_a_file_is_never_the_suggestion_enter_takes_the_default(
+    tmp_path: Path, capsys, monkeypatch
+):
+    """Resuming offered `[1234-not-a-guid]`: Enter submitted it again, and again."""
+    answers = day_one(azure_subscription_id="1234-not-a-guid")
+    session = new.Session(answers, tmp_path / "out", tmp_path / "saved")
+    typist = Typist(monkeypatch, "")
+    new.interview(session)
+    (prompt,) = typist.prompts
+    assert prompt.endswith(f"[{new.default('azure_subscription_id', answers)}]: ")
+    assert "1234-not-a-guid" not in prompt
+    assert capsys.readouterr().out.count("1234-not-a-guid") == 1  # the refusal, shown once
+    assert session.answers["azure_subscription_id"] == "00000000-0000-0000-0000-000000000000"
+
+
+def test_an_answer_refused_by_a_rule_between_answers_is_not_suggested_even_as_the_default(
+    tmp_path: Path, monkeypatch
+):
+    """westeurope is azure_location's default and example; outside data_residency, neither is offered."""
+    answers = day_one(data_residency="northeurope", azure_location="westeurope")
+    typist = Typist(monkeypatch, "", "northeurope")
+    new.interview(new.Session(answers, tmp_path / "out", tmp_path / "saved"))
+    assert typist.prompts == [f"{new.label('azure_location')}: "] * 2  # no suggestion: Enter is refused
+    assert answers["azure_location"] == "northeurope"

@@ -135,10 +135,11 @@ class Session:
     def ask(self, field: str, refused: str | None = None) -> None:
         """One question, repeated at once until its answer passes; `refused`: why the saved one did not."""
         self.asked += 1
+        avoid = self.answers.pop(field, None) if refused else None  # Enter must not submit it again
         if refused:
-            self.refuse(field, self.answers[field], refused)
+            self.refuse(field, avoid, refused)
         while True:
-            value = self.read(field)
+            value = self.read(field, avoid)
             reason = problem(field, value, self.answers) or self.taken(field, value)
             if reason is None:
                 self.answers[field] = value
@@ -151,8 +152,18 @@ class Session:
         shown = f" (example: {RULES.example(field, self.answers)})" if field in RULES.VALIDATED else ""
         print(f"  Refused: {field} = {value!r}: {reason}{shown}")
 
-    def read(self, field: str) -> object:
-        suggested = self.answers.get(field, default(field, self.answers))
+    def suggestion(self, field: str, avoid: object) -> object:
+        """The answer kept, else the default, else an example: the first that passes the field's rule
+        and is not the value just refused (`avoid`, refused by a rule between answers); else none."""
+        if field in self.answers:
+            return self.answers[field]
+        offered = [default(field, self.answers)]
+        offered += [RULES.example(field, self.answers)] if field in RULES.VALIDATED else []
+        passing = [value for value in offered if value != avoid and not problem(field, value, self.answers)]
+        return passing[0] if passing else ""
+
+    def read(self, field: str, avoid: object = None) -> object:
+        suggested = self.suggestion(field, avoid)
         choices = OPTIONS[field]
         if isinstance(choices, list):
             labels = PROMPTS.get(field, {})
@@ -170,7 +181,7 @@ class Session:
             if not typed:
                 return suggested
             return True if typed in YES else False if typed in NO else typed
-        typed = input(f"{label(field)} [{suggested}]: ")
+        typed = input(f"{label(field)}{f' [{suggested}]' if suggested != '' else ''}: ")
         return typed if typed else suggested
 
     def taken(self, field: str, value: object) -> str | None:
