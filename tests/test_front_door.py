@@ -400,11 +400,12 @@ def test_make_new_names_an_answers_file_that_does_not_exist(tmp_path: Path, caps
 
 def test_a_slug_from_an_answers_file_never_steers_where_the_answers_are_saved(tmp_path: Path):
     """Not yet checked, `../../x` or `/x` from a file would save outside the answers folder."""
-    for slug in ("../../escaped", "/escaped", "team/escaped"):
-        session = new.Session({"project_name": "Atk Two", "project_slug": slug}, tmp_path, tmp_path / "saved")
+    for case, slug in enumerate(("../../escaped", "/escaped", "team/escaped")):
+        saved = tmp_path / "saved" / str(case)
+        session = new.Session({"project_name": "Atk Two", "project_slug": slug}, tmp_path, saved)
         session.save()
-        assert session.saved == tmp_path / "saved" / "atk-two.yaml"
-    assert [path.name for path in tmp_path.rglob("*.yaml")] == ["atk-two.yaml"]
+        assert session.saved == saved / "atk-two.yaml"
+    assert {path.name for path in tmp_path.rglob("*.yaml")} == {"atk-two.yaml"}
 
 
 def test_stopping_a_resumed_run_before_any_new_answer_names_the_file_to_resume_with(
@@ -468,3 +469,23 @@ def test_an_answer_refused_by_a_rule_between_answers_is_not_suggested_even_as_th
     new.interview(new.Session(answers, tmp_path / "out", tmp_path / "saved"))
     assert typist.prompts == [f"{new.label('azure_location')}: "] * 2  # no suggestion: Enter is refused
     assert answers["azure_location"] == "northeurope"
+
+
+def test_a_session_never_overwrites_answers_another_session_saved_under_the_same_slug(tmp_path: Path, capsys):
+    """build/answers/<slug>.yaml was keyed by slug only: a later project's answers replaced them."""
+    saved = tmp_path / "saved"
+    first = new.Session(day_one(description="The first project."), tmp_path, saved)
+    first.save()
+    second = new.Session(day_one(description="Another project, same slug."), tmp_path, saved)
+    second.save()
+    second.save()  # its own file, rewritten after each answer: still the same name
+    assert (first.saved, second.saved) == (saved / "qcp-assistant.yaml", saved / "qcp-assistant-2.yaml")
+    kept = yaml.safe_load(first.saved.read_text(encoding="utf-8"))["default_context"]
+    assert kept["description"] == "The first project."
+    said = capsys.readouterr().out
+    assert (
+        said.count(f"{first.saved} holds another session's answers; these are saved in {second.saved}") == 1
+    )
+    resumed = new.Session(dict(kept), tmp_path, saved, resumed=first.saved)
+    resumed.save()
+    assert resumed.saved == first.saved  # the file it resumes from is its own

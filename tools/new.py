@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import itertools
 import json
 import os
 import shlex
@@ -125,10 +126,13 @@ def problem(field: str, value: object, answers: Mapping[str, object]) -> str | N
 class Session:
     """The answers so far, saved after each one; `asked` counts the questions put to the user."""
 
-    def __init__(self, answers: dict[str, object], output_dir: Path, answers_dir: Path) -> None:
+    def __init__(
+        self, answers: dict[str, object], output_dir: Path, answers_dir: Path, resumed: Path | None = None
+    ) -> None:
         self.answers = answers
         self.output_dir = output_dir
         self.answers_dir = answers_dir
+        self.resumed = resumed  # the answers file this session resumes from: its own to rewrite
         self.asked = 0
         self.saved: Path | None = None
 
@@ -196,12 +200,25 @@ class Session:
             if problem("project_slug", slug, self.answers) is None:
                 break
             slug = fallback  # one from a file not yet checked (`../x`, `/etc/x`) names no path
-        target = self.answers_dir / f"{slug}.yaml"
+        target = self.free_file(str(slug))
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(config_file(self.answers), encoding="utf-8")
         if self.saved and self.saved != target:
             self.saved.unlink(missing_ok=True)
         self.saved = target
+
+    def free_file(self, slug: str) -> Path:
+        """<slug>.yaml, else <slug>-2.yaml, ...: never a file another session saved (another project
+        may have the same slug); this session's own file, or the one it resumes from, is rewritten."""
+        own = {path.resolve() for path in (self.saved, self.resumed) if path}
+        for number in itertools.count(1):
+            target = self.answers_dir / (f"{slug}.yaml" if number == 1 else f"{slug}-{number}.yaml")
+            if not target.exists() or target.resolve() in own:
+                break
+        first = self.answers_dir / f"{slug}.yaml"
+        if target != first and target != self.saved:
+            print(f"  {first} holds another session's answers; these are saved in {target}")
+        return target
 
 
 def config_file(answers: Mapping[str, object]) -> str:
@@ -292,7 +309,7 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as error:
         print(f"make new: {error}", file=sys.stderr)
         return 2
-    session = Session(answers, options.output_dir, options.answers_dir)
+    session = Session(answers, options.output_dir, options.answers_dir, resumed=options.answers)
     print(f"A new project: {len(DAY_ONE)} questions at most; Enter keeps the suggestion in [brackets].")
     print("Everything else keeps a working default you change later (docs/options.md says where).\n")
     try:
