@@ -489,3 +489,15 @@ def test_a_session_never_overwrites_answers_another_session_saved_under_the_same
     resumed = new.Session(dict(kept), tmp_path, saved, resumed=first.saved)
     resumed.save()
     assert resumed.saved == first.saved  # the file it resumes from is its own
+
+
+def test_a_menu_refusal_says_to_type_a_number_with_an_example(tmp_path: Path, capsys, monkeypatch):
+    answers = day_one()
+    answers.pop("deployment_target")
+    Typist(monkeypatch, "3", "2")
+    new.interview(new.Session(answers, tmp_path / "out", tmp_path / "saved"))
+    refusal = next(line for line in capsys.readouterr().out.splitlines() if "Refused" in line)
+    assert refusal.endswith(
+        "type a number from 1 to 2 (or the choice's name), e.g. 1 for aml_online_endpoint"
+    ), refusal
+    assert answers["deployment_target"] == "azure_webapp"

@@ -123,6 +123,16 @@ def problem(field: str, value: object, answers: Mapping[str, object]) -> str | N
     return None
 
 
+def menu_problem(field: str, typed: object) -> str | None:
+    """A menu answer typed that is neither a choice's number nor its name: how to choose."""
+    if not isinstance(OPTIONS[field], list):
+        return None
+    offered = [choice for choice in OPTIONS[field] if not isinstance(choice, bool)]
+    if typed in offered:
+        return None
+    return f"type a number from 1 to {len(offered)} (or the choice's name), e.g. 1 for {offered[0]}"
+
+
 class Session:
     """The answers so far, saved after each one; `asked` counts the questions put to the user."""
 
@@ -144,7 +154,9 @@ class Session:
             self.refuse(field, avoid, refused)
         while True:
             value = self.read(field, avoid)
-            reason = problem(field, value, self.answers) or self.taken(field, value)
+            reason = (
+                menu_problem(field, value) or problem(field, value, self.answers) or self.taken(field, value)
+            )
             if reason is None:
                 self.answers[field] = value
                 self.save()
