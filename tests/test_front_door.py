@@ -501,3 +501,14 @@ def test_a_menu_refusal_says_to_type_a_number_with_an_example(tmp_path: Path, ca
         "type a number from 1 to 2 (or the choice's name), e.g. 1 for aml_online_endpoint"
     ), refusal
     assert answers["deployment_target"] == "azure_webapp"
+
+
+def test_spaces_around_a_typed_answer_are_dropped_not_refused(tmp_path: Path, monkeypatch):
+    """Refused for a trailing space, the whole answer had to be typed again (the hook still refuses
+    it from a config file or a command line, where the retry changes it)."""
+    answers = day_one()
+    answers.pop("use_case_code")
+    typist = Typist(monkeypatch, "  CMC ")
+    new.interview(new.Session(answers, tmp_path / "out", tmp_path / "saved"))
+    assert answers["use_case_code"] == "CMC" and len(typist.prompts) == 1
+    assert rules.field_problem("owner_team", "cmc-genai ", answers) == "must not start or end with whitespace"

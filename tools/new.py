@@ -197,7 +197,8 @@ class Session:
             if not typed:
                 return suggested
             return True if typed in YES else False if typed in NO else typed
-        typed = input(f"{label(field)}{f' [{suggested}]' if suggested != '' else ''}: ")
+        # Surrounding spaces (a paste, a stray keystroke) are dropped, not refused: nothing is retyped.
+        typed = input(f"{label(field)}{f' [{suggested}]' if suggested != '' else ''}: ").strip()
         return typed if typed else suggested
 
     def taken(self, field: str, value: object) -> str | None:
