@@ -512,3 +512,16 @@ def test_spaces_around_a_typed_answer_are_dropped_not_refused(tmp_path: Path, mo
     new.interview(new.Session(answers, tmp_path / "out", tmp_path / "saved"))
     assert answers["use_case_code"] == "CMC" and len(typist.prompts) == 1
     assert rules.field_problem("owner_team", "cmc-genai ", answers) == "must not start or end with whitespace"
+
+
+def test_a_gxp_relevant_that_is_not_yes_or_no_gets_a_retry_with_an_example(tmp_path: Path):
+    """Refused only between answers, it had no example: the retry line was a KeyError traceback."""
+    config = tmp_path / "answers.yaml"
+    config.write_text(
+        'default_context:\n  register_on_generate: "none"\n  gxp_relevant: null\n', encoding="utf-8"
+    )
+    program = str(BIN / "cookiecutter")
+    command = [program, str(TEMPLATE), "--no-input", "--output-dir", "out", "--config-file", str(config)]
+    refused = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True)
+    assert "in place of REPLACE-ME (gxp_relevant, e.g. no)" in refused.stderr, refused.stderr
+    assert only_retry_command(refused.stderr, program)[-1] == "gxp_relevant=REPLACE-ME"
