@@ -275,8 +275,10 @@ def register(project_dir: Path, target: str, package: str, workspace: str) -> No
         result = run(command, project_dir, "register")
     except (OSError, StepFailed) as error:
         print(f"Skipped: registering data assets and connections ({error}).")
-        source = f" {PLATFORM_VARIABLE}=<template checkout>/library" * has_placeholder_pin(project_dir)
-        print(f"Re-run with: make install{source} && {rerun}")
+        found = platform_source(project_dir, answers())
+        source = shlex.quote(found) if found else "<template checkout>/library"
+        needed = f" {PLATFORM_VARIABLE}={source}" * has_placeholder_pin(project_dir)
+        print(f"Re-run with: make install{needed} && {rerun}")
         return
     if result.returncode != 0:
         print("Skipped: registering data assets and connections failed:")

@@ -344,7 +344,9 @@ def test_a_failed_install_leaves_no_half_environment_and_says_make_install(tmp_p
     assert "limit 20 s ... failed after" in out and "the last lines of .aiops/logs/install.log:" in out
     assert "127.0.0.1:9" in out  # the log's tail names the cause
     assert not (project / ".venv").exists()
-    assert "make install gate" in out and "Re-run with: make install && make register" in out
+    source = shlex.quote(os.environ["AIOPS_PLATFORM"])
+    rerun = f"Re-run with: make install AIOPS_PLATFORM={source} && make register"
+    assert "make install gate" in out and rerun in out  # a placeholder pin: the source it was installed from
     assert git(project, "rev-list", "--count", "HEAD").strip() == "1"
 
 

@@ -126,7 +126,10 @@ def test_updates_become_branches_with_a_pull_request_body_and_the_fleet_sees_who
     assert CLEAN_ENTRY in body and CONFLICTING_ENTRY in body
     assert "#### Unreleased" in body and "#### 9.1.0" in body and "9.1.0+unreleased" in body
     assert "No conflicts" in body and "`.gitignore`" in body and "`README.md`" in body
-    assert "`experiment.yaml`" not in body, "the team's experiment files are never merged"
+    merged, not_merged = body.split("### Not merged: 1 file this project keeps as its own")
+    assert "`experiment.yaml`" not in merged, "the team's experiment files are never merged"
+    assert "- `experiment.yaml`" in not_merged and "+concurrency: 12" in not_merged, "named, with the change"
+    assert shown(clean, "template-update", "experiment.yaml") == (clean / "experiment.yaml").read_text()
     assert "- Real-model runs at near-zero repeat cost" not in body, "an entry v1 already had"
     assert git(clean, "rev-parse", "--abbrev-ref", "HEAD").strip() == "main", (
         "the team's branch is left as it was"
