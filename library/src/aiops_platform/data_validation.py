@@ -1,5 +1,6 @@
 """Checks JSON Lines datasets before anything runs or registers: parse errors as `file:line`,
-columns the experiment's mappings need, and empty or duplicate ids."""
+columns the experiment's mappings need, empty or duplicate ids, and the form of optional columns
+whose shape an evaluator relies on (`expected_tool_calls`, tool_use.py) wherever a line has one."""
 
 from __future__ import annotations
 
@@ -11,6 +12,10 @@ from aiops_platform.flow_entry import data_columns
 from aiops_platform.jsonl import lines
 from aiops_platform.problems import Problem
 from aiops_platform.registry import DataSpec
+from aiops_platform.tool_use import ToolUseError, expected_calls
+
+# optional column -> its check (raises ToolUseError naming the field): a line without it is not checked
+SHAPED_COLUMNS = {"expected_tool_calls": expected_calls}
 
 
 def required_columns(experiment: Experiment, dataset: str) -> set[str]:
@@ -38,6 +43,12 @@ def validate_jsonl(path: Path, columns: Set[str] = frozenset(), id_column: str =
         missing = sorted(columns - row.keys())
         if missing:
             problems.append(Problem(path, f"missing columns {missing}", line.number))
+        for column, check in SHAPED_COLUMNS.items():
+            if column in row:
+                try:
+                    check(row[column], column)
+                except ToolUseError as error:
+                    problems.append(Problem(path, error.problem, line.number, key=error.field))
         identifier = str(row.get(id_column) or "").strip()
         if not identifier:
             problems.append(Problem(path, f"empty '{id_column}'", line.number))

@@ -2,12 +2,17 @@
 
 The judge flow (flows/eval_judges), the offline stand-in that plays a judge, online evaluation and
 the monitoring config all take the judge names from here; evaluators, the runner and online
-evaluation all aggregate lines with `mean_over_lines`.
+evaluation all aggregate lines with `mean_over_lines`. `normalise` and `token_f1` are the SQuAD
+normalisation and token F1 of a project's qa_metrics evaluator (flows/eval_qa, equal to
+azure-ai-evaluation's F1ScoreEvaluator), for library code that compares answers (tool_use.py); the
+platform's tests keep the two equal.
 """
 
 from __future__ import annotations
 
 import re
+import string
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from statistics import fmean
 from typing import Any, Literal
@@ -38,6 +43,25 @@ ABSTENTION = re.compile(
 
 def abstains(answer: str) -> bool:
     return bool(ABSTENTION.search(answer))
+
+
+_ARTICLES = re.compile(r"\b(a|an|the)\b")
+
+
+def normalise(text: str) -> str:
+    """SQuAD's answer normalisation: lowercase, no punctuation, no articles, single spaces."""
+    text = text.lower().translate(str.maketrans("", "", string.punctuation))
+    return " ".join(_ARTICLES.sub(" ", text).split())
+
+
+def token_f1(answer: str, ground_truth: str) -> float:
+    """SQuAD token F1 of the normalised texts (0.0 when they share no token)."""
+    predicted, expected = normalise(answer).split(), normalise(ground_truth).split()
+    common = sum((Counter(predicted) & Counter(expected)).values())
+    if common == 0:
+        return 0.0
+    precision, recall = common / len(predicted), common / len(expected)
+    return 2 * precision * recall / (precision + recall)
 
 
 def mean_over_lines(lines: Iterable[Mapping[str, Any] | None], names: Iterable[str] | None = None) -> dict:
