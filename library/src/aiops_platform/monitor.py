@@ -42,6 +42,17 @@ class Summary:
         return self.errors / self.requests if self.requests else 0.0
 
 
+@dataclass(frozen=True)
+class ToolSummary:
+    """An agent's calls of one tool (its `execute_tool` spans), wherever in a request they ran."""
+
+    tool: str
+    calls: int
+    errors: int
+    p50_ms: float
+    p95_ms: float
+
+
 VARIANT_INPUTS = ("prompt", "temperature", "top_k")  # what a variant sets: not data
 SAMPLE_COLUMNS = frozenset({"question", "answer", "ground_truth"})  # every sampled line has these
 # Samples are real user requests: by default local state (git-, docker- and amlignored), registered as
@@ -153,11 +164,12 @@ def from_app_insights(export: dict[str, Any]) -> list[dict[str, Any]]:
     return spans
 
 
-# Flow and model-call spans, as the Azure Monitor exporter stores them (internal/client spans are
-# dependencies); the online-evaluation pipeline runs it with `az monitor app-insights query`.
+# Flow, model-call, agent and tool spans, as the Azure Monitor exporter stores them (internal/client
+# spans are dependencies); the online-evaluation pipeline runs it with `az monitor app-insights query`.
 APP_INSIGHTS_QUERY = (
     'dependencies | where name startswith "flow " or name startswith "chat " '
-    'or name startswith "embeddings " '
+    'or name startswith "embeddings " or name startswith "invoke_agent " '
+    'or name startswith "execute_tool " '
     "| project id, operation_Id, operation_ParentId, name, duration, success, customDimensions, "
     "start_ms = datetime_diff('millisecond', timestamp, datetime(1970-01-01))"
 )
@@ -231,6 +243,30 @@ def summary_of(
         if config
         else 0.0,
     )
+
+
+def tool_summaries(spans: list[dict[str, Any]]) -> list[ToolSummary]:
+    """Calls, errors and p50/p95 latency per tool, from the `execute_tool` spans (none: an empty list)."""
+    calls: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for span in spans:
+        attributes = span["attributes"]
+        if attributes.get("gen_ai.operation.name") == "execute_tool":
+            calls[
+                str(attributes.get("gen_ai.tool.name") or span["name"].removeprefix("execute_tool "))
+            ].append(span)
+    summaries = []
+    for name, tool_spans in sorted(calls.items()):
+        latencies = [(span["end_ns"] - span["start_ns"]) / 1e6 for span in tool_spans]
+        summaries.append(
+            ToolSummary(
+                tool=name,
+                calls=len(tool_spans),
+                errors=sum(span["status"] == "ERROR" for span in tool_spans),
+                p50_ms=percentile(latencies, 0.50),
+                p95_ms=percentile(latencies, 0.95),
+            )
+        )
+    return summaries
 
 
 def sample(spans: list[dict[str, Any]], size: int, seed: int) -> list[dict[str, Any]]:

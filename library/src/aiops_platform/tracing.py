@@ -1,4 +1,5 @@
-"""OpenTelemetry spans and metrics for each flow call and model call, in the GenAI semantic conventions.
+"""OpenTelemetry spans and metrics for each flow call and model call, in the GenAI semantic conventions;
+for an agent, its invocation and each of its tool calls (`agent_invocation`, `tool`, `call_tool`).
 
 Spans always go to a local JSON-lines store (`.aiops/traces/`, read by `monitor summary`), and also
 to Azure Monitor when APPLICATIONINSIGHTS_CONNECTION_STRING is set. A connection string the
@@ -15,15 +16,16 @@ from __future__ import annotations
 
 import contextvars
 import functools
+import inspect
 import json
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
 from opentelemetry import metrics, trace
 from opentelemetry.sdk.metrics import MeterProvider
@@ -304,3 +306,202 @@ def record_online_scores(means: dict[str, float], lines: int, dataset: str) -> N
     attributes: dict[str, str | int | float] = {f"aiops.score.{m}": value for m, value in means.items()}
     attributes |= {"aiops.online.lines": lines, "aiops.dataset": dataset}
     tracer().start_span("online_evaluation", attributes=attributes).end()
+
+
+# ---- agents and their tools (OpenTelemetry GenAI semantic conventions v1.41: agent and tool spans) ----
+
+
+@contextmanager
+def agent_invocation(
+    name: str,
+    *,
+    provider: str | None = None,
+    model: str | None = None,
+    agent_id: str | None = None,
+    description: str | None = None,
+    conversation_id: str | None = None,
+) -> Iterator[Span]:
+    """An `invoke_agent {name}` span (INTERNAL: the agent runs in this process) around one turn of an
+    agent: its model calls (`chat ...`) and tool calls (`execute_tool ...`) are its children.
+
+    `provider` and `model` default to the configured model's (what `llm.chat` puts on its spans).
+    An exception marks the span as an error (`error.type`, status; its message only when trace
+    content is on, as on a tool's span) and goes on to the caller.
+    """
+    if provider is None or model is None:
+        from aiops_platform.llm import PROVIDER_NAMES  # the model client's module: loaded with a call
+
+        settings = get_settings()
+        provider = provider or PROVIDER_NAMES[settings.provider]
+        model = model or settings.model
+    attributes: dict[str, str] = {
+        "gen_ai.operation.name": "invoke_agent",
+        "gen_ai.provider.name": provider,
+        "gen_ai.agent.name": name,
+        "gen_ai.request.model": model,
+    }
+    optional = {"gen_ai.agent.id": agent_id, "gen_ai.agent.description": description}
+    optional["gen_ai.conversation.id"] = conversation_id
+    attributes |= {key: value for key, value in optional.items() if value}
+    with tracer().start_as_current_span(
+        f"invoke_agent {name}",
+        kind=SpanKind.INTERNAL,
+        attributes=attributes | current_run_labels(),
+        record_exception=False,
+        set_status_on_exception=False,
+    ) as span:
+        try:
+            yield span
+        except Exception as error:
+            _record_failure(span, error, get_settings().aiops_trace_content)
+            raise
+
+
+def _record_failure(span: Span, error: BaseException, content: bool) -> None:
+    """An agent's or tool's failure; its message only with content on (it may quote what a tool read)."""
+    if content:
+        _record_error(span, error)
+    else:
+        span.set_attribute("error.type", type(error).__name__)
+        span.set_status(Status(StatusCode.ERROR, type(error).__name__))
+
+
+class ToolCall:
+    """The open `execute_tool` span of one call: `arguments` and `result` record what went in and out,
+    when trace content is on (AIOPS_TRACE_CONTENT), as JSON text masked and cut like a flow's inputs."""
+
+    def __init__(self, span: Span, content: bool) -> None:
+        self.span = span
+        self.content = content
+
+    def arguments(self, value: Any) -> None:
+        if self.content:
+            self.span.set_attribute("gen_ai.tool.call.arguments", _content(value))
+
+    def result(self, value: Any) -> None:
+        if self.content:
+            self.span.set_attribute("gen_ai.tool.call.result", _content(value))
+
+
+@contextmanager
+def execute_tool(
+    name: str,
+    *,
+    call_id: str | None = None,
+    arguments: Any = None,
+    description: str | None = None,
+    tool_type: str = "function",
+) -> Iterator[ToolCall]:
+    """An `execute_tool {name}` span (INTERNAL) around one tool call, with the convention's tool name,
+    type and call id (the model's, when it asked for the call).
+
+    Arguments and result (`gen_ai.tool.call.arguments`/`.result`) are kept only when trace content
+    is on: off by default for confidential or personal data (governance.yaml's data_classification),
+    where a failure's message is not kept either (it may quote what the tool read), only its type.
+    """
+    content = get_settings().aiops_trace_content
+    attributes: dict[str, str] = {
+        "gen_ai.operation.name": "execute_tool",
+        "gen_ai.tool.name": name,
+        "gen_ai.tool.type": tool_type,
+    }
+    if call_id:
+        attributes["gen_ai.tool.call.id"] = call_id
+    if description:
+        attributes["gen_ai.tool.description"] = description
+    with tracer().start_as_current_span(
+        f"execute_tool {name}",
+        kind=SpanKind.INTERNAL,
+        attributes=attributes | current_run_labels(),
+        record_exception=False,
+        set_status_on_exception=False,
+    ) as span:
+        call = ToolCall(span, content)
+        if arguments is not None:
+            call.arguments(arguments)
+        try:
+            yield call
+        except Exception as error:
+            _record_failure(span, error, content)
+            raise
+
+
+def _description(function: Callable[..., Any]) -> str | None:
+    """The first line of a docstring: what a tool is for (the model reads the same words)."""
+    lines = (inspect.getdoc(function) or "").strip().splitlines()
+    return lines[0] if lines else None
+
+
+@overload
+def tool(function: F) -> F: ...
+@overload
+def tool(*, name: str | None = None, description: str | None = None) -> Callable[[F], F]: ...
+def tool(function: F | None = None, *, name: str | None = None, description: str | None = None) -> Any:
+    """Trace each call of a tool function as an `execute_tool` span: `@tool` or `@tool(name=...)`.
+
+    The function keeps its name, signature and docstring (what a framework reads to offer it to a
+    model) and may be async. `call_tool` runs it with the model's call id.
+    """
+
+    def decorate(function: F) -> F:
+        tool_name = name or function.__name__
+        tool_description = description or _description(function)
+        signature = inspect.signature(function)
+
+        def span(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+            try:
+                arguments = dict(signature.bind(*args, **kwargs).arguments)
+            except TypeError:  # called wrongly: the call raises it, on the span
+                arguments = {"args": list(args), **kwargs}
+            return execute_tool(tool_name, arguments=arguments, description=tool_description)
+
+        if inspect.iscoroutinefunction(function):
+
+            @functools.wraps(function)
+            async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
+                with span(args, kwargs) as call:
+                    result = await function(*args, **kwargs)
+                    call.result(result)
+                    return result
+
+            wrapper: Any = async_wrapper
+        else:
+
+            @functools.wraps(function)
+            def wrapper(*args: Any, **kwargs: Any) -> Any:
+                with span(args, kwargs) as call:
+                    result = function(*args, **kwargs)
+                    call.result(result)
+                    return result
+
+        wrapper.__aiops_tool__ = (tool_name, tool_description, function)
+        return wrapper
+
+    return decorate(function) if function is not None else decorate
+
+
+def call_tool(
+    function: Callable[..., Any], arguments: str | Mapping[str, Any], call_id: str | None = None
+) -> Any:
+    """Run one tool call as the model asked for it, in an `execute_tool` span with the call's id:
+    `arguments` (the call's JSON text, or a mapping) as keywords. A function decorated with `tool`
+    keeps its name and description there. Arguments that are not a JSON object fail on the span
+    (ValueError), as does the tool's own exception; both go on to the caller.
+    """
+    tool_name, tool_description, target = getattr(
+        function, "__aiops_tool__", (function.__name__, _description(function), function)
+    )
+    if inspect.iscoroutinefunction(target):
+        raise TypeError(f"{tool_name} is async: await it, decorated with tracing.tool")
+    with execute_tool(tool_name, call_id=call_id, description=tool_description) as call:
+        try:
+            parsed = json.loads(arguments) if isinstance(arguments, str) else dict(arguments)
+        except ValueError:
+            call.arguments(arguments)  # as the model wrote them
+            raise
+        call.arguments(parsed)
+        if not isinstance(parsed, dict):
+            raise ValueError(f"the arguments of {tool_name} are not a JSON object")
+        result = target(**parsed)
+        call.result(result)
+        return result

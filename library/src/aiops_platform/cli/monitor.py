@@ -54,12 +54,14 @@ def monitor_summary(
     paths: Annotated[list[Path] | None, typer.Argument(help="Span files/folders; default: the store")] = None,
     config: MonitoringConfigOption = MONITORING_CONFIG,
 ) -> None:
-    """Requests, p50/p95 latency, errors, tokens and estimated cost per flow and variant."""
+    """Requests, p50/p95 latency, errors, tokens and estimated cost per flow and variant; an agent's
+    tool calls, errors and p50/p95 latency per tool."""
     from aiops_platform import monitor
 
     settings = _monitoring_config(config)
     sources = paths or [trace_dir()]
-    summaries = monitor.summarise(_spans(sources), settings)
+    spans = _spans(sources)
+    summaries = monitor.summarise(spans, settings)
     if not summaries:
         where = ", ".join(map(str, sources))
         raise fail("no traces in {}: run the flow first (make experiment, make serve)", where)
@@ -83,6 +85,15 @@ def monitor_summary(
     # columns that do not fit the terminal go on in a table of their own, every value whole
     headers.append(f"cost {settings.currency}")
     console.print(FittedTable(title, headers, rows, keep=2, caption=caption))
+    tools = monitor.tool_summaries(spans)
+    if tools:  # only an agent's traces have tool calls: other projects' output stays as it was
+        tool_rows = []
+        for tool in tools:  # tool names from the traces, as any process wrote them
+            error_share = f"{tool.errors} ({100 * tool.errors / tool.calls:.0f} %)"
+            tool_cells = (tool.tool, tool.calls, error_share, f"{tool.p50_ms:.1f}", f"{tool.p95_ms:.1f}")
+            tool_rows.append(list(map(text, tool_cells)))
+        tool_headers = ["tool", "calls", "errors", "p50 ms", "p95 ms"]
+        console.print(FittedTable("Tool calls by tool", tool_headers, tool_rows, keep=1))
 
 
 @app.command("sample")
