@@ -156,6 +156,7 @@ def test_another_combination_installs_lints_tests_and_runs_offline(bake):
     pr_overlay = make(project, "gate", "ENV=pr").stdout
     assert_experiment_ran(project, pr_overlay, {"core_qa": 10, "hard_qa": 10})
     assert "drug substance" in (project / "data/docs/handbook_part_1.md").read_text(encoding="utf-8")
+    leave_prompt_flow(project, ["ENV=pr"], {"core_qa": 10, "hard_qa": 10})
 
 
 def test_the_chat_flow_installs_lints_tests_and_runs_its_experiment_offline(bake):
@@ -166,6 +167,7 @@ def test_the_chat_flow_installs_lints_tests_and_runs_its_experiment_offline(bake
     assert " passed" in tests.stdout and " failed" not in tests.stdout
     experiment = make(project, "gate").stdout
     assert_experiment_ran(project, experiment, {"core_qa": 24, "hard_qa": 20, "multi_turn_qa": 8})
+    leave_prompt_flow(project, [], {"core_qa": 24, "hard_qa": 20, "multi_turn_qa": 8})
 
 
 def _free_port() -> int:
@@ -190,6 +192,40 @@ def serve_and_smoke(project: Path) -> str:
     result = subprocess.run(command, capture_output=True, text=True, check=False, timeout=180)
     assert result.returncode == 0, f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
     return result.stdout
+
+
+def runbook_commands_to_leave_prompt_flow(project: Path) -> list[str]:
+    """The make commands of docs/runbook.md's "Leave Prompt Flow" block, in order: the doc is the script."""
+    section = (project / "docs/runbook.md").read_text(encoding="utf-8").split("## Leave Prompt Flow\n", 1)[1]
+    block = section.split("```bash\n", 1)[1].split("```", 1)[0]
+    return [
+        line.split("#")[0].removeprefix("make ").strip()
+        for line in block.splitlines()
+        if line.startswith("make ")
+    ]
+
+
+def leave_prompt_flow(project: Path, gate: list[str], lines: dict[str, int]) -> None:
+    """An existing project installed with Prompt Flow leaves it by docs/runbook.md's commands, then
+    tests, gates, serves and passes its smoke test without it: the chat and rag kinds' check (the qa
+    kind's is the fresh install below). About 20 s on an installed project, on 2 shared cores."""
+    assert runbook_commands_to_leave_prompt_flow(project) == [
+        "install PROMPTFLOW=0",
+        "test-all",
+        "gate",
+        "serve",
+    ]
+    assert (project / ".venv/bin/pf").exists()  # installed with Prompt Flow, as before the migration
+    make(project, "install", "PROMPTFLOW=0", offline=False)
+    probe = "import importlib.util; print(importlib.util.find_spec('promptflow'))"
+    found = subprocess.run([project / ".venv/bin/python", "-c", probe], capture_output=True, text=True)
+    assert found.stdout == "None\n", found.stderr
+    assert not (project / ".venv/bin/pf").exists()
+    tests = make(project, "test-all").stdout
+    assert " passed" in tests and " failed" not in tests and " 1 deselected" in tests  # the promptflow one
+    shutil.rmtree(project / "results")  # assert_experiment_ran reads the one run
+    assert_experiment_ran(project, make(project, "gate", *gate).stdout, lines)
+    assert "Smoke test passed" in serve_and_smoke(project)
 
 
 def test_without_prompt_flow_everything_else_installs_lints_tests_and_runs_offline(bake):
