@@ -343,8 +343,15 @@ def agent_invocation(
     optional = {"gen_ai.agent.id": agent_id, "gen_ai.agent.description": description}
     optional["gen_ai.conversation.id"] = conversation_id
     attributes |= {key: value for key, value in optional.items() if value}
+    with _agent_span(f"invoke_agent {name}", attributes, get_settings().aiops_trace_content) as span:
+        yield span
+
+
+@contextmanager
+def _agent_span(title: str, attributes: dict[str, str], content: bool) -> Iterator[Span]:
+    """An INTERNAL span with the run's labels whose failure is recorded by `_record_failure`."""
     with tracer().start_as_current_span(
-        f"invoke_agent {name}",
+        title,
         kind=SpanKind.INTERNAL,
         attributes=attributes | current_run_labels(),
         record_exception=False,
@@ -353,7 +360,7 @@ def agent_invocation(
         try:
             yield span
         except Exception as error:
-            _record_failure(span, error, get_settings().aiops_trace_content)
+            _record_failure(span, error, content)
             raise
 
 
@@ -409,21 +416,11 @@ def execute_tool(
         attributes["gen_ai.tool.call.id"] = call_id
     if description:
         attributes["gen_ai.tool.description"] = description
-    with tracer().start_as_current_span(
-        f"execute_tool {name}",
-        kind=SpanKind.INTERNAL,
-        attributes=attributes | current_run_labels(),
-        record_exception=False,
-        set_status_on_exception=False,
-    ) as span:
+    with _agent_span(f"execute_tool {name}", attributes, content) as span:
         call = ToolCall(span, content)
         if arguments is not None:
             call.arguments(arguments)
-        try:
-            yield call
-        except Exception as error:
-            _record_failure(span, error, content)
-            raise
+        yield call
 
 
 def _description(function: Callable[..., Any]) -> str | None:
