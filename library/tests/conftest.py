@@ -11,6 +11,7 @@ import shutil
 import socket
 import tempfile
 import threading
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Self
@@ -238,3 +239,21 @@ def tiny_experiment(tmp_path: Path, shipped: dict) -> Path:
     (tmp_path / "experiment.yaml").write_text(yaml.safe_dump(experiment, sort_keys=False), encoding="utf-8")
     answers_into(tmp_path)
     return tmp_path / "experiment.yaml"
+
+
+def fresh_tracing() -> None:
+    """Settings and tracer providers rebuilt from the environment, as in a new process."""
+    from aiops_platform import tracing
+    from aiops_platform.settings import get_settings
+
+    get_settings.cache_clear()
+    tracing.reset()
+
+
+@pytest.fixture
+def trace_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A local span store of the test's own (AIOPS_TRACE_DIR), fresh before and after."""
+    monkeypatch.setenv("AIOPS_TRACE_DIR", str(tmp_path / "traces"))
+    fresh_tracing()
+    yield tmp_path / "traces"
+    fresh_tracing()

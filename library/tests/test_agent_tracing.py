@@ -1,5 +1,5 @@
 """An agent's turn and each of its tool calls are spans in the OpenTelemetry GenAI conventions
-(`invoke_agent {agent}`, `execute_tool {tool}`, semantic conventions v1.41), in the local store, and
+(`invoke_agent {agent}`, `execute_tool {tool}`, semantic conventions v1.41), in the local trace_store, and
 `monitor summary` counts the tool calls per tool with their latency and errors.
 
 The agent here is a plain-Python tool loop over the real openai client and the offline model's tool
@@ -12,14 +12,14 @@ import asyncio
 import inspect
 import json
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import openai
 import pytest
 import yaml
-from conftest import PROJECT_ROOT, answers_into
+from conftest import PROJECT_ROOT, answers_into, fresh_tracing
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from test_offline_tools import SOP, TOOLS, check_specification_limit
@@ -57,19 +57,6 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
 }
 
 
-def _fresh_tracing() -> None:
-    get_settings.cache_clear()
-    tracing.reset()
-
-
-@pytest.fixture
-def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    monkeypatch.setenv("AIOPS_TRACE_DIR", str(tmp_path / "traces"))
-    _fresh_tracing()
-    yield tmp_path / "traces"
-    _fresh_tracing()
-
-
 @pytest.fixture
 def client() -> openai.OpenAI:
     return llm.build_client(Settings(llm_provider="offline"))
@@ -104,13 +91,13 @@ def by_name(spans: list[dict[str, Any]], prefix: str) -> list[dict[str, Any]]:
     return sorted((span for span in spans if span["name"].startswith(prefix)), key=lambda s: s["start_ns"])
 
 
-def test_an_agent_turn_is_one_invoke_agent_span_over_its_chat_and_tool_spans(store: Path, client):
+def test_an_agent_turn_is_one_invoke_agent_span_over_its_chat_and_tool_spans(trace_store: Path, client):
     answer = agent_turn(
         client, [{"role": "user", "content": "Is a pH of 7.9 within the specification limit?"}]
     )
     assert answer == "The pH value 7.9 is outside the specification limit 6.5 to 7.5."
 
-    spans = monitor.read_spans([store])
+    spans = monitor.read_spans([trace_store])
     (agent,) = by_name(spans, "invoke_agent ")
     assert agent["name"] == f"invoke_agent {AGENT}" and agent["parent_id"] is None
     assert agent["status"] == "UNSET"
@@ -143,11 +130,11 @@ def test_an_agent_turn_is_one_invoke_agent_span_over_its_chat_and_tool_spans(sto
     assert json.loads(attributes["gen_ai.tool.call.result"]) == answer
 
 
-def test_a_failing_tool_is_an_error_span_and_the_agent_goes_on(store: Path, client):
+def test_a_failing_tool_is_an_error_span_and_the_agent_goes_on(trace_store: Path, client):
     question = "Is the dissolution value 80 within its specification limit?"  # no limit for dissolution
     answer = agent_turn(client, [{"role": "user", "content": question}])
     assert answer == offline_model.NO_ANSWER  # the turn ends with an answer, not the exception
-    spans = monitor.read_spans([store])
+    spans = monitor.read_spans([trace_store])
     (tool,) = by_name(spans, "execute_tool ")
     assert tool["status"] == "ERROR"
     assert tool["attributes"]["error.type"] == "KeyError"
@@ -157,13 +144,13 @@ def test_a_failing_tool_is_an_error_span_and_the_agent_goes_on(store: Path, clie
     assert agent["status"] == "UNSET"  # the loop handled it
 
 
-def test_an_error_the_agent_does_not_handle_marks_the_agent_span_too(store: Path):
+def test_an_error_the_agent_does_not_handle_marks_the_agent_span_too(trace_store: Path):
     with (
         pytest.raises(json.JSONDecodeError),
         tracing.agent_invocation(AGENT, provider="openai", model="gpt-4o"),
     ):
         tracing.call_tool(lookup_sop_section, '{"topic": "cleaning"', "call_1")  # cut-off arguments
-    spans = monitor.read_spans([store])
+    spans = monitor.read_spans([trace_store])
     (tool,), (agent,) = by_name(spans, "execute_tool "), by_name(spans, "invoke_agent ")
     assert (tool["status"], tool["attributes"]["error.type"]) == ("ERROR", "JSONDecodeError")
     assert tool["attributes"]["gen_ai.tool.call.arguments"] == json.dumps(
@@ -185,11 +172,11 @@ def confidential_project(folder: Path) -> Path:
 
 
 def test_confidential_data_keeps_no_tool_arguments_results_or_error_messages(
-    store: Path, client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    trace_store: Path, client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):
     monkeypatch.chdir(confidential_project(tmp_path / "project"))
     monkeypatch.delenv("AIOPS_TRACE_CONTENT")  # the tests' default: on; here the project's decides
-    _fresh_tracing()
+    fresh_tracing()
     assert get_settings().aiops_trace_content is False
     for question in [
         "What does the SOP say about balance calibration?",
@@ -199,7 +186,7 @@ def test_confidential_data_keeps_no_tool_arguments_results_or_error_messages(
     agent_turn(
         client, [{"role": "user", "content": "Is the dissolution value 80 within its specification limit?"}]
     )
-    spans = monitor.read_spans([store])
+    spans = monitor.read_spans([trace_store])
     tools = by_name(spans, "execute_tool ")
     assert [tool["attributes"]["gen_ai.tool.name"] for tool in tools] == [
         "lookup_sop_section",
@@ -215,7 +202,7 @@ def test_confidential_data_keeps_no_tool_arguments_results_or_error_messages(
     failed = tools[-1]
     assert (failed["status"], failed["attributes"]["error.type"]) == ("ERROR", "KeyError")
     # an error the agent does not handle: its span keeps no message either (the KeyError's quotes it),
-    # in the store or in a status description (what Azure Monitor receives)
+    # in the trace_store or in a status description (what Azure Monitor receives)
     finished = InMemorySpanExporter()
     tracing.providers()[0].add_span_processor(SimpleSpanProcessor(finished))
     with pytest.raises(KeyError), tracing.agent_invocation(AGENT):
@@ -225,10 +212,10 @@ def test_confidential_data_keeps_no_tool_arguments_results_or_error_messages(
     assert {(status.status_code.name, status.description) for status in statuses.values()} == {
         ("ERROR", "KeyError")
     }
-    assert "dissolution" not in json.dumps([span["attributes"] for span in monitor.read_spans([store])])
+    assert "dissolution" not in json.dumps([span["attributes"] for span in monitor.read_spans([trace_store])])
 
 
-def test_a_decorated_tool_keeps_what_a_framework_reads_and_traces_direct_and_async_calls(store: Path):
+def test_a_decorated_tool_keeps_what_a_framework_reads_and_traces_direct_and_async_calls(trace_store: Path):
     assert lookup_sop_section.__name__ == "lookup_sop_section"
     assert list(inspect.signature(lookup_sop_section).parameters) == ["topic"]
     assert (lookup_sop_section.__doc__ or "").startswith("Look up the SOP section")
@@ -242,7 +229,7 @@ def test_a_decorated_tool_keeps_what_a_framework_reads_and_traces_direct_and_asy
     assert lookup_sop_section(topic="cleaning").startswith("Cleaning of equipment")
     with pytest.raises(TypeError, match="async"):
         tracing.call_tool(find_batch_record, {"batch_id": "B-1"})
-    found, looked_up = by_name(monitor.read_spans([store]), "execute_tool ")
+    found, looked_up = by_name(monitor.read_spans([trace_store]), "execute_tool ")
     assert found["attributes"]["gen_ai.tool.description"] == "Find a batch record line."
     assert json.loads(found["attributes"]["gen_ai.tool.call.arguments"]) == {"batch_id": "B-1"}
     assert json.loads(found["attributes"]["gen_ai.tool.call.result"]) == {
@@ -274,7 +261,7 @@ alerts:
 
 
 def flow_requests() -> list[dict[str, Any]]:
-    """Three qa requests (one failed), each with a model call: a store without tool spans."""
+    """Three qa requests (one failed), each with a model call: a trace_store without tool spans."""
     spans = []
     for n, (milliseconds, status) in enumerate([(120.0, "UNSET"), (80.5, "UNSET"), (300.25, "ERROR")]):
         start = 1_000_000_000 * n
@@ -382,14 +369,14 @@ def test_monitor_summary_counts_tool_calls_per_tool_with_latency_and_errors(tmp_
     ]
 
 
-def test_monitor_summary_counts_the_tool_calls_an_agent_traced(store: Path, client, monkeypatch):
+def test_monitor_summary_counts_the_tool_calls_an_agent_traced(trace_store: Path, client, monkeypatch):
     for question in [
         "What does the SOP say about balance calibration?",
         "Is a pH of 7.1 within the specification limit?",
         "Is the dissolution value 80 within its specification limit?",
     ]:
         agent_turn(client, [{"role": "user", "content": question}])
-    spans = monitor.read_spans([store])
+    spans = monitor.read_spans([trace_store])
     (requests,) = monitor.summarise(spans, load_config(PROJECT_ROOT / "monitoring/config.yaml"))
     assert (requests.flow, requests.requests, requests.errors) == (f"invoke_agent {AGENT}", 3, 0)
     lookup, check = by_name(spans, "execute_tool lookup"), by_name(spans, "execute_tool check")
@@ -402,7 +389,8 @@ def test_monitor_summary_counts_the_tool_calls_an_agent_traced(store: Path, clie
     ]
     monkeypatch.setattr(console, "width", 120)
     result = runner.invoke(
-        app, ["monitor", "summary", str(store), "--config", str(PROJECT_ROOT / "monitoring/config.yaml")]
+        app,
+        ["monitor", "summary", str(trace_store), "--config", str(PROJECT_ROOT / "monitoring/config.yaml")],
     )
     assert result.exit_code == 0, result.output
     assert "Tool calls by tool" in result.output

@@ -5,7 +5,6 @@ from __future__ import annotations
 import gzip
 import json
 import threading
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -14,7 +13,7 @@ from typing import ClassVar
 import httpx
 import openai
 import pytest
-from conftest import PROJECT_ROOT
+from conftest import PROJECT_ROOT, fresh_tracing
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -24,29 +23,15 @@ from aiops_platform import llm, monitor, tracing
 from aiops_platform.cli import app
 from aiops_platform.flow_entry import load_entry
 from aiops_platform.monitoring_config import load_config
-from aiops_platform.settings import get_settings
 
 PROJECT = PROJECT_ROOT
 FLOW = PROJECT / "flows" / "qa"  # the sample project's flow; spans are the same for every kind
 LINE = {"question": "When are checks done?", "context": "Checks are done weekly. Audits are done yearly."}
 
 
-def _fresh_tracing() -> None:
-    get_settings.cache_clear()
-    tracing.reset()
-
-
-@pytest.fixture
-def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    monkeypatch.setenv("AIOPS_TRACE_DIR", str(tmp_path / "traces"))
-    _fresh_tracing()
-    yield tmp_path / "traces"
-    _fresh_tracing()
-
-
-def test_a_flow_call_is_a_root_span_with_a_model_call_carrying_token_usage(store: Path):
+def test_a_flow_call_is_a_root_span_with_a_model_call_carrying_token_usage(trace_store: Path):
     output = load_entry(FLOW)(**LINE)
-    spans = monitor.read_spans([store])
+    spans = monitor.read_spans([trace_store])
     (root,) = monitor.requests(spans)
     assert root["name"] == "flow qa" and root["status"] == "UNSET"
     assert root["attributes"]["aiops.variant"] == "default"
@@ -60,7 +45,7 @@ def test_a_flow_call_is_a_root_span_with_a_model_call_carrying_token_usage(store
     assert root["end_ns"] - root["start_ns"] >= model_call["end_ns"] - model_call["start_ns"] > 0
 
 
-def test_threads_that_trace_their_first_call_at_once_all_succeed(store: Path):
+def test_threads_that_trace_their_first_call_at_once_all_succeed(trace_store: Path):
     """The in-process engine's workers start together; setting up tracing must not race."""
     start_together = threading.Barrier(16)
 
@@ -71,18 +56,18 @@ def test_threads_that_trace_their_first_call_at_once_all_succeed(store: Path):
     with ThreadPoolExecutor(max_workers=16) as pool:
         outputs = list(pool.map(first_call, range(16)))
     assert len(outputs) == 16
-    assert len(monitor.requests(monitor.read_spans([store]))) == 16
+    assert len(monitor.requests(monitor.read_spans([trace_store]))) == 16
 
 
-def test_run_labels_reach_the_flow_span(store: Path):
+def test_run_labels_reach_the_flow_span(trace_store: Path):
     with tracing.run_attributes(variant="concise", dataset="core_qa"):
         load_entry(FLOW)(**LINE)
-    (root,) = monitor.requests(monitor.read_spans([store]))
+    (root,) = monitor.requests(monitor.read_spans([trace_store]))
     assert root["attributes"]["aiops.variant"] == "concise"
     assert root["attributes"]["aiops.dataset"] == "core_qa"
 
 
-def test_a_failed_model_call_marks_both_spans_as_errors(store: Path, monkeypatch: pytest.MonkeyPatch):
+def test_a_failed_model_call_marks_both_spans_as_errors(trace_store: Path, monkeypatch: pytest.MonkeyPatch):
     refusing = httpx.MockTransport(lambda request: httpx.Response(401, json={"error": {"message": "denied"}}))
     client = openai.OpenAI(
         api_key="unused",  # pragma: allowlist secret
@@ -93,21 +78,21 @@ def test_a_failed_model_call_marks_both_spans_as_errors(store: Path, monkeypatch
     monkeypatch.setattr(llm, "get_client", lambda: client)
     with pytest.raises(llm.ModelCallError):
         load_entry(FLOW)(**LINE)
-    spans = monitor.read_spans([store])
+    spans = monitor.read_spans([trace_store])
     failed = {span["name"]: span for span in spans if span["status"] == "ERROR"}
     assert failed["flow qa"]["attributes"]["error.type"] == "ModelCallError"
     assert failed["chat offline-extractive"]["attributes"]["error.type"] == "ModelCallError"
 
 
 def test_a_failed_calls_span_holds_no_credential_of_the_endpoint(
-    store: Path, monkeypatch: pytest.MonkeyPatch
+    trace_store: Path, monkeypatch: pytest.MonkeyPatch
 ):
     password = "pa55-" + "word-in-the-url"  # pragma: allowlist secret
     endpoint = f"http://alice:{password}@model.invalid/v1"
     monkeypatch.setenv("LLM_PROVIDER", "openai")
     monkeypatch.setenv("OPENAI_BASE_URL", endpoint)
     monkeypatch.setenv("LLM_CACHE", "off")
-    _fresh_tracing()
+    fresh_tracing()
     refusing = httpx.MockTransport(lambda request: httpx.Response(401, json={"error": {"message": "denied"}}))
     client = openai.OpenAI(
         api_key="unused",  # pragma: allowlist secret
@@ -126,17 +111,17 @@ def test_a_failed_calls_span_holds_no_credential_of_the_endpoint(
     assert not any(password in description or "alice" in description for description in descriptions)
 
 
-def test_a_secret_a_caller_writes_in_a_question_is_masked_in_the_flows_span(store: Path):
-    """Spans keep inputs and outputs (local store, Azure Monitor): a key pasted into a question is
+def test_a_secret_a_caller_writes_in_a_question_is_masked_in_the_flows_span(trace_store: Path):
+    """Spans keep inputs and outputs (local trace_store, Azure Monitor): a key pasted into a question is
     masked there as in the server's log."""
     key = "sk-proj-" + "A1b2C3d4E5f6G7h8I9j0k"  # pragma: allowlist secret
     load_entry(FLOW)(**(LINE | {"question": f"Is {key} a key? {LINE['question']}"}))
-    (root,) = monitor.requests(monitor.read_spans([store]))
+    (root,) = monitor.requests(monitor.read_spans([trace_store]))
     assert key not in json.dumps(root)
     assert json.loads(root["attributes"]["aiops.inputs"])["question"].startswith("Is *** a key?")
 
 
-def test_each_call_records_genai_metrics(store: Path, monkeypatch: pytest.MonkeyPatch):
+def test_each_call_records_genai_metrics(trace_store: Path, monkeypatch: pytest.MonkeyPatch):
     reader = InMemoryMetricReader()
     real_meter_provider = tracing.MeterProvider
     monkeypatch.setattr(
@@ -144,7 +129,7 @@ def test_each_call_records_genai_metrics(store: Path, monkeypatch: pytest.Monkey
         "MeterProvider",
         lambda metric_readers, resource: real_meter_provider([*metric_readers, reader], resource=resource),
     )
-    _fresh_tracing()
+    fresh_tracing()
     load_entry(FLOW)(**LINE)
     points = {
         metric.name: metric.data.data_points
@@ -161,24 +146,24 @@ def test_each_call_records_genai_metrics(store: Path, monkeypatch: pytest.Monkey
     assert flow_duration.count == 1 and flow_duration.attributes["aiops.flow"] == FLOW.name
 
 
-def test_tracing_off_writes_nothing(store: Path, monkeypatch: pytest.MonkeyPatch):
+def test_tracing_off_writes_nothing(trace_store: Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("AIOPS_TRACING", "false")
-    _fresh_tracing()
+    fresh_tracing()
     load_entry(FLOW)(**LINE)
-    assert not store.exists()
+    assert not trace_store.exists()
 
 
-def test_monitor_summary_counts_requests_latency_and_tokens(store: Path):
+def test_monitor_summary_counts_requests_latency_and_tokens(trace_store: Path):
     for _ in range(5):
         load_entry(FLOW)(**LINE)
     config = load_config(PROJECT / "monitoring/config.yaml")
-    (summary,) = monitor.summarise(monitor.read_spans([store]), config)
+    (summary,) = monitor.summarise(monitor.read_spans([trace_store]), config)
     assert (summary.flow, summary.variant, summary.requests, summary.errors) == (FLOW.name, "default", 5, 0)
     assert 0 < summary.p50_ms <= summary.p95_ms
     assert summary.input_tokens > summary.output_tokens > 0
     assert summary.cost > 0  # the offline model is priced as gpt-4o-mini in monitoring/config.yaml
     result = CliRunner().invoke(
-        app, ["monitor", "summary", str(store), "--config", str(PROJECT / "monitoring/config.yaml")]
+        app, ["monitor", "summary", str(trace_store), "--config", str(PROJECT / "monitoring/config.yaml")]
     )
     assert result.exit_code == 0, result.output
     (row,) = [line for line in result.output.splitlines() if line.split()[:1] == [FLOW.name]]
@@ -202,7 +187,7 @@ class _Ingestion(BaseHTTPRequestHandler):
         pass
 
 
-def test_with_a_connection_string_spans_also_go_to_azure_monitor(store: Path, monkeypatch):
+def test_with_a_connection_string_spans_also_go_to_azure_monitor(trace_store: Path, monkeypatch):
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Ingestion)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     endpoint = f"http://127.0.0.1:{server.server_address[1]}/"
@@ -211,7 +196,7 @@ def test_with_a_connection_string_spans_also_go_to_azure_monitor(store: Path, mo
         "APPLICATIONINSIGHTS_CONNECTION_STRING",
         f"InstrumentationKey=00000000-0000-0000-0000-000000000000;IngestionEndpoint={endpoint}",
     )
-    _fresh_tracing()
+    fresh_tracing()
     try:
         load_entry(FLOW)(**LINE)
         tracer_provider, meter_provider = tracing.providers()
@@ -219,7 +204,7 @@ def test_with_a_connection_string_spans_also_go_to_azure_monitor(store: Path, mo
         sent = b"".join(_Ingestion.received).decode("utf-8")
         assert "flow qa" in sent
         assert "gen_ai.usage.input_tokens" in sent
-        assert monitor.requests(monitor.read_spans([store]))  # the local store still gets them
+        assert monitor.requests(monitor.read_spans([trace_store]))  # the local trace_store still gets them
         tracer_provider.shutdown()
         meter_provider.shutdown()
     finally:
@@ -228,14 +213,14 @@ def test_with_a_connection_string_spans_also_go_to_azure_monitor(store: Path, mo
 
 @pytest.mark.parametrize("value", ["not a connection string", "InstrumentationKey=not-a-guid"])
 def test_a_malformed_connection_string_stops_a_command_with_one_line(
-    store: Path, monkeypatch: pytest.MonkeyPatch, value: str
+    trace_store: Path, monkeypatch: pytest.MonkeyPatch, value: str
 ):
     monkeypatch.setenv("APPLICATIONINSIGHTS_CONNECTION_STRING", value)
-    _fresh_tracing()
+    fresh_tracing()
     inputs = [f"{name}={json.dumps(item) if isinstance(item, list) else item}" for name, item in LINE.items()]
     result = CliRunner().invoke(app, ["run", *[part for item in inputs for part in ("-i", item)]])
     assert result.exit_code == 2, result.output
     (line,) = result.output.strip().splitlines()
     assert "APPLICATIONINSIGHTS_CONNECTION_STRING is not a valid connection string (" in line
     assert "Application Insights resource's Overview page, or unset it to trace locally only" in line
-    assert not store.exists()  # stopped before the flow ran
+    assert not trace_store.exists()  # stopped before the flow ran
