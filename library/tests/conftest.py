@@ -5,6 +5,7 @@ home (when it is installed), and no network."""
 from __future__ import annotations
 
 import functools
+import importlib.util
 import json
 import os
 import shutil
@@ -34,6 +35,10 @@ os.environ["LLM_CACHE_DIR"] = _CACHE.name
 os.environ["AIOPS_TRACE_CONTENT"] = "true"
 
 from aiops_platform import project, promptflow_adapter  # noqa: E402 - imports no promptflow
+
+# Agent Framework's tests need its environment (.venv-agent: it cannot sit beside Prompt Flow); `make
+# test` runs them there, after the rest here.
+collect_ignore = [] if importlib.util.find_spec("agent_framework") else ["agent"]
 
 if promptflow_adapter.available():  # an optional extra: `make install PROMPTFLOW=0` leaves it out
     # Under $HOME because `pf flow build` refuses a PF home outside it; removed when pytest exits.
