@@ -357,6 +357,51 @@ def _azure_client(settings: Settings, limits: dict) -> openai.AzureOpenAI:
     return openai.AzureOpenAI(azure_ad_token_provider=_entra_token(token_provider), **common)
 
 
+def build_async_client(settings: Settings) -> openai.AsyncOpenAI:
+    """The async twin of `build_client`, for Agent Framework (agents.py), with the same provider switch,
+    timeout and retries. Online it has no process-wide rate limiter (that transport is synchronous):
+    openai's own retries honour a 429's retry-after."""
+    import openai
+
+    limits: dict[str, Any] = {
+        "timeout": settings.llm_timeout_seconds,
+        "max_retries": settings.llm_max_retries,
+    }
+    endpoint_url(settings)
+    if settings.provider == "offline":
+        return openai.AsyncOpenAI(
+            api_key="offline",  # pragma: allowlist secret
+            base_url=offline_model.BASE_URL,
+            http_client=httpx.AsyncClient(
+                transport=offline_model.transport(settings.offline_model_latency_ms)
+            ),  # type: ignore[arg-type]
+            **limits,
+        )
+    if settings.provider == "openai":
+        if settings.openai_api_key is None:
+            raise ConfigError("OPENAI_API_KEY is not set (LLM_PROVIDER=openai needs it).")
+        return openai.AsyncOpenAI(
+            api_key=settings.openai_api_key.get_secret_value(),
+            base_url=settings.openai_base_url or "https://api.openai.com/v1",
+            **limits,
+        )
+    if not settings.azure_openai_endpoint:
+        raise ConfigError("AZURE_OPENAI_ENDPOINT is not set (LLM_PROVIDER=azure_openai needs it).")
+    common = {
+        "azure_endpoint": settings.azure_openai_endpoint,
+        "api_version": settings.azure_openai_api_version,
+        **limits,
+    }
+    if settings.azure_openai_auth == "api_key":
+        if settings.azure_openai_api_key is None:
+            raise ConfigError("AZURE_OPENAI_API_KEY is not set (AZURE_OPENAI_AUTH=api_key needs it).")
+        return openai.AsyncAzureOpenAI(api_key=settings.azure_openai_api_key.get_secret_value(), **common)
+    from azure.identity import DefaultAzureCredential, get_bearer_token_provider
+
+    token_provider = get_bearer_token_provider(DefaultAzureCredential(), AZURE_SCOPE)
+    return openai.AsyncAzureOpenAI(azure_ad_token_provider=_entra_token(token_provider), **common)
+
+
 class NoIdentityToken(RuntimeError):
     """Entra ID gave no token: the identity is missing or not allowed, so the model is unavailable."""
 
