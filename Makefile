@@ -37,7 +37,7 @@ $(MARP):
 $(PLAYWRIGHT):
 	npm install --silent --no-audit --no-fund --prefix build/playwright playwright-core@1.65.2
 
-demo: install  ## Generate a project with defaults (FLOW_KIND=qa|chat|rag), install it, run its offline experiment
+demo: install  ## Generate a project with defaults (FLOW_KIND=qa|chat|rag|agent), install it, run its offline experiment
 	rm -rf $(DEMO_DIR)
 	AIOPS_PLATFORM="$(PLATFORM)" $(BIN)/cookiecutter --no-input --output-dir $(DEMO_DIR) . $(if $(FLOW_KIND),flow_kind=$(FLOW_KIND))
 	@# The hook has installed and registered; `install` again only where its install was skipped.

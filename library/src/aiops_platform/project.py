@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from aiops_platform import paths
 
 FILE = Path("aiops.yaml")
-FlowKind = Literal["qa", "chat", "rag"]
+FlowKind = Literal["qa", "chat", "rag", "agent"]
 DeploymentTarget = Literal["aml_online_endpoint", "azure_webapp"]
 
 

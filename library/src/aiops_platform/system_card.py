@@ -25,6 +25,7 @@ FLOW_KINDS = {
     "qa": "questions answered from a context the caller supplies",
     "chat": "a conversation with history, grounded in a context the caller supplies",
     "rag": "questions answered from passages retrieved from the project's documents",
+    "agent": "questions answered by a model that calls the project's own tools (Agent Framework)",
 }
 # What the safety set's refused categories mean, for a reader who never saw the set.
 REFUSED = {
