@@ -126,8 +126,10 @@ class Experiment(_Strict):
     """Which flows run on which datasets, and which evaluators score them."""
 
     name: Name
-    engine: Literal["inprocess", "promptflow"] = Field(
-        "inprocess", description="inprocess: fast default; promptflow: Prompt Flow's batch engine"
+    engine: Literal["inprocess", "promptflow", "workflow"] = Field(
+        "inprocess",
+        description="inprocess: fast default; promptflow: Prompt Flow's batch engine; workflow: each line "
+        "through the flow as an Agent Framework workflow (the agent extra)",
     )
     concurrency: int = Field(8, ge=1, le=64, description="Lines in flight at once per run")
     flows: list[FlowConfig] = Field(min_length=1)

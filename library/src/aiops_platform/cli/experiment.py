@@ -34,6 +34,7 @@ app = typer.Typer(no_args_is_help=True, help="Run and validate experiment.yaml."
 class EngineName(StrEnum):
     inprocess = "inprocess"
     promptflow = "promptflow"
+    workflow = "workflow"
 
 
 BaselineOption = Annotated[

@@ -2,8 +2,9 @@
 
 `inprocess` (default) calls the flow functions directly with bounded concurrency. `promptflow`
 hands the same flow folders to Prompt Flow's batch engine (`engines/promptflow.py`, on the optional
-extra). Flows never import an engine. The request and result types are in `engines/base.py`, so
-neither engine imports this package's `__init__` back (no import cycle).
+extra). `workflow` runs each line through the flow as an Agent Framework workflow
+(`engines/workflow.py`, on the `agent` extra). Flows never import an engine. The request and result
+types are in `engines/base.py`, so no engine imports this package's `__init__` back (no import cycle).
 """
 
 from __future__ import annotations
@@ -21,6 +22,10 @@ def get_engine(name: str, project_root: Path) -> Engine:
         from aiops_platform.engines import promptflow
 
         return promptflow.engine(project_root)
+    if name == "workflow":
+        from aiops_platform.engines import workflow
+
+        return workflow.engine()
     from aiops_platform.engines.inprocess import InProcessEngine
 
     return InProcessEngine()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -28,8 +29,13 @@ class InProcessEngine:
                 self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="line")
             return self._pool
 
+    def line_caller(self, entry: Callable[..., Any]) -> Callable[..., Any]:
+        """How each line calls the flow: directly here; through a workflow in engines/workflow.py."""
+        return entry
+
     def run(self, request: RunRequest, on_line: OnLine) -> RunResult:
         entry = load_entry(request.flow_dir, request.project)
+        call = self.line_caller(entry)
         rows = read_jsonl(request.data, request.limit)
         base_outputs = request.base.outputs if request.base else [None] * len(rows)
 
@@ -39,7 +45,7 @@ class InProcessEngine:
                     raise RuntimeError("the base run failed on this line")
                 inputs = resolve_inputs(request.column_mapping, rows[index], base_outputs[index])
                 with tracing.run_attributes(**request.labels):
-                    return dict(entry(**inputs)), None
+                    return dict(call(**inputs)), None
             except Exception as error:  # noqa: BLE001 - one bad line must not stop the run
                 return None, f"{type(error).__name__}: {error}"
             finally:
