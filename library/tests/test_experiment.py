@@ -151,6 +151,44 @@ def test_gate_thresholds_must_name_a_known_evaluator_and_dataset(tiny_experiment
         load(path)
 
 
+def test_gate_maximums_load_for_every_dataset_or_per_dataset(tiny_experiment: Path):
+    maximums = {"qa_metrics.turns_to_answer": 3, "qa_metrics.latency_s": {"hard_qa": 2.5}}
+    path = _broken(tiny_experiment, lambda d: d.update(gate={"maximums": maximums}))
+    assert load(path).gate.maximums == {
+        "qa_metrics.turns_to_answer": 3.0,
+        "qa_metrics.latency_s": {"hard_qa": 2.5},
+    }
+
+
+TURNS = "qa_metrics.turns_to_answer"
+BAD_LIMITS = {
+    "a-word": ({"maximums": {TURNS: "three"}},
+               f'gate.maximums: Value error, {TURNS}: "three" is not a number, nor {{dataset: number}}'),
+    "a-list": ({"maximums": {TURNS: [3]}}, f"{TURNS}: [3] is not a number"),
+    "nan": ({"maximums": {TURNS: float("nan")}}, f"{TURNS}: NaN is not a finite number"),
+    "per-dataset": ({"maximums": {TURNS: {"core_qa": None}}},
+                    f"gate.maximums: Value error, {TURNS}.core_qa: null is not a number"),
+    "threshold-a-word": ({"thresholds": {"qa_metrics.f1_score": "high"}},
+                         'gate.thresholds: Value error, qa_metrics.f1_score: "high" is not a number'),
+    "both-directions": ({"thresholds": {"qa_metrics.x": 1}, "maximums": {"qa_metrics.x": 3}},
+                        "qa_metrics.x is under both thresholds (a minimum, higher is better) and maximums"),
+    "unknown-evaluator": ({"maximums": {"tool_use.turns_to_answer": 3}},
+                          "gate.maximums.tool_use.turns_to_answer: no evaluator named 'tool_use'"),
+    "unknown-dataset": ({"maximums": {TURNS: {"nightly": 3}}},
+                        f"gate.maximums.{TURNS}: unknown datasets ['nightly']"),
+    "not-a-metric-key": ({"maximums": {"turns": 3}}, "gate.maximums.turns.[key]: String should match"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(("gate", "said"), BAD_LIMITS.values(), ids=BAD_LIMITS.keys())
+def test_a_bad_limit_is_one_line_naming_the_file_and_metric(tiny_experiment: Path, gate: dict, said: str):
+    path = _broken(tiny_experiment, lambda d: d.update(gate=gate))
+    with pytest.raises(ExperimentError) as error:
+        load(path)
+    (line,) = str(error.value).splitlines()
+    assert line.startswith(f"{path}: ") and said in line
+
+
 @pytest.mark.parametrize("named_as", ["dot-dot", "absolute", "symlink-inside"])
 def test_a_path_outside_the_project_is_refused_when_the_file_loads(
     project_copy: Path, tmp_path_factory, named_as: str

@@ -326,3 +326,86 @@ def test_max_new_failures_names_only_datasets_of_the_experiment(tiny_experiment:
     _with_gate(tiny_experiment, {"max_new_failures": {"core_qa": 0, "nightly": 1}})
     result = runner.invoke(app, ["experiment", "validate", "-f", str(tiny_experiment)])
     assert result.exit_code != 0 and "gate.max_new_failures: unknown datasets ['nightly']" in result.output
+
+
+# Lower-is-better metrics (tool_use.turns_to_answer): a maximum under gate.maximums, a rise regresses.
+TURNS = GateConfig(maximums={"tool_use.turns_to_answer": 3})
+
+
+def _turns(
+    per_line: dict[str, float], dataset: str = "core", evaluator: str = "tool_use", **other: float
+) -> dict:
+    """Results whose `evaluator`.turns_to_answer on `dataset` is these per-line counts, by line id."""
+    mean = sum(per_line.values()) / len(per_line)
+    evaluation = {"evaluator": evaluator, "flow": "agent", "variant": "v1", "dataset": dataset}
+    evaluation |= {
+        "metrics": {"turns_to_answer": mean, **other},
+        "line_metrics": {"turns_to_answer": per_line},
+    }
+    return {"evaluations": [evaluation]}
+
+
+def test_a_maximum_passes_at_and_below_it_and_fails_above_naming_the_metric_dataset_and_values():
+    assert check(_turns({"a": 3.0, "b": 3.0}), TURNS).passed  # at the maximum
+    assert check(_turns({"a": 1.0, "b": 2.0}), TURNS).passed
+    report = check(_turns({"a": 3.0, "b": 4.0}), TURNS)
+    assert [str(finding) for finding in report.failures] == [
+        "tool_use.turns_to_answer on core (flow agent, variant v1): 3.500 is above the maximum 3.000"
+    ]
+    per_dataset = GateConfig(maximums={"tool_use.turns_to_answer": {"hard": 2}})
+    assert check(_turns({"a": 5.0}), per_dataset).passed  # `core` has no maximum
+    assert not check(_turns({"a": 2.5}, dataset="hard"), per_dataset).passed
+    not_a_number = _turns({"a": 2.0})
+    not_a_number["evaluations"][0]["metrics"]["turns_to_answer"] = math.nan  # below and above nothing
+    assert "nan is not a number" in str(check(not_a_number, TURNS).failures[0])
+    both = GateConfig(thresholds={"tool_use.f1_score": 0.5}, maximums=TURNS.maximums)
+    (finding,) = check(_turns({"a": 1.0}, f1_score=0.2), both).failures  # a minimum beside it, as before
+    assert finding.message == "0.200 is below the threshold 0.500"
+
+
+def test_a_rise_of_a_metric_under_maximums_is_the_regression_and_a_fall_is_not():
+    ten = [f"l{i:02}" for i in range(10)]
+    baseline = _turns(dict.fromkeys(ten, 2.0))
+    fewer = check(_turns(dict.fromkeys(ten, 1.0)), TURNS, baseline)
+    assert fewer.passed and fewer.regressions == []  # an improvement: it was a "drop" before
+    more = check(_turns(dict.fromkeys(ten, 2.5)), TURNS, baseline)  # still within the maximum
+    assert [str(finding) for finding in more.regressions] == [
+        "tool_use.turns_to_answer on core (flow agent, variant v1): 2.500 regressed +0.500 from baseline "
+        "2.000 (tolerance 0.020, lower is better; 95% interval [+0.500, +0.500] over 10 lines)"
+    ]
+    assert not more.passed
+    within = GateConfig(maximums=TURNS.maximums, tolerance=0.5)  # a rise of exactly the tolerance
+    assert check(_turns(dict.fromkeys(ten, 2.5)), within, baseline).passed
+    # a metric with a minimum (or none) keeps its direction: its drop regresses, its rise does not
+    lower_f1 = check(
+        _turns(dict.fromkeys(ten, 2.0), f1_score=0.5), TURNS, _turns(dict.fromkeys(ten, 2.0), f1_score=0.9)
+    )
+    assert [finding.metric for finding in lower_f1.regressions] == ["f1_score"]
+
+
+def test_a_line_that_newly_exceeds_a_maximum_is_newly_failing_and_counts_against_max_new_failures():
+    baseline = _turns({"l1": 2.0, "l2": 3.0, "l3": 4.0, "l4": 1.0})
+    now = _turns({"l1": 4.0, "l2": 3.0, "l3": 5.0, "l4": 1.0})  # l3 exceeded the maximum before too
+    gate = GateConfig(maximums=TURNS.maximums, max_new_failures={"core": 0}, fail_on_regression=False)
+    report = check(now, gate, baseline)
+    assert [str(failure) for failure in report.new_failures] == [
+        "core line l1 (agent/v1): tool_use.turns_to_answer 4.000 (was 2.000, maximum 3.000)"
+    ]
+    assert [str(finding) for finding in report.failures] == [
+        "tool_use.turns_to_answer on core (flow agent, variant v1): 3.250 is above the maximum 3.000",
+        "lines.new_failures on core (flow agent, variant v1): 1 lines passed on the baseline and fail now, "
+        "0 allowed (max_new_failures): l1",
+    ]
+    fewer = check(_turns({"l1": 1.0, "l2": 1.0, "l3": 1.0, "l4": 1.0}), gate, baseline)
+    assert fewer.new_failures == [] and fewer.passed  # fewer turns on every line: nothing newly fails
+
+
+def test_saved_results_gated_with_a_maximum_from_experiment_yaml(tiny_experiment: Path, tmp_path: Path):
+    _with_gate(tiny_experiment, {"maximums": {"qa_metrics.turns_to_answer": {"core_qa": 3}}})
+    results = tmp_path / "results.json"  # qa_metrics: the tiny experiment's only evaluator
+    results.write_text(json.dumps(_turns({"a": 4.0}, "core_qa", "qa_metrics")), encoding="utf-8")
+    gated = runner.invoke(app, ["experiment", "gate", str(results), "-f", str(tiny_experiment)])
+    assert gated.exit_code == 1, gated.output
+    assert "qa_metrics.turns_to_answer on core_qa (flow agent, variant v1): 4.000 is above the maximum" in (
+        " ".join(gated.output.split())
+    )

@@ -203,6 +203,9 @@ def test_a_failed_gate_edited_to_say_passed_is_not_deployable(committed: Path):
 
     _edit(record, lambda raw: raw["evaluation"]["gate"].update(thresholds={"qa_metrics.f1_score": 0.1}))
     assert "its thresholds are not those of experiment.yaml" in _refusal(record)
+    loosened = {"thresholds": strict["gate"]["thresholds"], "maximums": {"qa_metrics.exact_match": 9.0}}
+    _edit(record, lambda raw: raw["evaluation"]["gate"].update(loosened))  # a maximum the file lacks
+    assert "its thresholds are not those of experiment.yaml" in _refusal(record)
 
 
 def test_a_record_gated_on_an_earlier_commit_is_not_deployable(committed: Path):

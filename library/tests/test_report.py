@@ -319,3 +319,53 @@ def test_metric_tables_show_every_value_and_label_whole_in_an_80_column_terminal
     assert {cell: shown.count(cell) for cell in cells} == dict(cells)
     assert shown.count("qa/baseline ") == shown.count("qa/concise ") > 0
     assert ("continued" in shown) == (width == 80), "split only where the columns do not fit"
+
+
+def _turns(per_dataset: dict[str, list[float]]) -> ExperimentResults:
+    """An agent's runs with tool_use.turns_to_answer per line (ids `<dataset>-<i>`), one run per dataset."""
+    rows, runs, evaluations = {}, [], []
+    for dataset, turns in per_dataset.items():
+        rows[dataset] = [{"id": f"{dataset}-{i}", "question": "q"} for i in range(len(turns))]
+        runs.append(
+            RunRecord(
+                "agent", "base", dataset, RunResult([{"answer": "a"}] * len(turns), [None] * len(turns))
+            )
+        )
+        lines = [{"turns_to_answer": count, "task_completed": 1.0} for count in turns]
+        metrics = {"turns_to_answer": sum(turns) / len(turns), "task_completed": 1.0}
+        evaluations.append(
+            EvaluationRecord(
+                "tool_use", "agent", "base", dataset, RunResult(lines, [None] * len(turns), metrics)
+            )
+        )
+    return ExperimentResults("unit", "inprocess", runs, evaluations, rows)
+
+
+def test_a_maximum_shows_as_at_most_and_a_rise_against_the_baseline_as_the_regression():
+    gate = GateConfig(maximums={"tool_use.turns_to_answer": 3}, thresholds={"tool_use.task_completed": 1.0})
+    results = _turns({"core": [2.0, 3.0], "hard": [4.0, 4.0]})
+    verdict = check(results.to_json(), gate, _turns({"core": [2.0, 2.0], "hard": [5.0, 5.0]}).to_json())
+    summary = report.markdown(results, verdict, gate)
+    assert "| agent | base | core | 2 | 0 | 2.500 (+0.500, regressed) · ≤ 3.000 pass |" in summary
+    assert (
+        "| agent | base | hard | 2 | 0 | 4.000 (-1.000) · ≤ 3.000 FAIL |" in summary
+    )  # fewer, still too many
+    assert "1.000 (+0.000) · ≥ 1.000 pass" in summary  # a minimum beside it is shown as before
+    assert (
+        "- FAIL: tool_use.turns_to_answer on hard (flow agent, variant base): 4.000 is above the maximum"
+        in summary
+    )
+    page = Page(report.html(results, results.rows, verdict, gate))
+    cells = {
+        (row["cells"][2]["text"], cell["data-metric"]): (cell["data-threshold"], cell["data-status"])
+        for name, rows in page.tables.items() if name != "worst-lines"
+        for row in rows[1:] for cell in row["cells"] if cell.get("data-metric") == "turns_to_answer"
+    }  # fmt: skip
+    assert cells == {
+        ("core", "turns_to_answer"): ("3.0", "pass"),
+        ("hard", "turns_to_answer"): ("3.0", "fail"),
+    }
+    # the worst line is the one furthest above its maximum, shown with it
+    worst = [(row["cells"][2]["text"], row["metric"], row["cells"][5]["text"]) for row in page.line_rows]
+    assert worst[0] == ("hard-0", "tool_use.turns_to_answer", "≤ 3.000 fail")
+    assert [line[0] for line in worst[:4]] == ["hard-0", "hard-1", "core-1", "core-0"]

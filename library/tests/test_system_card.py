@@ -86,3 +86,18 @@ def test_a_failed_gate_shows_the_failing_threshold_and_the_card_is_rewritten_the
 def test_card_without_a_record_is_one_line(tmp_path: Path):
     missing = runner.invoke(app, ["release", "card", str(tmp_path / "release.json")])
     assert missing.exit_code == 2 and "Traceback" not in missing.output
+
+
+def test_a_maximum_shows_as_at_most_in_the_summary_the_record_and_the_card(small_project: Path):
+    """A lower-is-better metric (tool_use.turns_to_answer in an agent project); f1_score stands in here."""
+    experiment = yaml.safe_load((small_project / "experiment.yaml").read_text(encoding="utf-8"))
+    experiment["gate"] = {"maximums": {"qa_metrics.f1_score": 0.0}}  # any answer's F1 exceeds it
+    (small_project / "experiment.yaml").write_text(yaml.safe_dump(experiment), encoding="utf-8")
+    folder = _run(small_project, "results", passes=False)
+    card = (folder / system_card.CARD).read_text(encoding="utf-8")
+    assert "≤ 0.000 | FAIL |" in _row(card, "qa_metrics.f1_score")
+    assert "at least its threshold (≥), or at most its maximum (≤)" in card
+    assert "No thresholds are set" not in card
+    summary = (folder / "summary.md").read_text(encoding="utf-8")
+    assert "· ≤ 0.000 FAIL" in summary and "is above the maximum 0.000" in summary
+    assert '"maximums": {\n' in (folder / "release.json").read_text(encoding="utf-8")

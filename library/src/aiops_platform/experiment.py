@@ -9,6 +9,7 @@ checks, outside the schema, that every local path exists; registered-asset datas
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal, Protocol
@@ -27,6 +28,8 @@ from aiops_platform.registry import (
 
 Name = Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_-]{0,63}$", description="Identifier used in paths")]
 METRIC_KEY = r"^[A-Za-z][A-Za-z0-9_-]*\.[A-Za-z_][A-Za-z0-9_]*$"
+Bound = Annotated[float, Field(allow_inf_nan=False)]  # a NaN or infinite limit would gate nothing
+Bounds = dict[Annotated[str, Field(pattern=METRIC_KEY)], Bound | dict[Name, Bound]]
 
 
 class ExperimentError(ValueError):
@@ -107,19 +110,61 @@ class EvaluatorConfig(_LocalPath):
 class GateConfig(_Strict):
     """What `experiment run --gate` enforces."""
 
-    thresholds: dict[Annotated[str, Field(pattern=METRIC_KEY)], float | dict[Name, float]] = Field(
+    thresholds: Bounds = Field(
         default_factory=dict,
         description="`evaluator.metric` -> minimum for every dataset, or {dataset: minimum}",
     )
+    maximums: Bounds = Field(
+        default_factory=dict,
+        description="Lower-is-better metrics (e.g. turns, latency): `evaluator.metric` -> maximum for "
+        "every dataset, or {dataset: maximum}; against a baseline a rise is the regression",
+    )
     tolerance: float = Field(
-        0.02, ge=0, description="Allowed drop against a baseline before it is a regression"
+        0.02,
+        ge=0,
+        description="Allowed drop (a rise, for a metric under maximums) against a baseline before it is "
+        "a regression",
     )
     fail_on_regression: bool = Field(True, description="Regressions beyond the tolerance fail the gate")
     max_new_failures: dict[Name, Annotated[int, Field(ge=0)]] = Field(
         default_factory=dict,
-        description="With a baseline: dataset -> how many of its lines may newly fail (passed a threshold "
-        "on the baseline, fail it now) in each run; those lines are listed either way",
+        description="With a baseline: dataset -> how many of its lines may newly fail (met a threshold or "
+        "maximum on the baseline, miss it now) in each run; those lines are listed either way",
     )
+
+    @field_validator("thresholds", "maximums", mode="before")
+    @classmethod
+    def _bounds_are_numbers(cls, value: object) -> object:
+        """One line naming the metric; the union of the two forms would report each form's error."""
+        for key, bound in value.items() if isinstance(value, dict) else ():
+            for where, number in bound.items() if isinstance(bound, dict) else [("", bound)]:
+                problem = _bound_problem(number)
+                if problem:
+                    either = "" if where else ", nor {dataset: number}"
+                    named = f"{key}.{where}" if where else key
+                    raise ValueError(f"{named}: {json.dumps(number)} {problem}{either}")
+        return value
+
+    @model_validator(mode="after")
+    def _one_direction_per_metric(self) -> GateConfig:
+        both = sorted(self.thresholds.keys() & self.maximums.keys())
+        if both:
+            raise ValueError(
+                f"{both[0]} is under both thresholds (a minimum, higher is better) and maximums (lower is "
+                "better); keep it in one"
+            )
+        return self
+
+
+def _bound_problem(value: object) -> str:
+    """What keeps `value` from being a limit ("" when it is one): it must be a finite number."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return "is not a number"
+    try:
+        number = float(value)
+    except ValueError:
+        return "is not a number"
+    return "" if math.isfinite(number) else "is not a finite number"
 
 
 class Experiment(_Strict):
@@ -154,12 +199,13 @@ class Experiment(_Strict):
             if len(set(variants)) != len(variants):
                 raise ValueError(f"flows.{flow.name}.variants: duplicate names {variants}")
         evaluators = {e.name for e in self.evaluators}
-        for key, minimum in self.gate.thresholds.items():
-            if key.partition(".")[0] not in evaluators:
-                raise ValueError(f"gate.thresholds.{key}: no evaluator named {key.partition('.')[0]!r}")
-            unknown = sorted(set(minimum) - known) if isinstance(minimum, dict) else []
-            if unknown:
-                raise ValueError(f"gate.thresholds.{key}: unknown datasets {unknown}")
+        for section in ("thresholds", "maximums"):
+            for key, bound in getattr(self.gate, section).items():
+                if key.partition(".")[0] not in evaluators:
+                    raise ValueError(f"gate.{section}.{key}: no evaluator named {key.partition('.')[0]!r}")
+                unknown = sorted(set(bound) - known) if isinstance(bound, dict) else []
+                if unknown:
+                    raise ValueError(f"gate.{section}.{key}: unknown datasets {unknown}")
         unknown = sorted(set(self.gate.max_new_failures) - known)
         if unknown:
             raise ValueError(f"gate.max_new_failures: unknown datasets {unknown}")

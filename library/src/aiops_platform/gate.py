@@ -3,13 +3,17 @@
 It reads results as saved in `results.json`, so a past run (or main's) can be gated or compared
 without running anything again. A drop counts as a regression only when it is beyond the tolerance
 and, where both results carry per-line scores, significant: the 95% interval of the mean per-line
-change (a paired bootstrap over the lines both runs scored) lies below zero. With too few paired
+change (a paired bootstrap over the lines both runs scored) excludes zero. With too few paired
 lines, or no per-line scores, the tolerance alone decides and the summary says so.
 
-A mean over ten lines cannot see two broken answers, but a line can: each line that passed a
-threshold on the baseline and fails it now is listed (`NewFailure`), and `max_new_failures` (per
-dataset) fails the gate when a run has more of them. With the offline model or the response cache,
-a line the change did not touch answers as before, so such a line is evidence on its own.
+A metric is higher-is-better unless `gate.maximums` gives it a maximum (a count of turns, a
+latency): then a value above the maximum fails, and a rise beyond the tolerance is the regression.
+
+A mean over ten lines cannot see two broken answers, but a line can: each line that met a limit
+(threshold or maximum) on the baseline and misses it now is listed (`NewFailure`), and
+`max_new_failures` (per dataset) fails the gate when a run has more of them. With the offline model
+or the response cache, a line the change did not touch answers as before, so such a line is
+evidence on its own.
 """
 
 from __future__ import annotations
@@ -30,15 +34,40 @@ CONFIDENCE = 0.95
 
 
 @dataclass(frozen=True)
+class Limit:
+    """A metric's bound on one dataset: a minimum (`gate.thresholds`) or, for a lower-is-better
+    metric, a maximum (`gate.maximums`)."""
+
+    value: float
+    maximum: bool = False
+
+    def met(self, score: float) -> bool:
+        """NaN meets no limit: it would otherwise pass unnoticed."""
+        return score <= self.value if self.maximum else score >= self.value
+
+    @property
+    def name(self) -> str:
+        return "maximum" if self.maximum else "threshold"
+
+    def __str__(self) -> str:
+        return f"{'≤' if self.maximum else '≥'} {self.value:.3f}"
+
+
+@dataclass(frozen=True)
 class Delta:
     current: float
     baseline: float
     paired_lines: int = 0
     interval: tuple[float, float] | None = None  # of the mean per-line change; None: not tested
+    lower_is_better: bool = False  # a metric under gate.maximums: a rise is the regression
 
     @property
     def change(self) -> float:
         return self.current - self.baseline
+
+    def regressed(self, tolerance: float) -> bool:
+        """Worse than the baseline by more than `tolerance`, in the metric's direction."""
+        return (self.change if self.lower_is_better else -self.change) > tolerance
 
     @property
     def significant(self) -> bool | None:
@@ -82,8 +111,8 @@ class Finding:
 
 @dataclass(frozen=True)
 class NewFailure:
-    """A line that passed a threshold on the baseline and fails it now, with each such metric as
-    `evaluator.metric now (was before, threshold t)`."""
+    """A line that met a limit on the baseline and misses it now, with each such metric as
+    `evaluator.metric now (was before, threshold t)` (or `maximum m`)."""
 
     flow: str
     variant: str
@@ -139,9 +168,20 @@ def record_key(evaluation: dict[str, Any]) -> RecordKey:
     return evaluation["evaluator"], evaluation["flow"], evaluation["variant"], evaluation["dataset"]
 
 
-def threshold_for(gate: GateConfig, evaluator: str, metric: str, dataset: str) -> float | None:
-    minimum = gate.thresholds.get(f"{evaluator}.{metric}")
-    return minimum.get(dataset) if isinstance(minimum, dict) else minimum
+def limit_for(gate: GateConfig, evaluator: str, metric: str, dataset: str) -> Limit | None:
+    """The metric's minimum or maximum on `dataset`, or None when the gate does not check it there.
+    The schema keeps a metric out of both sections."""
+    for bounds, maximum in ((gate.thresholds, False), (gate.maximums, True)):
+        bound = bounds.get(f"{evaluator}.{metric}")
+        value = bound.get(dataset) if isinstance(bound, dict) else bound
+        if value is not None:
+            return Limit(value, maximum)
+    return None
+
+
+def lower_is_better(gate: GateConfig, evaluator: str, metric: str) -> bool:
+    """A metric with a maximum (on any dataset) is compared with its baseline the other way round."""
+    return f"{evaluator}.{metric}" in gate.maximums
 
 
 class BaselineError(ValueError):
@@ -187,13 +227,13 @@ def check(results: dict[str, Any], gate: GateConfig, baseline: dict[str, Any] | 
     """The verdict; BaselineError when the baseline is not one to compare against (baseline_problem)."""
     if baseline is not None and (problem := baseline_problem(baseline)):
         raise BaselineError(problem)
-    failures = _unevaluated_runs(results) if gate.thresholds else []
+    failures = _unevaluated_runs(results) if gate.thresholds or gate.maximums else []
     for evaluation in results["evaluations"]:
         key, metrics = record_key(evaluation), evaluation["metrics"]
-        for threshold_key in gate.thresholds:
-            evaluator, _, metric = threshold_key.partition(".")
-            minimum = threshold_for(gate, evaluator, metric, key[3])
-            if evaluator != key[0] or minimum is None:
+        for limit_key in [*gate.thresholds, *gate.maximums]:
+            evaluator, _, metric = limit_key.partition(".")
+            limit = limit_for(gate, evaluator, metric, key[3])
+            if evaluator != key[0] or limit is None:
                 continue
             if metric not in metrics and evaluation.get("skipped"):
                 failures.append(Finding(key, metric, f"not measured: {evaluation['skipped']}"))
@@ -201,13 +241,13 @@ def check(results: dict[str, Any], gate: GateConfig, baseline: dict[str, Any] | 
                 failures.append(Finding(key, metric, f"no such metric (produced: {sorted(metrics)})"))
             elif not math.isfinite(metrics[metric]):  # NaN is below nothing: it would pass unnoticed
                 failures.append(Finding(key, metric, f"{metrics[metric]} is not a number"))
-            elif metrics[metric] < minimum:
-                failures.append(
-                    Finding(key, metric, f"{metrics[metric]:.3f} is below the threshold {minimum:.3f}")
-                )
+            elif not limit.met(metrics[metric]):
+                side = "above" if limit.maximum else "below"
+                message = f"{metrics[metric]:.3f} is {side} the {limit.name} {limit.value:.3f}"
+                failures.append(Finding(key, metric, message))
     note = different_models(results, baseline) if baseline else ""
     comparable = baseline if baseline and not note else {"evaluations": []}
-    deltas, regressions = _compare(results, comparable, gate.tolerance)
+    deltas, regressions = _compare(results, comparable, gate)
     new_failures = newly_failing(results, comparable, gate)
     failures += beyond_allowance(new_failures, gate.max_new_failures)
     if gate.fail_on_regression:
@@ -217,7 +257,7 @@ def check(results: dict[str, Any], gate: GateConfig, baseline: dict[str, Any] | 
 
 
 def newly_failing(results: dict[str, Any], baseline: dict[str, Any], gate: GateConfig) -> list[NewFailure]:
-    """Lines that met a metric's threshold on the baseline and miss it now: scored below it (or NaN),
+    """Lines that met a metric's limit on the baseline and miss it now: scored beyond it (or NaN),
     or errored (listed in `failed_lines`, no score at all). A line not run now is not compared."""
     now = {record_key(e): e for e in results["evaluations"]}
     found: dict[tuple[str, str, str, str], list[str]] = {}
@@ -228,20 +268,20 @@ def newly_failing(results: dict[str, Any], baseline: dict[str, Any], gate: GateC
         scores = _line_scores(now[key])
         errored = {str(line) for line in now[key].get("failed_lines") or ()}
         for metric, before in _line_scores(old).items():
-            minimum = threshold_for(gate, evaluator, metric, dataset)
-            if minimum is None:
+            limit = limit_for(gate, evaluator, metric, dataset)
+            if limit is None:
                 continue
             for line, was in before.items():
                 was, score = _number(was), _number(scores.get(metric, {}).get(line))
-                if was is None or not was >= minimum:
+                if was is None or not limit.met(was):
                     continue
-                if score is not None and not score >= minimum:
+                if score is not None and not limit.met(score):
                     said = f"{evaluator}.{metric} {score:.3f}"
                 elif score is None and line in errored:
                     said = f"{evaluator}.{metric} errored"
                 else:
                     continue
-                said += f" (was {was:.3f}, threshold {minimum:.3f})"
+                said += f" (was {was:.3f}, {limit.name} {limit.value:.3f})"
                 found.setdefault((flow, variant, dataset, line), []).append(said)
     return [NewFailure(*where, tuple(metrics)) for where, metrics in found.items()]
 
@@ -303,9 +343,9 @@ def _unevaluated_runs(results: dict[str, Any]) -> list[Finding]:
 
 
 def _compare(
-    results: dict[str, Any], baseline: dict[str, Any], tolerance: float
+    results: dict[str, Any], baseline: dict[str, Any], gate: GateConfig
 ) -> tuple[dict[tuple[RecordKey, str], Delta], list[Finding]]:
-    before = {record_key(e): e for e in baseline["evaluations"]}
+    before, tolerance = {record_key(e): e for e in baseline["evaluations"]}, gate.tolerance
     deltas, regressions = {}, []
     for evaluation in results["evaluations"]:
         key = record_key(evaluation)
@@ -315,10 +355,12 @@ def _compare(
                 continue
             lines = evaluation.get("line_metrics", {}).get(metric, {})
             paired, interval = paired_bootstrap(lines, old.get("line_metrics", {}).get(metric, {}))
-            delta = Delta(value, old["metrics"][metric], paired, interval)
+            lower = lower_is_better(gate, key[0], metric)
+            delta = Delta(value, old["metrics"][metric], paired, interval, lower)
             deltas[key, metric] = delta
-            if delta.change < -tolerance and delta.significant is not False:
+            if delta.regressed(tolerance) and delta.significant is not False:
                 message = f"{value:.3f} regressed {delta.change:+.3f} from baseline {delta.baseline:.3f}"
-                detail = f"tolerance {tolerance:.3f}; {delta.describe()}"
+                direction = ", lower is better" if lower else ""
+                detail = f"tolerance {tolerance:.3f}{direction}; {delta.describe()}"
                 regressions.append(Finding(key, metric, f"{message} ({detail})"))
     return deltas, regressions

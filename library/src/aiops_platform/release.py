@@ -68,6 +68,9 @@ class Gate(_Record):
     enforced: bool = Field(description="run with --gate: a failure stopped the pipeline")
     passed: bool
     thresholds: dict[str, Any]
+    maximums: dict[str, Any] = Field(
+        default_factory=dict, description="lower-is-better metrics' maximums (gate.maximums)"
+    )
     tolerance: float
     failures: list[str]
     experiment: str | None = Field(None, description="the experiment file the thresholds are from")
@@ -220,6 +223,7 @@ def evaluation(
             enforced=enforced,
             passed=bool(gate.get("passed", True)) and not _not_numbers(scores),
             thresholds=declared.gate.thresholds,
+            maximums=declared.gate.maximums,
             tolerance=declared.gate.tolerance,
             failures=list(dict.fromkeys(failures)),
             experiment=_shown(experiment_file, paths.root(experiment_file.parent)),
@@ -543,7 +547,7 @@ def _not_its_verdict(gated: Evaluation, model: ModelUsed, declared: Experiment, 
         return f"its scores are not those in {results_file}; run `make gate` again"
     if model.model_dump(exclude={"api_version"}) != results.get("model"):
         return f"its model is not the one in {results_file}; run `make gate` again"
-    if gated.gate.thresholds != declared.gate.thresholds:
+    if (gated.gate.thresholds, gated.gate.maximums) != (declared.gate.thresholds, declared.gate.maximums):
         return f"its thresholds are not those of {gated.gate.experiment}; run `make gate` again"
     failures = [str(finding) for finding in verdict.failures] + _not_numbers(scores)
     if recorded_passed is not True:

@@ -1,8 +1,9 @@
 """Views of results: markdown (PR comments, step summaries), terminal tables, one HTML file.
 
-Every metric is shown with the gate's threshold for it and whether it passes (— when the gate does
-not check it); every run with its latency, tokens and estimated cost (— when it left no spans; for
-the offline model, what the priced model would have cost). An evaluator that was skipped is one
+Every metric is shown with the gate's limit for it (`≥ minimum`, or `≤ maximum` for a
+lower-is-better metric under gate.maximums) and whether it passes (— when the gate does not check
+it); every run with its latency, tokens and estimated cost (— when it left no spans; for the
+offline model, what the priced model would have cost). An evaluator that was skipped is one
 line saying why, not an empty table. Marks are words and common symbols, never an emoji: a
 terminal or browser without an emoji font shows them as they are.
 Names, notes and findings come from files, settings and evaluators' answers: each view shows them as
@@ -20,7 +21,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from aiops_platform import results as results_folder
 from aiops_platform.experiment import GateConfig
-from aiops_platform.gate import GateReport, threshold_for
+from aiops_platform.gate import GateReport, Limit, limit_for
 from aiops_platform.results import EvaluationRecord, ExperimentResults, RunRecord
 from aiops_platform.terminal import FittedTable, markdown_inline, text
 from aiops_platform.terminal import line as markup_line
@@ -34,7 +35,8 @@ NONE = "—"  # no threshold, no spans, no price
 SYSTEM_CARD = "system_card.md"  # written next to the reports by every run (system_card.py)
 WORST_LINES = 10  # per dataset and variant
 LEGEND = (
-    "Each metric: value (change from the baseline) · gate threshold (minimum) and pass/FAIL; — not gated."
+    "Each metric: value (change from the baseline) · gate threshold (≥ minimum, or ≤ maximum where lower "
+    "is better) and pass/FAIL; — not gated."
 )
 VERDICT = {"pass": "pass", "fail": "FAIL", None: ""}
 
@@ -47,14 +49,14 @@ class Cell:
     value: float | None
     change: float | None  # against the baseline, when there is one
     regressed: bool
-    threshold: float | None
+    threshold: Limit | None
 
     @property
     def status(self) -> str | None:
-        """`pass`/`fail` against the threshold (the gate's rule: value >= threshold), None if not gated."""
+        """`pass`/`fail` against the limit (the gate's rule, Limit.met), None if not gated."""
         if self.threshold is None:
             return None
-        return "pass" if self.value is not None and self.value >= self.threshold else "fail"
+        return "pass" if self.value is not None and self.threshold.met(self.value) else "fail"
 
     @property
     def value_text(self) -> str:
@@ -68,7 +70,7 @@ class Cell:
 
     @property
     def threshold_text(self) -> str:
-        return NONE if self.threshold is None else f"≥ {self.threshold:.3f}"
+        return NONE if self.threshold is None else str(self.threshold)
 
     def markdown(self) -> str:
         value = " ".join(part for part in (self.value_text, self.change_text) if part)
@@ -85,8 +87,8 @@ def _cell(
         metric=name,
         value=record.result.metrics.get(name),
         change=delta.change if delta else None,
-        regressed=bool(delta and gate and delta.change < -gate.tolerance),
-        threshold=threshold_for(gate_config, record.evaluator, name, record.dataset) if gate_config else None,
+        regressed=bool(delta and gate and delta.regressed(gate.tolerance)),
+        threshold=limit_for(gate_config, record.evaluator, name, record.dataset) if gate_config else None,
     )
 
 
@@ -330,34 +332,44 @@ def _line_scores(results: ExperimentResults) -> dict[LineKey, dict[str, float]]:
 
 def _ranked_by(
     scores: dict[str, float], dataset: str, scales: dict[str, float], gate_config: GateConfig | None
-) -> tuple[str, float | None, tuple[float, float]]:
-    """The metric that makes a line bad, its threshold, and the line's sort key (lower is worse).
+) -> tuple[str, Limit | None, tuple[float, float]]:
+    """The metric that makes a line bad, its limit, and the line's sort key (lower is worse).
 
-    Gated metrics with a threshold on this dataset: how far below (or above) the threshold the line
-    is, as a share of the metric's scale, so F1 (0-1) and judge scores (1-5) compare. Else the
-    lowest score among the metrics the gate checks elsewhere, else among all. Ties: the line's
-    mean score over every metric."""
-    gated = set(gate_config.thresholds) if gate_config else set()
-    thresholds = {}
+    Gated metrics with a limit on this dataset: how far inside (+) or beyond (-) the limit the line
+    is, as a share of the metric's scale, so F1 (0-1) and judge scores (1-5) compare. Else the worst
+    share (the lowest score; the highest of a metric under gate.maximums) among the metrics the gate
+    checks elsewhere, else among all. Ties: the line's mean share over every metric."""
+    gated = {*gate_config.thresholds, *gate_config.maximums} if gate_config else set()
+    lower = set(gate_config.maximums) if gate_config else set()
+
+    def share(name: str) -> float:
+        """The score as a share of its scale, higher better whatever the metric's direction."""
+        part = scores[name] / scales[name]
+        return 1 - part if name in lower else part
+
+    limits = {}
     for name in scores.keys() & gated:
         evaluator, _, metric = name.partition(".")
-        minimum = threshold_for(gate_config, evaluator, metric, dataset) if gate_config else None
-        if minimum is not None:
-            thresholds[name] = minimum
-    if thresholds:
-        margins = {name: (scores[name] - minimum) / scales[name] for name, minimum in thresholds.items()}
+        limit = limit_for(gate_config, evaluator, metric, dataset) if gate_config else None
+        if limit is not None:
+            limits[name] = limit
+    if limits:
+        margins = {
+            name: (limit.value - scores[name] if limit.maximum else scores[name] - limit.value) / scales[name]
+            for name, limit in limits.items()
+        }
     else:
-        margins = {name: scores[name] / scales[name] for name in (scores.keys() & gated or scores)}
+        margins = {name: share(name) for name in (scores.keys() & gated or scores)}
     metric = min(sorted(margins), key=margins.__getitem__)
-    mean = sum(scores[name] / scales[name] for name in scores) / len(scores)
-    return metric, thresholds.get(metric), (margins[metric], mean)
+    mean = sum(share(name) for name in scores) / len(scores)
+    return metric, limits.get(metric), (margins[metric], mean)
 
 
 def _worst_lines(
     results: ExperimentResults, rows: dict[str, list[dict[str, Any]]], gate_config: GateConfig | None = None
 ) -> dict[str, Any]:
     """The `WORST_LINES` worst lines of each variant on each dataset, worst first, each ranked by the
-    gated metric furthest below its threshold (see `_ranked_by`), with that metric named."""
+    gated metric furthest beyond its limit (see `_ranked_by`), with that metric named."""
     scores = _line_scores(results)
     by_metric: dict[str, list[float]] = {}
     for line in scores.values():
@@ -380,7 +392,7 @@ def _worst_lines(
                 "metric": metric,
                 "score": line[metric],
                 "threshold": threshold,
-                "status": None if threshold is None else "pass" if line[metric] >= threshold else "fail",
+                "status": None if threshold is None else "pass" if threshold.met(line[metric]) else "fail",
                 "input": _shown(row.get("question", row)),
                 "output": _shown(answer),
                 "ground_truth": _shown(row.get("ground_truth", "")),

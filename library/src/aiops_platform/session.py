@@ -241,7 +241,8 @@ def run(prepared: Prepared, start_task: StartTask) -> Session:
         outcome, started_ns, paths.trace_dir(), prepared.root / paths.MONITORING_CONFIG
     )
     verdict = check_gate(outcome.to_json(), loaded.gate, prepared.baseline)
-    gated = bool(loaded.gate.thresholds or prepared.baseline)  # nothing to gate: no verdict shown
+    # nothing to gate: no verdict shown
+    gated = bool(loaded.gate.thresholds or loaded.gate.maximums or prepared.baseline)
     directory = report.write_all(outcome, verdict, gated, options.output, loaded.gate)
     record_file = release.write(_release_record(prepared, directory), directory)
     system_card.write(record_file, prepared.root)

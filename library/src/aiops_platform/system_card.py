@@ -16,7 +16,7 @@ from typing import Any
 
 from aiops_platform import jsonl, paths, project, release
 from aiops_platform.experiment import GateConfig
-from aiops_platform.gate import threshold_for
+from aiops_platform.gate import limit_for
 from aiops_platform.terminal import markdown_inline as md
 
 CARD = "system_card.md"  # next to release.json, results.json and the reports
@@ -176,10 +176,11 @@ def _evaluation(record: release.ReleaseRecord) -> list[str]:
     if record.evaluation is None:
         return [*lines, "Not evaluated.", ""]
     gate = record.evaluation.gate
-    config = GateConfig(thresholds=gate.thresholds, tolerance=gate.tolerance)
+    config = GateConfig(thresholds=gate.thresholds, maximums=gate.maximums, tolerance=gate.tolerance)
     verdict = "passed" if gate.passed else f"failed ({len(gate.failures)} finding(s))"
     enforced = "" if gate.enforced else " (not enforced: run without --gate)"
-    lines += [f"Gate: **{verdict}**{enforced}. A metric passes when its value is at least its threshold.", ""]
+    rule = "at least its threshold" + (" (≥), or at most its maximum (≤)" if gate.maximums else "")
+    lines += [f"Gate: **{verdict}**{enforced}. A metric passes when its value is {rule}.", ""]
     lines += [f"- FAIL: {md(finding)}" for finding in gate.failures]
     if gate.failures:
         lines.append("")
@@ -191,9 +192,9 @@ def _evaluation(record: release.ReleaseRecord) -> list[str]:
             if score.dataset != dataset:
                 continue
             for metric, value in score.metrics.items():
-                minimum = threshold_for(config, score.evaluator, metric, dataset)
-                result = "—" if minimum is None else "pass" if value >= minimum else "FAIL"
-                shown = "—" if minimum is None else f"≥ {minimum:.3f}"
+                limit = limit_for(config, score.evaluator, metric, dataset)
+                result = "—" if limit is None else "pass" if limit.met(value) else "FAIL"
+                shown = "—" if limit is None else str(limit)
                 lines.append(
                     f"| {md(score.evaluator)}.{md(metric)} | {md(score.flow)}/{md(score.variant)}"
                     f" | {value:.3f} | {shown} | {result} |"
@@ -230,7 +231,7 @@ def _limitations(record: release.ReleaseRecord, results: dict[str, Any], root: P
         if not gate.passed:
             failed = len(gate.failures)
             found.append(f"The gate failed ({failed} finding(s)): this release must not be deployed.")
-        if not gate.thresholds:
+        if not gate.thresholds and not gate.maximums:
             found.append("No thresholds are set: nothing here was gated.")
     if record.source.commit is None:
         found.append("Not produced from a git commit: the sources cannot be traced to a version.")

@@ -59,10 +59,10 @@ the mean, so it neither helps nor hurts)
   1.0, evaluation.token_f1); else 0.0. None when the expected answer normalises to nothing.
 - turns_to_answer = `turns` (a count: LOWER is better, unlike every other metric here).
 
-Aggregates (`__aggregate__`): the mean of each metric over the lines that have one. The gate reads
-every metric as higher-is-better (a minimum threshold, a drop is a regression): gate precision,
-recall, argument_match, no_unexpected_tool and task_completed; turns_to_answer (LOWER_IS_BETTER) is
-reported, and must not get a minimum until the gate knows a metric's direction.
+Aggregates (`__aggregate__`): the mean of each metric over the lines that have one. Gate precision,
+recall, argument_match, no_unexpected_tool and task_completed with minimums (`gate.thresholds`);
+turns_to_answer (LOWER_IS_BETTER) with a maximum under `gate.maximums`, which also makes a rise
+against the baseline its regression (gate.py).
 """
 
 from __future__ import annotations
