@@ -37,7 +37,7 @@ FALLBACK_GIT_IDENTITY = ["-c", "user.name=AIOps template", "-c", "user.email=aio
 RENDER_VARIABLE = "AIOPS_TEMPLATE_RENDER"  # set by local_extensions.py under cruft
 # The platform library's source to install instead of the project's pin, as `make install` takes it.
 PLATFORM_VARIABLE = "AIOPS_PLATFORM"
-PLATFORM = "aiops-genai-platform[promptflow]"
+PLATFORM = "aiops-genai-platform"
 PLACEHOLDER = "your-org/aiops-genai-template"  # the pin of a project generated from a local folder
 MKDTEMP_NAME = re.compile(r"tmp[a-z0-9_]{8}")  # Python's tempfile.mkdtemp(), which cruft uses
 INSTALL_LOG = Path(".aiops/logs/install.log")  # in the project; .aiops/ is git-ignored
@@ -166,8 +166,16 @@ def base_python() -> str | None:
     return shutil.which("python{}.{}".format(*PYTHON_SERIES))
 
 
+def runtime_extra(context: dict[str, object]) -> str:
+    """The extra `make install` installs by default: an agent's Agent Framework, else Prompt Flow (their
+    OpenTelemetry pins conflict, so never both)."""
+    return "agent" if context.get("flow_kind") == "agent" else "promptflow"
+
+
 def has_dependencies(python: Path, project_dir: Path, package: str) -> bool:
     probe = f"import {package}, aiops_platform, azure.ai.ml"  # Prompt Flow is optional (PROMPTFLOW=0)
+    if runtime_extra(answers()) == "agent":
+        probe += ", agent_framework"
     try:
         return run([str(python), "-c", probe], project_dir, "probe").returncode == 0
     except (OSError, StepFailed):
@@ -202,7 +210,8 @@ def create_environment(project_dir: Path, package: str) -> Path:
         return Path(override)
     if venv_python.exists() and has_dependencies(venv_python, project_dir, package):
         return venv_python
-    platform = platform_source(project_dir, answers())
+    context = answers()
+    platform = platform_source(project_dir, context)
     if not platform and has_placeholder_pin(project_dir):
         raise StepFailed(
             "pyproject.toml pins the platform to a placeholder URL, as for any project generated from a"
@@ -220,7 +229,8 @@ def create_environment(project_dir: Path, package: str) -> Path:
         uv = [str(venv_python.parent / "uv")]
     else:
         steps = [[*uv, "venv", "--quiet", "--seed", "--python", python, ".venv"]]
-    extras = ".[dev,promptflow]"  # what `make install` installs by default
+    extra = runtime_extra(context)
+    extras = f".[dev,{extra}]"  # what `make install` installs by default
     install = [*uv, "pip", "install", "--python", str(venv_python), "-e", extras, UV_PIN]
     # As `make install AIOPS_PLATFORM=<folder, wheel or URL>`: that source instead of the pin.
     override = project_dir / ".venv" / "aiops-platform-override.txt"
@@ -237,7 +247,7 @@ def create_environment(project_dir: Path, package: str) -> Path:
         for command in steps:
             if command is install and platform:
                 url = Path(platform).as_uri() if Path(platform).is_absolute() else platform
-                override.write_text(f"{PLATFORM} @ {url}\n", encoding="utf-8")
+                override.write_text(f"{PLATFORM}[{extra}] @ {url}\n", encoding="utf-8")
             if run(command, project_dir, "install", log=log).returncode != 0:
                 raise StepFailed(f"`{shlex.join(command)}` failed")
     except StepFailed:

@@ -34,7 +34,7 @@ from conftest import (
 DISTRIBUTION = "aiops-genai-platform"
 LIBRARY_PROJECT = tomllib.loads((LIBRARY / "pyproject.toml").read_text(encoding="utf-8"))["project"]
 PIN = re.compile(
-    rf"{DISTRIBUTION}(\[promptflow\])? @ git\+(?P<url>(https|ssh)://[^@\s\"]+)@(?P<rev>[^#\s\"]+)"
+    rf"{DISTRIBUTION}(\[(?P<extra>promptflow|agent)\])? @ git\+(?P<url>(https|ssh)://[^@\s\"]+)@(?P<rev>[^#\s\"]+)"
     r"#subdirectory=library"
 )
 
@@ -42,13 +42,14 @@ PIN = re.compile(
 def pins(project: Path) -> list[re.Match[str]]:
     """Every requirement naming the platform, in pyproject.toml and the flow's requirements.txt."""
     pyproject = tomllib.loads((project / "pyproject.toml").read_text(encoding="utf-8"))["project"]
-    requirements = [*pyproject["dependencies"], *pyproject["optional-dependencies"]["promptflow"]]
+    extras = pyproject["optional-dependencies"]
+    requirements = [*pyproject["dependencies"], *(pin for name in extras for pin in extras[name])]
     (flow,) = (project / "flows").glob("[!e]*/requirements.txt")  # the use case's flow, not eval_*
     requirements += [
         line for line in flow.read_text(encoding="utf-8").splitlines() if line and line[0] != "#"
     ]
     named = [line for line in requirements if line.startswith(DISTRIBUTION)]
-    assert len(named) == 3, named  # the dependency, its promptflow extra, the flow image's
+    assert len(named) == len(extras) + 1, named  # the dependency, one per extra but dev, the flow image's
     matches = [PIN.fullmatch(line) for line in named]
     assert all(matches), named
     return [match for match in matches if match]
@@ -84,13 +85,17 @@ def test_no_generated_file_holds_a_machine_path_or_the_librarys_source(bake, ans
     assert not (project / "src" / "aiops_platform").exists()
 
 
-def test_the_pin_names_the_platform_by_its_git_source_and_release_tag(bake):
+@pytest.mark.parametrize("kind", ["qa", "agent"])
+def test_the_pin_names_the_platform_by_its_git_source_and_release_tag(bake, kind):
     """Plain cookiecutter from a folder: no URL to pin (a placeholder `make install` names) and no
-    commit (the release tag of __platform_version)."""
-    found = pins(bake())
+    commit (the release tag of __platform_version). The flow image takes the kind's runtime extra:
+    an agent's Agent Framework, never Prompt Flow (their OpenTelemetry pins conflict)."""
+    found = pins(bake(flow_kind=kind))
     assert {(m["url"], m["rev"]) for m in found} == {
         ("https://github.com/your-org/aiops-genai-template.git", f"v{OPTIONS['__platform_version']}")
     }
+    runtime = "agent" if kind == "agent" else "promptflow"
+    assert [m["extra"] for m in found] == [None, *(["promptflow"] if kind != "agent" else []), "agent", runtime]
 
 
 def test_the_platform_version_is_the_librarys_version():
@@ -205,7 +210,7 @@ def test_a_library_change_reaches_a_project_as_its_pin_only(tmp_path: Path):
     diff = git(project, "diff", "-U0", "HEAD", "--", "pyproject.toml", "flows/qa/requirements.txt")
     removed = [line for line in diff.splitlines() if line.startswith("-") and not line.startswith("---")]
     added = [line for line in diff.splitlines() if line.startswith("+") and not line.startswith("+++")]
-    assert len(removed) == len(added) == 3, diff  # each pin line, nothing else
+    assert len(removed) == len(added) == len(pins(project)), diff  # each pin line, nothing else
     assert all(f"@{first}#subdirectory=library" in line for line in removed), removed
     assert all(f"@{second}#subdirectory=library" in line for line in added), added
     assert [line.replace(second, first)[1:] for line in added] == [line[1:] for line in removed]

@@ -128,3 +128,19 @@ def test_without_prompt_flow_local_registration_is_one_line_and_succeeds(
     connections_only = CliRunner().invoke(app, ["register", "connections", "--target", "local"])
     assert len(connections_only.output.strip().splitlines()) == 1
     assert not (project_copy / ".promptflow").exists()
+
+
+def test_an_agent_project_s_local_registration_never_suggests_prompt_flow(
+    project_copy: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """An agent project cannot install Prompt Flow (make install refuses PROMPTFLOW=1): the note ends
+    where connections come from."""
+    monkeypatch.setattr(promptflow_adapter, "available", lambda: False)
+    answers = project_copy / "aiops.yaml"
+    answers.write_text(answers.read_text(encoding="utf-8").replace('flow_kind: "qa"', "flow_kind: agent"))
+    result = CliRunner().invoke(app, ["register", "connections", "--target", "local"])
+    assert result.exit_code == 0, result.output
+    assert result.output.strip() == (
+        "Connections come from settings (.env or the environment; Entra ID, keyless, by default), "
+        "so there is nothing to register locally"
+    )

@@ -3,6 +3,7 @@
 Nothing is submitted to Azure here; `az ml job create -f azureml/experiment.pipeline.yml` does that.
 """
 
+import shutil
 import tomllib
 from importlib import metadata
 from pathlib import Path
@@ -11,6 +12,7 @@ import pytest
 import yaml
 from azure.ai.ml import load_environment, load_job
 from azure.ai.ml.entities import PipelineJob
+from conftest import sample_project
 from packaging.requirements import Requirement
 from typer.testing import CliRunner
 
@@ -87,3 +89,14 @@ def test_an_experiment_on_the_prompt_flow_engine_gets_the_promptflow_extra_in_it
     conda = yaml.safe_load((project_copy / "azureml/conda.yml").read_text(encoding="utf-8"))
     assert platform_extras(conda["dependencies"][-1]["pip"], project_copy) == {"promptflow"}
     assert {"promptflow==1.18.5", "keyrings-alt==5.0.2"} <= platform_pins("promptflow")
+
+
+def test_an_agent_project_s_job_gets_the_agent_extra_and_never_prompt_flow(tmp_path: Path, monkeypatch):
+    """Agent Framework runs an agent's flow; Prompt Flow's OpenTelemetry pins conflict with it."""
+    project = shutil.copytree(sample_project("agent"), tmp_path / "agent")
+    monkeypatch.chdir(project)
+    result = CliRunner().invoke(app, ["experiment", "azureml", "--output", "azureml"])
+    assert result.exit_code == 0, result.output
+    conda = yaml.safe_load((project / "azureml/conda.yml").read_text(encoding="utf-8"))
+    assert platform_extras(conda["dependencies"][-1]["pip"], project) == {"agent"}
+    assert "agent-framework-core==1.23.0" in platform_pins("agent")

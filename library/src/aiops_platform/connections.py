@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from aiops_platform import placeholders, promptflow_adapter
+from aiops_platform import placeholders, project, promptflow_adapter
 from aiops_platform.azure_ml import REGISTER_AGAIN, azure_errors
 
 if TYPE_CHECKING:
@@ -88,10 +88,14 @@ def local_store_note() -> str | None:
     """None when Prompt Flow's local store is there; else one line saying where connections come from."""
     if promptflow_adapter.available():
         return None
-    return (
+    note = (
         "Connections come from settings (.env or the environment; Entra ID, keyless, by default), "
-        "so there is nothing to register locally; Prompt Flow's local connection store needs the "
-        "promptflow extra: make install PROMPTFLOW=1"
+        "so there is nothing to register locally"
+    )
+    if project.load().flow_kind == "agent":
+        return note  # an agent project never has Prompt Flow
+    return (
+        f"{note}; Prompt Flow's local connection store needs the promptflow extra: make install PROMPTFLOW=1"
     )
 
 

@@ -89,7 +89,11 @@ def write_specs(
     endpoint: str,
 ) -> list[Path]:
     output.mkdir(parents=True, exist_ok=True)
-    extras = ("promptflow",) if experiment.engine == "promptflow" else ()  # an optional extra, only if used
+    # An agent needs Agent Framework; Prompt Flow, an optional extra, only if used (the two conflict).
+    if project.load(project_root).flow_kind == "agent":
+        extras: tuple[str, ...] = ("agent",)
+    else:
+        extras = ("promptflow",) if experiment.engine == "promptflow" else ()
     files = {
         output / "conda.yml": conda_spec(project_root, extras),
         output / "environment.yml": environment_spec(project_root),
