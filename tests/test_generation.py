@@ -121,6 +121,15 @@ FILES_FOR_OPTION = {  # "{package}" stands for the package folder
         "data/docs/supplier_notice.md",
         "evaluators/retrieval.py",
     },
+    ("flow_kind", "agent"): {
+        *flow_files("agent"),
+        "flows/agent/tools.py",
+        "data/batch_records.csv",
+        "data/specifications.csv",
+        "data/docs/sops.md",
+        "data/docs/supplier_notices.md",
+        "evaluators/tool_use.py",
+    },
 }
 
 SUPPORTED = {
@@ -140,6 +149,7 @@ SUPPORTED = {
         "deployment_target": "azure_webapp",
         "data_classification": "confidential",
     },
+    "agent": {"flow_kind": "agent"},
     "cmc-custom-names": {
         "project_name": "CMC Helper",
         "project_slug": "cmc-helper-app",
@@ -177,7 +187,8 @@ def test_the_platform_library_holds_none_of_the_templates_jinja():
         for p in (TEMPLATE / "library").rglob("*")
         if p.is_file() and p.suffix in {".py", ".jinja2", ".toml"}
     ]
-    checked = [p for p in checked if not {".venv", ".mypy_cache", "__pycache__"} & set(p.parts)]
+    tooling = re.compile(r"\.venv.*|\.mypy_cache|__pycache__")  # the library's .venv and .venv-agent too
+    checked = [p for p in checked if not any(tooling.fullmatch(part) for part in p.parts)]
     assert len(checked) > 50, "the library's files were not found"
     for path in checked:
         assert not ours.search(path.read_text(encoding="utf-8")), path
