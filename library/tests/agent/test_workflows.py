@@ -4,6 +4,7 @@ scoring an experiment as the in-process engine does, offline."""
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -119,6 +120,14 @@ def test_a_failing_line_fails_alone_with_the_flows_error(tiny_experiment: Path):
     assert "KeyError" in (workflow.runs[0].result.errors[1] or "")
 
 
+def test_run_with_workflow_prints_the_flows_own_output():
+    """`aiops run --workflow` in the project (the tests' working folder is the qa sample)."""
+    inputs = [f"--input={name}={value}" for name, value in first_lines(sample_project("qa"))[0].items()]
+    direct, through = (CliRunner().invoke(app, ["run", *inputs, *more]) for more in ([], ["--workflow"]))
+    assert direct.exit_code == through.exit_code == 0, through.output
+    assert json.loads(through.output) == json.loads(direct.output) and json.loads(direct.output)["answer"]
+
+
 def run_command(experiment_file: Path) -> list[str]:
     return ["experiment", "run", "-f", str(experiment_file), "--engine", "workflow", "--output"]
 
@@ -142,3 +151,6 @@ def test_without_agent_framework_each_is_one_line_naming_the_install(
     (line,) = result.output.strip().splitlines()
     assert "engine: workflow needs the agent extra" in line and workflows.INSTALL_HINT in line
     assert not (tmp_path / "results").exists()
+    result = CliRunner().invoke(app, ["run", "--input=question=Who?", "--input=context=QA.", "--workflow"])
+    (line,) = result.output.strip().splitlines()
+    assert result.exit_code == 1 and "needs the agent extra" in line and workflows.INSTALL_HINT in line

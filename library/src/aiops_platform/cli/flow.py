@@ -31,9 +31,12 @@ def run_once(
         typer.Option("--input", "-i", help="name=value, repeatable; JSON lists and objects are parsed"),
     ],
     flow: FlowOption = None,
+    workflow: Annotated[
+        bool, typer.Option(help="Run it as a Microsoft Agent Framework workflow (the agent extra)")
+    ] = False,
 ) -> None:
     """Run the flow once on one input and print its output as JSON."""
-    from aiops_platform import project
+    from aiops_platform import project, workflows
     from aiops_platform.flow_entry import load_entry
     from aiops_platform.llm import ConfigError, ModelCallError  # the model client: when a flow runs
 
@@ -41,10 +44,11 @@ def run_once(
     if any(not separator for _, separator, _ in pairs):
         raise fail("each --input must be name=value", code=2)
     try:
-        output = load_entry(flow or project.load().flow)(
+        entry = load_entry(flow or project.load().flow)
+        output = (workflows.as_function(entry) if workflow else entry)(
             **{name: _input_value(value) for name, _, value in pairs}
         )
-    except (ConfigError, ModelCallError, project.ProjectError) as error:
+    except (ConfigError, ModelCallError, project.ProjectError, workflows.AgentFrameworkMissing) as error:
         raise fail(error) from error
     console.out(json_text(output), highlight=False)
 
