@@ -91,6 +91,16 @@ def test_an_experiment_on_the_prompt_flow_engine_gets_the_promptflow_extra_in_it
     assert {"promptflow==1.18.5", "keyrings-alt==5.0.2"} <= platform_pins("promptflow")
 
 
+def test_an_experiment_on_the_workflow_engine_gets_the_agent_extra_in_its_job(project_copy: Path):
+    spec = project_copy / "experiment.yaml"
+    experiment = yaml.safe_load(spec.read_text(encoding="utf-8"))
+    spec.write_text(yaml.safe_dump({**experiment, "engine": "workflow"}), encoding="utf-8")
+    result = CliRunner().invoke(app, ["experiment", "azureml", "--output", "azureml"])
+    assert result.exit_code == 0, result.output
+    conda = yaml.safe_load((project_copy / "azureml/conda.yml").read_text(encoding="utf-8"))
+    assert platform_extras(conda["dependencies"][-1]["pip"], project_copy) == {"agent"}
+
+
 def test_an_agent_project_s_job_gets_the_agent_extra_and_never_prompt_flow(tmp_path: Path, monkeypatch):
     """Agent Framework runs an agent's flow; Prompt Flow's OpenTelemetry pins conflict with it."""
     project = shutil.copytree(sample_project("agent"), tmp_path / "agent")

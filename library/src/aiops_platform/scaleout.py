@@ -89,8 +89,9 @@ def write_specs(
     endpoint: str,
 ) -> list[Path]:
     output.mkdir(parents=True, exist_ok=True)
-    # An agent needs Agent Framework; Prompt Flow, an optional extra, only if used (the two conflict).
-    if project.load(project_root).flow_kind == "agent":
+    # An agent, or a flow run as a workflow, needs Agent Framework; Prompt Flow, an optional extra, only
+    # if used (the two conflict).
+    if project.load(project_root).flow_kind == "agent" or experiment.engine == "workflow":
         extras: tuple[str, ...] = ("agent",)
     else:
         extras = ("promptflow",) if experiment.engine == "promptflow" else ()
