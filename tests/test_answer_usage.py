@@ -182,7 +182,9 @@ CHOICE_MARKS = {
     ("ci_provider", "azure_devops"): ("README.md", "Azure DevOps (`.azure-pipelines/`)"),
     ("deployment_target", "aml_online_endpoint"): ("Makefile", "deploy aml"),
     ("deployment_target", "azure_webapp"): ("Makefile", "deployment/webapp/deploy.sh"),
-    **{("flow_kind", kind): ("aiops.yaml", f"flow_kind: {kind}\n") for kind in ("qa", "chat", "rag")},
+    **{
+        ("flow_kind", kind): ("aiops.yaml", f"flow_kind: {kind}\n") for kind in ("qa", "chat", "rag", "agent")
+    },
     **{
         ("data_classification", level): ("README.md", f"Data classification: `{level}`")
         for level in ("internal", "public", "confidential", "personal")

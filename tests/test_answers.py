@@ -113,6 +113,7 @@ ODD = {  # odd but valid: each one broke a generated project's lint, tests or ex
     "longest-rag-azure-devops-webapp": LONGEST
     | {"flow_kind": "rag", "ci_provider": "azure_devops", "deployment_target": "azure_webapp"},
     "longest-chat-github-aml": LONGEST | {"flow_kind": "chat", "llm_provider": "openai"},
+    "longest-agent-azure-devops-aml": LONGEST | {"flow_kind": "agent", "ci_provider": "azure_devops"},
 }
 
 

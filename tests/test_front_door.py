@@ -503,6 +503,19 @@ def test_a_menu_refusal_says_to_type_a_number_with_an_example(tmp_path: Path, ca
     assert answers["deployment_target"] == "azure_webapp"
 
 
+def test_the_flow_kind_menu_lists_the_agent_last_and_its_number_picks_it(tmp_path: Path, capsys, monkeypatch):
+    """`agent` is appended: qa, chat and rag keep the numbers saved answers and habits know."""
+    answers = day_one()
+    answers.pop("flow_kind")
+    typist = Typist(monkeypatch, "4")
+    new.interview(new.Session(answers, tmp_path / "out", tmp_path / "saved"))
+    menu = [line for line in capsys.readouterr().out.splitlines() if line.startswith("  ")]
+    labels = PROMPTS["flow_kind"]
+    assert menu == [f"  {n} - {labels[kind]}" for n, kind in enumerate(["qa", "chat", "rag", "agent"], 1)]
+    assert typist.prompts == ["  Choose 1-4 [1]: "]
+    assert answers["flow_kind"] == "agent"
+
+
 def test_spaces_around_a_typed_answer_are_dropped_not_refused(tmp_path: Path, monkeypatch):
     """Refused for a trailing space, the whole answer had to be typed again (the hook still refuses
     it from a config file or a command line, where the retry changes it)."""
