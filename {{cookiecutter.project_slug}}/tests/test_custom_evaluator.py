@@ -44,6 +44,22 @@ def test_the_shipped_experiment_scores_the_flow_s_answers_with_the_custom_evalua
     answers = [output["answer"] for output in run.result.outputs]
     assert len(answers) == 3
     assert scores["answer_length"] == {"answer_words": sum(len(a.split()) for a in answers) / 3}
+{%- if cookiecutter.flow_kind == 'agent' %}
+    assert scores["tool_use"]["tool_call_recall"] == 1.0  # the calls core_qa expects, against the agent's
+
+
+def test_tool_use_scores_a_wrong_tool_a_skipped_one_and_a_misuse(project_root: Path):
+    tool_use = load_entry(project_root / _custom_evaluators(project_root)["tool_use"].path)
+    expected = [{"name": "find_batch_record", "arguments": {"batch_id": "B-2024-017"}}]
+    right = [{"name": "find_batch_record", "arguments": {"batch_id": "b-2024-017", "extra": 1}}]
+    wrong = [{"name": "search_procedures", "arguments": {"query": "B-2024-017"}}]
+    answer = "Batch B-2024-017 status: on hold."
+    assert tool_use(right, expected, answer, answer, 2)["argument_match"] == 1.0
+    assert tool_use(wrong, expected, answer, answer, 2)["tool_call_recall"] == 0.0
+    assert tool_use([], expected, "I don't know.", answer, 1)["task_completed"] == 0.0
+    misuse = tool_use(right, [], "Done.", "", 2)
+    assert misuse["no_unexpected_tool"] == 0.0 and misuse["tool_call_precision"] == 0.0
+{%- endif %}
 {%- if cookiecutter.flow_kind == 'rag' %}
     assert scores["retrieval"]["recall_at_3"] > 0  # the labels of core_qa, against what the flow retrieved
 

@@ -17,8 +17,16 @@ def judges():
 
 
 def test_every_judge_scores_every_sample_line_within_1_to_5(judges, project_root: Path):
+{%- if cookiecutter.flow_kind == 'agent' %}
+    agent = load_entry(project_root / "flows/agent")
+{%- endif %}
     for row in read_jsonl(project_root / "data/hard_qa.jsonl", limit=5):
+{%- if cookiecutter.flow_kind == 'agent' %}
+        context = agent(row["question"], row["chat_history"])["context"]  # the tool results it saw
+        scores = judges(row["question"], row["ground_truth"], context, row["ground_truth"])
+{%- else %}
         scores = judges(row["question"], row["ground_truth"], row["context"], row["ground_truth"])
+{%- endif %}
         assert set(scores) == {"groundedness", "relevance", "coherence", "fluency", "similarity"}
         assert all(1.0 <= score <= 5.0 for score in scores.values()), scores
 

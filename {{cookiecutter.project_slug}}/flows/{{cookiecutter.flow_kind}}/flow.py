@@ -116,4 +116,53 @@ def answer_from_documents(
     retrieved = [Retrieved(id=chunk.id, source=chunk.source, text=chunk.text) for chunk in chunks]
     answer = chat(messages, temperature=float(temperature)).text
     return {"answer": answer, "context": context, "retrieved": retrieved}
+{%- elif cookiecutter.flow_kind == 'agent' -%}
+"""Agent: question + earlier turns -> answer, calling the tools in tools.py as the model decides.
+
+Runs on Microsoft Agent Framework (aiops_platform.agents): the model sees the instructions (the
+prompt file's system part), the earlier turns and the tools, calls tools, and answers from their
+results. Offline the stand-in model picks the tool whose name and description share words with the
+question, so the gate scores tool use deterministically. `chat_history` takes Prompt Flow's chat
+shape or chat messages, like the chat kind; a first turn sends [].
+
+Returns the tool calls and the model turns with the answer (the tool_use evaluator scores them),
+and `context`, the tool results the model saw (what the judges and safety checks ground against).
+"""
+
+from pathlib import Path
+from typing import TypedDict
+
+from aiops_platform.agents import run_agent, tools_in
+from aiops_platform.prompts import prompt_file, render_chat
+from aiops_platform.tracing import traced
+
+PROMPTS = Path(__file__).parent
+TOOLS = tools_in(PROMPTS / "tools.py")  # every public function there; add a tool by writing one
+
+
+class Answer(TypedDict):
+    answer: str
+    context: str
+    tool_calls: list  # [{"name", "arguments"}] in call order; plain `list`: Prompt Flow takes no richer type
+    turns: int
+
+
+@traced("flow agent")
+def agent_turn(
+    question: str,
+    chat_history: list,  # plain `list`, no Optional: Prompt Flow's serving rejects richer types
+    prompt: str = "agent.jinja2",
+    temperature: float = 0.0,
+) -> Answer:
+    """`prompt` and `temperature` are what experiment variants change."""
+    system, *_ = render_chat(prompt_file(PROMPTS, prompt))  # the instructions: its system part
+    result = run_agent(
+        name={{ cookiecutter.project_slug | jsonify }},
+        instructions=system["content"],
+        tools=TOOLS,
+        question=question,
+        chat_history=chat_history,
+        temperature=float(temperature),
+    )
+    return Answer(**result)
 {%- endif %}
