@@ -19,11 +19,13 @@ import yaml
 from conftest import LIBRARY, LIBRARY_VENV, OPTIONS, TEMPLATE
 
 README_MAX_LINES = 100
-# qa and chat with the defaults (QCP); rag as the CMC preset's use case: together every dataset shape.
+# qa and chat with the defaults (QCP); rag as the CMC preset's use case; agent with its tools' datasets:
+# together every dataset shape.
 PROJECTS = {
     "qa": {},
     "chat": {"flow_kind": "chat"},
     "rag-CMC": {"flow_kind": "rag", "use_case_code": "CMC", "project_name": "CMC Assistant"},
+    "agent": {"flow_kind": "agent"},
 }
 NUMBERS = {"one": 1, "two": 2, "both": 2, "three": 3, "four": 4, "five": 5, "six": 6}
 CODE = re.compile(r"```[^\n]*\n(.*?)```|`([^`\n]+)`", re.DOTALL)
