@@ -60,6 +60,8 @@ COMBINATIONS = [
 ]
 # Confidential or personal data drops the online evaluation's schedule: one such project per provider.
 COMBINATIONS.append(COMBINATIONS[0] | {"data_classification": "personal"})
+# An agent project's PR pipeline has no Prompt Flow job: one such project per provider.
+COMBINATIONS.append(COMBINATIONS[0] | {"flow_kind": "agent"})
 GITHUB_COMBINATIONS = [combination | {"ci_provider": "github"} for combination in COMBINATIONS]
 AZURE_DEVOPS_COMBINATIONS = [combination | {"ci_provider": "azure_devops"} for combination in COMBINATIONS]
 
@@ -237,6 +239,21 @@ def test_pr_runs_the_fast_suite_then_all_tests_with_and_without_prompt_flow(bake
     assert any("make gate ENV=pr" in str(run) for run in gate)
     assert parity[-2:] == ["make install", "make test-all"]  # Prompt Flow installed: every test
     assert "make install PROMPTFLOW=0" in without and without[-1] == "make lint test-all experiment"
+
+
+@pytest.mark.parametrize("ci_provider", ["github", "azure_devops"])
+def test_an_agent_pr_runs_all_tests_on_agent_framework_and_checks_prompt_flow_is_absent(bake, ci_provider):
+    """No Prompt Flow job: an agent project cannot install it (OpenTelemetry conflict)."""
+    project = bake(ci_provider=ci_provider, flow_kind="agent")
+    path = project / (".github/workflows/pr.yml" if ci_provider == "github" else ".azure-pipelines/pr.yml")
+    jobs = yaml.safe_load(path.read_text(encoding="utf-8"))["jobs"]
+    jobs = jobs.values() if ci_provider == "github" else jobs
+    runs = [[step.get("run") or step.get("script") for step in job["steps"]] for job in jobs]
+    checks, gate, every = runs
+    assert "make test" in checks and any("make gate ENV=pr" in str(run) for run in gate)
+    assert every[-3] == "make install" and every[-1] == "make test-all"
+    assert 'find_spec("promptflow") is not None' in every[-2]
+    assert "Prompt Flow" not in " ".join(job.get("name") or job["displayName"] for job in jobs)
 
 
 @pytest.mark.parametrize("ci_provider", ["github", "azure_devops"])
