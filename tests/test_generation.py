@@ -129,6 +129,7 @@ FILES_FOR_OPTION = {  # "{package}" stands for the package folder
         "data/docs/sops.md",
         "data/docs/supplier_notices.md",
         "evaluators/tool_use.py",
+        "evaluators/agent_judges.py",
     },
 }
 

@@ -70,6 +70,14 @@ def tools_in(file: Path) -> list[Callable[..., Any]]:
     return sorted(functions, key=lambda function: function.__code__.co_firstlineno)
 
 
+def tool_definitions(tools: Sequence[Callable[..., Any]]) -> list[dict[str, Any]]:
+    """The tools as the model is offered them (OpenAI's function format, built by Agent Framework from
+    each signature and docstring): what azure-ai-evaluation's tool-call judges read."""
+    from agent_framework import tool
+
+    return [tool(function).to_json_schema_spec() for function in tools]
+
+
 def run_agent(
     *,
     name: str,

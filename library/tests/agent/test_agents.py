@@ -225,3 +225,8 @@ def test_switching_to_azure_openai_is_configuration(monkeypatch: pytest.MonkeyPa
     with pytest.raises(llm.ConfigError, match="AZURE_OPENAI_ENDPOINT"):
         llm.build_async_client(Settings(llm_provider="azure_openai", azure_openai_endpoint=""))
     fresh_tracing()
+
+
+def test_tool_definitions_are_what_the_model_is_offered(sent):
+    turn("Is a pH of 7.9 within the specification limit?")
+    assert agents.tool_definitions(TOOLS) == sent[0]["tools"]
