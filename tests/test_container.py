@@ -28,7 +28,7 @@ from conftest import LIBRARY, LIBRARY_VENV
 
 pytestmark = pytest.mark.slow
 
-FLOW_KINDS = ("qa", "chat", "rag")
+FLOW_KINDS = ("qa", "chat", "rag", "agent")
 BUILDAH = ("buildah", "--storage-driver", "vfs")
 BASE_IMAGE = "localhost/python:3.11-slim"  # what `FROM python:3.11-slim` resolves to with --pull=never
 SETUP = "apt-get update && apt-get install -y buildah debootstrap && ../shared/tools/local-base-image.sh"
@@ -67,12 +67,18 @@ def platform_wheel(tmp_path_factory) -> Path:
     return wheel
 
 
+def _selected_kinds(session: pytest.Session) -> list[str]:
+    """The kinds this run asks for: `-k agent` builds one image, not four (a build is minutes of CPU)."""
+    asked = {item.callspec.params.get("kind") for item in session.items if hasattr(item, "callspec")}
+    return [kind for kind in FLOW_KINDS if kind in asked]
+
+
 @pytest.fixture(scope="module")
-def images(cookies_session, platform_wheel: Path) -> Iterator[dict[str, Image]]:
-    """One image per flow kind from a fresh bake, built in parallel; removed afterwards."""
+def images(request, cookies_session, platform_wheel: Path) -> Iterator[dict[str, Image]]:
+    """One image per selected flow kind from a fresh bake, built in parallel; removed afterwards."""
     _require_buildah_and_base_image()
     built: dict[str, Image] = {}
-    for kind in FLOW_KINDS:
+    for kind in _selected_kinds(request.session):
         result = cookies_session.bake(extra_context={"flow_kind": kind, "register_on_generate": "none"})
         assert result.exception is None, result.exception
         tag = f"localhost/aiops-template-test-{kind}:{os.getpid()}"
@@ -128,8 +134,9 @@ def _post(url: str, body: bytes) -> tuple[int, dict]:
 
 
 @contextmanager
-def _served(image: Image, log: Path) -> Iterator[str]:
-    """The image's server, started in a container as its CMD would but on loopback; its base URL."""
+def _served(image: Image, log: Path) -> Iterator[tuple[str, str]]:
+    """The image's server, started in a container as its CMD would but on loopback; its base URL and
+    the container (for a look inside)."""
     container = buildah("from", image.tag)
     port = _free_port()
     serve = ["aiops", "serve", "--host", "127.0.0.1", "--port", str(port)]  # the image's CMD, on loopback
@@ -144,7 +151,7 @@ def _served(image: Image, log: Path) -> Iterator[str]:
             assert server.poll() is None, f"the server exited:\n{_tail(log)}"
             assert time.monotonic() < deadline, f"no /health in {START_SECONDS} s:\n{_tail(log)}"
             time.sleep(0.3)
-        yield url
+        yield url, container
     finally:
         server.terminate()  # buildah run passes it on to the server in the container
         try:
@@ -160,7 +167,36 @@ def test_the_image_builds_serves_and_answers_the_sample_request(images, kind: st
     image = images[kind]
     body = (image.project / "deployment/sample_request.json").read_bytes()
     log = tmp_path / "server.log"
-    with _served(image, log) as url:
+    with _served(image, log) as (url, container):
         status, answer = _post(f"{url}/score", body)
         assert status == 200, f"{kind}: /score answered {status} {answer}\n{_tail(log)}"
         assert isinstance(answer.get("answer"), str) and answer["answer"].strip(), answer
+        if kind == "agent":
+            _the_agent_answered_with_its_tool(answer)
+            assert _installed(container, AGENT_FRAMEWORK, *PROMPT_FLOW) == {AGENT_FRAMEWORK: "1.23.0"}
+
+
+AGENT_FRAMEWORK = "agent-framework-core"
+PROMPT_FLOW = ("promptflow", "promptflow-core", "promptflow-devkit", "promptflow-tracing")
+
+
+def _the_agent_answered_with_its_tool(answer: dict) -> None:
+    """The default bake's sample asks for a batch's release status: the batch-record tool answers it."""
+    assert [call["name"] for call in answer["tool_calls"]] == ["find_batch_record"], answer
+    assert answer["tool_calls"][0]["arguments"] == {"batch_id": "B-2024-017"}, answer
+    assert "B-2024-017" in answer["context"], answer
+    assert answer["turns"] == 2, answer  # the tool call, then the answer
+
+
+def _installed(container: str, *distributions: str) -> dict[str, str]:
+    """Which of these distributions the image's Python has, with their versions."""
+    script = (
+        "import importlib.metadata as m, json, sys\n"
+        "found = {}\n"
+        "for name in sys.argv[1:]:\n"
+        "    try: found[name] = m.version(name)\n"
+        "    except m.PackageNotFoundError: pass\n"
+        "print(json.dumps(found))"
+    )
+    run = ["run", "--isolation", "chroot", container, "--", "python", "-c", script, *distributions]
+    return json.loads(buildah(*run))
