@@ -107,6 +107,14 @@ def test_an_agent_project_s_job_gets_the_agent_extra_and_never_prompt_flow(tmp_p
     monkeypatch.chdir(project)
     result = CliRunner().invoke(app, ["experiment", "azureml", "--output", "azureml"])
     assert result.exit_code == 0, result.output
-    conda = yaml.safe_load((project / "azureml/conda.yml").read_text(encoding="utf-8"))
-    assert platform_extras(conda["dependencies"][-1]["pip"], project) == {"agent"}
+    environment = load_environment(project / "azureml" / "environment.yml")
+    assert platform_extras(environment.conda_file["dependencies"][-1]["pip"], project) == {"agent"}
     assert "agent-framework-core==1.23.0" in platform_pins("agent")
+    job = load_job(project / "azureml" / "experiment.pipeline.yml")
+    assert sorted(job.jobs)[0] == "agent_baseline_core_qa"
+    specs = [path.read_text(encoding="utf-8") for path in (project / "azureml").iterdir()]
+    assert not [spec for spec in specs if "promptflow" in spec.casefold()]
+    # The online deployment's environment is the image of deployment/Dockerfile, with the agent extra.
+    serving = load_environment(project / "deployment/aml/environment.yml")
+    dockerfile = (project / "deployment/aml" / serving.build.path / serving.build.dockerfile_path).read_text()
+    assert "'.[agent]'" in dockerfile and "promptflow" not in dockerfile.casefold()
