@@ -145,7 +145,7 @@ def test_a_tool_described_as_another_sends_questions_to_the_wrong_tool_and_fails
     )
     expected = data(agent_project, "core_qa")
     answered = outputs(agent_project, "core_qa")
-    only_batch = [["find_batch_record"] == [call["name"] for call in calls] for calls in expected]
+    only_batch = [[call["name"] for call in calls] == ["find_batch_record"] for calls in expected]
     batch_lines = [line for line, batch in zip(answered, only_batch, strict=True) if batch]
     assert batch_lines and all(
         [call["name"] for call in line["tool_calls"]] == ["search_procedures"] for line in batch_lines
