@@ -50,10 +50,17 @@ def test_the_shipped_experiment_scores_the_flow_s_answers_with_the_custom_evalua
 
 def test_tool_use_scores_a_wrong_tool_a_skipped_one_and_a_misuse(project_root: Path):
     tool_use = load_entry(project_root / _custom_evaluators(project_root)["tool_use"].path)
+{%- if cookiecutter.use_case_code == 'CMC' %}
+    expected = [{"name": "find_lot", "arguments": {"lot_number": "L23-014"}}]
+    right = [{"name": "find_lot", "arguments": {"lot_number": "l23-014", "extra": 1}}]
+    wrong = [{"name": "search_dossier", "arguments": {"query": "L23-014"}}]
+    answer = "Lot L23-014 stability status: out-of-trend dissolution at 6 months."
+{%- else %}
     expected = [{"name": "find_batch_record", "arguments": {"batch_id": "B-2024-017"}}]
     right = [{"name": "find_batch_record", "arguments": {"batch_id": "b-2024-017", "extra": 1}}]
     wrong = [{"name": "search_procedures", "arguments": {"query": "B-2024-017"}}]
     answer = "Batch B-2024-017 status: on hold."
+{%- endif %}
     assert tool_use(right, expected, answer, answer, 2)["argument_match"] == 1.0
     assert tool_use(wrong, expected, answer, answer, 2)["tool_call_recall"] == 0.0
     assert tool_use([], expected, "I don't know.", answer, 1)["task_completed"] == 0.0
