@@ -141,20 +141,21 @@ async def _turn(
     from agent_framework import Agent, Message
     from agent_framework.openai import OpenAIChatCompletionClient
 
-    client = OpenAIChatCompletionClient(model=settings.model, async_client=llm.build_async_client(settings))
-    client.function_invocation_configuration["max_iterations"] = MAX_MODEL_TURNS
-    client.function_invocation_configuration["max_function_calls"] = MAX_TOOL_CALLS
-    turns = _ModelTurns(settings, temperature)
-    agent = Agent(
-        client=client,
-        name=name,
-        instructions=instructions,
-        tools=list(tools),
-        default_options={"temperature": float(temperature)},
-        middleware=[turns.chat_middleware(), _tool_middleware()],
-    )
-    messages = [Message(role=turn["role"], contents=[turn["content"]]) for turn in history]
-    response = await agent.run([*messages, Message(role="user", contents=[question])])
+    async with llm.build_async_client(settings) as model_client:  # closed before this turn's loop is
+        client = OpenAIChatCompletionClient(model=settings.model, async_client=model_client)
+        client.function_invocation_configuration["max_iterations"] = MAX_MODEL_TURNS
+        client.function_invocation_configuration["max_function_calls"] = MAX_TOOL_CALLS
+        turns = _ModelTurns(settings, temperature)
+        agent = Agent(
+            client=client,
+            name=name,
+            instructions=instructions,
+            tools=list(tools),
+            default_options={"temperature": float(temperature)},
+            middleware=[turns.chat_middleware(), _tool_middleware()],
+        )
+        messages = [Message(role=turn["role"], contents=[turn["content"]]) for turn in history]
+        response = await agent.run([*messages, Message(role="user", contents=[question])])
     calls: list[ToolCallRecord] = []
     results: list[str] = []
     for message in response.messages:

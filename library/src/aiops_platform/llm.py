@@ -239,6 +239,40 @@ def _spare(headers: httpx.Headers) -> int:
     return min(left) if left else -1
 
 
+class _Attempts:
+    """One request's attempts under the limiter, for the sync and async transports alike: a 429 is
+    waited out and retried until `wait_seconds` have passed, then handed back as given up."""
+
+    def __init__(self, limiter: RateLimiter, wait_seconds: float) -> None:
+        self.limiter = limiter
+        self.start = time.monotonic()
+        self.deadline = self.start + wait_seconds
+        self.refusals = 0
+
+    def held_back(self) -> httpx.Response:
+        """The answer when the limiter let no attempt start before the deadline."""
+        why = f"held back {time.monotonic() - self.start:.1f} s after {self.refusals} refusals"
+        return _gave_up(httpx.Response(429, json={"error": {"code": "429", "message": why}}), why)
+
+    def settle(self, started: float, response: httpx.Response) -> httpx.Response | None:
+        """Tell the limiter how the attempt went: the response to hand back, or None to try again
+        (after the caller has read and closed this one)."""
+        if response.status_code != 429:
+            answered = response.status_code < 400  # a failure is no sign of the rate either way
+            self.limiter.release(started, spare=_spare(response.headers) if answered else None)
+            return response
+        self.refusals += 1
+        asked = retry_after(response.headers)
+        wait = backoff(self.refusals) if asked is None else asked
+        self.limiter.release(started, refused_for=wait)
+        now = time.monotonic()
+        if now + wait > self.deadline:
+            at_least = "at least " if asked == RETRY_AFTER_SECONDS[1] else ""
+            asked_for = f"; it asked for {at_least}{wait:.1f} s more" if asked is not None else ""
+            return _gave_up(response, f"refused {self.refusals} times in {now - self.start:.1f} s{asked_for}")
+        return None
+
+
 class RateLimitedTransport(httpx.BaseTransport):
     """Every request waits for the limiter; a 429 is waited out and retried within `wait_seconds`."""
 
@@ -246,36 +280,54 @@ class RateLimitedTransport(httpx.BaseTransport):
         self._inner, self._limiter, self._wait_seconds = inner, limiter, wait_seconds
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
-        start = time.monotonic()
-        deadline, refusals = start + self._wait_seconds, 0
+        attempts = _Attempts(self._limiter, self._wait_seconds)
         while True:
-            started = self._limiter.acquire(deadline)
+            started = self._limiter.acquire(attempts.deadline)
             if started is None:
-                why = f"held back {time.monotonic() - start:.1f} s after {refusals} refusals"
-                return _gave_up(httpx.Response(429, json={"error": {"code": "429", "message": why}}), why)
+                return attempts.held_back()
             try:
                 response = self._inner.handle_request(request)
             except BaseException:
                 self._limiter.release(started)
                 raise
-            if response.status_code != 429:
-                answered = response.status_code < 400  # a failure is no sign of the rate either way
-                self._limiter.release(started, spare=_spare(response.headers) if answered else None)
-                return response
-            refusals += 1
-            asked = retry_after(response.headers)
-            wait = backoff(refusals) if asked is None else asked
-            self._limiter.release(started, refused_for=wait)
-            now = time.monotonic()
-            if now + wait > deadline:
-                at_least = "at least " if asked == RETRY_AFTER_SECONDS[1] else ""
-                asked_for = f"; it asked for {at_least}{wait:.1f} s more" if asked is not None else ""
-                return _gave_up(response, f"refused {refusals} times in {now - start:.1f} s{asked_for}")
+            final = attempts.settle(started, response)
+            if final is not None:
+                return final
             response.read()
             response.close()
 
     def close(self) -> None:
         self._inner.close()
+
+
+class AsyncRateLimitedTransport(httpx.AsyncBaseTransport):
+    """The same limiter for async clients (Agent Framework's): the wait for a slot runs on a worker
+    thread, so the event loop is never blocked by it."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport, limiter: RateLimiter, wait_seconds: float) -> None:
+        self._inner, self._limiter, self._wait_seconds = inner, limiter, wait_seconds
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        import asyncio
+
+        attempts = _Attempts(self._limiter, self._wait_seconds)
+        while True:
+            started = await asyncio.to_thread(self._limiter.acquire, attempts.deadline)
+            if started is None:
+                return attempts.held_back()
+            try:
+                response = await self._inner.handle_async_request(request)
+            except BaseException:
+                self._limiter.release(started)
+                raise
+            final = attempts.settle(started, response)
+            if final is not None:
+                return final
+            await response.aread()
+            await response.aclose()
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
 
 
 def _gave_up(response: httpx.Response, why: str) -> httpx.Response:
@@ -302,6 +354,16 @@ def _http_client(settings: Settings) -> httpx.Client | None:
     limiter = limiter_for(endpoint_url(settings))
     limited = RateLimitedTransport(pool, limiter, settings.llm_rate_limit_wait_seconds)
     return httpx.Client(transport=limited, follow_redirects=True)  # as the offline stand-in's client
+
+
+def _async_http_client(settings: Settings) -> httpx.AsyncClient | None:
+    """`_http_client` for async clients: the same process-wide limiter per endpoint."""
+    if not settings.llm_adaptive_concurrency:
+        return None
+    pool = httpx.AsyncHTTPTransport(limits=httpx.Limits(max_connections=1000, max_keepalive_connections=100))
+    limiter = limiter_for(endpoint_url(settings))
+    limited = AsyncRateLimitedTransport(pool, limiter, settings.llm_rate_limit_wait_seconds)
+    return httpx.AsyncClient(transport=limited, follow_redirects=True)
 
 
 # --- clients -------------------------------------------------------------------------------------
@@ -358,9 +420,8 @@ def _azure_client(settings: Settings, limits: dict) -> openai.AzureOpenAI:
 
 
 def build_async_client(settings: Settings) -> openai.AsyncOpenAI:
-    """The async twin of `build_client`, for Agent Framework (agents.py), with the same provider switch,
-    timeout and retries. Online it has no process-wide rate limiter (that transport is synchronous):
-    openai's own retries honour a 429's retry-after."""
+    """The async twin of `build_client`, for Agent Framework (agents.py): the same provider switch,
+    timeout, retries and, online, the same process-wide rate limiter per endpoint."""
     import openai
 
     limits: dict[str, Any] = {
@@ -383,6 +444,7 @@ def build_async_client(settings: Settings) -> openai.AsyncOpenAI:
         return openai.AsyncOpenAI(
             api_key=settings.openai_api_key.get_secret_value(),
             base_url=settings.openai_base_url or "https://api.openai.com/v1",
+            http_client=_async_http_client(settings),  # type: ignore[arg-type]
             **limits,
         )
     if not settings.azure_openai_endpoint:
@@ -390,6 +452,7 @@ def build_async_client(settings: Settings) -> openai.AsyncOpenAI:
     common = {
         "azure_endpoint": settings.azure_openai_endpoint,
         "api_version": settings.azure_openai_api_version,
+        "http_client": _async_http_client(settings),
         **limits,
     }
     if settings.azure_openai_auth == "api_key":

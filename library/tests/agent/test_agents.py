@@ -5,6 +5,7 @@ spans, and one-line failures."""
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import json
 from pathlib import Path
 from typing import Annotated, Any
@@ -15,6 +16,7 @@ import pytest
 from conftest import fresh_tracing
 
 from aiops_platform import agents, llm, monitor, offline_model
+from aiops_platform.fake_endpoint import FakeEndpoint, Limits
 from aiops_platform.settings import Settings
 
 LIMITS = {"ph": (6.5, 7.5), "assay": (95.0, 105.0)}
@@ -230,3 +232,42 @@ def test_switching_to_azure_openai_is_configuration(monkeypatch: pytest.MonkeyPa
 def test_tool_definitions_are_what_the_model_is_offered(sent):
     turn("Is a pH of 7.9 within the specification limit?")
     assert agents.tool_definitions(TOOLS) == sent[0]["tools"]
+
+
+def test_each_turn_closes_its_model_client(monkeypatch: pytest.MonkeyPatch):
+    built: list[openai.AsyncOpenAI] = []
+    build = llm.build_async_client
+
+    def recording(settings: Settings) -> openai.AsyncOpenAI:
+        built.append(build(settings))
+        return built[-1]
+
+    monkeypatch.setattr(llm, "build_async_client", recording)
+    turn("Is a pH of 7.9 within the specification limit?")
+    assert len(built) == 1 and built[0].is_closed()
+
+
+def test_agent_turns_under_a_low_rate_limit_wait_their_turn_and_lose_none(monkeypatch: pytest.MonkeyPatch):
+    """Eight turns at once against 2 calls per half second on Azure OpenAI's shape (the fake endpoint):
+    every turn answers, refused calls were retried after their retry-after (the process-wide limiter,
+    through the async transport), and never more calls were in flight than turns."""
+    with FakeEndpoint(Limits(rpm=240, window_seconds=0.5, latency_ms=20)) as endpoint:
+        settings = Settings(
+            llm_provider="azure_openai",
+            azure_openai_endpoint=endpoint.url,
+            azure_openai_auth="api_key",
+            azure_openai_api_key="fake",  # pragma: allowlist secret
+            llm_timeout_seconds=5,
+        )
+        monkeypatch.setattr(llm, "_LIMITERS", {})
+        monkeypatch.setattr(agents, "get_settings", lambda: settings)
+        questions = [f"Is a pH of 7.{n} within the specification limit?" for n in range(8)]
+        with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
+            answers = list(pool.map(turn, questions))
+        stats = endpoint.stats()
+    assert [answer["tool_calls"][0]["arguments"]["value"] for answer in answers] == [
+        7.0 + n / 10 for n in range(8)
+    ]
+    assert stats["answered"] == 16 and stats["errors"] == 0  # two model calls a turn
+    assert stats["refused"] >= 1 and llm.limiter_for(endpoint.url).refused == stats["refused"]
+    assert stats["most_in_flight"] <= 8
