@@ -60,14 +60,20 @@ def tools_in(file: Path) -> list[Callable[..., Any]]:
         raise AgentError(f"{file}: not a Python file the agent can load its tools from")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    functions = [
-        value
-        for key, value in vars(module).items()
-        if inspect.isfunction(value) and value.__module__ == name and not key.startswith("_")
-    ]
+    functions = []
+    for key, value in vars(module).items():
+        written = inspect.unwrap(value) if callable(value) else None  # under @functools.cache and the like
+        if key.startswith("_") or not inspect.isfunction(written) or written.__module__ != name:
+            continue
+        if not inspect.getdoc(value):
+            raise AgentError(
+                f"{file}: tool {key} has no docstring, the description the model picks tools by "
+                f"(or name it _{key} if it is a helper)"
+            )
+        functions.append((written.__code__.co_firstlineno, value))
     if not functions:
         raise AgentError(f"{file}: defines no public function to offer the agent as a tool")
-    return sorted(functions, key=lambda function: function.__code__.co_firstlineno)
+    return [function for _, function in sorted(functions, key=lambda pair: pair[0])]
 
 
 def tool_definitions(tools: Sequence[Callable[..., Any]]) -> list[dict[str, Any]]:

@@ -209,6 +209,20 @@ def test_tools_in_offers_the_public_functions_written_in_the_file_in_order(tmp_p
         encoding="utf-8",
     )
     assert [function.__name__ for function in agents.tools_in(tools)] == ["zeta", "alpha"]
+    decorated = tmp_path / "decorated.py"
+    decorated.write_text(
+        "import functools\n\n"
+        "@functools.cache\ndef cached(x: str) -> str:\n    'First, under a decorator.'\n    return x\n\n"
+        "def plain(y: str) -> str:\n    'Second.'\n    return y\n",
+        encoding="utf-8",
+    )
+    offered = agents.tools_in(decorated)
+    assert [function.__name__ for function in offered] == ["cached", "plain"]
+    assert agents.tool_definitions(offered)[0]["function"]["description"] == "First, under a decorator."
+    undocumented = tmp_path / "undocumented.py"
+    undocumented.write_text("def count(x: str) -> str:\n    return x\n", encoding="utf-8")
+    with pytest.raises(agents.AgentError, match=r"tool count has no docstring.*name it _count"):
+        agents.tools_in(undocumented)
     empty = tmp_path / "empty.py"
     empty.write_text("from os.path import join\n", encoding="utf-8")
     with pytest.raises(agents.AgentError, match="defines no public function"):
