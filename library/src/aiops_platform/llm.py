@@ -373,96 +373,54 @@ def build_client(settings: Settings) -> openai.OpenAI:
     """Explicit timeout and bounded retries; online, the process-wide rate limiter (see above)."""
     import openai
 
-    limits: dict[str, Any] = {
+    azure, arguments = _client_arguments(settings, asynchronous=False)
+    return openai.AzureOpenAI(**arguments) if azure else openai.OpenAI(**arguments)
+
+
+def build_async_client(settings: Settings) -> openai.AsyncOpenAI:
+    """`build_client`'s async twin, for Agent Framework (agents.py): the same provider switch, timeout,
+    retries and, online, the same process-wide rate limiter per endpoint."""
+    import openai
+
+    azure, arguments = _client_arguments(settings, asynchronous=True)
+    return openai.AsyncAzureOpenAI(**arguments) if azure else openai.AsyncOpenAI(**arguments)
+
+
+def _client_arguments(settings: Settings, asynchronous: bool) -> tuple[bool, dict[str, Any]]:
+    """(Azure OpenAI or not, the client's keyword arguments) for the configured provider; ConfigError
+    naming the variable a provider needs and lacks."""
+    arguments: dict[str, Any] = {
         "timeout": settings.llm_timeout_seconds,
         "max_retries": settings.llm_max_retries,
     }
     endpoint_url(settings)  # an endpoint that is no URL: ConfigError naming the variable
     if settings.provider == "offline":
-        return openai.OpenAI(
-            api_key="offline",  # pragma: allowlist secret
-            base_url=offline_model.BASE_URL,
-            http_client=httpx.Client(transport=offline_model.transport(settings.offline_model_latency_ms)),  # type: ignore[arg-type]
-            **limits,
+        transport = offline_model.transport(settings.offline_model_latency_ms)
+        http_client = (
+            httpx.AsyncClient(transport=transport) if asynchronous else httpx.Client(transport=transport)
         )
+        arguments |= {"api_key": "offline", "base_url": offline_model.BASE_URL}  # pragma: allowlist secret
+        return False, arguments | {"http_client": http_client}
+    arguments["http_client"] = _async_http_client(settings) if asynchronous else _http_client(settings)
     if settings.provider == "openai":
         if settings.openai_api_key is None:
             raise ConfigError("OPENAI_API_KEY is not set (LLM_PROVIDER=openai needs it).")
-        base_url = settings.openai_base_url or "https://api.openai.com/v1"
-        return openai.OpenAI(
-            api_key=settings.openai_api_key.get_secret_value(),
-            base_url=base_url,
-            http_client=_http_client(settings),  # type: ignore[arg-type]
-            **limits,
-        )
-    return _azure_client(settings, limits)
-
-
-def _azure_client(settings: Settings, limits: dict) -> openai.AzureOpenAI:
-    import openai
-
+        arguments["api_key"] = settings.openai_api_key.get_secret_value()
+        return False, arguments | {"base_url": settings.openai_base_url or "https://api.openai.com/v1"}
     if not settings.azure_openai_endpoint:
         raise ConfigError("AZURE_OPENAI_ENDPOINT is not set (LLM_PROVIDER=azure_openai needs it).")
-    common = {
+    arguments |= {
         "azure_endpoint": settings.azure_openai_endpoint,
         "api_version": settings.azure_openai_api_version,
-        "http_client": _http_client(settings),
-        **limits,
     }
     if settings.azure_openai_auth == "api_key":
         if settings.azure_openai_api_key is None:
             raise ConfigError("AZURE_OPENAI_API_KEY is not set (AZURE_OPENAI_AUTH=api_key needs it).")
-        return openai.AzureOpenAI(api_key=settings.azure_openai_api_key.get_secret_value(), **common)
+        return True, arguments | {"api_key": settings.azure_openai_api_key.get_secret_value()}
     from azure.identity import DefaultAzureCredential, get_bearer_token_provider
 
     token_provider = get_bearer_token_provider(DefaultAzureCredential(), AZURE_SCOPE)
-    return openai.AzureOpenAI(azure_ad_token_provider=_entra_token(token_provider), **common)
-
-
-def build_async_client(settings: Settings) -> openai.AsyncOpenAI:
-    """The async twin of `build_client`, for Agent Framework (agents.py): the same provider switch,
-    timeout, retries and, online, the same process-wide rate limiter per endpoint."""
-    import openai
-
-    limits: dict[str, Any] = {
-        "timeout": settings.llm_timeout_seconds,
-        "max_retries": settings.llm_max_retries,
-    }
-    endpoint_url(settings)
-    if settings.provider == "offline":
-        return openai.AsyncOpenAI(
-            api_key="offline",  # pragma: allowlist secret
-            base_url=offline_model.BASE_URL,
-            http_client=httpx.AsyncClient(
-                transport=offline_model.transport(settings.offline_model_latency_ms)
-            ),  # type: ignore[arg-type]
-            **limits,
-        )
-    if settings.provider == "openai":
-        if settings.openai_api_key is None:
-            raise ConfigError("OPENAI_API_KEY is not set (LLM_PROVIDER=openai needs it).")
-        return openai.AsyncOpenAI(
-            api_key=settings.openai_api_key.get_secret_value(),
-            base_url=settings.openai_base_url or "https://api.openai.com/v1",
-            http_client=_async_http_client(settings),  # type: ignore[arg-type]
-            **limits,
-        )
-    if not settings.azure_openai_endpoint:
-        raise ConfigError("AZURE_OPENAI_ENDPOINT is not set (LLM_PROVIDER=azure_openai needs it).")
-    common = {
-        "azure_endpoint": settings.azure_openai_endpoint,
-        "api_version": settings.azure_openai_api_version,
-        "http_client": _async_http_client(settings),
-        **limits,
-    }
-    if settings.azure_openai_auth == "api_key":
-        if settings.azure_openai_api_key is None:
-            raise ConfigError("AZURE_OPENAI_API_KEY is not set (AZURE_OPENAI_AUTH=api_key needs it).")
-        return openai.AsyncAzureOpenAI(api_key=settings.azure_openai_api_key.get_secret_value(), **common)
-    from azure.identity import DefaultAzureCredential, get_bearer_token_provider
-
-    token_provider = get_bearer_token_provider(DefaultAzureCredential(), AZURE_SCOPE)
-    return openai.AsyncAzureOpenAI(azure_ad_token_provider=_entra_token(token_provider), **common)
+    return True, arguments | {"azure_ad_token_provider": _entra_token(token_provider)}
 
 
 class NoIdentityToken(RuntimeError):
