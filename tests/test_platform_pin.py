@@ -95,7 +95,8 @@ def test_the_pin_names_the_platform_by_its_git_source_and_release_tag(bake, kind
         ("https://github.com/your-org/aiops-genai-template.git", f"v{OPTIONS['__platform_version']}")
     }
     runtime = "agent" if kind == "agent" else "promptflow"
-    assert [m["extra"] for m in found] == [None, *(["promptflow"] if kind != "agent" else []), "agent", runtime]
+    promptflow = ["promptflow"] if kind != "agent" else []
+    assert [m["extra"] for m in found] == [None, *promptflow, "agent", runtime]
 
 
 def test_the_platform_version_is_the_librarys_version():

@@ -62,7 +62,10 @@ def _broken(tiny_experiment: Path, change) -> Path:
             lambda d: d["flows"][0]["column_mapping"].update(question="data.question"),
             "flows[0].column_mapping.question",
         ),
-        (lambda d: d.update(engine="spark"), "engine: Input should be 'inprocess', 'promptflow' or 'workflow'"),
+        (
+            lambda d: d.update(engine="spark"),
+            "engine: Input should be 'inprocess', 'promptflow' or 'workflow'",
+        ),
         (lambda d: d["evaluators"][0].update(datasets=["nope"]), "unknown datasets ['nope']"),
         (lambda d: d.pop("flows"), "flows: Field required"),
     ],
