@@ -157,6 +157,34 @@ def test_run_once_prints_the_flow_output(project_root):
     assert '"answer": "Checks are done weekly."' in result.output
 
 
+@pytest.mark.parametrize(
+    ("inputs", "said"),
+    [
+        (["question=When?"], "missing a required argument: 'context'"),
+        (["question=When?", "context=Weekly.", "bogus=1"], "unexpected keyword argument 'bogus'"),
+    ],
+)
+def test_run_once_names_a_missing_or_unknown_input_in_one_line(project_root, inputs, said):
+    command = ["run", "--flow", str(project_root / "flows/qa"), *[f"--input={item}" for item in inputs]]
+    result = CliRunner().invoke(app, command)
+    assert result.exit_code == 2 and "Traceback" not in result.output, result.output
+    assert said in result.output and "the flow takes question, context" in result.output
+
+
+def test_run_once_names_an_agent_s_chat_history_it_cannot_take(monkeypatch):
+    root = sample_project("agent")
+    monkeypatch.chdir(root)
+    inputs = [
+        "-i",
+        "question=Is batch B-2024-017 released?",
+        "-i",
+        'chat_history=[{"role": "system", "content": "x"}]',
+    ]
+    result = CliRunner().invoke(app, ["run", "--flow", str(root / "flows/agent"), *inputs])
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.output
+    assert "chat_history[0]: role user or assistant" in result.output and "Traceback" not in result.output
+
+
 def test_run_once_takes_a_chat_history(monkeypatch):
     root = sample_project("chat")
     monkeypatch.chdir(root)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import inspect
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -37,20 +39,34 @@ def run_once(
 ) -> None:
     """Run the flow once on one input and print its output as JSON."""
     from aiops_platform import project, workflows
+    from aiops_platform.agents import AgentError
     from aiops_platform.flow_entry import load_entry
     from aiops_platform.llm import ConfigError, ModelCallError  # the model client: when a flow runs
 
     pairs = [item.partition("=") for item in inputs]
     if any(not separator for _, separator, _ in pairs):
         raise fail("each --input must be name=value", code=2)
+    values = {name: _input_value(value) for name, _, value in pairs}
     try:
         entry = load_entry(flow or project.load().flow)
-        output = (workflows.as_function(entry) if workflow else entry)(
-            **{name: _input_value(value) for name, _, value in pairs}
-        )
+        _check_inputs(entry, values)
+        output = (workflows.as_function(entry) if workflow else entry)(**values)
     except (ConfigError, ModelCallError, project.ProjectError, workflows.AgentFrameworkMissing) as error:
         raise fail(error) from error
+    except AgentError as error:  # an agent's chat_history it cannot take, a tools.py it cannot offer
+        raise fail(error) from error
     console.out(json_text(output), highlight=False)
+
+
+def _check_inputs(entry: Callable[..., Any], values: dict[str, object]) -> None:
+    """A missing or unknown input in one line naming the flow's inputs, not the call's traceback."""
+    signature = inspect.signature(entry)
+    try:
+        signature.bind(**values)
+    except TypeError as error:
+        raise fail(
+            "--input: {}; the flow takes {}", error, ", ".join(signature.parameters), code=2
+        ) from error
 
 
 def serve_flow(flow: FlowOption = None, host: str = "127.0.0.1", port: int = 8080) -> None:
