@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import sample_project
 from typer.testing import CliRunner
 
 from aiops_platform import monitor, promptflow_adapter
@@ -62,6 +63,18 @@ def test_engine_promptflow_without_prompt_flow_is_one_line_naming_the_install(
     (line,) = result.output.strip().splitlines()
     assert "engine: promptflow needs Prompt Flow" in line and "make install PROMPTFLOW=1" in line
     assert not (tmp_path / "results").exists()
+
+
+def test_engine_promptflow_in_an_agent_project_names_what_to_use_not_an_install_it_refuses(
+    monkeypatch: pytest.MonkeyPatch,
+):
+    monkeypatch.setattr(promptflow_adapter, "available", lambda: False)
+    monkeypatch.chdir(sample_project("agent"))  # its make install refuses PROMPTFLOW=1
+    with pytest.raises(promptflow_adapter.PromptFlowMissing) as missing:
+        promptflow_adapter.require("engine: promptflow")
+    said = str(missing.value)
+    assert "agent project never has" in said and "engine: inprocess or workflow" in said
+    assert "PROMPTFLOW=1" not in said and "\n" not in said
 
 
 @pytest.mark.promptflow

@@ -40,9 +40,22 @@ def available() -> bool:
 
 
 def require(what: str) -> None:
-    """One line naming what needs Prompt Flow and how to install it, when it is not installed."""
-    if not available():
-        raise PromptFlowMissing(f"{what} needs Prompt Flow, which is not installed here: {INSTALL_HINT}")
+    """One line naming what needs Prompt Flow and how to install it, when it is not installed; an agent
+    project, which refuses PROMPTFLOW=1, is told what to use instead."""
+    if available():
+        return
+    from aiops_platform import project
+
+    try:
+        agent = project.load().flow_kind == "agent"
+    except project.ProjectError:  # outside a project: the general hint
+        agent = False
+    if agent:
+        raise PromptFlowMissing(
+            f"{what} needs Prompt Flow, which an agent project never has (its OpenTelemetry pins conflict "
+            "with Agent Framework's): use engine: inprocess or workflow"
+        )
+    raise PromptFlowMissing(f"{what} needs Prompt Flow, which is not installed here: {INSTALL_HINT}")
 
 
 def home(project_root: Path) -> Path:
