@@ -216,14 +216,16 @@ def test_the_numbers_of_datasets_and_variants_are_experiment_yamls(project):
 
 
 def test_the_pr_overlays_line_limits_are_experiment_pr_yamls(project):
-    limits = {item["name"]: item.get("limit") for item in experiment(project, "pr")["datasets"]}
+    limits = {item["name"]: item.get("limit") for item in experiment(project, "pr").get("datasets", [])}
+    limited = {name: limit for name, limit in limits.items() if limit is not None}
     text = (project / "docs/experiments.md").read_text(encoding="utf-8")
+    if "The shipped `pr` overlay runs every line of every dataset" in text:  # an agent's small datasets
+        assert limited == {}
+        return
     count, named = re.search(
         r"The shipped `pr` overlay runs (\d+) lines of ((?:`\w+`(?: and |, )?)+)", text
     ).groups()
-    assert {name: int(count) for name in re.findall(r"`(\w+)`", named)} == {
-        name: limit for name, limit in limits.items() if limit is not None
-    }
+    assert {name: int(count) for name in re.findall(r"`(\w+)`", named)} == limited
 
 
 def test_make_help_lines_up_every_description(project):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ast
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -328,3 +329,14 @@ def test_validating_loads_no_model_client_prompt_flow_azure_or_numpy(arguments: 
     assert status == 0
     assert "pydantic" in loaded  # the schema was read
     assert loaded & (HEAVY - {"opentelemetry"}) == set()
+
+
+def test_validating_an_agent_s_data_reads_its_tools_without_agent_framework(tmp_path: Path):
+    """`data validate` checks the expected calls against tools.py (here a misspelt tool: status 1)
+    without the agent runtime: no Agent Framework, model client or HTTP client."""
+    project = shutil.copytree(sample_project("agent"), tmp_path / "agent")
+    data = project / "data/core_qa.jsonl"
+    data.write_text(data.read_text(encoding="utf-8").replace('"find_batch_record"', '"find_batchez"', 1))
+    status, loaded = _loaded_by(["data", "validate"], project)
+    assert status == 1
+    assert loaded & (HEAVY - {"opentelemetry"} | {"agent_framework", "httpx"}) == set()

@@ -1,10 +1,14 @@
 """`data validate` and every reader of a dataset: each line parses, has the columns the mappings need
 and a unique id; a file in another encoding is one line naming the byte and the fix. (A project's own
-tests check its shipped datasets.)"""
+tests check its shipped datasets.) In an agent project, the expected tool calls name tools and
+arguments of flows/agent/tools.py."""
 
+import json
+import shutil
 from pathlib import Path
 
 import pytest
+from conftest import sample_project
 from typer.testing import CliRunner
 
 from aiops_platform.cli import app
@@ -80,3 +84,97 @@ def test_every_command_that_reads_a_dataset_names_its_encoding_in_one_line(
     assert result.exit_code == exit_code and isinstance(result.exception, SystemExit), result.output
     assert message in result.output
     assert "Traceback" not in result.output and not (project_copy / "results").exists()
+
+
+# ---- an agent's expected tool calls against its tools.py -----------------------------------------
+
+TOOLS = "search_procedures, find_batch_record, check_specification"  # the QCP agent's, in file order
+
+
+@pytest.fixture
+def agent_project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    project = shutil.copytree(sample_project("agent"), tmp_path / "agent")
+    monkeypatch.chdir(project)
+    return project
+
+
+def _expect_calls(project: Path, number: int, calls: list[dict]) -> None:
+    """Line `number` of data/core_qa.jsonl now expects `calls`."""
+    data = project / "data/core_qa.jsonl"
+    rows = [json.loads(line) for line in data.read_text(encoding="utf-8").splitlines()]
+    rows[number - 1]["expected_tool_calls"] = calls
+    _write(data, *map(json.dumps, rows))
+
+
+def _validate() -> tuple[int, list[str]]:
+    result = CliRunner().invoke(app, ["data", "validate"])
+    return result.exit_code, [line.removeprefix("✗ ") for line in result.output.splitlines()]
+
+
+def _validate_in(project: Path) -> tuple[int, list[str]]:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(project)
+        return _validate()
+
+
+def test_an_agent_project_s_shipped_expected_calls_name_its_tools():
+    assert _validate_in(sample_project("agent")) == (0, ["OK 3 datasets valid"])
+
+
+@pytest.mark.parametrize(
+    ("calls", "problem"),
+    [
+        (
+            [{"name": "list_product_batchez", "arguments": {}}],
+            "data/core_qa.jsonl:3: expected_tool_calls[0].name: 'list_product_batchez' is not a tool in "
+            f"flows/agent/tools.py (its tools: {TOOLS})",
+        ),
+        (
+            [{"name": "find_batch_record", "arguments": {"batch_id": "B-1"}},
+             {"name": "check_specification", "arguments": {"attribute": "pH", "result": 7.1}}],
+            "data/core_qa.jsonl:3: expected_tool_calls[1].arguments: 'result' is not a parameter of "
+            "check_specification (its parameters: attribute, value)",
+        ),
+    ],
+    ids=["unknown-tool", "unknown-argument"],
+)  # fmt: skip
+def test_an_expected_call_the_agent_cannot_make_is_one_line(agent_project: Path, calls: list, problem: str):
+    _expect_calls(agent_project, 3, calls)
+    status, output = _validate()
+    assert status == 1
+    assert output[:-1] == [problem]
+    assert output[-1] == "Error 1 problem(s) in the datasets of experiment.yaml"
+
+
+def test_a_tool_the_model_has_nothing_to_choose_by_is_one_line(agent_project: Path):
+    tools = agent_project / "flows/agent/tools.py"
+    text = tools.read_text(encoding="utf-8")
+    untyped = '\n\ndef list_lots(product, since: str):\n    """List the lots of a product."""\n'
+    tools.write_text(text + untyped, encoding="utf-8")
+    line = len(text.splitlines()) + 3
+    assert _validate() == (1, [
+        f"flows/agent/tools.py:{line}: tool list_lots: no type hint on product (the model sees no type)",
+        "Error 1 problem(s) in the datasets of experiment.yaml",
+    ])  # fmt: skip
+    tools.write_text(text + "\n\ndef list_lots(product: str) -> str:\n    return product\n", encoding="utf-8")
+    status, output = _validate()
+    assert status == 1
+    assert output[0] == (
+        "flows/agent/tools.py: tool list_lots has no docstring, the description the model picks tools by "
+        "(or name it _list_lots if it is a helper)"
+    )
+
+
+def test_a_tools_file_that_cannot_be_imported_is_one_line(agent_project: Path):
+    (agent_project / "flows/agent/tools.py").write_text("import no_such_module\n", encoding="utf-8")
+    status, output = _validate()
+    assert status == 1
+    assert output[0] == (
+        "flows/agent/tools.py: cannot be loaded: ModuleNotFoundError: No module named 'no_such_module'"
+    )
+
+
+def test_other_kinds_expected_calls_are_checked_in_shape_only(project_copy: Path):
+    """A qa project has no tools.py: a call it expects is not looked up anywhere."""
+    _expect_calls(project_copy, 1, [{"name": "any_tool", "arguments": {"anything": 1}}])
+    assert _validate() == (0, ["OK 3 datasets valid"])

@@ -19,24 +19,19 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextvars
-import importlib.util
-import inspect
 import json
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
-from pathlib import Path
 from typing import Any, TypedDict, TypeVar
 
 from aiops_platform import llm, tracing
+from aiops_platform.agent_tools import AgentError
+from aiops_platform.agent_tools import tools_in as tools_in  # the flows import it from here
 from aiops_platform.settings import Settings, get_settings
 
 MAX_MODEL_TURNS = 6  # a turn that needs more rounds of tool calls is looping, not working
 MAX_TOOL_CALLS = 10
 CHAT_ROLES = ("user", "assistant")
 T = TypeVar("T")
-
-
-class AgentError(ValueError):
-    """A turn the agent cannot take: the history or a tool file is not what it needs (one line)."""
 
 
 class ToolCallRecord(TypedDict):
@@ -49,31 +44,6 @@ class AgentAnswer(TypedDict):
     context: str  # the tool results the model saw, in order: what groundedness is judged against
     tool_calls: list  # of ToolCallRecord; plain `list`: Prompt Flow's flex outputs take no richer type
     turns: int  # model responses: each round of tool calls one, the final answer one
-
-
-def tools_in(file: Path) -> list[Callable[..., Any]]:
-    """The public functions defined in `file` (not imported into it), in the order they are written:
-    the tools a team edits as plain Python, each offered to the model by its signature and docstring."""
-    name = f"_agent_tools_{file.resolve().as_posix().replace('/', '_').removesuffix('.py')}"
-    spec = importlib.util.spec_from_file_location(name, file)
-    if spec is None or spec.loader is None:
-        raise AgentError(f"{file}: not a Python file the agent can load its tools from")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    functions = []
-    for key, value in vars(module).items():
-        written = inspect.unwrap(value) if callable(value) else None  # under @functools.cache and the like
-        if key.startswith("_") or not inspect.isfunction(written) or written.__module__ != name:
-            continue
-        if not inspect.getdoc(value):
-            raise AgentError(
-                f"{file}: tool {key} has no docstring, the description the model picks tools by "
-                f"(or name it _{key} if it is a helper)"
-            )
-        functions.append((written.__code__.co_firstlineno, value))
-    if not functions:
-        raise AgentError(f"{file}: defines no public function to offer the agent as a tool")
-    return [function for _, function in sorted(functions, key=lambda pair: pair[0])]
 
 
 def tool_definitions(tools: Sequence[Callable[..., Any]]) -> list[dict[str, Any]]:
