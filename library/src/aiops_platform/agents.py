@@ -30,6 +30,8 @@ from aiops_platform.settings import Settings, get_settings
 
 MAX_MODEL_TURNS = 6  # a turn that needs more rounds of tool calls is looping, not working
 MAX_TOOL_CALLS = 10
+TOOL_SECONDS = 30.0  # a tool still running then is abandoned: the model is told it failed (TimeoutError)
+MAX_TOOL_RESULT_CHARACTERS = 20_000  # more is cut, with a note: it would go to the model and the caller
 CHAT_ROLES = ("user", "assistant")
 T = TypeVar("T")
 
@@ -99,10 +101,26 @@ def _run_to_end(start: Callable[[], Coroutine[Any, Any, T]]) -> T:
     try:
         asyncio.get_running_loop()
     except RuntimeError:
-        return asyncio.run(start())
+        return _in_own_loop(start)
     context = contextvars.copy_context()
     with concurrent.futures.ThreadPoolExecutor(max_workers=1) as worker:
-        return worker.submit(context.run, lambda: asyncio.run(start())).result()
+        return worker.submit(context.run, _in_own_loop, start).result()
+
+
+def _in_own_loop(start: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """`asyncio.run`, but a tool abandoned after TOOL_SECONDS (its thread cannot be stopped) does not
+    hold the turn: the loop's executor, where Agent Framework runs sync tools, is not waited for."""
+    loop = asyncio.new_event_loop()
+    tools = concurrent.futures.ThreadPoolExecutor(thread_name_prefix="agent-tool")
+    loop.set_default_executor(tools)
+    try:
+        return loop.run_until_complete(start())
+    finally:
+        try:
+            loop.run_until_complete(loop.shutdown_asyncgens())
+        finally:
+            tools.shutdown(wait=False, cancel_futures=True)
+            loop.close()
 
 
 async def _turn(
@@ -214,8 +232,9 @@ def _tool_middleware() -> Any:
     from agent_framework import FunctionInvocationContext, FunctionMiddleware
 
     class TracedToolCall(FunctionMiddleware):
-        """Each tool call as an `execute_tool` span with the model's call id; a tool that raises is
-        recorded on its span, and Agent Framework hands the model an error result, as it does."""
+        """Each tool call as an `execute_tool` span with the model's call id, bounded in time and in
+        the length of its result; a tool that raises or times out is recorded on its span, and Agent
+        Framework hands the model an error result."""
 
         async def process(
             self, context: FunctionInvocationContext, call_next: Callable[[], Awaitable[None]]
@@ -229,8 +248,13 @@ def _tool_middleware() -> Any:
                 arguments=context.arguments,
                 description=description[0] if description else None,
             ) as call:
-                await call_next()
-                call.result(_result_text(context.result))
+                await asyncio.wait_for(call_next(), TOOL_SECONDS)
+                text = _result_text(context.result)
+                if len(text) > MAX_TOOL_RESULT_CHARACTERS:
+                    cut = len(text) - MAX_TOOL_RESULT_CHARACTERS
+                    text = f"{text[:MAX_TOOL_RESULT_CHARACTERS]} [cut: {cut} more characters]"
+                    context.result = text
+                call.result(text)
 
     return TracedToolCall()
 

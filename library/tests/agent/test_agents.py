@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import json
+import threading
+import time
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -285,3 +287,50 @@ def test_agent_turns_under_a_low_rate_limit_wait_their_turn_and_lose_none(monkey
     assert stats["answered"] == 16 and stats["errors"] == 0  # two model calls a turn
     assert stats["refused"] >= 1 and llm.limiter_for(endpoint.url).refused == stats["refused"]
     assert stats["most_in_flight"] <= 8
+
+
+def test_a_tool_that_hangs_is_abandoned_and_the_turn_answers(
+    monkeypatch: pytest.MonkeyPatch, trace_store: Path
+):
+    release = threading.Event()
+
+    def find_batch_record(batch_id: Annotated[str, "The batch number, such as B-2024-117"]) -> str:
+        """Find the batch record of a batch by its batch number."""
+        release.wait(30)
+        return "too late"
+
+    monkeypatch.setattr(agents, "TOOL_SECONDS", 0.5)
+    started = time.monotonic()
+    try:
+        answer = agents.run_agent(
+            name="qc-assistant",
+            instructions="Answer from the tools.",
+            tools=[find_batch_record],
+            question="Find the batch record of batch B-2024-117.",
+            chat_history=[],
+        )
+    finally:
+        release.set()
+    assert time.monotonic() - started < 10
+    assert answer["tool_calls"] == [{"name": "find_batch_record", "arguments": {"batch_id": "B-2024-117"}}]
+    assert answer["answer"] == offline_model.NO_ANSWER and "too late" not in answer["context"]
+    (tool,) = [span for span in monitor.read_spans([trace_store]) if span["name"].startswith("execute_tool")]
+    assert tool["status"] == "ERROR" and tool["attributes"]["error.type"] == "TimeoutError"
+
+
+def test_a_huge_tool_result_is_cut_before_the_model_and_the_caller_see_it(sent):
+    def find_batch_record(batch_id: Annotated[str, "The batch number, such as B-2024-117"]) -> str:
+        """Find the batch record of a batch by its batch number."""
+        return f"Batch {batch_id} was released. " + "x" * 5_000_000
+
+    answer = agents.run_agent(
+        name="qc-assistant",
+        instructions="Answer from the tools.",
+        tools=[find_batch_record],
+        question="Find the batch record of batch B-2024-117.",
+        chat_history=[],
+    )
+    limit = agents.MAX_TOOL_RESULT_CHARACTERS
+    assert len(answer["context"]) < limit + 100 and answer["context"].endswith("more characters]")
+    (result,) = [m for m in sent[1]["messages"] if m["role"] == "tool"]
+    assert len(result["content"]) < limit + 100
