@@ -73,8 +73,8 @@ test: install $(ACTIONLINT) $(MARP) $(PLAYWRIGHT)  ## The platform library's tes
 
 lint: install  ## Lint the platform library (ruff, mypy), then the template's own Python (hooks, tests, benchmarks, tools)
 	$(MAKE) -C library lint
-	$(BIN)/ruff check hooks tests benchmarks docs tools local_extensions.py
-	$(BIN)/ruff format --check hooks tests benchmarks docs tools local_extensions.py
+	$(BIN)/ruff check hooks tests benchmarks docs tools aiops_extensions.py
+	$(BIN)/ruff format --check hooks tests benchmarks docs tools aiops_extensions.py
 
 bench: install  ## Benchmarks quoted in issue notes, printed as ratios
 	$(PY) benchmarks/bake_hooks.py

@@ -34,7 +34,7 @@ PYTHON_SERIES = (3, 11)  # the project's requires-python
 TIMEOUT_ENV = "AIOPS_HOOK_TIMEOUT"  # seconds per step; a slow network may need more
 DEFAULT_TIMEOUTS = {"install": 900, "register": 300, "git": 60, "probe": 30}
 FALLBACK_GIT_IDENTITY = ["-c", "user.name=AIOps template", "-c", "user.email=aiops-template@example.invalid"]
-RENDER_VARIABLE = "AIOPS_TEMPLATE_RENDER"  # set by local_extensions.py under cruft
+RENDER_VARIABLE = "AIOPS_TEMPLATE_RENDER"  # set by aiops_extensions.py under cruft
 # The platform library's source to install instead of the project's pin, as `make install` takes it.
 PLATFORM_VARIABLE = "AIOPS_PLATFORM"
 PLATFORM = "aiops-genai-platform"
@@ -123,7 +123,7 @@ def registration_target(context: dict[str, object]) -> str:
 
 def is_update_render(project_dir: Path, cruft_commit: str) -> bool:
     """cruft update/diff render scratch copies; a real generation never does. cruft's command line
-    says which (local_extensions.py passes it on); without it (cruft's Python API), a scratch copy
+    says which (aiops_extensions.py passes it on); without it (cruft's Python API), a scratch copy
     is a fresh `tempfile.mkdtemp()` folder with a cruft commit in the answers. `mktemp -d` folders
     (`tmp.XXXXXXXXXX`) and plain cookiecutter runs are always real generations."""
     told = os.environ.get(RENDER_VARIABLE)
@@ -138,7 +138,7 @@ def is_update_render(project_dir: Path, cruft_commit: str) -> bool:
 
 
 def tell_cruft_where(project_dir: Path) -> None:
-    """For local_extensions.py in the cruft process: fold cruft's own .cruft.json into the commit."""
+    """For aiops_extensions.py in the cruft process: fold cruft's own .cruft.json into the commit."""
     if os.environ.get(RENDER_VARIABLE) == "generate":
         marker = Path(tempfile.gettempdir()) / f"aiops-template-generated-{os.getppid()}"
         marker.write_text(str(project_dir), encoding="utf-8")

@@ -29,9 +29,9 @@ import yaml  # cookiecutter's own dependency: it reads config files with yaml.sa
 # Jinja appears in this one literal: every answer, as JSON (`tojson` escapes quotes, so no answer
 # can end the string), types kept: a boolean or null a YAML config file gave (`owner_team: no`) is
 # refused by a rule below instead of crashing this hook. It is the post-generation hook's tag, and
-# it must stay the only one: cruft renders an update's old and new template in one process, and
-# the old template's local_extensions (imported first) refuses Jinja its own files never held, so a
-# new tag here would break the update of every project made from an earlier commit.
+# it stays the only one: cruft renders an update's old and new template in one process, and an
+# earlier template's extension (local_extensions, imported first) refused Jinja its own files never
+# held; the extension's module is renamed since (aiops_extensions.py), and one tag keeps it simple.
 ANSWERS_JSON = r'''{{ cookiecutter.items() | list | tojson }}'''  # fmt: skip
 
 

@@ -343,7 +343,7 @@ REJECTED = {  # hostile or broken answers the pre-generation hook refuses, namin
     "name-leading-space": ("project_name", " QCP Assistant", "must not start or end with whitespace"),
     "name-bidi-override": ("project_name", "Safe \u202eevil", "invisible"),
     "name-emoji": ("project_name", "Rocket \U0001f680 bot", "emoji"),
-    # Jinja in an answer never reaches this hook: local_extensions.py refuses it (tests/test_hooks.py).
+    # Jinja in an answer never reaches this hook: aiops_extensions.py refuses it (tests/test_hooks.py).
     "owner-team-trailing-space": ("owner_team", "qa-team ", "must not start or end with whitespace"),
     "owner-team-yaml-boolean-from-a-config-file": ("owner_team", False, "must be text"),
     "resource-group-command-substitution": (

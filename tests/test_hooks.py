@@ -424,8 +424,8 @@ def test_the_names_a_project_may_not_take_cover_everything_it_installs(plain_run
 
 
 def test_the_hooks_read_the_answers_through_the_one_tag_every_earlier_extension_knows():
-    """cruft renders an update's old template first, importing its local_extensions, which refuses
-    Jinja its own commit's files never held: a new tag in a hook would break every update to it."""
+    """cruft renders an update's old template first, importing its extension (local_extensions in
+    earlier commits), which refused Jinja its own commit's files never held: one tag, known to all."""
     tags = {
         tag
         for hook in sorted((TEMPLATE / "hooks").glob("*.py"))

@@ -21,8 +21,9 @@ pytestmark = pytest.mark.project
 
 RELEASES = ["0.1.0", "0.2.0"]
 # Teams generate from main between releases too. Main as it last landed already loads the
-# template's Jinja extension (local_extensions.py), and cruft imports an update's old extension
-# first: this template's hooks and file names must suit it.
+# template's Jinja extension (then local_extensions.py, which cached its commit's Jinja tags), and
+# cruft imports an update's old extension first: the new render must load its own (now
+# aiops_extensions.py), or the agent kind's file names are refused as Jinja in an answer.
 LANDED = {"main-2026-11-30": "1ebd3d7e4d060444babb2aba0eebd20c3df3d2d6"}
 STARTS = [*RELEASES, *LANDED]
 TEAM_MODULE = '''"""The team's own helpers: a module the template never had."""
