@@ -487,6 +487,26 @@ def test_a_template_change_to_a_file_the_project_renamed_or_deleted_fails_the_up
     assert state["commit"] == _git(tiny["template"], "rev-parse", "HEAD").strip()
 
 
+def test_the_terminal_lists_the_changelog_entries_by_title_not_their_text(
+    tiny: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+):
+    """The PR description and CHANGELOG.md hold the text; a terminal line of thousands of characters
+    helps no one."""
+    project = tiny["project"]
+    long_entry = (
+        "- **The agent kind.** " + "A long explanation. " * 200 + "\n- A plain entry without a title."
+    )
+    _template_v2(tiny, entry=long_entry)
+    monkeypatch.chdir(project)
+
+    result = CliRunner().invoke(app, ["template", "update"])
+
+    (line,) = [line for line in result.output.splitlines() if line.startswith("Template CHANGELOG")]
+    titles = "The agent kind; A plain entry without a title."
+    assert line == f"Template CHANGELOG, 0.2.0 (2 changes, in CHANGELOG.md): {titles}"
+    assert "A long explanation" not in result.output
+
+
 def test_one_conflict_is_the_first_line_of_the_report_in_the_singular(
     tiny: dict[str, Path], monkeypatch: pytest.MonkeyPatch
 ):

@@ -924,12 +924,22 @@ def update_in_place(project: Path, say: Any = print) -> int:
         )
     say(f"{update.title}: {_count(len(update.changed), 'file')} changed, not committed (git status).")
     for heading, entries in update.entries:
-        say(f"Template CHANGELOG, {heading}: " + " ".join(" ".join(entry.split()) for entry in entries))
+        titles = "; ".join(_entry_title(entry) for entry in entries)
+        say(f"Template CHANGELOG, {heading} ({_count(len(entries), 'change')}, in CHANGELOG.md): {titles}")
     for conflict in update.conflicts:
         say(f"Conflict: {conflict}")
     for line in _skipped_lines(update):
         say(line)
     return 1 if update.conflicts else 0
+
+
+def _entry_title(entry: str) -> str:
+    """An entry's bold lead (`- **Title.** text`), else its first words: the terminal gets the list,
+    the PR description and CHANGELOG.md the text."""
+    text = " ".join(entry.split()).removeprefix("- ")
+    if text.startswith("**") and "**" in text[2:]:
+        return text[2:].split("**", 1)[0].rstrip(".")
+    return text if len(text) <= 60 else text[:57].rstrip() + "..."
 
 
 def _resolve(update: Update) -> str:
