@@ -195,3 +195,30 @@ def test_an_instruction_planted_in_a_tool_result_changes_nothing_the_agent_does(
     ]
     assert any(PLANTED in line["context"] for line in after)  # it reached the model
     assert not any("PWNED" in line["answer"] for line in after)
+
+
+def test_a_cmc_agent_project_tests_and_gates_with_its_own_tools_and_keeps_tool_content_off_its_traces(
+    cookies_session,
+):
+    """The CMC preset: its own tools (dossier, lots) and data, and confidential data, so its spans
+    count every tool call without the arguments or results."""
+    result = cookies_session.bake(
+        extra_context=preset("cmc") | {"flow_kind": "agent", "register_on_generate": "none"}
+    )
+    assert result.exit_code == 0, result.exception
+    project = Path(result.project_path)
+    make(project, "install", offline=False)
+    tests = make(project, "test-all").stdout
+    assert " passed" in tests and " failed" not in tests and " skipped" not in tests
+    code, output, saved = gate(project)
+    assert code == 0 and "Gate passed" in output, output[-3000:]
+    assert tool_use(saved, "core_qa")["tool_call_recall"] == 1.0
+    assert tool_use(saved, "core_qa")["tool_call_precision"] == 1.0
+    summary = make(project, "monitor").stdout
+    called = {line.split()[0] for line in summary.splitlines() if line.strip()}
+    assert {"search_dossier", "find_lot", "check_specification"} <= called, summary
+    spans = "\n".join(
+        path.read_text(encoding="utf-8") for path in (project / ".aiops/traces").glob("*.jsonl")
+    )
+    assert '"execute_tool find_lot"' in spans
+    assert "gen_ai.tool.call.arguments" not in spans and "gen_ai.tool.call.result" not in spans
