@@ -39,7 +39,7 @@ def run_once(
 ) -> None:
     """Run the flow once on one input and print its output as JSON."""
     from aiops_platform import project, workflows
-    from aiops_platform.agents import AgentError
+    from aiops_platform.agent_tools import AgentError
     from aiops_platform.flow_entry import load_entry
     from aiops_platform.llm import ConfigError, ModelCallError  # the model client: when a flow runs
 
