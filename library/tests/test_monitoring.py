@@ -6,11 +6,14 @@ import inspect
 import json
 import re
 import shutil
+import threading
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 import yaml
-from conftest import PROJECT_ROOT, answers_into, sample_project
+from conftest import PROJECT_ROOT, answers_into, fresh_tracing, sample_project
+from test_tracing import _Ingestion
 from typer.testing import CliRunner
 
 from aiops_platform import governance, llm, monitor, project, tracing
@@ -36,22 +39,62 @@ runner = CliRunner()
 SAMPLE = Path(".aiops/samples/production_samples.jsonl")  # where `monitor sample` writes by default
 
 
-def _json(name: str) -> dict:
-    return json.loads((MONITORING / name).read_text(encoding="utf-8"))
+def _json(name: str, monitoring: Path = MONITORING) -> dict:
+    return json.loads((monitoring / name).read_text(encoding="utf-8"))
 
 
-def test_the_committed_alert_parameters_come_from_the_config():
-    assert (MONITORING / "alerts.parameters.json").read_text(encoding="utf-8") == arm_parameters(
-        load_config(MONITORING / "config.yaml")
+KINDS = ["qa", "agent"]  # an agent project adds the tool-failure rule and the tool panel
+TOOL_RULE = "tool-failures"
+ARM_CONCAT = re.compile(r"parameters\('(\w+)'\)|'([^']*)'")
+
+
+def _monitoring(kind: str) -> Path:
+    return sample_project(kind) / "monitoring"
+
+
+def _kql(query: str, parameters: dict) -> str:
+    """A rule's query as Azure runs it: an ARM `[concat(...)]` evaluated with the parameters file."""
+    if not query.startswith("[concat("):
+        return query
+    return "".join(parameters[name]["value"] if name else text for name, text in ARM_CONCAT.findall(query))
+
+
+def _rules(monitoring: Path) -> dict[str, dict]:
+    rules = [
+        r for r in _json("alerts.json", monitoring)["resources"] if r["type"].endswith("scheduledQueryRules")
+    ]
+    return {re.search(r"\{0\}-([\w-]+)'", rule["name"])[1]: rule for rule in rules}
+
+
+def _tool_queries() -> list[str]:
+    """The agent project's tool-failure alert and workbook tool panel, as the queries Azure runs."""
+    monitoring = _monitoring("agent")
+    parameters = _json("alerts.parameters.json", monitoring)["parameters"]
+    (criterion,) = _rules(monitoring)[TOOL_RULE]["properties"]["criteria"]["allOf"]
+    items = _json("workbook.json", monitoring)["variables"]["workbook"]["items"]
+    (panel,) = [
+        item["content"]["query"] for item in items if item["content"].get("title") == "Tool calls by tool"
+    ]
+    return [_kql(criterion["query"], parameters), panel]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_the_committed_alert_parameters_come_from_the_config(kind: str):
+    monitoring = _monitoring(kind)
+    assert (monitoring / "alerts.parameters.json").read_text(encoding="utf-8") == arm_parameters(
+        load_config(monitoring / "config.yaml")
     ), "monitoring/alerts.parameters.json is stale: run `make alert-params`"
 
 
-def test_every_alert_rule_takes_its_threshold_from_the_config():
-    template, parameters = _json("alerts.json"), _json("alerts.parameters.json")["parameters"]
-    alerts = load_config(MONITORING / "config.yaml").alerts
-    rules = [r for r in template["resources"] if r["type"] == "Microsoft.Insights/scheduledQueryRules"]
-    names = {re.search(r"\{0\}-([\w-]+)'", rule["name"])[1] for rule in rules}
-    assert names == {"server-errors", "latency-p95", "daily-tokens", "daily-cost", "online-score-drop"}
+@pytest.mark.parametrize("kind", KINDS)
+def test_every_alert_rule_takes_its_threshold_from_the_config(kind: str):
+    monitoring = _monitoring(kind)
+    template, parameters = _json("alerts.json", monitoring), _json("alerts.parameters.json", monitoring)
+    parameters = parameters["parameters"]
+    alerts = load_config(monitoring / "config.yaml").alerts
+    rules = _rules(monitoring)
+    names = {"server-errors", "latency-p95", "daily-tokens", "daily-cost", "online-score-drop"}
+    assert set(rules) == (names | {TOOL_RULE} if kind == "agent" else names)
     expected = {
         "serverErrorRatePercent": alerts.server_error_rate_percent,
         "latencyP95Ms": alerts.latency_p95_ms,
@@ -59,27 +102,95 @@ def test_every_alert_rule_takes_its_threshold_from_the_config():
         "dailyCost": alerts.daily_cost,
         "onlineScoreMin": alerts.online_score_min,
     }
+    if kind == "agent":
+        expected["toolFailureRatePercent"] = alerts.tool_failure_rate_percent
     used = set()
-    for rule in rules:
+    for rule in rules.values():
         (criterion,) = rule["properties"]["criteria"]["allOf"]
         match = THRESHOLD.match(str(criterion["threshold"]))
         assert match, f"{rule['name']}: threshold {criterion['threshold']!r} is a literal, not a parameter"
         used.add(match[1])
         assert float(parameters[match[1]]["value"]) == float(expected[match[1]])
         assert rule["properties"]["actions"]["actionGroups"], rule["name"]
+        assert criterion["metricMeasureColumn"] in _kql(criterion["query"], parameters), rule["name"]
     assert used == set(expected)
     assert any(r["type"] == "Microsoft.Insights/actionGroups" for r in template["resources"])
     assert set(parameters) <= set(template["parameters"])
+    if kind == "agent":  # the minimum count is the config's too, not a literal in the query
+        assert f"| where calls >= {alerts.tool_failure_min_calls} |" in _tool_queries()[0]
 
 
-def test_the_workbook_is_a_deployable_template_with_queries():
-    template = _json("workbook.json")
+@pytest.mark.parametrize("kind", KINDS)
+def test_the_workbook_is_a_deployable_template_with_queries(kind: str):
+    template = _json("workbook.json", _monitoring(kind))
     (workbook_resource,) = template["resources"]
     assert workbook_resource["type"] == "Microsoft.Insights/workbooks"
     items = template["variables"]["workbook"]["items"]
     queries = [item["content"]["query"] for item in items if item["type"] == 3]
     assert any("gen_ai.usage.input_tokens" in query for query in queries)
     assert any("online_evaluation" in query for query in queries)
+    tool_panels = [query for query in queries if "execute_tool" in query]
+    assert len(tool_panels) == (1 if kind == "agent" else 0)
+    if kind == "agent":  # the columns of `monitor summary`'s "Tool calls by tool"
+        columns = re.search(r"\| project ([\w, ]+) \|", tool_panels[0])[1].split(", ")
+        assert columns == ["tool", "calls", "failures", "failure_percent", "p50_ms", "p95_ms"]
+
+
+def test_the_tool_queries_read_what_the_exporter_sends_for_tool_calls(
+    trace_store: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """Tool calls exported to Azure Monitor (a local ingestion endpoint) as the `dependencies` rows the
+    agent's tool queries filter and count: the span name, `success`, the customDimensions keys."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Ingestion)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setenv("APPLICATIONINSIGHTS_STATSBEAT_DISABLED_ALL", "true")
+    monkeypatch.setenv(
+        "APPLICATIONINSIGHTS_CONNECTION_STRING",
+        "InstrumentationKey=00000000-0000-0000-0000-000000000000;"
+        f"IngestionEndpoint=http://127.0.0.1:{server.server_address[1]}/",
+    )
+    _Ingestion.received.clear()
+    fresh_tracing()
+
+    def lookup_batch(batch: str) -> str:
+        """Find a batch record."""
+        return f"{batch}: released"
+
+    def check_limit(batch: str) -> str:
+        """Check a batch against its specification."""
+        raise KeyError(batch)
+
+    try:
+        tracing.call_tool(lookup_batch, {"batch": "B1"}, call_id="call-1")
+        with pytest.raises(KeyError):
+            tracing.call_tool(check_limit, {"batch": "B2"}, call_id="call-2")
+        tracer_provider, meter_provider = tracing.providers()
+        tracer_provider.force_flush()
+        tracer_provider.shutdown()
+        meter_provider.shutdown()
+    finally:
+        server.shutdown()
+    envelopes = [item for body in _Ingestion.received for item in json.loads(body)]
+    rows = {  # baseData of a RemoteDependency: name, success, duration; properties are customDimensions
+        item["data"]["baseData"]["name"]: item["data"]["baseData"]
+        for item in envelopes
+        if item["data"]["baseType"] == "RemoteDependencyData"
+    }
+    for query in _tool_queries():
+        assert query.startswith("dependencies | ")
+        prefix = re.search(r'where name startswith "([^"]+)"', query)[1]
+        counted = {name: row for name, row in rows.items() if name.startswith(prefix)}
+        assert {name: row["success"] for name, row in counted.items()} == {
+            "execute_tool lookup_batch": True,
+            "execute_tool check_limit": False,
+        }
+        assert "countif(success == false)" in query
+        for key in re.findall(r'customDimensions\["([^"]+)"\]', query):
+            assert all(key in row["properties"] for row in counted.values()), key
+        tools = {row["properties"]["gen_ai.tool.name"] for row in counted.values()}
+        assert tools == {"lookup_batch", "check_limit"}
+    # Why the queries count `success`: the exporter keeps no error.type in customDimensions.
+    assert "error.type" not in rows["execute_tool check_limit"]["properties"]
 
 
 def test_a_bad_config_names_the_field(tmp_path: Path):
@@ -87,6 +198,14 @@ def test_a_bad_config_names_the_field(tmp_path: Path):
     config["alerts"]["latency_p95_ms"] = -1
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
     with pytest.raises(MonitoringConfigError, match=r"alerts\.latency_p95_ms: Input should be greater"):
+        load_config(tmp_path / "config.yaml")
+
+
+def test_a_tool_failure_threshold_without_its_minimum_count_is_refused(tmp_path: Path):
+    config = yaml.safe_load((_monitoring("agent") / "config.yaml").read_text(encoding="utf-8"))
+    del config["alerts"]["tool_failure_min_calls"]
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
+    with pytest.raises(MonitoringConfigError, match=r"tool_failure_min_calls go together: set both"):
         load_config(tmp_path / "config.yaml")
 
 

@@ -41,6 +41,13 @@ class Alerts(BaseModel):
     online_score_min: float = Field(ge=1, le=5, description="Lowest mean online judge score (1-5)")
     online_score_metric: str = Field(description="Which online judge's score the score-drop alert watches")
     cost_model: str = Field(description="The model whose prices the daily-cost alert uses")
+    # Agent projects only (their tools' `execute_tool` spans): both set, or neither.
+    tool_failure_rate_percent: float | None = Field(
+        None, gt=0, le=100, description="Failed share of tool calls over 15 min"
+    )
+    tool_failure_min_calls: int | None = Field(
+        None, ge=1, description="Tool calls in the window below which the tool-failure alert stays quiet"
+    )
 
     @field_validator("online_score_metric")
     @classmethod
@@ -48,6 +55,12 @@ class Alerts(BaseModel):
         if value not in ONLINE_JUDGES:
             raise ValueError(f"must be one of the judges online evaluation runs: {', '.join(ONLINE_JUDGES)}")
         return value
+
+    @model_validator(mode="after")
+    def _tool_failure_pair(self) -> Alerts:
+        if (self.tool_failure_rate_percent is None) != (self.tool_failure_min_calls is None):
+            raise ValueError("tool_failure_rate_percent and tool_failure_min_calls go together: set both")
+        return self
 
 
 class MonitoringConfig(BaseModel):
@@ -96,6 +109,9 @@ def arm_parameters(config: MonitoringConfig) -> str:
         "onlineScoreMin": alerts.online_score_min,
         "onlineScoreMetric": alerts.online_score_metric,
     }
+    if alerts.tool_failure_rate_percent is not None:  # an agent project's tool-failure alert
+        values["toolFailureRatePercent"] = alerts.tool_failure_rate_percent
+        values["toolFailureMinCalls"] = alerts.tool_failure_min_calls
     document = {
         "$schema": ARM_PARAMETERS_SCHEMA,
         "contentVersion": "1.0.0.0",
