@@ -1,8 +1,8 @@
 """azure-ai-evaluation's agent evaluators behind agent_evaluators.py: skipped with one reason line
 without a judge model (as an experiment reports it), the SDK's model_config from settings, and the
 agent's OpenAI-style calls and tools in the input shape the SDK's own validators and converters
-accept. Nothing is sent: the real SDK classes are built with the network closed, and no evaluator
-is called on a model here (only a real model shows the scores)."""
+accept. The SDK classes are built with the network closed; one test runs them end to end against an
+Azure OpenAI-shaped endpoint on loopback (only a real model gives meaningful scores)."""
 
 from __future__ import annotations
 
@@ -13,10 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from aiops_platform import agent_evaluators
+from aiops_platform import agent_evaluators, offline_model
 from aiops_platform.agent_evaluators import AgentEvaluators, judge_model, sdk_inputs
 from aiops_platform.engines import RunRequest, RunResult
 from aiops_platform.engines.inprocess import InProcessEngine
+from aiops_platform.fake_endpoint import FakeEndpoint, Limits
 from aiops_platform.settings import Settings
 
 ENDPOINT = "https://qa-assistant-aoai.openai.azure.com/"
@@ -63,7 +64,7 @@ def online(**values) -> Settings:
 
 
 @pytest.fixture
-def no_network(monkeypatch):
+def closed_network(monkeypatch):
     """Any connection attempt fails the test: constructing the evaluators must send nothing."""
 
     def refuse(*args, **kwargs):
@@ -141,7 +142,7 @@ def test_the_model_config_is_built_from_real_looking_settings():
 
 
 def test_the_sdk_accepts_the_model_config_and_builds_its_evaluators_without_the_network(
-    no_network, monkeypatch
+    closed_network, monkeypatch
 ):
     from azure.ai.evaluation import (
         IntentResolutionEvaluator,
@@ -161,7 +162,7 @@ def test_the_sdk_accepts_the_model_config_and_builds_its_evaluators_without_the_
         assert evaluator.evaluators() is built  # built once
 
 
-def test_the_agent_s_calls_and_tools_pass_the_sdk_s_own_validation_and_conversion(no_network):
+def test_the_agent_s_calls_and_tools_pass_the_sdk_s_own_validation_and_conversion(closed_network):
     from azure.ai.evaluation import (
         IntentResolutionEvaluator,
         TaskAdherenceEvaluator,
@@ -205,7 +206,7 @@ def test_the_agent_s_calls_and_tools_pass_the_sdk_s_own_validation_and_conversio
     )
 
 
-def test_a_line_without_tool_calls_still_validates_and_a_bad_one_is_refused_by_the_sdk(no_network):
+def test_a_line_without_tool_calls_still_validates_and_a_bad_one_is_refused_by_the_sdk(closed_network):
     from azure.ai.evaluation import IntentResolutionEvaluator, ToolCallAccuracyEvaluator
     from azure.ai.evaluation._exceptions import EvaluationException
 
@@ -264,3 +265,35 @@ def test_aggregate_leaves_out_metrics_a_line_did_not_get():
         "tool_call_accuracy": 4.0,
         "task_adherence": 0.5,
     }
+
+
+def test_with_an_azure_openai_deployment_the_sdk_judges_each_line_over_http(monkeypatch):
+    """End to end with the real SDK on Azure OpenAI's wire shape: the fake endpoint on loopback,
+    answering through the offline model. Each line sends one call per evaluator to the deployment,
+    carrying the agent's tool call and the tools offered, and each metric comes back in its range.
+    The offline model's scores say nothing about quality: the wiring is what is checked."""
+    bodies: list[tuple[str, dict]] = []
+    respond = offline_model.respond
+
+    def recording(path: str, body: dict) -> tuple[int, dict]:
+        bodies.append((path, body))
+        return respond(path, body)
+
+    monkeypatch.setattr(offline_model, "respond", recording)
+    with FakeEndpoint(Limits()) as endpoint:
+        settings = online(
+            azure_openai_endpoint=endpoint.url,
+            azure_openai_chat_deployment="gpt-4o",
+            azure_openai_auth="api_key",
+            azure_openai_api_key="fake",  # pragma: allowlist secret
+        )
+        monkeypatch.setattr(agent_evaluators, "get_settings", lambda: settings)
+        scores = AgentEvaluators()(QUESTION, ANSWER, CALLS, TOOLS, HISTORY, ["Within 95.0-105.0%."])
+        stats = endpoint.stats()
+    assert set(scores) == {"intent_resolution", "tool_call_accuracy", "task_adherence"}, scores
+    assert 1 <= scores["intent_resolution"] <= 5 and 1 <= scores["tool_call_accuracy"] <= 5
+    assert scores["task_adherence"] in (0.0, 1.0)
+    assert stats["answered"] == len(bodies) == 3 and stats["errors"] == 0
+    assert {path for path, _ in bodies} == {"/openai/deployments/gpt-4o/chat/completions"}
+    sent = json.dumps([body for _, body in bodies])
+    assert "check_spec_limit" in sent and "lookup_sop" in sent and "98.7" in sent
