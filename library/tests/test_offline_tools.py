@@ -289,6 +289,50 @@ def test_an_enum_takes_the_value_the_question_names_and_json_results_are_read_as
     assert body["choices"][0]["message"]["content"] == "tablet hardness: 12 kP."
 
 
+BATCH = {
+    "type": "function",
+    "function": {
+        "name": "find_batch_record",
+        "description": "Find the batch record of one batch: its status, yield and open deviations.",
+        "parameters": {
+            "type": "object",
+            "properties": {"batch_id": {"type": "string", "description": "The batch number"}},
+            "required": ["batch_id"],
+        },
+    },
+}
+
+
+def follow_up(*turns: dict) -> dict | None:
+    """The call the last user turn gets, after `turns` (a conversation as a chat UI sends it)."""
+    return offline_model.tool_call({"messages": list(turns), "tools": [BATCH]})
+
+
+def user(text: str) -> dict:
+    return {"role": "user", "content": text}
+
+
+def assistant(text: str) -> dict:
+    return {"role": "assistant", "content": text}
+
+
+def test_a_follow_up_takes_the_value_it_lacks_from_the_user_s_earlier_questions():
+    """ "That batch": a model resolves the reference from the conversation; the latest question that
+    names one wins. Only the user's own questions count: an id in an answer is never taken."""
+    asked = user("What was the yield of batch B-2024-021?")
+    answered = assistant("Batch B-2024-021 yield percent: 95.1.")
+    call = follow_up(asked, answered, user("Which deviation is open on that batch?"))
+    assert call and json.loads(call["function"]["arguments"]) == {"batch_id": "B-2024-021"}
+    later = [user("What was the yield of batch B-2024-030?"), assistant("97.2.")]
+    call = follow_up(asked, answered, *later, user("Which deviation is open on that batch?"))
+    assert call and json.loads(call["function"]["arguments"]) == {"batch_id": "B-2024-030"}
+    # Nothing to resolve it from (an id only in an answer is not the user's): the key phrase, as before.
+    only_in_an_answer = [user("Which batch was released last?"), assistant("Batch B-2024-018 was.")]
+    for turns in (only_in_an_answer, []):
+        call = follow_up(*turns, user("Which deviation is open on that batch?"))
+        assert call and json.loads(call["function"]["arguments"]) == {"batch_id": "deviation open"}
+
+
 def undeclared(model: BaseModel, where: str = "") -> list[str]:
     """Fields the openai SDK's types (generated from OpenAI's API description) do not declare."""
     found = [f"{where}{name}" for name in model.model_extra or {}]

@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import httpx
 
@@ -252,13 +252,35 @@ def _enum(spec: dict) -> list:
     return next((list(option["enum"]) for option in spec.get("anyOf") or [] if "enum" in option), [])
 
 
-def arguments(function: dict, question: str) -> dict | None:
+def arguments(function: dict, question: str, earlier_questions: Sequence[str] = ()) -> dict | None:
     """A tool's arguments taken from the question, by its JSON-schema parameters: an enum, the value
     the question names; a number, the next number in the question; a string, an identifier-like token
     (letters and digits) when the parameter is one (its name or description says id, number, code,
     batch...) or the question's words that its description names (pH), else the question's key phrase
-    (its words less stopwords, asking words and the tool's name). None when a required parameter
-    cannot be filled: the model then answers instead of calling."""
+    (its words less stopwords, asking words and the tool's name). A required value the question lacks
+    ("that batch") is taken from the user's earlier questions, the latest first, as a model resolves
+    a reference from the conversation. None when a required parameter still cannot be filled: the
+    model then answers instead of calling."""
+    schema = function.get("parameters") or {}
+    properties: dict = schema.get("properties") or {}
+    required = set(schema.get("required") or [])
+    found, guessed = _arguments_in(function, question)
+    for earlier in earlier_questions:
+        missing = (required - set(found)) | (required & guessed)
+        if not missing:
+            break
+        earlier_found, earlier_guessed = _arguments_in(function, earlier)
+        resolved = {name for name in missing if name in earlier_found and name not in earlier_guessed}
+        found |= {name: earlier_found[name] for name in resolved}
+        guessed -= resolved
+    if not required <= set(found):
+        return None
+    return {name: found[name] for name in properties if name in found}  # in the schema's order
+
+
+def _arguments_in(function: dict, question: str) -> tuple[dict, set[str]]:
+    """The parameters `arguments` can fill from one question (see there), required or not, and those
+    of them only guessed: an identifier parameter given the key phrase, the question naming none."""
     schema = function.get("parameters") or {}
     properties: dict = schema.get("properties") or {}
     required = set(schema.get("required") or [])
@@ -269,6 +291,7 @@ def arguments(function: dict, question: str) -> dict | None:
     name_words = content_words(re.sub(r"([a-z0-9])([A-Z])", r"\1 \2", function.get("name", "")))
     question_words = set(words(question))
     found: dict = {}
+    guessed: set[str] = set()
     used: set[str] = set()
     strings = []
     for name, spec in properties.items():
@@ -302,6 +325,7 @@ def arguments(function: dict, question: str) -> dict | None:
                 used.add(token)
                 found[name] = token
                 continue
+            guessed.add(name)  # an identifier the question does not name: what follows is a guess
         named = [
             token
             for token in tokens
@@ -316,9 +340,7 @@ def arguments(function: dict, question: str) -> dict | None:
             token for token in tokens if token not in used and content_words(token) - name_words - _ASKING
         ]
         found[name] = " ".join(phrase) or " ".join(tokens)
-    if not required <= set(found):
-        return None
-    return {name: found[name] for name in properties if name in found}  # in the schema's order
+    return found, guessed
 
 
 def _calls(messages: list[dict]) -> list[tuple[str, dict]]:
@@ -351,25 +373,26 @@ def choose_tool(functions: list[dict], question: str, earlier_turns: str = "") -
 def tool_call(request: dict) -> dict | None:
     """The tool call the question needs ({id, type, function: {name, arguments}}), or None: no tool
     fits it, `tool_choice` is "none", a tool was already called since the question (one round a turn),
-    or the call would repeat one the conversation holds (no loops). Only the user's last question
-    chooses: what tool results and earlier answers say never makes a call."""
+    or the call would repeat one the conversation holds (no loops). Only the user chooses: the last
+    question the tool, and the earlier questions a value it lacks; what tool results and answers say
+    never makes a call."""
     messages, choice = request["messages"], request.get("tool_choice") or "auto"
     functions = [tool["function"] for tool in request.get("tools") or [] if tool.get("type") == "function"]
     last_user = max((i for i, m in enumerate(messages) if m["role"] == "user"), default=-1)
     if choice == "none" or last_user < 0 or _calls(messages[last_user:]):
         return None
     question = split_prompt(text_of(messages[last_user].get("content")))[1]
+    earlier = [text_of(m.get("content")) for m in messages[:last_user] if m["role"] == "user"]
     if isinstance(choice, dict):  # {"type": "function", "function": {"name": ...}}: that tool
         wanted = (choice.get("function") or {}).get("name")
         function = next((f for f in functions if f.get("name") == wanted), None)
     else:
-        earlier = " ".join(text_of(m.get("content")) for m in messages[:last_user] if m["role"] == "user")
-        function = choose_tool(functions, question, earlier)
+        function = choose_tool(functions, question, " ".join(earlier))
         if function is None and choice == "required" and functions:
             function = max(functions, key=lambda f: shared(content_words(question), _function_words(f)))
     if function is None:
         return None
-    found = arguments(function, question)
+    found = arguments(function, question, [split_prompt(text)[1] for text in reversed(earlier)])
     if found is None or (function["name"], found) in _calls(messages):
         return None
     number = len(_calls(messages)) + 1
