@@ -339,8 +339,8 @@ def test_data_validation_checks_expected_tool_calls_where_a_line_has_them(tmp_pa
 
 
 def test_normalise_and_f1_are_the_qa_metrics_evaluators():
-    """evaluation.normalise/token_f1 are the project's qa_metrics helpers (which test_qa_metrics keeps
-    equal to azure-ai-evaluation's F1ScoreEvaluator), copied into the library for tool_use.py."""
+    """The project's qa_metrics scores with evaluation.normalise/token_f1 (which test_qa_metrics keeps
+    equal to azure-ai-evaluation's F1ScoreEvaluator), the helpers tool_use.py's task_completed uses."""
     spec = importlib.util.spec_from_file_location(
         "qa_metrics_helpers", PROJECT_ROOT / "flows/eval_qa/qa_metrics.py"
     )

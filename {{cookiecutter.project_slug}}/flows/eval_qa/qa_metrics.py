@@ -1,40 +1,22 @@
 """Per-line exact match, token F1 and ROUGE-L, and their means as the aggregate.
 
 F1 and ROUGE-L are azure-ai-evaluation's F1ScoreEvaluator and RougeScoreEvaluator (ROUGE-L F-measure,
-no stemming), written out here in plain Python: importing that package takes seconds, and the
-platform's tests keep these equal to it. Exact match has no counterpart there: the SQuAD-style
-normalised comparison.
+no stemming), written out in plain Python: importing that package takes seconds, and the platform's
+tests keep these equal to it. F1 and the SQuAD normalisation exact match uses come from the platform
+(aiops_platform.evaluation), which scores an agent's task completion with the same two.
 """
 
 import re
-import string
-from collections import Counter
 from typing import TypedDict
 
-from aiops_platform.evaluation import mean_over_lines
-
-_ARTICLES = re.compile(r"\b(a|an|the)\b")
+from aiops_platform.evaluation import mean_over_lines, normalise
+from aiops_platform.evaluation import token_f1 as f1  # SQuAD token F1 of the normalised texts
 
 
 class Scores(TypedDict):
     exact_match: float
     f1_score: float
     rouge_l: float
-
-
-def normalise(text: str) -> str:
-    text = text.lower().translate(str.maketrans("", "", string.punctuation))
-    return " ".join(_ARTICLES.sub(" ", text).split())
-
-
-def f1(answer: str, ground_truth: str) -> float:
-    """SQuAD token F1 of the normalised texts."""
-    predicted, expected = normalise(answer).split(), normalise(ground_truth).split()
-    common = sum((Counter(predicted) & Counter(expected)).values())
-    if common == 0:
-        return 0.0
-    precision, recall = common / len(predicted), common / len(expected)
-    return 2 * precision * recall / (precision + recall)
 
 
 def _rouge_tokens(text: str) -> list[str]:
