@@ -6,11 +6,12 @@ tool names and parameters the datasets expect through here without paying for ei
 
 from __future__ import annotations
 
-import importlib.util
 import inspect
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from aiops_platform.flow_entry import NotAPythonFile, import_file
 
 
 class AgentError(ValueError):
@@ -20,16 +21,14 @@ class AgentError(ValueError):
 def tools_in(file: Path) -> list[Callable[..., Any]]:
     """The public functions defined in `file` (not imported into it), in the order they are written:
     the tools a team edits as plain Python, each offered to the model by its signature and docstring."""
-    name = f"_agent_tools_{file.resolve().as_posix().replace('/', '_').removesuffix('.py')}"
-    spec = importlib.util.spec_from_file_location(name, file)
-    if spec is None or spec.loader is None:
-        raise AgentError(f"{file}: not a Python file the agent can load its tools from")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    try:
+        module = import_file(file, "_agent_tools_")
+    except NotAPythonFile:
+        raise AgentError(f"{file}: not a Python file the agent can load its tools from") from None
     functions = []
     for key, value in vars(module).items():
         written = inspect.unwrap(value) if callable(value) else None  # under @functools.cache and the like
-        if key.startswith("_") or not inspect.isfunction(written) or written.__module__ != name:
+        if key.startswith("_") or not inspect.isfunction(written) or written.__module__ != module.__name__:
             continue
         if not inspect.getdoc(value):
             raise AgentError(

@@ -16,6 +16,7 @@ import inspect
 import re
 import site
 import sys
+import types
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -94,15 +95,26 @@ def load_entry(flow: Path, start: Path | None = None) -> Callable[..., Any]:
     """The flow's callable (from the project at `start`, see `entry_of`); a class entry is
     instantiated, as Prompt Flow does."""
     module_path, attribute = entry_of(flow, start)
-    unique_name = f"_flow_{module_path.resolve().as_posix().replace('/', '_').removesuffix('.py')}"
-    module_spec = importlib.util.spec_from_file_location(unique_name, module_path)
-    if module_spec is None or module_spec.loader is None:
-        raise ImportError(f"cannot load {module_path}")
-    module = importlib.util.module_from_spec(module_spec)
-    module_spec.loader.exec_module(module)
-    entry = getattr(module, attribute)
+    entry = getattr(import_file(module_path, "_flow_"), attribute)
     # a class entry's instances are callable (Prompt Flow calls them); mypy types `entry()` as object
     return cast(Callable[..., Any], entry()) if inspect.isclass(entry) else entry
+
+
+class NotAPythonFile(ImportError):
+    """Python cannot load the file as a module (not a .py file)."""
+
+
+def import_file(path: Path, prefix: str) -> types.ModuleType:
+    """Run a project's Python file as a module of its own, named after its path (`prefix` + path), so
+    two projects' `flow.py` never share one. NotAPythonFile when it is none; the file's own errors
+    (an import it lacks) as they are."""
+    name = f"{prefix}{path.resolve().as_posix().replace('/', '_').removesuffix('.py')}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise NotAPythonFile(f"cannot load {path}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def entry_parameters(flow: Path, start: Path | None = None) -> list[str]:

@@ -346,24 +346,19 @@ def limiter_for(endpoint: str) -> RateLimiter:
         return _LIMITERS.setdefault(endpoint, RateLimiter())
 
 
-def _http_client(settings: Settings) -> httpx.Client | None:
-    """The rate-limited transport under openai's default client; None (openai's own) when turned off."""
+def _http_client(settings: Settings, asynchronous: bool) -> httpx.Client | httpx.AsyncClient | None:
+    """The rate-limited transport under openai's default client (sync or async, one process-wide
+    limiter per endpoint either way); None (openai's own) when turned off."""
     if not settings.llm_adaptive_concurrency:
         return None
-    pool = httpx.HTTPTransport(limits=httpx.Limits(max_connections=1000, max_keepalive_connections=100))
+    pool_limits = httpx.Limits(max_connections=1000, max_keepalive_connections=100)
     limiter = limiter_for(endpoint_url(settings))
-    limited = RateLimitedTransport(pool, limiter, settings.llm_rate_limit_wait_seconds)
-    return httpx.Client(transport=limited, follow_redirects=True)  # as the offline stand-in's client
-
-
-def _async_http_client(settings: Settings) -> httpx.AsyncClient | None:
-    """`_http_client` for async clients: the same process-wide limiter per endpoint."""
-    if not settings.llm_adaptive_concurrency:
-        return None
-    pool = httpx.AsyncHTTPTransport(limits=httpx.Limits(max_connections=1000, max_keepalive_connections=100))
-    limiter = limiter_for(endpoint_url(settings))
-    limited = AsyncRateLimitedTransport(pool, limiter, settings.llm_rate_limit_wait_seconds)
-    return httpx.AsyncClient(transport=limited, follow_redirects=True)
+    wait = settings.llm_rate_limit_wait_seconds
+    if asynchronous:
+        limited = AsyncRateLimitedTransport(httpx.AsyncHTTPTransport(limits=pool_limits), limiter, wait)
+        return httpx.AsyncClient(transport=limited, follow_redirects=True)
+    transport = RateLimitedTransport(httpx.HTTPTransport(limits=pool_limits), limiter, wait)
+    return httpx.Client(transport=transport, follow_redirects=True)  # as the offline stand-in's client
 
 
 # --- clients -------------------------------------------------------------------------------------
@@ -401,7 +396,7 @@ def _client_arguments(settings: Settings, asynchronous: bool) -> tuple[bool, dic
         )
         arguments |= {"api_key": "offline", "base_url": offline_model.BASE_URL}  # pragma: allowlist secret
         return False, arguments | {"http_client": http_client}
-    arguments["http_client"] = _async_http_client(settings) if asynchronous else _http_client(settings)
+    arguments["http_client"] = _http_client(settings, asynchronous)
     if settings.provider == "openai":
         if settings.openai_api_key is None:
             raise ConfigError("OPENAI_API_KEY is not set (LLM_PROVIDER=openai needs it).")
