@@ -68,13 +68,18 @@ def tool_use(saved: dict, dataset: str) -> dict[str, float]:
     return scores
 
 
-def edited(project: Path, file: str, old: str, new: str) -> str:
-    """Replace `old` (which must be there) in a project file; the original text, to put back."""
-    path = project / file
-    original = path.read_text(encoding="utf-8")
-    assert old in original, f"{file} no longer holds {old!r}: update this test"
-    path.write_text(original.replace(old, new), encoding="utf-8")
-    return original
+def gate_with_tools_edited(project: Path, *replacements: tuple[str, str]) -> tuple[int, str, dict]:
+    """`gate` with flows/agent/tools.py edited (each `old` must be there), then put back as it was."""
+    tools = project / "flows/agent/tools.py"
+    original = changed = tools.read_text(encoding="utf-8")
+    for old, new in replacements:
+        assert old in changed, f"tools.py no longer holds {old!r}: update this test"
+        changed = changed.replace(old, new)
+    tools.write_text(changed, encoding="utf-8")
+    try:
+        return gate(project)
+    finally:
+        tools.write_text(original, encoding="utf-8")
 
 
 def docstring(project: Path, tool: str) -> str:
@@ -130,12 +135,9 @@ def test_its_traces_count_each_tool_call_with_latency(agent_project):
 def test_a_tool_described_as_another_sends_questions_to_the_wrong_tool_and_fails_the_gate(agent_project):
     """The kept-back change: find_batch_record's description moved to search_procedures (and back)."""
     batch, search = (docstring(agent_project, tool) for tool in ("find_batch_record", "search_procedures"))
-    original = edited(agent_project, "flows/agent/tools.py", batch, "Master data of one product.")
-    edited(agent_project, "flows/agent/tools.py", search, batch)
-    try:
-        code, output, saved = gate(agent_project)
-    finally:
-        (agent_project / "flows/agent/tools.py").write_text(original, encoding="utf-8")
+    code, output, saved = gate_with_tools_edited(
+        agent_project, (batch, "Master data of one product."), (search, batch)
+    )
     scores = tool_use(saved, "core_qa")
     assert code != 0 and "Gate failed" in output
     assert scores["tool_call_precision"] < 0.9 and scores["tool_call_recall"] < 0.9
@@ -155,11 +157,7 @@ def test_a_tool_described_as_another_sends_questions_to_the_wrong_tool_and_fails
 def test_a_needed_tool_the_agent_skips_fails_the_gate_on_recall(agent_project):
     """The kept-back change: find_batch_record described so no batch question reaches it."""
     batch = docstring(agent_project, "find_batch_record")
-    original = edited(agent_project, "flows/agent/tools.py", batch, "Master data of one product.")
-    try:
-        code, output, saved = gate(agent_project)
-    finally:
-        (agent_project / "flows/agent/tools.py").write_text(original, encoding="utf-8")
+    code, output, saved = gate_with_tools_edited(agent_project, (batch, "Master data of one product."))
     scores = tool_use(saved, "core_qa")
     assert code != 0 and "tool_use.tool_call_recall on core_qa" in output
     assert scores["tool_call_recall"] < 0.9 and scores["tool_call_precision"] == 1.0  # skipped, not wrong
